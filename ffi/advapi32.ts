@@ -1,0 +1,36 @@
+/**
+ * Raw bindings to advapi32.dll: security descriptors.
+ *
+ * @module
+ */
+import { lazyLibrary } from "./library.ts";
+
+const symbols = {
+  /** BOOL ConvertStringSecurityDescriptorToSecurityDescriptorW(LPCWSTR StringSecurityDescriptor, DWORD StringSDRevision, PSECURITY_DESCRIPTOR *SecurityDescriptor, PULONG SecurityDescriptorSize) */
+  ConvertStringSecurityDescriptorToSecurityDescriptorW: {
+    parameters: ["buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * The advapi32.dll symbols, opened on first use.
+ *
+ * @returns The symbol table's functions.
+ * @throws {UnsupportedPlatformError} On a host that is not Windows.
+ *
+ * @example Lazily opened
+ * ```ts
+ * import { advapi32 } from "./advapi32.ts";
+ * if (Deno.build.os === "windows") {
+ *   console.log(typeof advapi32().ConvertStringSecurityDescriptorToSecurityDescriptorW);
+ * }
+ * ```
+ */
+export const advapi32: () => Deno.DynamicLibrary<typeof symbols>["symbols"] = lazyLibrary(
+  "advapi32.dll",
+  symbols,
+);
+
+/** The only SDDL revision, `SDDL_REVISION_1`. */
+export const SDDL_REVISION_1 = 1;

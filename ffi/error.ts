@@ -1,0 +1,310 @@
+/**
+ * `Win32Error`, and the single place where a failed Win32 result becomes an error.
+ *
+ * `GetLastError` must be read synchronously, right after the call that failed, on the same
+ * thread. The `check*` helpers here do exactly that; call them on the result of a synchronous
+ * FFI call and nothing else. A `nonblocking` call runs on a worker thread whose last error is not
+ * ours: take its status from its own result instead.
+ *
+ * @module
+ */
+import { kernel32 } from "./kernel32.ts";
+import { fromWide } from "./strings.ts";
+
+/** Symbolic names of the Win32 error codes winipc meets, by code. */
+export const ERROR_NAMES: Readonly<Record<number, string>> = {
+  0: "ERROR_SUCCESS",
+  1: "ERROR_INVALID_FUNCTION",
+  2: "ERROR_FILE_NOT_FOUND",
+  3: "ERROR_PATH_NOT_FOUND",
+  4: "ERROR_TOO_MANY_OPEN_FILES",
+  5: "ERROR_ACCESS_DENIED",
+  6: "ERROR_INVALID_HANDLE",
+  8: "ERROR_NOT_ENOUGH_MEMORY",
+  14: "ERROR_OUTOFMEMORY",
+  21: "ERROR_NOT_READY",
+  31: "ERROR_GEN_FAILURE",
+  32: "ERROR_SHARING_VIOLATION",
+  33: "ERROR_LOCK_VIOLATION",
+  38: "ERROR_HANDLE_EOF",
+  50: "ERROR_NOT_SUPPORTED",
+  53: "ERROR_BAD_NETPATH",
+  64: "ERROR_NETNAME_DELETED",
+  80: "ERROR_FILE_EXISTS",
+  87: "ERROR_INVALID_PARAMETER",
+  109: "ERROR_BROKEN_PIPE",
+  111: "ERROR_BUFFER_OVERFLOW",
+  112: "ERROR_DISK_FULL",
+  120: "ERROR_CALL_NOT_IMPLEMENTED",
+  121: "ERROR_SEM_TIMEOUT",
+  122: "ERROR_INSUFFICIENT_BUFFER",
+  123: "ERROR_INVALID_NAME",
+  126: "ERROR_MOD_NOT_FOUND",
+  127: "ERROR_PROC_NOT_FOUND",
+  161: "ERROR_BAD_PATHNAME",
+  170: "ERROR_BUSY",
+  183: "ERROR_ALREADY_EXISTS",
+  206: "ERROR_FILENAME_EXCED_RANGE",
+  230: "ERROR_BAD_PIPE",
+  231: "ERROR_PIPE_BUSY",
+  232: "ERROR_NO_DATA",
+  233: "ERROR_PIPE_NOT_CONNECTED",
+  234: "ERROR_MORE_DATA",
+  258: "WAIT_TIMEOUT",
+  259: "ERROR_NO_MORE_ITEMS",
+  288: "ERROR_NOT_OWNER",
+  298: "ERROR_TOO_MANY_POSTS",
+  487: "ERROR_INVALID_ADDRESS",
+  535: "ERROR_PIPE_CONNECTED",
+  536: "ERROR_PIPE_LISTENING",
+  995: "ERROR_OPERATION_ABORTED",
+  996: "ERROR_IO_INCOMPLETE",
+  997: "ERROR_IO_PENDING",
+  1004: "ERROR_INVALID_FLAGS",
+  1167: "ERROR_DEVICE_NOT_CONNECTED",
+  1168: "ERROR_NOT_FOUND",
+  1223: "ERROR_CANCELLED",
+  1235: "ERROR_REQUEST_ABORTED",
+  1305: "ERROR_UNKNOWN_REVISION",
+  1336: "ERROR_INVALID_ACL",
+  1337: "ERROR_INVALID_SID",
+  1338: "ERROR_INVALID_SECURITY_DESCR",
+  1400: "ERROR_INVALID_WINDOW_HANDLE",
+  1401: "ERROR_INVALID_MENU_HANDLE",
+  1407: "ERROR_CANNOT_FIND_WND_CLASS",
+  1410: "ERROR_CLASS_ALREADY_EXISTS",
+  1411: "ERROR_CLASS_DOES_NOT_EXIST",
+  1418: "ERROR_CLIPBOARD_NOT_OPEN",
+  1460: "ERROR_TIMEOUT",
+  1702: "RPC_S_INVALID_BINDING",
+  1722: "RPC_S_SERVER_UNAVAILABLE",
+  1726: "RPC_S_CALL_FAILED",
+  1727: "RPC_S_CALL_FAILED_DNE",
+  1737: "RPC_S_SERVER_TOO_BUSY",
+  10004: "WSAEINTR",
+  10009: "WSAEBADF",
+  10013: "WSAEACCES",
+  10014: "WSAEFAULT",
+  10022: "WSAEINVAL",
+  10024: "WSAEMFILE",
+  10035: "WSAEWOULDBLOCK",
+  10036: "WSAEINPROGRESS",
+  10037: "WSAEALREADY",
+  10038: "WSAENOTSOCK",
+  10039: "WSAEDESTADDRREQ",
+  10040: "WSAEMSGSIZE",
+  10041: "WSAEPROTOTYPE",
+  10042: "WSAENOPROTOOPT",
+  10043: "WSAEPROTONOSUPPORT",
+  10044: "WSAESOCKTNOSUPPORT",
+  10045: "WSAEOPNOTSUPP",
+  10047: "WSAEAFNOSUPPORT",
+  10048: "WSAEADDRINUSE",
+  10049: "WSAEADDRNOTAVAIL",
+  10050: "WSAENETDOWN",
+  10051: "WSAENETUNREACH",
+  10052: "WSAENETRESET",
+  10053: "WSAECONNABORTED",
+  10054: "WSAECONNRESET",
+  10055: "WSAENOBUFS",
+  10056: "WSAEISCONN",
+  10057: "WSAENOTCONN",
+  10058: "WSAESHUTDOWN",
+  10060: "WSAETIMEDOUT",
+  10061: "WSAECONNREFUSED",
+  10064: "WSAEHOSTDOWN",
+  10065: "WSAEHOSTUNREACH",
+  10093: "WSANOTINITIALISED",
+  11001: "WSAHOST_NOT_FOUND",
+  11002: "WSATRY_AGAIN",
+  11003: "WSANO_RECOVERY",
+  11004: "WSANO_DATA",
+  12002: "ERROR_INTERNET_TIMEOUT",
+  12005: "ERROR_INTERNET_INVALID_URL",
+  12006: "ERROR_INTERNET_UNRECOGNIZED_SCHEME",
+  12007: "ERROR_INTERNET_NAME_NOT_RESOLVED",
+  12017: "ERROR_INTERNET_OPERATION_CANCELLED",
+  12029: "ERROR_INTERNET_CANNOT_CONNECT",
+  12030: "ERROR_INTERNET_CONNECTION_ABORTED",
+  12031: "ERROR_INTERNET_CONNECTION_RESET",
+  12150: "ERROR_HTTP_HEADER_NOT_FOUND",
+  12152: "ERROR_HTTP_INVALID_SERVER_RESPONSE",
+};
+
+/**
+ * The symbolic name of a Win32 error code.
+ *
+ * @param code The code.
+ * @returns Its name (`ERROR_FILE_NOT_FOUND`), or `ERROR_<code>` for a code not in the table.
+ *
+ * @example
+ * ```ts
+ * import { errorName } from "./error.ts";
+ * errorName(2); // "ERROR_FILE_NOT_FOUND"
+ * ```
+ */
+export function errorName(code: number): string {
+  return ERROR_NAMES[code] ?? `ERROR_${code}`;
+}
+
+const FORMAT_MESSAGE_IGNORE_INSERTS = 0x0000_0200;
+const FORMAT_MESSAGE_FROM_HMODULE = 0x0000_0800;
+const FORMAT_MESSAGE_FROM_SYSTEM = 0x0000_1000;
+
+/**
+ * The system's text for an error code (`FormatMessageW`), without a trailing period or newline.
+ *
+ * @param code The code.
+ * @param module A module handle whose message table to search too (e.g. wininet.dll's).
+ * @returns The text, or `""` when the system has none (or this is not Windows).
+ *
+ * @example
+ * ```ts
+ * import { systemMessage } from "./error.ts";
+ * if (Deno.build.os === "windows") systemMessage(5); // "Access denied" (wording varies)
+ * ```
+ */
+export function systemMessage(code: number, module: Deno.PointerValue = null): string {
+  if (Deno.build.os !== "windows") return "";
+  const buffer = new Uint16Array(1024);
+  const flags = FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS |
+    (module ? FORMAT_MESSAGE_FROM_HMODULE : 0);
+  const n = kernel32().FormatMessageW(flags, module, code, 0, buffer, buffer.length, null);
+  return fromWide(buffer, n).trim().replace(/\.$/, "");
+}
+
+/** The options of a {@linkcode Win32Error}. */
+export interface Win32ErrorOptions {
+  /** What winipc was doing, e.g. `Cannot open file mapping "x"`; the message starts with it. */
+  context?: string;
+  /** The system text; looked up with `FormatMessageW` when not given. */
+  systemMessage?: string;
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * A Win32 call failed. Carries the function's name, the numeric code, its symbolic name and the
+ * system's text for it.
+ *
+ * @example Catch a missing object
+ * ```ts
+ * import { Win32Error } from "./error.ts";
+ * try {
+ *   // ... a winipc call
+ * } catch (e) {
+ *   if (e instanceof Win32Error && e.codeName === "ERROR_FILE_NOT_FOUND") {
+ *     // not there yet
+ *   }
+ * }
+ * ```
+ */
+export class Win32Error extends Error {
+  /** The Win32 function that failed, e.g. `OpenFileMappingW`. */
+  readonly functionName: string;
+  /** The error code (`GetLastError`, `WSAGetLastError`, ...). */
+  readonly code: number;
+  /** The code's symbolic name, e.g. `ERROR_FILE_NOT_FOUND`. */
+  readonly codeName: string;
+  /** The system's text for the code (may be empty). */
+  readonly systemMessage: string;
+
+  /**
+   * @param functionName The Win32 function that failed.
+   * @param code The error code.
+   * @param options Context and system text.
+   */
+  constructor(functionName: string, code: number, options: Win32ErrorOptions = {}) {
+    const text = options.systemMessage ?? systemMessage(code);
+    const head = options.context ? `${options.context}: ` : "";
+    super(
+      `${head}${functionName} failed with ${errorName(code)} (${code})${text ? `: ${text}` : ""}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = "Win32Error";
+    this.functionName = functionName;
+    this.code = code;
+    this.codeName = errorName(code);
+    this.systemMessage = text;
+  }
+}
+
+/**
+ * Reads `GetLastError` now. Call it right after the failing synchronous call.
+ *
+ * @returns The calling thread's last error code.
+ */
+export function lastError(): number {
+  return kernel32().GetLastError();
+}
+
+/**
+ * Throws the last error when a `BOOL` result is 0.
+ *
+ * @param result The call's result.
+ * @param functionName The function's name.
+ * @param context What winipc was doing (the message's start).
+ * @throws {Win32Error} When `result` is 0.
+ *
+ * @example
+ * ```ts
+ * import { checkBool } from "./error.ts";
+ * import { kernel32 } from "./kernel32.ts";
+ * declare const h: Deno.PointerObject;
+ * checkBool(kernel32().SetEvent(h), "SetEvent", "Cannot set event");
+ * ```
+ */
+export function checkBool(result: number | boolean, functionName: string, context?: string): void {
+  if (!result) {
+    const code = lastError();
+    throw new Win32Error(functionName, code, { context });
+  }
+}
+
+/** `INVALID_HANDLE_VALUE`, `(HANDLE)-1`. */
+export const INVALID_HANDLE_VALUE: Deno.PointerObject = Deno.UnsafePointer.create(
+  0xffff_ffff_ffff_ffffn,
+)!;
+
+/**
+ * Whether a handle is NULL or `INVALID_HANDLE_VALUE`.
+ *
+ * @param handle The handle.
+ * @returns `true` for both failure values.
+ */
+export function isInvalidHandle(handle: Deno.PointerValue): handle is null {
+  return handle === null || Deno.UnsafePointer.value(handle) === 0xffff_ffff_ffff_ffffn;
+}
+
+/**
+ * Returns the handle, or throws the last error when it is NULL or `INVALID_HANDLE_VALUE`.
+ *
+ * @param handle The call's result.
+ * @param functionName The function's name.
+ * @param context What winipc was doing (the message's start).
+ * @returns The handle, non-null.
+ * @throws {Win32Error} When the handle is NULL or `INVALID_HANDLE_VALUE`.
+ *
+ * @example
+ * ```ts
+ * import { checkHandle } from "./error.ts";
+ * import { kernel32 } from "./kernel32.ts";
+ * import { wide } from "./strings.ts";
+ * const h = checkHandle(
+ *   kernel32().OpenFileMappingW(4, 0, wide("x")),
+ *   "OpenFileMappingW",
+ *   'Cannot open file mapping "x"',
+ * );
+ * ```
+ */
+export function checkHandle(
+  handle: Deno.PointerValue,
+  functionName: string,
+  context?: string,
+): Deno.PointerObject {
+  if (isInvalidHandle(handle)) {
+    const code = lastError();
+    throw new Win32Error(functionName, code, { context });
+  }
+  return handle;
+}

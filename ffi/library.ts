@@ -1,0 +1,88 @@
+/**
+ * Lazy loading of the Windows system DLLs.
+ *
+ * Nothing is opened when a module is imported: a library is opened on the first call that needs
+ * it. On a host that is not Windows (and not the Windows build of Deno under Wine) that first
+ * call throws {@linkcode UnsupportedPlatformError}, so `mod.ts` can be imported anywhere.
+ *
+ * @module
+ */
+
+/** The error thrown when a Win32 mechanism is used on a host that is not Windows. */
+export class UnsupportedPlatformError extends Error {
+  /**
+   * @param os The operating system Deno reports (`Deno.build.os`).
+   */
+  constructor(os: string = Deno.build.os) {
+    super(
+      `winipc needs Windows (or the Windows build of Deno under Wine): this is Deno for ${os}`,
+    );
+    this.name = "UnsupportedPlatformError";
+  }
+}
+
+/**
+ * Whether this process can call the Win32 API (Deno for Windows, natively or under Wine).
+ *
+ * @returns `true` when `Deno.build.os` is `"windows"`.
+ */
+export function isWindows(): boolean {
+  return Deno.build.os === "windows";
+}
+
+const pathOverrides = new Map<string, string>();
+
+/**
+ * Loads a system DLL from another path, for every library opened after this call.
+ *
+ * winipc opens system DLLs by name (`kernel32.dll`), which Windows resolves from the system
+ * directory. Tests or unusual installations may point a name elsewhere.
+ *
+ * @param name The DLL's file name, e.g. `"wininet.dll"`.
+ * @param path The path to open instead.
+ *
+ * @example Use a DLL from a private folder
+ * ```ts
+ * import { setLibraryPath } from "./library.ts";
+ * setLibraryPath("wininet.dll", "C:\\private\\wininet.dll");
+ * ```
+ */
+export function setLibraryPath(name: string, path: string): void {
+  pathOverrides.set(name.toLowerCase(), path);
+}
+
+/**
+ * Makes a lazy accessor for a DLL's symbols.
+ *
+ * @param name The DLL's file name.
+ * @param symbols The symbol table, `as const satisfies Deno.ForeignLibraryInterface`.
+ * @returns A function that opens the library on its first call and returns its symbols.
+ * @throws {UnsupportedPlatformError} On a host that is not Windows.
+ * @throws {Error} When the library cannot be opened (the loader's error is the `cause`).
+ *
+ * @example A lazily opened library
+ * ```ts
+ * import { lazyLibrary } from "./library.ts";
+ * const user32 = lazyLibrary("user32.dll", {
+ *   GetDesktopWindow: { parameters: [], result: "pointer" },
+ * } as const);
+ * // nothing is opened until user32() is called
+ * ```
+ */
+export function lazyLibrary<S extends Deno.ForeignLibraryInterface>(
+  name: string,
+  symbols: S,
+): () => Deno.DynamicLibrary<S>["symbols"] {
+  let lib: Deno.DynamicLibrary<S> | undefined;
+  return () => {
+    if (lib) return lib.symbols;
+    if (!isWindows()) throw new UnsupportedPlatformError();
+    const path = pathOverrides.get(name.toLowerCase()) ?? name;
+    try {
+      lib = Deno.dlopen(path, symbols);
+    } catch (cause) {
+      throw new Error(`Cannot load ${name} from "${path}"`, { cause });
+    }
+    return lib.symbols;
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Validation of user input at the public API, with zod. A bad value fails before any Win32 call
+ * with a `TypeError` or `RangeError` whose message names the argument.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/**
+ * Parses a value with a schema, or throws an error that names the argument.
+ *
+ * @param schema The zod schema.
+ * @param value The value.
+ * @param name The argument's name, as the caller knows it (`"size"`, `"options.timeout"`).
+ * @returns The parsed value.
+ * @throws {RangeError} For a value out of range (too small, too big).
+ * @throws {TypeError} For any other invalid value.
+ */
+export function parseArg<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = [name, ...issue.path.map(String)].join(".");
+  const message = `Invalid argument "${where}": ${issue.message}`;
+  throw issue.code === "too_big" || issue.code === "too_small"
+    ? new RangeError(message)
+    : new TypeError(message);
+}
+
+/** Windows limits a kernel object's name to MAX_PATH (260) UTF-16 units. */
+export const MAX_OBJECT_NAME = 260;
+
+/**
+ * The name of a named kernel object (mapping, mutex, event, semaphore): 1 to 260 UTF-16 units, no
+ * NUL, and a backslash only in a leading `Global\` or `Local\` namespace prefix.
+ */
+export const objectNameSchema: z.ZodType<string> = z
+  .string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(MAX_OBJECT_NAME, { error: `must be at most ${MAX_OBJECT_NAME} characters` })
+  .refine((s) => !s.includes("\0"), { error: "must not contain NUL" })
+  .refine((s) => !s.replace(/^(Global|Local)\\/, "").includes("\\"), {
+    error: 'must not contain "\\" except after a "Global\\" or "Local\\" prefix',
+  })
+  .refine((s) => s.replace(/^(Global|Local)\\/, "").length > 0, {
+    error: "must have a name after its namespace prefix",
+  });
+
+/** A size in bytes for a new mapping: a positive integer (number or bigint) below 2^64. */
+export const mappingSizeSchema: z.ZodType<bigint> = z
+  .union([
+    z.number({ error: "must be a positive integer" }).int({ error: "must be an integer" }),
+    z.bigint(),
+  ], { error: "must be a positive integer" })
+  .transform((v) => BigInt(v))
+  .pipe(
+    z.bigint()
+      .min(1n, { error: "must be at least 1 byte" })
+      .max(0xffff_ffff_ffff_ffffn, { error: "must be below 2^64" }),
+  );
+
+/** A byte offset: a non-negative integer (number or bigint). */
+export const offsetSchema: z.ZodType<bigint> = z
+  .union([z.number().int({ error: "must be an integer" }), z.bigint()], {
+    error: "must be a non-negative integer",
+  })
+  .transform((v) => BigInt(v))
+  .pipe(z.bigint().min(0n, { error: "must not be negative" }));
+
+/** A wait timeout in milliseconds: 0 to 2^32 - 2, or `Infinity` to wait forever. */
+export const timeoutSchema: z.ZodType<number> = z.union([
+  z.literal(Infinity),
+  z.number({ error: "must be a number of milliseconds" })
+    .int({ error: "must be a whole number of milliseconds" })
+    .min(0, { error: "must not be negative" })
+    .max(0xffff_fffe, { error: "must be below 2^32 - 1 milliseconds (or Infinity)" }),
+]);
+
+/** An AbortSignal, or nothing. */
+export const signalSchema: z.ZodType<AbortSignal | undefined> = z
+  .instanceof(AbortSignal, { error: "must be an AbortSignal" })
+  .optional();
+
+/** Security options (`inheritable`, `sddl`). */
+export const securitySchema = z.object({
+  inheritable: z.boolean().optional(),
+  sddl: z.string().min(1, { error: "must not be empty" }).optional(),
+}).strict().optional();

@@ -1,0 +1,189 @@
+/**
+ * Test helpers: Windows-only tests, unique object names, fixture processes and the CLI.
+ *
+ * @module
+ */
+
+/** Whether this process can call Win32 (Windows, or deno.exe under Wine). */
+export const onWindows: boolean = Deno.build.os === "windows";
+
+/**
+ * Declares a test that needs Win32; on other hosts it is reported as ignored.
+ *
+ * @param name The test's name.
+ * @param fn The test.
+ */
+export function winTest(name: string, fn: (t: Deno.TestContext) => void | Promise<void>): void {
+  Deno.test({ name, ignore: !onWindows, fn });
+}
+
+let counter = 0;
+/**
+ * A name no other test (in this or a parallel process) uses.
+ *
+ * @param prefix What the name is for.
+ * @returns `winipc-test-<prefix>-<pid>-<n>-<random>`.
+ */
+export function uniqueName(prefix: string): string {
+  const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
+  return `winipc-test-${prefix}-${Deno.pid}-${++counter}-${random}`;
+}
+
+const root = new URL("../", import.meta.url);
+
+/** A path inside the repository. */
+export function repoPath(relative: string): string {
+  const url = new URL(relative, root);
+  return decodeURIComponent(Deno.build.os === "windows" ? url.pathname.slice(1) : url.pathname);
+}
+
+/** A running fixture process whose stdout is read line by line. */
+export class Fixture implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly #lines: AsyncIterator<string>;
+  #stderr: Promise<string>;
+  readonly output: string[] = [];
+
+  constructor(child: Deno.ChildProcess) {
+    this.child = child;
+    this.#lines = child.stdout
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new LineSplitter())[Symbol.asyncIterator]();
+    this.#stderr = new Response(child.stderr).text();
+  }
+
+  /**
+   * The next line the fixture prints.
+   *
+   * @param timeout Milliseconds to wait.
+   */
+  async line(timeout = 30_000): Promise<string> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Fixture printed no line within ${timeout} ms`)),
+        timeout,
+      );
+    });
+    try {
+      const next = await Promise.race([this.#lines.next(), timedOut]);
+      if (next.done) {
+        const status = await this.child.status;
+        throw new Error(
+          `Fixture ended (code ${status.code}) before printing a line; stderr:\n${await this
+            .#stderr}`,
+        );
+      }
+      this.output.push(next.value);
+      return next.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Reads lines until one equals `expected` (or starts with it, when it ends with `*`).
+   */
+  async expect(expected: string, timeout = 30_000): Promise<string> {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const line = await this.line(Math.max(1, deadline - Date.now()));
+      if (expected.endsWith("*") ? line.startsWith(expected.slice(0, -1)) : line === expected) {
+        return line;
+      }
+    }
+  }
+
+  /** Waits for the process to end; returns its status and stderr, draining stdout. */
+  async finish(): Promise<{ code: number; stderr: string; rest: string[] }> {
+    const rest: string[] = [];
+    for (;;) {
+      const next = await this.#lines.next();
+      if (next.done) break;
+      rest.push(next.value);
+    }
+    const status = await this.child.status;
+    return { code: status.code, stderr: await this.#stderr, rest };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill();
+    } catch {
+      // already ended
+    }
+    await this.finish().catch(() => undefined);
+  }
+}
+
+class LineSplitter extends TransformStream<string, string> {
+  constructor() {
+    let buffer = "";
+    super({
+      transform(chunk, controller) {
+        buffer += chunk;
+        const lines = buffer.split(/\r?\n/);
+        buffer = lines.pop()!;
+        for (const line of lines) controller.enqueue(line);
+      },
+      flush(controller) {
+        if (buffer) controller.enqueue(buffer);
+      },
+    });
+  }
+}
+
+/**
+ * Starts `deno run -A tests/fixtures/<name>` with arguments, reading its stdout by line.
+ */
+export function spawnFixture(name: string, args: string[] = []): Fixture {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", repoPath(`tests/fixtures/${name}`), ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return new Fixture(child);
+}
+
+/** The result of a CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the winipc CLI (`deno run -A cli/main.ts ...args`) to completion, as a user would.
+ */
+export async function runCli(args: string[], options: { stdin?: string } = {}): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", repoPath("cli/main.ts"), ...args],
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/**
+ * Starts the CLI and reads its stdout by line (for listening verbs).
+ */
+export function spawnCli(args: string[]): Fixture {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", repoPath("cli/main.ts"), ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  return new Fixture(child);
+}

@@ -1,0 +1,56 @@
+/**
+ * Running the Windows build of Deno: natively on Windows, under Wine elsewhere. Provisions Wine,
+ * deno.exe and the project's Wine prefix on first use (tools/provision.sh; idempotent).
+ *
+ * @module
+ */
+
+const root = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/^\/(\w:)/, "$1");
+
+/** The repository's root folder. */
+export const repoRoot: string = root.replace(/\/$/, "");
+
+/** Installs what is missing (Linux only). Throws when provisioning fails. */
+export async function provision(): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const status = await new Deno.Command("bash", {
+    args: [`${repoRoot}/tools/provision.sh`],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  if (!status.success) throw new Error(`tools/provision.sh failed with code ${status.code}`);
+}
+
+/** The environment for deno.exe under Wine. */
+export function wineEnv(): Record<string, string> {
+  const xdg = `${repoRoot}/.tools/xdg`;
+  Deno.mkdirSync(xdg, { recursive: true, mode: 0o700 });
+  Deno.chmodSync(xdg, 0o700);
+  return {
+    WINEPREFIX: Deno.env.get("WINEPREFIX") ?? `${repoRoot}/.wine`,
+    WINEDEBUG: "-all",
+    XDG_RUNTIME_DIR: xdg,
+    NO_COLOR: "1",
+  };
+}
+
+/**
+ * A `Deno.Command` that runs the Windows build of Deno with `args`.
+ *
+ * @param args deno arguments (`["test", "-A", ...]`).
+ * @param options stdout/stderr handling.
+ */
+export function windowsDeno(
+  args: string[],
+  options: Pick<Deno.CommandOptions, "stdout" | "stderr" | "stdin"> = {},
+): Deno.Command {
+  if (Deno.build.os === "windows") {
+    return new Deno.Command(Deno.execPath(), { args, cwd: repoRoot, ...options });
+  }
+  return new Deno.Command("wine", {
+    args: [`${repoRoot}/.tools/deno-win/deno.exe`, ...args],
+    cwd: repoRoot,
+    env: wineEnv(),
+    ...options,
+  });
+}
