@@ -1,0 +1,126 @@
+/**
+ * `winipc demo`: starts a second winipc process and exercises each mechanism between the two,
+ * printing a table (mechanism, what was sent, what came back, round-trip time, ok/failed). Exits
+ * 1 when any mechanism fails.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import Table from "cli-table3";
+import { fileURLToPath } from "node:url";
+import { SharedMemory } from "../mechanisms/shm.ts";
+import { Event, Mutex } from "../mechanisms/sync.ts";
+import { emit } from "./_common.ts";
+
+/** One mechanism's part in the demo. */
+interface DemoCase {
+  mechanism: string;
+  /** The parent's side: sends, waits for the peer's answer, returns what came back. */
+  run(session: string, sent: string): Promise<string>;
+  /** The peer's side: answers one exchange. */
+  serve(session: string): Promise<void>;
+}
+
+const TIMEOUT = 20_000;
+
+const shmCase: DemoCase = {
+  mechanism: "shm",
+  async run(session, sent) {
+    using shm = SharedMemory.create(`${session}.shm`, { size: 4096 });
+    using mutex = Mutex.createOrOpen(`${session}.shm.lock`);
+    using ping = Event.createOrOpen(`${session}.shm.ping`);
+    using pong = Event.createOrOpen(`${session}.shm.pong`);
+    await mutex.withLock(() => shm.view.writeText(0, sent));
+    ping.set();
+    if (!await pong.wait({ timeout: TIMEOUT })) throw new Error("the peer did not answer");
+    return await mutex.withLock(() => shm.view.readText(0));
+  },
+  async serve(session) {
+    using ping = Event.createOrOpen(`${session}.shm.ping`);
+    using pong = Event.createOrOpen(`${session}.shm.pong`);
+    if (!await ping.wait({ timeout: TIMEOUT })) throw new Error("no ping from the demo");
+    using shm = SharedMemory.open(`${session}.shm`);
+    using mutex = Mutex.open(`${session}.shm.lock`);
+    await mutex.withLock(() => shm.view.writeText(0, `echo:${shm.view.readText(0)}`));
+    pong.set();
+  },
+};
+
+const cases: DemoCase[] = [shmCase];
+
+/** The command line that starts this same CLI again (a script under `deno run`, or a binary). */
+function selfCommand(args: string[]): Deno.Command {
+  const main = Deno.mainModule;
+  const script = main.startsWith("file:") && /\.[jt]s$/.test(main);
+  return new Deno.Command(Deno.execPath(), {
+    args: script ? ["run", "-A", "--quiet", fileURLToPath(main), ...args] : args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/**
+ * Adds `demo` to the program.
+ *
+ * @param program The root command.
+ */
+export function registerDemo(program: Command): void {
+  program.command("demo")
+    .description("exercise every mechanism end to end between this process and a second one")
+    .option("--json", "print one JSON line per mechanism")
+    .option("--peer <session>", "run as the demo's second process (internal)")
+    .action(async (opts) => {
+      if (opts.peer !== undefined) {
+        for (const c of cases) await c.serve(opts.peer);
+        return;
+      }
+      const session = `winipc-demo-${Deno.pid}-${Date.now().toString(36)}`;
+      const peer = selfCommand(["demo", "--peer", session]).spawn();
+      const rows: { mechanism: string; sent: string; received: string; ms: number; ok: boolean }[] =
+        [];
+      for (const c of cases) {
+        const sent = `hello from ${Deno.pid} over ${c.mechanism}`;
+        const start = performance.now();
+        let received: string;
+        let ok = false;
+        try {
+          received = await c.run(session, sent);
+          ok = received === `echo:${sent}`;
+        } catch (e) {
+          received = `error: ${(e as Error).message}`;
+        }
+        rows.push({ mechanism: c.mechanism, sent, received, ms: performance.now() - start, ok });
+      }
+      const out = await peer.output();
+      const peerError = new TextDecoder().decode(out.stderr).trim();
+      if (opts.json) {
+        for (const r of rows) {
+          emit(true, { ...r, ms: Math.round(r.ms * 1000) / 1000 }, "");
+        }
+      } else {
+        const table = new Table({
+          head: ["mechanism", "sent", "came back", "round trip", "result"],
+          style: { head: Deno.noColor ? [] : ["cyan"], border: Deno.noColor ? [] : ["grey"] },
+        });
+        for (const r of rows) {
+          table.push([
+            r.mechanism,
+            r.sent,
+            r.received,
+            `${r.ms.toFixed(2)} ms`,
+            r.ok ? "ok" : "FAILED",
+          ]);
+        }
+        console.log(table.toString());
+      }
+      if (!out.success) {
+        throw new Error(`the demo's second process failed (code ${out.code}): ${peerError}`);
+      }
+      if (rows.some((r) => !r.ok)) {
+        throw new Error(
+          `${rows.filter((r) => !r.ok).map((r) => r.mechanism).join(", ")} failed`,
+        );
+      }
+    });
+}

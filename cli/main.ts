@@ -1,0 +1,61 @@
+/**
+ * The `winipc` command: `winipc <mechanism> <verb> [args]`.
+ *
+ * Errors go to stderr as one line starting `error:`; the exit status is 1 for a runtime failure
+ * and 2 for bad usage. `--json` makes every output line one JSON object.
+ *
+ * @example Run it
+ * ```sh
+ * deno run -A jsr:@winipc/winipc/cli shm serve board --size 4096 --init hello --timeout 30
+ * ```
+ *
+ * @module
+ */
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import meta from "../deno.json" with { type: "json" };
+import { report } from "./_common.ts";
+import { registerDemo } from "./demo.ts";
+import { registerShm } from "./shm.ts";
+
+/**
+ * Builds the command tree.
+ *
+ * @returns The root command, ready to parse.
+ */
+export function buildProgram(): Command {
+  const program = new Command("winipc")
+    .description(
+      "Windows inter-process communication from Deno: shared memory, pipes, mailslots, window\n" +
+        "messages, the clipboard, DDE, sockets, WinINet, RPC, serial ports and COM",
+    )
+    .version(meta.version, "-V, --version")
+    .showSuggestionAfterError(false)
+    .configureOutput({ outputError: (text, write) => write(text.trimEnd() + "\n") })
+    .exitOverride();
+  // Groups are made with program.command(), so they inherit exitOverride and the output settings.
+  registerShm(program);
+  registerDemo(program);
+  return program;
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param args The arguments (without the program name).
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has printed its own "error: ..." line (or the help or version)
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : 2;
+    }
+    return report(e);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
