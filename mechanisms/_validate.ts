@@ -13,7 +13,8 @@ import { z } from "zod";
  * @param value The value.
  * @param name The argument's name, as the caller knows it (`"size"`, `"options.timeout"`).
  * @returns The parsed value.
- * @throws {RangeError} For a value out of range (too small, too big).
+ * @throws {RangeError} For a value out of range (too small, too big, or a refinement whose
+ * `params` say `{ range: true }`).
  * @throws {TypeError} For any other invalid value.
  */
 export function parseArg<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
@@ -22,9 +23,9 @@ export function parseArg<T>(schema: z.ZodType<T>, value: unknown, name: string):
   const issue = result.error.issues[0];
   const where = [name, ...issue.path.map(String)].join(".");
   const message = `Invalid argument "${where}": ${issue.message}`;
-  throw issue.code === "too_big" || issue.code === "too_small"
-    ? new RangeError(message)
-    : new TypeError(message);
+  const range = issue.code === "too_big" || issue.code === "too_small" ||
+    (issue.code === "custom" && (issue.params as { range?: boolean } | undefined)?.range === true);
+  throw range ? new RangeError(message) : new TypeError(message);
 }
 
 /** Windows limits a kernel object's name to MAX_PATH (260) UTF-16 units. */
@@ -68,13 +69,16 @@ export const offsetSchema: z.ZodType<bigint> = z
   .pipe(z.bigint().min(0n, { error: "must not be negative" }));
 
 /** A wait timeout in milliseconds: 0 to 2^32 - 2, or `Infinity` to wait forever. */
-export const timeoutSchema: z.ZodType<number> = z.union([
-  z.literal(Infinity),
-  z.number({ error: "must be a number of milliseconds" })
-    .int({ error: "must be a whole number of milliseconds" })
-    .min(0, { error: "must not be negative" })
-    .max(0xffff_fffe, { error: "must be below 2^32 - 1 milliseconds (or Infinity)" }),
-]);
+export const timeoutSchema: z.ZodType<number> = z
+  .number({ error: "must be a number of milliseconds" })
+  .refine((v) => v === Infinity || Number.isInteger(v), {
+    error: "must be a whole number of milliseconds (or Infinity)",
+  })
+  .refine((v) => v >= 0, { error: "must not be negative", params: { range: true } })
+  .refine((v) => v === Infinity || v <= 0xffff_fffe, {
+    error: "must be below 2^32 - 1 milliseconds (or Infinity)",
+    params: { range: true },
+  });
 
 /** An AbortSignal, or nothing. */
 export const signalSchema: z.ZodType<AbortSignal | undefined> = z

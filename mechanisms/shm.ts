@@ -164,7 +164,11 @@ export class SharedMemory implements Disposable {
   #view: SharedView | undefined;
   /** The name, or `null` for an unnamed mapping. */
   readonly name: string | null;
-  /** The mapping's size in bytes (for an opened mapping, as its creator made it). */
+  /**
+   * The mapping's size in bytes. For a mapping this object created, the size asked for; for an
+   * opened one, the section's size as the kernel reports it, which Wine rounds up to a whole
+   * 4 KiB page (the pages past the creator's size are zero).
+   */
   readonly size: bigint;
   /** Whether this call created the mapping (`false` when it opened an existing one). */
   readonly created: boolean;
