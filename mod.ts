@@ -33,6 +33,14 @@ export {
   type TextEncoding,
 } from "./mechanisms/shm.ts";
 export {
+  CHANNEL_LAYOUT_VERSION,
+  type ChannelOpOptions,
+  PeerGoneError,
+  ShmChannel,
+  type ShmChannelCreateOptions,
+  type ShmChannelOpenOptions,
+} from "./mechanisms/channel.ts";
+export {
   Event,
   type EventOptions,
   Mutex,

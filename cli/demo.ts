@@ -7,10 +7,10 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import Table from "cli-table3";
-import { fileURLToPath } from "node:url";
 import { SharedMemory } from "../mechanisms/shm.ts";
 import { Event, Mutex } from "../mechanisms/sync.ts";
 import { emit } from "./_common.ts";
+import { selfCommand } from "./_self.ts";
 
 /** One mechanism's part in the demo. */
 interface DemoCase {
@@ -47,18 +47,6 @@ const shmCase: DemoCase = {
 };
 
 const cases: DemoCase[] = [shmCase];
-
-/** The command line that starts this same CLI again (a script under `deno run`, or a binary). */
-function selfCommand(args: string[]): Deno.Command {
-  const main = Deno.mainModule;
-  const script = main.startsWith("file:") && /\.[jt]s$/.test(main);
-  return new Deno.Command(Deno.execPath(), {
-    args: script ? ["run", "-A", "--quiet", fileURLToPath(main), ...args] : args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
 
 /**
  * Adds `demo` to the program.

@@ -38,6 +38,11 @@ const symbols = {
   OpenProcess: { parameters: ["u32", "i32", "u32"], result: "pointer" },
   /** BOOL GetExitCodeProcess(HANDLE hProcess, LPDWORD lpExitCode) */
   GetExitCodeProcess: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL GetProcessTimes(HANDLE hProcess, LPFILETIME lpCreationTime, LPFILETIME lpExitTime, LPFILETIME lpKernelTime, LPFILETIME lpUserTime) */
+  GetProcessTimes: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
   /** BOOL GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags) */
   GetHandleInformation: { parameters: ["pointer", "buffer"], result: "i32" },
   /** void GetSystemInfo(LPSYSTEM_INFO lpSystemInfo) */

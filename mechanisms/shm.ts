@@ -116,6 +116,11 @@ const createOrOpenSchema = z.object({
   timeout: timeoutSchema.optional(),
   signal: signalSchema,
 }).strict();
+const waitSchema = z.object({ timeout: timeoutSchema.optional(), signal: signalSchema }).strict();
+const initNameSchema = objectNameSchema.refine(
+  (s) => s.length + INIT_LOCK_SUFFIX.length <= MAX_OBJECT_NAME,
+  { error: `must be at most ${MAX_OBJECT_NAME - INIT_LOCK_SUFFIX.length} characters` },
+);
 const mapSchema = z.object({
   offset: offsetSchema.optional(),
   length: z.number().int({ error: "must be an integer" })
@@ -311,28 +316,57 @@ export class SharedMemory implements Disposable {
     name: string,
     options: CreateOrOpenSharedMemoryOptions,
   ): Promise<SharedMemory> {
-    const n = parseArg(
-      objectNameSchema.refine((s) => s.length + INIT_LOCK_SUFFIX.length <= MAX_OBJECT_NAME, {
-        error: `must be at most ${MAX_OBJECT_NAME - INIT_LOCK_SUFFIX.length} characters`,
-      }),
-      name,
-      "name",
-    );
+    const n = parseArg(initNameSchema, name, "name");
     const opts = parseArg(createOrOpenSchema, options, "options");
-    using lock = Mutex.createOrOpen(n + INIT_LOCK_SUFFIX);
+    return await SharedMemory.#underInitLock(n, opts, async () => {
+      const shm = SharedMemory.#createRaw(n, opts.size, opts.security);
+      if (shm.created && options.init) {
+        try {
+          await options.init(shm.view);
+        } catch (e) {
+          shm.close();
+          throw e;
+        }
+      }
+      return shm;
+    });
+  }
+
+  /**
+   * Opens an existing named mapping once no peer is inside {@linkcode SharedMemory.createOrOpen}'s
+   * `init` for it, so the data it sees is initialised.
+   *
+   * @param name The name (at most 248 characters).
+   * @param options `access`, and `timeout`/`signal` for the wait.
+   * @returns The mapping.
+   * @throws {Win32Error} `ERROR_FILE_NOT_FOUND` when there is none.
+   *
+   * @example Wait for the creator's init
+   * ```ts
+   * import { SharedMemory } from "./shm.ts";
+   * using shm = await SharedMemory.openInitialized("Local\\board", { timeout: 5000 });
+   * ```
+   */
+  static async openInitialized(
+    name: string,
+    options?: OpenSharedMemoryOptions & { timeout?: number; signal?: AbortSignal },
+  ): Promise<SharedMemory> {
+    const n = parseArg(initNameSchema, name, "name");
+    const { access, ...wait } = options ?? {};
+    const opts = parseArg(waitSchema, wait, "options");
+    return await SharedMemory.#underInitLock(n, opts, () => SharedMemory.open(n, { access }));
+  }
+
+  static async #underInitLock<T>(
+    name: string,
+    options: { timeout?: number; signal?: AbortSignal },
+    fn: () => T | Promise<T>,
+  ): Promise<T> {
+    using lock = Mutex.createOrOpen(name + INIT_LOCK_SUFFIX);
     // An abandoned lock means a creator died in init: its mapping died with it unless a peer
     // held it, and no peer can have, since every peer opens it under this lock.
-    using _guard = await lock.lock({ timeout: opts.timeout ?? 10_000, signal: opts.signal });
-    const shm = SharedMemory.#createRaw(n, opts.size, opts.security);
-    if (shm.created && options.init) {
-      try {
-        await options.init(shm.view);
-      } catch (e) {
-        shm.close();
-        throw e;
-      }
-    }
-    return shm;
+    using _guard = await lock.lock({ timeout: options.timeout ?? 10_000, signal: options.signal });
+    return await fn();
   }
 
   /** The whole mapping as one read-write (or read-only) view, mapped on first use. */

@@ -1,0 +1,24 @@
+/**
+ * Starting this same CLI again as a second process (the demo's and the benchmark's peer).
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+
+/**
+ * The command that starts this CLI again with `args`: `deno run -A <script>` when running as a
+ * script, or the compiled binary itself.
+ *
+ * @param args The CLI arguments.
+ * @returns The command, with stdout and stderr piped.
+ */
+export function selfCommand(args: string[]): Deno.Command {
+  const main = Deno.mainModule;
+  const script = main.startsWith("file:") && /\.[jt]s$/.test(main);
+  return new Deno.Command(Deno.execPath(), {
+    args: script ? ["run", "-A", "--quiet", fileURLToPath(main), ...args] : args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}

@@ -1,0 +1,378 @@
+/**
+ * `winipc bench`: round trips between this process and a second one, per mechanism and message
+ * size, against Deno's own TCP (`Deno.listen`/`Deno.connect`) as the reference a user would pick
+ * instead.
+ *
+ * For each mechanism and size: a warm-up (not counted), then round trips for about a second
+ * (p50 and p99 latency, round trips per second), then a one-way stream for about a second (MB/s:
+ * payload bytes the receiver got per second). Mechanisms that winipc does not have yet are not in
+ * the table.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+// @ts-types="@types/cli-progress"
+import cliProgress from "cli-progress";
+import process from "node:process";
+import Table from "cli-table3";
+import { z } from "zod";
+import { ShmChannel } from "../mechanisms/channel.ts";
+import { check, emit, intSchema, parser, UsageError } from "./_common.ts";
+import { selfCommand } from "./_self.ts";
+
+/** Message tags: the first byte of every bench message. */
+const ECHO = 0;
+const SINK = 1;
+const SINK_END = 2;
+
+/** A connected client of one mechanism: sends a message and waits for the echo. */
+interface BenchClient {
+  /** Sends and waits for the reply. */
+  roundTrip(message: Uint8Array): Promise<Uint8Array>;
+  /** Sends without waiting for a reply. */
+  send(message: Uint8Array): Promise<void>;
+  /** Waits for one reply. */
+  receive(): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** One mechanism in the benchmark. */
+interface BenchTarget {
+  mechanism: string;
+  /** The parent's side: prepares, returns arguments for the peer, then connects. */
+  prepare(
+    session: string,
+    size: number,
+  ): Promise<{ peerArgs: string[]; connect(): Promise<BenchClient> }>;
+  /** The peer's side: echoes ECHO messages, counts SINK ones, acknowledges SINK_END. */
+  serve(args: string[]): Promise<void>;
+}
+
+/** Echo logic shared by every peer: what to send back for a message, if anything. */
+function answer(message: Uint8Array): Uint8Array | undefined {
+  if (message[0] === ECHO) return message;
+  if (message[0] === SINK_END) return new Uint8Array([SINK_END]);
+  return undefined;
+}
+
+function channelCapacity(size: number): number {
+  let capacity = 1 << 20;
+  while (capacity / 2 - 8 < size * 2) capacity *= 2;
+  return capacity;
+}
+
+const shmTarget: BenchTarget = {
+  mechanism: "shm",
+  async prepare(session, size) {
+    const name = `${session}.chan`;
+    const channel = await ShmChannel.create(name, {
+      capacity: channelCapacity(size),
+      spinMicros: 200,
+    });
+    return {
+      peerArgs: [name],
+      connect: () =>
+        Promise.resolve({
+          async roundTrip(message) {
+            await channel.send(message);
+            return (await channel.receive())!;
+          },
+          send: (message) => channel.send(message),
+          async receive() {
+            return (await channel.receive())!;
+          },
+          close: () => channel[Symbol.asyncDispose](),
+        }),
+    };
+  },
+  async serve([name]) {
+    await using channel = await ShmChannel.open(name, { spinMicros: 200 });
+    console.log("ready");
+    for (;;) {
+      const message = await channel.receiveView();
+      if (message === null) return;
+      const reply = answer(message);
+      if (reply) await channel.send(reply);
+    }
+  },
+};
+
+/** Length-prefixed frames over a byte stream. */
+class FrameReader {
+  #buffer = new Uint8Array(1 << 16);
+  #start = 0;
+  #end = 0;
+  readonly #conn: Deno.Conn;
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+  async #fill(need: number): Promise<boolean> {
+    if (this.#buffer.length < need) {
+      const bigger = new Uint8Array(Math.max(need, this.#buffer.length * 2));
+      bigger.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#end -= this.#start;
+      this.#start = 0;
+      this.#buffer = bigger;
+    } else if (this.#start + need > this.#buffer.length) {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    while (this.#end - this.#start < need) {
+      const n = await this.#conn.read(this.#buffer.subarray(this.#end));
+      if (n === null) return false;
+      this.#end += n;
+    }
+    return true;
+  }
+  async next(): Promise<Uint8Array | null> {
+    if (!await this.#fill(4)) return null;
+    const length = new DataView(this.#buffer.buffer, this.#start, 4).getUint32(0, true);
+    if (!await this.#fill(4 + length)) return null;
+    const message = this.#buffer.subarray(this.#start + 4, this.#start + 4 + length);
+    this.#start += 4 + length;
+    return message;
+  }
+}
+
+async function writeFrame(conn: Deno.Conn, message: Uint8Array): Promise<void> {
+  const frame = new Uint8Array(4 + message.length);
+  new DataView(frame.buffer).setUint32(0, message.length, true);
+  frame.set(message, 4);
+  for (let done = 0; done < frame.length;) done += await conn.write(frame.subarray(done));
+}
+
+const denoTcpTarget: BenchTarget = {
+  mechanism: "deno-tcp",
+  prepare() {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return Promise.resolve({
+      peerArgs: [String(listener.addr.port)],
+      async connect() {
+        const conn = await listener.accept();
+        listener.close();
+        conn.setNoDelay(true);
+        const reader = new FrameReader(conn);
+        return {
+          async roundTrip(message) {
+            await writeFrame(conn, message);
+            return (await reader.next())!;
+          },
+          send: (message) => writeFrame(conn, message),
+          async receive() {
+            return (await reader.next())!;
+          },
+          close() {
+            conn.close();
+            return Promise.resolve();
+          },
+        };
+      },
+    });
+  },
+  async serve([port]) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+    conn.setNoDelay(true);
+    console.log("ready");
+    const reader = new FrameReader(conn);
+    for (;;) {
+      const message = await reader.next();
+      if (message === null) break;
+      const reply = answer(message);
+      if (reply) await writeFrame(conn, reply);
+    }
+    conn.close();
+  },
+};
+
+/** Every mechanism the benchmark knows, in table order. */
+export const BENCH_TARGETS: BenchTarget[] = [shmTarget, denoTcpTarget];
+
+/** One line of results. */
+export interface BenchResult {
+  mechanism: string;
+  size: number;
+  rtt_us_p50: number;
+  rtt_us_p99: number;
+  msgs_per_s: number;
+  mb_per_s: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+async function measure(
+  target: BenchTarget,
+  size: number,
+  seconds: number,
+  onProgress: (fraction: number) => void,
+): Promise<BenchResult> {
+  const session = `winipc-bench-${Deno.pid}-${Date.now().toString(36)}-${target.mechanism}-${size}`;
+  const { peerArgs, connect } = await target.prepare(session, size);
+  const peer = selfCommand(["bench", "--peer", target.mechanism, ...peerArgs]).spawn();
+  const lines = peer.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const first = await lines.read();
+  if (!first.value?.startsWith("ready")) {
+    const stderr = await new Response(peer.stderr).text();
+    throw new Error(`the ${target.mechanism} peer did not start: ${stderr.trim()}`);
+  }
+  const client = await connect();
+  try {
+    const echo = new Uint8Array(size).fill(7);
+    echo[0] = ECHO;
+    // warm-up: a fifth of the time, not counted
+    const warmUntil = performance.now() + seconds * 200;
+    while (performance.now() < warmUntil) await client.roundTrip(echo);
+    onProgress(0.2);
+    // round trips
+    const samples = new Float64Array(1_000_000);
+    let n = 0;
+    const start = performance.now();
+    const until = start + seconds * 1000;
+    let now = start;
+    while (now < until && n < samples.length) {
+      const t0 = performance.now();
+      const reply = await client.roundTrip(echo);
+      now = performance.now();
+      if (reply.length !== size) {
+        throw new Error(`${target.mechanism}: a reply of ${reply.length} bytes`);
+      }
+      samples[n++] = now - t0;
+      if ((n & 1023) === 0) onProgress(0.2 + 0.4 * (now - start) / (until - start));
+    }
+    const elapsed = (performance.now() - start) / 1000;
+    const sorted = samples.slice(0, n).sort();
+    // one-way stream
+    const sink = new Uint8Array(size).fill(9);
+    sink[0] = SINK;
+    let sent = 0;
+    const streamStart = performance.now();
+    const streamUntil = streamStart + seconds * 1000;
+    while (performance.now() < streamUntil) {
+      for (let i = 0; i < 16; i++) await client.send(sink);
+      sent += 16;
+      if ((sent & 255) === 0) {
+        onProgress(0.6 + 0.4 * (performance.now() - streamStart) / (streamUntil - streamStart));
+      }
+    }
+    await client.send(new Uint8Array([SINK_END]));
+    const ack = await client.receive();
+    if (ack[0] !== SINK_END) {
+      throw new Error(`${target.mechanism}: no end of stream acknowledgement`);
+    }
+    const streamSeconds = (performance.now() - streamStart) / 1000;
+    onProgress(1);
+    return {
+      mechanism: target.mechanism,
+      size,
+      rtt_us_p50: round(percentile(sorted, 0.5) * 1000, 2),
+      rtt_us_p99: round(percentile(sorted, 0.99) * 1000, 2),
+      msgs_per_s: Math.round(n / elapsed),
+      mb_per_s: round(sent * size / streamSeconds / 1e6, 1),
+    };
+  } finally {
+    await client.close();
+    await lines.cancel().catch(() => undefined);
+    const status = await peer.status;
+    if (!status.success) {
+      console.error(`warning: the ${target.mechanism} peer exited with code ${status.code}`);
+    }
+  }
+}
+
+const SIZES = [64, 4096, 65536, 1 << 20];
+
+/**
+ * Adds `bench` to the program.
+ *
+ * @param program The root command.
+ */
+export function registerBench(program: Command): void {
+  program.command("bench")
+    .description(
+      "round trips between two processes for each mechanism: p50/p99 latency, round trips/s,\none-way MB/s",
+    )
+    .option(
+      "--mechanism <list>",
+      `comma-separated mechanisms (default: all of ${
+        BENCH_TARGETS.map((t) => t.mechanism).join(", ")
+      })`,
+    )
+    .option(
+      "--size <bytes>",
+      "one message size (default: 64, 4096, 65536 and 1048576)",
+      parser(intSchema(1, 64 << 20)),
+    )
+    .option("--seconds <s>", "seconds per measurement (default 1)", parser(intSchema(1, 60)), 1)
+    .option("--json", "print one JSON line per measurement")
+    .option("--peer <mechanism>", "run as the benchmark's second process (internal)")
+    .argument("[peer-args...]")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  winipc bench\n  winipc bench --mechanism shm,deno-tcp --size 64 --json",
+    )
+    .action(async (peerArgs, opts) => {
+      if (opts.peer !== undefined) {
+        const target = BENCH_TARGETS.find((t) => t.mechanism === opts.peer);
+        if (!target) throw new UsageError(`Unknown mechanism: ${opts.peer}`);
+        await target.serve(peerArgs);
+        return;
+      }
+      const names = opts.mechanism === undefined ? BENCH_TARGETS.map((t) => t.mechanism) : check(
+        z.array(z.enum(BENCH_TARGETS.map((t) => t.mechanism) as [string, ...string[]], {
+          error: `must be among ${BENCH_TARGETS.map((t) => t.mechanism).join(", ")}`,
+        })).min(1),
+        opts.mechanism.split(",").map((s) => s.trim()),
+        "--mechanism",
+      );
+      const targets = BENCH_TARGETS.filter((t) => names.includes(t.mechanism));
+      const sizes = opts.size === undefined ? SIZES : [opts.size];
+      const showProgress = Deno.stderr.isTerminal();
+      const bar = showProgress
+        ? new cliProgress.SingleBar({
+          format: "{bar} {percentage}% | {task}",
+          stream: process.stderr,
+          hideCursor: true,
+        }, cliProgress.Presets.shades_classic)
+        : undefined;
+      const total = targets.length * sizes.length;
+      bar?.start(total * 100, 0, { task: "" });
+      const results: BenchResult[] = [];
+      let done = 0;
+      for (const target of targets) {
+        for (const size of sizes) {
+          bar?.update(done * 100, { task: `${target.mechanism} ${size} B` });
+          const result = await measure(
+            target,
+            size,
+            opts.seconds,
+            (f) => bar?.update(Math.round((done + f) * 100)),
+          );
+          done++;
+          results.push(result);
+          if (opts.json) emit(true, { ...result }, "");
+        }
+      }
+      bar?.stop();
+      if (!opts.json) {
+        const table = new Table({
+          head: ["mechanism", "size", "p50 µs", "p99 µs", "round trips/s", "MB/s one way"],
+          style: { head: Deno.noColor ? [] : ["cyan"], border: Deno.noColor ? [] : ["grey"] },
+        });
+        for (const r of results) {
+          table.push([
+            r.mechanism,
+            r.size,
+            r.rtt_us_p50,
+            r.rtt_us_p99,
+            r.msgs_per_s.toLocaleString("en-US"),
+            r.mb_per_s,
+          ]);
+        }
+        console.log(table.toString());
+      }
+    });
+}

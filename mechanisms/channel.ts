@@ -1,0 +1,779 @@
+/**
+ * A message channel between processes over shared memory: the fast path of winipc.
+ *
+ * A channel is one named mapping holding two lock-free rings: one carries messages to the
+ * creator (any number of openers may send on it: producers claim space with an atomic
+ * compare-exchange), the other carries messages from the creator to the opener that receives.
+ * Head and tail live in the mapping and move with `Atomics`; while the peer is active no message
+ * costs an FFI call. An idle receiver spins briefly, then announces that it sleeps and blocks on
+ * a named event (on a worker thread, so the event loop stays free); senders set that event only
+ * when the receiver has announced it. The receiver re-checks after announcing, so no wake-up is
+ * lost.
+ *
+ * Messages are byte arrays of up to half the ring's capacity; a larger one is rejected with a
+ * `RangeError` (create the channel with a larger `capacity`). A full ring makes `send` wait (or
+ * `trySend` return `false`). A peer process that ends without closing is detected (its process
+ * handle is checked whenever a wait lasts), and the other side gets an error instead of a hang.
+ *
+ * @example A request/response loop
+ * ```ts
+ * import { ShmChannel } from "./channel.ts";
+ * // server
+ * await using server = await ShmChannel.create("Local\\jobs");
+ * for await (const message of server) await server.send(message); // echo
+ * // client, in another process
+ * await using client = await ShmChannel.open("Local\\jobs");
+ * await client.send(new TextEncoder().encode("ping"));
+ * const reply = await client.receive(); // Uint8Array "ping"
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { Win32Error } from "../ffi/error.ts";
+import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE } from "../ffi/kernel32.ts";
+import type { SecurityOptions } from "../ffi/security.ts";
+import {
+  objectNameSchema,
+  parseArg,
+  securitySchema,
+  signalSchema,
+  timeoutSchema,
+} from "./_validate.ts";
+import { SharedMemory, type SharedView } from "./shm.ts";
+import { Event, Semaphore } from "./sync.ts";
+
+/** "WIPC" little-endian: the first word of every channel mapping. */
+const MAGIC = 0x4350_4957;
+/** The layout version this module speaks. */
+export const CHANNEL_LAYOUT_VERSION = 1;
+const HEADER_BYTES = 4096;
+/** Header words (Int32 indexes). */
+const H = { magic: 0, version: 1, capacity: 2, maxOpeners: 3, creatorPid: 4, creatorState: 5 };
+/** Ring control blocks (byte offsets), each word on its own cache line. */
+const RING_BASE = [256, 1024];
+const R = {
+  reserve: 0,
+  tail: 16,
+  consumerWaiting: 32,
+  producerWaiting: 48,
+  consumerPid: 64,
+  consumerState: 65,
+};
+/** Opener slots: [pid, state] pairs (Int32 index of the first). */
+const SLOTS = 2048 / 4;
+const MAX_OPENERS = 64;
+const STATE_OPEN = 1;
+const STATE_CLOSED = 2;
+const FRAME_HEADER = 8;
+
+/** Options of {@linkcode ShmChannel.create}. */
+export interface ShmChannelCreateOptions {
+  /** Bytes of each ring: a power of two from 4 KiB to 1 GiB. Default 1 MiB. */
+  capacity?: number;
+  /** Microseconds an idle receiver (or a sender facing a full ring) spins before it sleeps. Default 50. */
+  spinMicros?: number;
+  /** Access control of the mapping. */
+  security?: SecurityOptions;
+}
+
+/** Options of {@linkcode ShmChannel.open}. */
+export interface ShmChannelOpenOptions {
+  /** Microseconds to spin before sleeping. Default 50. */
+  spinMicros?: number;
+  /** Milliseconds to wait for a creator that is still initialising. Default 10,000. */
+  timeout?: number;
+  /** Aborts that wait. */
+  signal?: AbortSignal;
+}
+
+/** Options of a single send or receive. */
+export interface ChannelOpOptions {
+  /** Aborts the wait. */
+  signal?: AbortSignal;
+  /** Milliseconds to wait at most; `Infinity` by default. */
+  timeout?: number;
+}
+
+/** A peer process ended without closing the channel (or in the middle of a message). */
+export class PeerGoneError extends Error {
+  /** The peer's process id. */
+  readonly pid: number;
+  /**
+   * @param pid The peer's process id.
+   * @param message What happened.
+   */
+  constructor(pid: number, message: string) {
+    super(message);
+    this.name = "PeerGoneError";
+    this.pid = pid;
+  }
+}
+
+const capacitySchema = z.number().int({ error: "must be an integer" })
+  .min(4096, { error: "must be at least 4096 bytes" })
+  .max(1 << 30, { error: "must be at most 1 GiB" })
+  .refine((n) => (n & (n - 1)) === 0, { error: "must be a power of two" });
+const spinSchema = z.number().min(0, { error: "must not be negative" })
+  .max(1_000_000, { error: "must be at most 1,000,000 microseconds" });
+const nameSchema = objectNameSchema.refine((s) => s.length <= 248, {
+  error: "must be at most 248 characters",
+});
+const createSchema = z.object({
+  capacity: capacitySchema.optional(),
+  spinMicros: spinSchema.optional(),
+  security: securitySchema,
+}).strict().optional();
+const openSchema = z.object({
+  spinMicros: spinSchema.optional(),
+  timeout: timeoutSchema.optional(),
+  signal: signalSchema,
+}).strict().optional();
+const opSchema = z.object({ signal: signalSchema, timeout: timeoutSchema.optional() }).strict()
+  .optional();
+
+/** The hot path's argument check: the same message a zod schema would give, at no cost. */
+function checkData(data: unknown): asserts data is Uint8Array {
+  if (!(data instanceof Uint8Array)) {
+    throw new TypeError('Invalid argument "data": must be a Uint8Array');
+  }
+}
+
+/** Liveness of other processes, by pid: one handle each, kept while the channel is open. */
+class ProcessWatch {
+  #handles = new Map<number, Deno.PointerValue>();
+  alive(pid: number): boolean {
+    if (pid === Deno.pid) return true;
+    let handle = this.#handles.get(pid);
+    if (handle === undefined) {
+      handle = kernel32().OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+      this.#handles.set(pid, handle);
+    }
+    // No handle: the process is gone (or never was). Signalled: it has ended.
+    return handle !== null && kernel32().WaitForSingleObject(handle, 0) !== 0;
+  }
+  close(): void {
+    for (const handle of this.#handles.values()) if (handle) kernel32().CloseHandle(handle);
+    this.#handles.clear();
+  }
+}
+
+const END = Symbol("end");
+
+/** One ring's indexes into the mapping. */
+interface Ring {
+  index: number;
+  dataOffset: number;
+  mask: number;
+  reserve: number;
+  tail: number;
+  consumerWaiting: number;
+  producerWaiting: number;
+  consumerPid: number;
+  consumerState: number;
+  /** Set by a producer when the consumer announced it sleeps. */
+  data: Event;
+  /** Released by the consumer, one unit per producer that announced it waits for room. */
+  space: Semaphore;
+}
+
+/**
+ * One end of a shared-memory message channel. The creator receives what openers send and sends
+ * to the opener that receives; an opener sends to the creator and receives what it sends.
+ * Implements `AsyncIterable<Uint8Array>` and has `readable`/`writable` streams.
+ *
+ * The end of the stream: an opener's receiving ends when the creator closes its sending side.
+ * The creator's ends when every opener that has connected so far has closed its sending side
+ * (as a Rust `mpsc` receiver ends when every sender is dropped). An opener that connects after
+ * that is not seen by a stream that has ended, so when senders start independently, count what
+ * you expect rather than rely on the end.
+ */
+export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Uint8Array> {
+  readonly #shm: SharedMemory;
+  readonly #view: SharedView;
+  readonly #i32: Int32Array<ArrayBuffer>;
+  readonly #u8: Uint8Array<ArrayBuffer>;
+  readonly #capacity: number;
+  readonly #in: Ring;
+  readonly #out: Ring;
+  readonly #slot: number; // the producer id written in frames: 0 for the creator, 1+ for openers
+  readonly #spinMicros: number;
+  readonly #watch = new ProcessWatch();
+  #pending: { ring: Ring; next: number; start: number; length: number } | undefined;
+  #inflight = new Set<Promise<boolean>>();
+  #closing: Promise<void> | undefined;
+  #closed = false;
+  #writeClosed = false;
+  /** `"creator"` or `"opener"`. */
+  readonly role: "creator" | "opener";
+  /** The channel's name. */
+  readonly name: string;
+
+  private constructor(
+    name: string,
+    shm: SharedMemory,
+    role: "creator" | "opener",
+    slot: number,
+    spinMicros: number,
+    events: [Event, Semaphore, Event, Semaphore],
+  ) {
+    this.name = name;
+    this.#shm = shm;
+    this.#view = shm.view;
+    this.#u8 = this.#view.bytes;
+    this.#i32 = this.#view.int32Array(0, Math.floor(this.#view.length / 4));
+    this.#capacity = this.#i32[H.capacity];
+    this.role = role;
+    this.#slot = slot;
+    this.#spinMicros = spinMicros;
+    const rings = [0, 1].map((index): Ring => {
+      const base = RING_BASE[index] / 4;
+      return {
+        index,
+        dataOffset: HEADER_BYTES + index * this.#capacity,
+        mask: this.#capacity - 1,
+        reserve: base + R.reserve,
+        tail: base + R.tail,
+        consumerWaiting: base + R.consumerWaiting,
+        producerWaiting: base + R.producerWaiting,
+        consumerPid: base + R.consumerPid,
+        consumerState: base + R.consumerState,
+        data: events[index * 2] as Event,
+        space: events[index * 2 + 1] as Semaphore,
+      };
+    });
+    // ring 0 carries messages to the creator, ring 1 from it
+    this.#in = role === "creator" ? rings[0] : rings[1];
+    this.#out = role === "creator" ? rings[1] : rings[0];
+  }
+
+  static #events(name: string): [Event, Semaphore, Event, Semaphore] {
+    return [
+      Event.createOrOpen(`${name}#0d`),
+      Semaphore.createOrOpen(`${name}#0s`),
+      Event.createOrOpen(`${name}#1d`),
+      Semaphore.createOrOpen(`${name}#1s`),
+    ];
+  }
+
+  /**
+   * Creates a channel. Fails when the name is taken.
+   *
+   * @param name The channel's name (at most 248 characters; `Local\` and `Global\` work).
+   * @param options `capacity` (bytes per ring, default 1 MiB), `spinMicros`, `security`.
+   * @returns The creator's end.
+   * @throws {Win32Error} `ERROR_ALREADY_EXISTS` when the name is taken.
+   *
+   * @example
+   * ```ts
+   * import { ShmChannel } from "./channel.ts";
+   * await using channel = await ShmChannel.create("Local\\frames", { capacity: 8 << 20 });
+   * ```
+   */
+  static async create(name: string, options?: ShmChannelCreateOptions): Promise<ShmChannel> {
+    const n = parseArg(nameSchema, name, "name");
+    const opts: ShmChannelCreateOptions = parseArg(createSchema, options, "options") ?? {};
+    const capacity = opts.capacity ?? 1 << 20;
+    const shm = await SharedMemory.createOrOpen(n, {
+      size: HEADER_BYTES + 2 * capacity,
+      security: opts.security,
+      init: (view) => {
+        const header = view.int32Array(0, 8);
+        header[H.version] = CHANNEL_LAYOUT_VERSION;
+        header[H.capacity] = capacity;
+        header[H.maxOpeners] = MAX_OPENERS;
+        header[H.creatorPid] = Deno.pid;
+        header[H.creatorState] = STATE_OPEN;
+        Atomics.store(header, H.magic, MAGIC);
+      },
+    });
+    if (!shm.created) {
+      shm.close();
+      throw new Win32Error("CreateFileMappingW", 183, {
+        context: `Cannot create channel "${n}"`,
+      });
+    }
+    return new ShmChannel(n, shm, "creator", 0, opts.spinMicros ?? 50, ShmChannel.#events(n));
+  }
+
+  /**
+   * Opens a channel another process created.
+   *
+   * @param name The channel's name.
+   * @param options `spinMicros`, and `timeout`/`signal` for a creator still initialising.
+   * @returns An opener's end.
+   * @throws {Win32Error} `ERROR_FILE_NOT_FOUND` when there is no such channel.
+   * @throws {Error} When the mapping is not a channel or has another layout version.
+   */
+  static async open(name: string, options?: ShmChannelOpenOptions): Promise<ShmChannel> {
+    const n = parseArg(nameSchema, name, "name");
+    const opts: ShmChannelOpenOptions = parseArg(openSchema, options, "options") ?? {};
+    const shm = await SharedMemory.openInitialized(n, {
+      timeout: opts.timeout,
+      signal: opts.signal,
+    });
+    try {
+      const header = shm.view.int32Array(0, 8);
+      const magic = Atomics.load(header, H.magic);
+      if (magic !== MAGIC) {
+        throw new Error(
+          `Cannot open channel "${n}": the mapping is not a winipc channel (magic 0x${
+            (magic >>> 0).toString(16)
+          })`,
+        );
+      }
+      if (header[H.version] !== CHANNEL_LAYOUT_VERSION) {
+        throw new Error(
+          `Cannot open channel "${n}": its layout version is ${
+            header[H.version]
+          }, this winipc speaks version ${CHANNEL_LAYOUT_VERSION}`,
+        );
+      }
+      const capacity = header[H.capacity];
+      if (BigInt(HEADER_BYTES + 2 * capacity) > shm.size) {
+        throw new Error(`Cannot open channel "${n}": its header is damaged (capacity ${capacity})`);
+      }
+      const slot = ShmChannel.#claimSlot(shm.view.int32Array(SLOTS * 4, MAX_OPENERS * 2), n);
+      return new ShmChannel(n, shm, "opener", slot, opts.spinMicros ?? 50, ShmChannel.#events(n));
+    } catch (e) {
+      shm.close();
+      throw e;
+    }
+  }
+
+  /** Takes a free opener slot (or one whose owner closed or died); returns its id (1-based). */
+  static #claimSlot(slots: Int32Array, name: string): number {
+    const watch = new ProcessWatch();
+    try {
+      for (let i = 0; i < MAX_OPENERS; i++) {
+        const pid = Atomics.load(slots, i * 2);
+        const state = Atomics.load(slots, i * 2 + 1);
+        const free = pid === 0 || state === STATE_CLOSED || !watch.alive(pid);
+        if (free && Atomics.compareExchange(slots, i * 2, pid, Deno.pid) === pid) {
+          Atomics.store(slots, i * 2 + 1, STATE_OPEN);
+          return i + 1;
+        }
+      }
+    } finally {
+      watch.close();
+    }
+    throw new Error(`Cannot open channel "${name}": it has ${MAX_OPENERS} openers already`);
+  }
+
+  /** The largest message this channel carries: half a ring, less the frame header. */
+  get maxMessageSize(): number {
+    return this.#capacity / 2 - FRAME_HEADER;
+  }
+
+  /** Bytes of each ring. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  // ---- sending ----
+
+  #checkSendable(data: Uint8Array): void {
+    if (this.#closed) throw new Deno.errors.BadResource("Channel is closed");
+    if (this.#writeClosed) throw new Deno.errors.BadResource("Channel's sending side is closed");
+    if (data.length > this.maxMessageSize) {
+      throw new RangeError(
+        `Message of ${data.length} bytes is larger than the channel's maximum of ${this.maxMessageSize} bytes (half its capacity); create the channel with a larger capacity`,
+      );
+    }
+    if (this.#receiverClosed()) {
+      throw new Deno.errors.BrokenPipe(
+        `Cannot send on channel "${this.name}": the receiver closed it`,
+      );
+    }
+  }
+
+  #receiverClosed(): boolean {
+    const out = this.#out;
+    return out.index === 0
+      ? Atomics.load(this.#i32, H.creatorState) === STATE_CLOSED
+      : Atomics.load(this.#i32, out.consumerState) === STATE_CLOSED;
+  }
+
+  /** Writes one frame if the ring has room. No FFI call unless the receiver sleeps. */
+  #put(data: Uint8Array): boolean {
+    const i32 = this.#i32;
+    const ring = this.#out;
+    const capacity = this.#capacity;
+    const frame = (FRAME_HEADER + data.length + 7) & ~7;
+    for (;;) {
+      const reserve = Atomics.load(i32, ring.reserve);
+      const tail = Atomics.load(i32, ring.tail);
+      const pos = reserve & ring.mask;
+      const need = pos + frame > capacity ? capacity - pos + frame : frame;
+      if (((reserve - tail) >>> 0) + need > capacity) return false;
+      if (Atomics.compareExchange(i32, ring.reserve, reserve, (reserve + need) | 0) !== reserve) {
+        continue; // another producer claimed first
+      }
+      let at = ring.dataOffset + pos;
+      if (need !== frame) {
+        // not enough room before the end: a padding frame fills it, the message starts at 0
+        Atomics.store(i32, (at >> 2) + 1, this.#slot + 1);
+        Atomics.store(i32, at >> 2, -(capacity - pos));
+        at = ring.dataOffset;
+      }
+      Atomics.store(i32, (at >> 2) + 1, this.#slot + 1);
+      this.#u8.set(data, at + FRAME_HEADER);
+      Atomics.exchange(i32, at >> 2, data.length + 1); // publish (a full barrier on x86)
+      if (
+        Atomics.load(i32, ring.consumerWaiting) !== 0 &&
+        Atomics.exchange(i32, ring.consumerWaiting, 0) !== 0
+      ) {
+        ring.data.set();
+      }
+      return true;
+    }
+  }
+
+  /**
+   * Sends a message if the ring has room now.
+   *
+   * @param data The message (copied into the ring).
+   * @returns `false` when the ring is full.
+   * @throws {RangeError} When the message is larger than {@linkcode ShmChannel.maxMessageSize}.
+   * @throws {Deno.errors.BrokenPipe} When the receiver closed the channel.
+   */
+  trySend(data: Uint8Array): boolean {
+    checkData(data);
+    this.#checkSendable(data);
+    return this.#put(data);
+  }
+
+  /**
+   * Sends a message, waiting (without blocking the event loop) while the ring is full.
+   *
+   * @param data The message (copied into the ring).
+   * @param options `signal`, `timeout`.
+   * @throws {RangeError} When the message is larger than {@linkcode ShmChannel.maxMessageSize}.
+   * @throws {Deno.errors.BrokenPipe} When the receiver closed the channel.
+   * @throws {PeerGoneError} When the receiver's process ended while the ring was full.
+   * @throws {Deno.errors.TimedOut} When the timeout elapses.
+   */
+  async send(data: Uint8Array, options?: ChannelOpOptions): Promise<void> {
+    checkData(data);
+    this.#checkSendable(data);
+    if (this.#put(data)) return;
+    const opts: ChannelOpOptions = parseArg(opSchema, options, "options") ?? {};
+    const deadline = opts.timeout === undefined ? Infinity : performance.now() + opts.timeout;
+    const ring = this.#out;
+    for (;;) {
+      if (this.#spin(() => this.#put(data))) return;
+      // Announce the wait (a counter: several producers may wait), then look once more.
+      Atomics.add(this.#i32, ring.producerWaiting, 1);
+      if (this.#put(data)) return; // the unit announced for us may wake a later wait: harmless
+      const slice = Math.min(250, Math.max(0, deadline - performance.now()));
+      const woken = await this.#wait(ring.space, slice, opts.signal);
+      if (this.#closed) throw new Deno.errors.BadResource("Channel is closed");
+      if (!woken) {
+        this.#checkReceiverAlive();
+        if (performance.now() >= deadline) {
+          throw new Deno.errors.TimedOut(
+            `Cannot send on channel "${this.name}": the ring stayed full`,
+          );
+        }
+      }
+      this.#checkSendable(data);
+      if (this.#put(data)) return;
+    }
+  }
+
+  /** Waits on one of the channel's objects, tracked so that close() can wait for it to return. */
+  async #wait(
+    object: Event | Semaphore,
+    ms: number,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const timeout = Math.ceil(ms);
+    const waiting = object instanceof Event
+      ? object.wait({ timeout, signal })
+      : object.acquire({ timeout, signal }).then(() => true, (e) => {
+        if (e instanceof Deno.errors.TimedOut) return false;
+        throw e;
+      });
+    this.#inflight.add(waiting);
+    try {
+      return await waiting;
+    } finally {
+      this.#inflight.delete(waiting);
+    }
+  }
+
+  #checkReceiverAlive(): void {
+    const out = this.#out;
+    const pid = out.index === 0
+      ? this.#i32[H.creatorPid]
+      : Atomics.load(this.#i32, out.consumerPid);
+    if (pid !== 0 && !this.#watch.alive(pid)) {
+      throw new PeerGoneError(pid, `Channel "${this.name}": the receiving process ${pid} ended`);
+    }
+  }
+
+  /** Spins for up to spinMicros, checking `ready` every few dozen rounds of the clock. */
+  #spin<T>(ready: () => T): T | false {
+    if (this.#spinMicros === 0) return false;
+    const until = performance.now() + this.#spinMicros / 1000;
+    for (let i = 0;; i++) {
+      const value = ready();
+      if (value) return value;
+      if ((i & 31) === 31 && performance.now() > until) return false;
+    }
+  }
+
+  /**
+   * Marks this end's sending side closed: the receiver's iterator ends once it has read what was
+   * sent. (An opener's close affects only its own sending.)
+   */
+  closeWrite(): void {
+    if (this.#writeClosed || this.#closed) return;
+    this.#writeClosed = true;
+    if (this.role === "creator") Atomics.store(this.#i32, H.creatorState, STATE_CLOSED);
+    else Atomics.store(this.#i32, SLOTS + (this.#slot - 1) * 2 + 1, STATE_CLOSED);
+    const ring = this.#out;
+    if (Atomics.exchange(this.#i32, ring.consumerWaiting, 0) !== 0) ring.data.set();
+  }
+
+  // ---- receiving ----
+
+  #claimConsumer(): void {
+    const ring = this.#in;
+    if (ring.index === 0) return; // the creator is ring 0's only consumer
+    const pid = Atomics.load(this.#i32, ring.consumerPid);
+    if (pid === Deno.pid) return;
+    if (
+      (pid !== 0 && this.#watch.alive(pid) &&
+        Atomics.load(this.#i32, ring.consumerState) !== STATE_CLOSED) ||
+      Atomics.compareExchange(this.#i32, ring.consumerPid, pid, Deno.pid) !== pid
+    ) {
+      throw new Deno.errors.Busy(
+        `Cannot receive on channel "${this.name}": process ${pid} receives on it already`,
+      );
+    }
+    Atomics.store(this.#i32, ring.consumerState, STATE_OPEN);
+  }
+
+  /** Frees the frame a zero-copy receive lent out. */
+  #release(): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#pending = undefined;
+    this.#u8.fill(0, pending.start, pending.start + pending.length);
+    Atomics.exchange(this.#i32, pending.ring.tail, pending.next); // a full barrier before the load
+    if (Atomics.load(this.#i32, pending.ring.producerWaiting) !== 0) {
+      const waiting = Atomics.exchange(this.#i32, pending.ring.producerWaiting, 0);
+      if (waiting > 0) pending.ring.space.release(waiting);
+    }
+  }
+
+  /** Takes the next frame: a view of it (lent until #release) or undefined when none is ready. */
+  #take(): Uint8Array | undefined {
+    this.#release();
+    const i32 = this.#i32;
+    const ring = this.#in;
+    for (;;) {
+      const tail = Atomics.load(i32, ring.tail);
+      const at = ring.dataOffset + (tail & ring.mask);
+      const state = Atomics.load(i32, at >> 2);
+      if (state === 0) return undefined;
+      if (state < 0) {
+        // padding to the ring's end
+        i32[at >> 2] = 0;
+        i32[(at >> 2) + 1] = 0;
+        Atomics.store(i32, ring.tail, (tail - state) | 0);
+        continue;
+      }
+      const length = state - 1;
+      const frame = (FRAME_HEADER + length + 7) & ~7;
+      this.#pending = { ring, next: (tail + frame) | 0, start: at, length: frame };
+      return this.#u8.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
+    }
+  }
+
+  /** Whether the peers that send to this end are gone; throws when one died. */
+  #senderState(): typeof END | undefined {
+    const i32 = this.#i32;
+    const ring = this.#in;
+    const reserve = Atomics.load(i32, ring.reserve);
+    const tail = Atomics.load(i32, ring.tail);
+    if (reserve !== tail) {
+      // a frame is claimed but not published: is its writer still alive?
+      const at = ring.dataOffset + (tail & ring.mask);
+      const slot = Atomics.load(i32, (at >> 2) + 1) - 1;
+      const pid = slot === 0 ? i32[H.creatorPid] : slot > 0 ? i32[SLOTS + (slot - 1) * 2] : 0;
+      if (pid !== 0 && !this.#watch.alive(pid)) {
+        throw new PeerGoneError(
+          pid,
+          `Channel "${this.name}": process ${pid} ended in the middle of a message`,
+        );
+      }
+      return undefined;
+    }
+    if (ring.index === 1) {
+      // the creator sends to openers
+      const pid = i32[H.creatorPid];
+      if (Atomics.load(i32, H.creatorState) === STATE_CLOSED) return END;
+      if (!this.#watch.alive(pid)) {
+        throw new PeerGoneError(pid, `Channel "${this.name}": the creating process ${pid} ended`);
+      }
+      return undefined;
+    }
+    let seen = 0;
+    let dead = 0;
+    for (let i = 0; i < MAX_OPENERS; i++) {
+      const pid = Atomics.load(i32, SLOTS + i * 2);
+      if (pid === 0) continue;
+      seen++;
+      const state = Atomics.load(i32, SLOTS + i * 2 + 1);
+      if (state === STATE_CLOSED) continue;
+      if (this.#watch.alive(pid)) return undefined; // an opener is still there
+      dead = pid;
+    }
+    if (seen === 0) return undefined; // nobody has connected yet
+    if (dead) {
+      throw new PeerGoneError(
+        dead,
+        `Channel "${this.name}": process ${dead} ended without closing the channel`,
+      );
+    }
+    return END;
+  }
+
+  /**
+   * Receives the next message if one is ready now.
+   *
+   * @returns A copy of the message, or `undefined` when none is ready.
+   */
+  tryReceive(): Uint8Array | undefined {
+    if (this.#closed) throw new Deno.errors.BadResource("Channel is closed");
+    this.#claimConsumer();
+    const view = this.#take();
+    if (view === undefined) return undefined;
+    const copy = view.slice();
+    this.#release();
+    return copy;
+  }
+
+  /**
+   * Receives the next message without copying it: the array is a view of the ring, valid until
+   * the next receive on this end (or `close()`); the ring space is freed then.
+   *
+   * @param options `signal`, `timeout`.
+   * @returns The message view, or `null` when every sender has closed.
+   */
+  async receiveView(options?: ChannelOpOptions): Promise<Uint8Array | null> {
+    if (this.#closed) throw new Deno.errors.BadResource("Channel is closed");
+    this.#claimConsumer();
+    const now = this.#take();
+    if (now !== undefined) return now;
+    const opts: ChannelOpOptions = parseArg(opSchema, options, "options") ?? {};
+    const deadline = opts.timeout === undefined ? Infinity : performance.now() + opts.timeout;
+    const ring = this.#in;
+    for (;;) {
+      const spun = this.#spin(() => this.#take());
+      if (spun) return spun;
+      Atomics.exchange(this.#i32, ring.consumerWaiting, 1);
+      const after = this.#take();
+      if (after !== undefined) {
+        Atomics.store(this.#i32, ring.consumerWaiting, 0);
+        return after;
+      }
+      if (this.#senderState() === END) return null;
+      const slice = Math.min(250, Math.max(0, deadline - performance.now()));
+      const woken = await this.#wait(ring.data, slice, opts.signal);
+      if (this.#closed) throw new Deno.errors.BadResource("Channel is closed");
+      if (!woken) {
+        if (performance.now() >= deadline) {
+          throw new Deno.errors.TimedOut(`Nothing received on channel "${this.name}" in time`);
+        }
+      }
+      const next = this.#take();
+      if (next !== undefined) return next;
+    }
+  }
+
+  /**
+   * Receives the next message, waiting without blocking the event loop.
+   *
+   * @param options `signal`, `timeout`.
+   * @returns A copy of the message, or `null` when every sender has closed.
+   * @throws {PeerGoneError} When a sender's process ended without closing.
+   * @throws {Deno.errors.TimedOut} When the timeout elapses.
+   */
+  async receive(options?: ChannelOpOptions): Promise<Uint8Array | null> {
+    if (this.#closed) throw new Deno.errors.BadResource("Channel is closed");
+    this.#claimConsumer();
+    const view = this.#take() ?? await this.receiveView(options);
+    if (view === null) return null;
+    const copy = view.slice();
+    this.#release();
+    return copy;
+  }
+
+  /** Messages until every sender has closed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const message = await this.receive();
+      if (message === null) return;
+      yield message;
+    }
+  }
+
+  /** The received messages as a stream. */
+  get readable(): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const message = await this.receive();
+        if (message === null) controller.close();
+        else controller.enqueue(message);
+      },
+    });
+  }
+
+  /** A stream whose chunks are sent as messages; closing it closes this end's sending side. */
+  get writable(): WritableStream<Uint8Array> {
+    return new WritableStream<Uint8Array>({
+      write: (chunk) => this.send(chunk),
+      close: () => this.closeWrite(),
+    });
+  }
+
+  /**
+   * Closes this end: ends its sending side, unmaps the channel and closes the events (after any
+   * wait in flight has returned). Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.closeWrite();
+    this.#release();
+    this.#closed = true;
+    const ring = this.#in;
+    if (ring.index === 1 && Atomics.load(this.#i32, ring.consumerPid) === Deno.pid) {
+      Atomics.store(this.#i32, ring.consumerState, STATE_CLOSED);
+    }
+    // Wake this end's own waiters so they see the close; the handles close once they return.
+    const objects = [this.#in.data, this.#in.space, this.#out.data, this.#out.space];
+    if (this.#inflight.size) {
+      this.#in.data.set();
+      this.#out.space.release();
+    }
+    this.#closing = Promise.allSettled([...this.#inflight]).then(() => {
+      for (const object of objects) object.close();
+    });
+    this.#watch.close();
+    this.#shm.close();
+  }
+
+  /** Closes the channel. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Closes the channel. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#closing;
+  }
+}
