@@ -721,7 +721,10 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     }
   }
 
-  /** The received messages as a stream. */
+  /**
+   * The received messages as a stream. It reads only when its reader asks (no read-ahead), so a
+   * stream and direct `receive` calls can take turns.
+   */
   get readable(): ReadableStream<Uint8Array> {
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -729,7 +732,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
         if (message === null) controller.close();
         else controller.enqueue(message);
       },
-    });
+    }, { highWaterMark: 0 });
   }
 
   /** A stream whose chunks are sent as messages; closing it closes this end's sending side. */

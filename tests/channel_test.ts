@@ -201,3 +201,28 @@ winTest("an idle receiver uses no CPU while it waits", async () => {
   channel.closeWrite(); // the idle receiver's receive() returns null, it exits
   assert.equal((await idle.finish()).code, 0);
 });
+
+winTest("streams and zero-copy receive carry messages between processes", async () => {
+  const name = uniqueName("chan-streams");
+  await using channel = await ShmChannel.create(name, { capacity: 1 << 16 });
+  await using echo = spawnFixture("channel_peer.ts", ["echo", name]);
+  assert.equal(await echo.line(), "ready");
+  const texts = ["one", "twö", "𝄞 three"];
+  const writer = channel.writable.getWriter();
+  for (const t of texts) await writer.write(new TextEncoder().encode(t));
+  const reader = channel.readable.getReader();
+  for (const t of texts) {
+    const { value } = await reader.read();
+    assert.equal(new TextDecoder().decode(value), t);
+  }
+  reader.releaseLock();
+  await channel.send(new Uint8Array([1, 2, 3]));
+  const view = await channel.receiveView({ timeout: 30_000 });
+  assert.deepEqual([...view!], [1, 2, 3]);
+  await channel.send(new Uint8Array([4]));
+  const next = await channel.receive({ timeout: 30_000 });
+  assert.deepEqual([...next!], [4]);
+  assert.equal(view!.length, 3, "the lent view stays an array over the ring");
+  await writer.close(); // closes the creator's sending side: the echo peer's stream ends
+  assert.equal((await echo.finish()).code, 0);
+});

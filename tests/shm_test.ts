@@ -99,7 +99,7 @@ winTest("client/server in one process: create, open by name, views share memory"
   assert.deepEqual([...server.view.read(2000, 3)], [1, 2, 3]);
   // a view at an unaligned offset sees the same bytes
   using offsetView = client.map({ offset: 70_001, length: 16 });
-  globalThis.bytes[0] = 0x5a;
+  offsetView.bytes[0] = 0x5a;
   assert.equal(server.view.bytes[70_001], 0x5a);
   // Atomics over the mapping
   const counters = server.view.int32Array(4096, 2);
