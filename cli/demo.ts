@@ -60,11 +60,18 @@ export function registerDemo(program: Command): void {
     .option("--peer <session>", "run as the demo's second process (internal)")
     .action(async (opts) => {
       if (opts.peer !== undefined) {
+        console.log("ready");
         for (const c of cases) await c.serve(opts.peer);
         return;
       }
       const session = `winipc-demo-${Deno.pid}-${Date.now().toString(36)}`;
       const peer = selfCommand(["demo", "--peer", session]).spawn();
+      const lines = peer.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const first = await lines.read(); // the peer is up: round trips below exclude its start-up
+      if (!first.value?.startsWith("ready")) {
+        const stderr = await new Response(peer.stderr).text();
+        throw new Error(`the demo's second process did not start: ${stderr.trim()}`);
+      }
       const rows: { mechanism: string; sent: string; received: string; ms: number; ok: boolean }[] =
         [];
       for (const c of cases) {
@@ -80,8 +87,11 @@ export function registerDemo(program: Command): void {
         }
         rows.push({ mechanism: c.mechanism, sent, received, ms: performance.now() - start, ok });
       }
-      const out = await peer.output();
-      const peerError = new TextDecoder().decode(out.stderr).trim();
+      await lines.cancel();
+      const [status, peerError] = await Promise.all([
+        peer.status,
+        new Response(peer.stderr).text().then((t) => t.trim()),
+      ]);
       if (opts.json) {
         for (const r of rows) {
           emit(true, { ...r, ms: Math.round(r.ms * 1000) / 1000 }, "");
@@ -102,8 +112,8 @@ export function registerDemo(program: Command): void {
         }
         console.log(table.toString());
       }
-      if (!out.success) {
-        throw new Error(`the demo's second process failed (code ${out.code}): ${peerError}`);
+      if (!status.success) {
+        throw new Error(`the demo's second process failed (code ${status.code}): ${peerError}`);
       }
       if (rows.some((r) => !r.ok)) {
         throw new Error(
