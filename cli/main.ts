@@ -16,6 +16,7 @@ import meta from "../deno.json" with { type: "json" };
 import { report } from "./_common.ts";
 import { registerDemo } from "./demo.ts";
 import { registerShm } from "./shm.ts";
+import { registerSocket } from "./socket.ts";
 
 /**
  * Builds the command tree.
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
     .exitOverride();
   // Groups are made with program.command(), so they inherit exitOverride and the output settings.
   registerShm(program);
+  registerSocket(program);
   registerDemo(program);
   return program;
 }

@@ -253,6 +253,7 @@ interface Waiter {
 class Poller {
   #waiters: Waiter[] = [];
   #running = false;
+  #idle: PromiseWithResolvers<void> | null = null;
   #inFlight: Set<bigint> | null = null;
   #deferredClose: bigint[] = [];
   #wake: bigint | null = null;
@@ -342,6 +343,13 @@ class Poller {
     for (const w of mine) w.reject(reason());
   }
 
+  /** Resolves when no poll is in flight (for tests: no FFI call left pending). */
+  idle(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    this.#idle ??= Promise.withResolvers<void>();
+    return this.#idle.promise;
+  }
+
   async #run(): Promise<void> {
     this.#running = true;
     const lib = ws2();
@@ -394,11 +402,23 @@ class Poller {
     } finally {
       this.#running = false;
       this.#inFlight = null;
+      this.#idle?.resolve();
+      this.#idle = null;
     }
   }
 }
 
 const poller = new Poller();
+
+/**
+ * Resolves when the shared poller has no `WSAPoll` in flight, e.g. after every socket is closed.
+ * Tests await it so that no FFI call is pending when they end.
+ *
+ * @returns A promise that resolves when the poller is idle.
+ */
+export function pollerIdle(): Promise<void> {
+  return poller.idle();
+}
 
 function setNonBlocking(socket: bigint, context: string): void {
   const on = new Uint32Array([1]);
