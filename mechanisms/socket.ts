@@ -80,7 +80,7 @@ export const portSchema: z.ZodType<number> = z
   .max(65535, { error: "must be at most 65535" });
 
 /** A host name or a numeric IPv4/IPv6 address (brackets around IPv6 are accepted). */
-export const hostnameSchema: z.ZodType<string> = z
+export const hostnameSchema: z.ZodType<string, string> = z
   .string({ error: "must be a string" })
   .min(1, { error: "must not be empty" })
   .max(255, { error: "must be at most 255 characters" })
