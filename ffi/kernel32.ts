@@ -22,6 +22,8 @@ const symbols = {
     parameters: ["u32", "pointer", "u32", "u32", "buffer", "u32", "pointer"],
     result: "u32",
   },
+  /** HMODULE GetModuleHandleW(LPCWSTR lpModuleName) */
+  GetModuleHandleW: { parameters: ["buffer"], result: "pointer" },
   /** HLOCAL LocalFree(HLOCAL hMem) */
   LocalFree: { parameters: ["pointer"], result: "pointer" },
 
