@@ -55,6 +55,20 @@ export {
   TcpConn,
   TcpListener,
 } from "./mechanisms/socket.ts";
+export {
+  download,
+  downloadFile,
+  type DownloadFileResult,
+  type DownloadOptions,
+  type HttpDownload,
+  HttpStatusError,
+  type Progress,
+  type ResponseInfo,
+  type TransferOptions,
+  upload,
+  type UploadOptions,
+  type UploadResult,
+} from "./mechanisms/http.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error } from "./ffi/error.ts";
 export { isWindows, UnsupportedPlatformError } from "./ffi/library.ts";

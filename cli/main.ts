@@ -15,6 +15,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import meta from "../deno.json" with { type: "json" };
 import { report } from "./_common.ts";
 import { registerDemo } from "./demo.ts";
+import { registerHttp } from "./http.ts";
 import { registerShm } from "./shm.ts";
 import { registerSocket } from "./socket.ts";
 
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   // Groups are made with program.command(), so they inherit exitOverride and the output settings.
   registerShm(program);
   registerSocket(program);
+  registerHttp(program);
   registerDemo(program);
   return program;
 }
