@@ -274,6 +274,8 @@ export const SO_REUSEADDR = 0x0004;
 export const SO_EXCLUSIVEADDRUSE = ~SO_REUSEADDR;
 /** `SO_ERROR`: read and clear the socket's pending error (the outcome of a connect). */
 export const SO_ERROR = 0x1007;
+/** `SO_LINGER`: what `closesocket` does with unsent data (`struct linger`, two `u_short`s). */
+export const SO_LINGER = 0x0080;
 /** `SO_BROADCAST`. */
 export const SO_BROADCAST = 0x0020;
 /** `TCP_NODELAY`: disable Nagle's algorithm. */

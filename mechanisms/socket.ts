@@ -51,6 +51,7 @@ import {
   SD_SEND,
   SO_ERROR,
   SO_EXCLUSIVEADDRUSE,
+  SO_LINGER,
   SO_REUSEADDR,
   SOCK_DGRAM,
   SOCK_STREAM,
@@ -254,7 +255,8 @@ class Poller {
   #waiters: Waiter[] = [];
   #running = false;
   #idle: PromiseWithResolvers<void> | null = null;
-  #inFlight: Set<bigint> | null = null;
+  /** The sockets (and their events) of the poll in flight, or null between polls. */
+  #inFlight: Map<bigint, number> | null = null;
   #deferredClose: bigint[] = [];
   #wake: bigint | null = null;
   #wakeAddr: Uint8Array<ArrayBuffer> | null = null;
@@ -321,7 +323,8 @@ class Poller {
       }
       this.#waiters.push(waiter);
       if (!this.#running) this.#run();
-      else if (!this.#inFlight?.has(socket)) this.#kick();
+      // A poll in flight that does not watch this socket for these events must start over.
+      else if (((this.#inFlight?.get(socket) ?? 0) & events) !== events) this.#kick();
     });
   }
 
@@ -364,7 +367,7 @@ class Poller {
         for (const [fd, events] of wanted) {
           WSAPOLLFD.write(fds, { fd, events }, i++ * WSAPOLLFD.size);
         }
-        this.#inFlight = new Set(wanted.keys());
+        this.#inFlight = wanted;
         const n = await lib.WSAPollAsync(fds, count, -1);
         this.#inFlight = null;
         for (const s of this.#deferredClose.splice(0)) lib.closesocket(s);
@@ -613,7 +616,7 @@ export class TcpConn implements Disposable, AsyncDisposable {
         await this.write(chunk);
       },
       close: () => this.#socket === null ? undefined : this.closeWrite(),
-      abort: () => this.close(),
+      abort: () => this.abort(),
     });
     return this.#writable;
   }
@@ -628,6 +631,18 @@ export class TcpConn implements Disposable, AsyncDisposable {
     if (s === null) return;
     this.#socket = null;
     poller.close(s, () => closedError("Connection"));
+  }
+
+  /**
+   * Aborts the connection: unsent data is dropped and the peer gets a reset (`SO_LINGER` with a
+   * zero timeout, then `closesocket`) instead of an orderly end. A closed connection is left as is.
+   */
+  abort(): void {
+    const s = this.#socket;
+    if (s === null) return;
+    const linger = new Uint16Array([1, 0]); // l_onoff = 1, l_linger = 0
+    ws2().setsockopt(s, SOL_SOCKET, SO_LINGER, linger, 4);
+    this.close();
   }
 
   /** Closes the connection. */

@@ -289,3 +289,55 @@ winTest("CLI: socket serve exits 0 at --timeout; bad usage exits 2; failures exi
   assert.deepEqual(unknown.code, 1);
   assert.match(unknown.stderr, /^error: .*"nobody\.invalid".*WSAHOST_NOT_FOUND/m);
 });
+
+winTest("a write that must wait is woken while a read on the same socket waits too", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = server.accept();
+  const conn = await connect({ hostname: "127.0.0.1", port: server.addr.port });
+  const peer = await accepted;
+  // A read that stays pending (the peer sends nothing until the end) ...
+  const reading = conn.read(new Uint8Array(16));
+  // ... then a write far larger than the socket buffers, so it has to wait for room.
+  const data = randomBytes(16 * 1024 * 1024);
+  const [written, got] = await Promise.all([
+    (async () => {
+      await new Promise((r) => setTimeout(r, 200)); // the read waits first
+      // 1 MiB at a time: the socket buffers fill after a few MiB and a write has to wait
+      let n = 0;
+      for (let i = 0; i < data.length; i += 1 << 20) {
+        n += await conn.write(data.subarray(i, i + (1 << 20)));
+      }
+      return n;
+    })(),
+    (async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      const buf = new Uint8Array(data.length);
+      let n = 0;
+      while (n < data.length) n += (await peer.read(buf.subarray(n)))!;
+      return buf;
+    })(),
+  ]);
+  assert.equal(written, data.length);
+  assert.equal(await sha256(got), await sha256(data));
+  await peer.write(new TextEncoder().encode("x"));
+  assert.equal(await reading, 1);
+  peer.close();
+  server.close();
+  conn.close();
+  await pollerIdle();
+});
+
+winTest("abort() resets the connection: the peer sees an error, not an orderly end", async () => {
+  const listener = await listen({ port: 0 });
+  const accepted = listener.accept();
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const conn = await accepted;
+  await client.write(new Uint8Array(10)); // unread data makes the reset certain
+  await new Promise((r) => setTimeout(r, 100));
+  conn.abort();
+  conn.abort(); // harmless twice
+  await assertRejects(() => client.read(new Uint8Array(10)), Deno.errors.ConnectionReset);
+  client.close();
+  listener.close();
+  await pollerIdle();
+});
