@@ -215,7 +215,10 @@ class Transfer {
   readonly #flags: Int32Array;
   readonly #queue: WorkerMessage[] = [];
   #waiting: PromiseWithResolvers<WorkerMessage> | null = null;
+  /** The worker has sent its last message. */
   #ended = false;
+  /** The reader has been given a last message (the worker's, or "aborted" at once on abort). */
+  #delivered = false;
   readonly finished: Promise<void>;
   #onFinished!: () => void;
 
@@ -234,11 +237,18 @@ class Transfer {
 
   #push(message: WorkerMessage): void {
     if (this.#ended) return;
-    if (message.type === "end" || message.type === "error" || message.type === "aborted") {
+    const final = message.type === "end" || message.type === "error" || message.type === "aborted";
+    if (final) {
       this.#ended = true;
       this.#worker.terminate();
       this.#onFinished();
     }
+    if (this.#delivered) return; // the reader was already told the transfer was aborted
+    if (final) this.#delivered = true;
+    this.#deliver(message);
+  }
+
+  #deliver(message: WorkerMessage): void {
     if (this.#waiting) {
       const w = this.#waiting;
       this.#waiting = null;
@@ -250,7 +260,7 @@ class Transfer {
   next(): Promise<WorkerMessage> {
     const m = this.#queue.shift();
     if (m) return Promise.resolve(m);
-    if (this.#ended) return Promise.resolve({ type: "aborted" });
+    if (this.#delivered) return Promise.resolve({ type: "aborted" });
     this.#waiting = Promise.withResolvers();
     return this.#waiting.promise;
   }
@@ -261,10 +271,18 @@ class Transfer {
     Atomics.notify(this.#flags, 1);
   }
 
-  /** Asks the worker to stop after its current call. */
+  /**
+   * Asks the worker to stop after its current call, and tells the reader at once. (A blocked
+   * WinINet call is not interrupted: Wine does not end it when its handle is closed from another
+   * thread, so the worker ends by itself within the timeout and then releases its handles.)
+   */
   abort(): void {
     Atomics.store(this.#flags, 0, 1);
     Atomics.notify(this.#flags, 1);
+    if (this.#delivered) return;
+    this.#delivered = true;
+    this.#queue.length = 0;
+    this.#deliver({ type: "aborted" });
   }
 }
 
@@ -343,7 +361,6 @@ async function begin(
   } catch (e) {
     transfer.abort();
     cleanup();
-    await transfer.finished;
     throw e;
   }
 }
@@ -469,7 +486,6 @@ export async function downloadFile(
     await Deno.rename(temp, target);
   } catch (e) {
     await Deno.remove(temp).catch(() => undefined);
-    await response.finished;
     throw e;
   }
   await response.finished;

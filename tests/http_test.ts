@@ -172,6 +172,18 @@ winTest("http: an aborted download leaves no file under the final name", async (
     );
     assert.deepEqual(await namesIn(dir), ["keep.bin"]);
     assert.equal(await Deno.readTextFile(`${dir}/keep.bin`), "old");
+    // an abort while WinINet waits for headers that never come rejects at once, not at the
+    // (here 5 s) timeout; the transfer thread ends by itself at the timeout
+    const hang = new AbortController();
+    setTimeout(() => hang.abort(reason), 300);
+    const started = performance.now();
+    await assertRejects(
+      () => download(`${server.base}/hang`, { signal: hang.signal, timeout: 5000 }),
+      Error,
+      "stopped by the test",
+    );
+    assert.ok(performance.now() - started < 4000, "the abort waited for the timeout");
+    await new Promise((r) => setTimeout(r, 5500)); // let the transfer thread end
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
