@@ -320,5 +320,7 @@ export const WSAEINPROGRESS = 10036;
 export const WSAEMSGSIZE = 10040;
 /** `WSAECONNRESET`. */
 export const WSAECONNRESET = 10054;
+/** `WSAENOTCONN`: the socket is not connected. */
+export const WSAENOTCONN = 10057;
 /** `WSAEINVAL`. */
 export const WSAEINVAL = 10022;

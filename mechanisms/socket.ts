@@ -64,6 +64,7 @@ import {
   ws2,
   WSAECONNRESET,
   WSAEMSGSIZE,
+  WSAENOTCONN,
   WSAEWOULDBLOCK,
   wsaLastError,
   WSAPOLLFD,
@@ -732,6 +733,10 @@ export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDis
           return new TcpConn(c);
         } catch (e) {
           lib.closesocket(c);
+          // A client that reset before we could read its address is gone: wait for the next.
+          if (e instanceof Win32Error && (e.code === WSAECONNRESET || e.code === WSAENOTCONN)) {
+            continue;
+          }
           throw e;
         }
       }
@@ -931,7 +936,8 @@ export interface DatagramTarget {
  * const [data, from] = await b.receive();
  * ```
  */
-export class DatagramSocket implements AsyncIterable<[Uint8Array, NetAddr]>, Disposable {
+export class DatagramSocket
+  implements AsyncIterable<[Uint8Array, NetAddr]>, Disposable, AsyncDisposable {
   #socket: bigint | null;
   #targets = new Map<string, Resolved>();
   /** The bound address. */
@@ -1046,6 +1052,12 @@ export class DatagramSocket implements AsyncIterable<[Uint8Array, NetAddr]>, Dis
   /** Closes the socket. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** Closes the socket. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
   }
 }
 
