@@ -72,6 +72,7 @@ export function registerHttp(program: Command): void {
     .argument("<url>", "http or https URL")
     .option("--output <file>", "write the body to this file instead of stdout")
     .option("--timeout <s>", "connect/send/receive timeout, each (default 30)", timeoutParser)
+    .option("--insecure", "HTTPS: accept any certificate (self-signed test servers only)")
     .option("--json", "print a JSON line (the body as text when there is no --output)")
     .addHelpText(
       "after",
@@ -88,6 +89,7 @@ export function registerHttp(program: Command): void {
         if (opts.output !== undefined) {
           const r = await downloadFile(url, opts.output, {
             timeout,
+            insecure: opts.insecure,
             signal: ctrlC.signal,
             onProgress: bar.update,
           });
@@ -99,7 +101,12 @@ export function registerHttp(program: Command): void {
           );
           return;
         }
-        const r = await download(url, { timeout, signal: ctrlC.signal, onProgress: bar.update });
+        const r = await download(url, {
+          timeout,
+          insecure: opts.insecure,
+          signal: ctrlC.signal,
+          onProgress: bar.update,
+        });
         if (opts.json) {
           const body = await new Response(r.body).text();
           bar.stop();
@@ -124,13 +131,18 @@ export function registerHttp(program: Command): void {
     .argument("<url>", "http or https URL")
     .argument("<file>", "the file to send")
     .option("--timeout <s>", "connect/send/receive timeout, each (default 30)", timeoutParser)
+    .option("--insecure", "HTTPS: accept any certificate (self-signed test servers only)")
     .option("--json", "print a JSON line")
     .action(async (rawUrl, file, opts) => {
       const url = check(urlSchema, rawUrl, "<url>").href;
       const timeout = opts.timeout === undefined ? undefined : Math.ceil(opts.timeout * 1000);
       const bar = progressBar(!opts.json, "PUT");
       try {
-        const r = await upload(url, file, { timeout, onProgress: bar.update });
+        const r = await upload(url, file, {
+          timeout,
+          insecure: opts.insecure,
+          onProgress: bar.update,
+        });
         bar.stop();
         emit(
           opts.json,

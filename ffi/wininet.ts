@@ -219,6 +219,16 @@ export const INTERNET_OPTION_SEND_TIMEOUT = 5;
 export const INTERNET_OPTION_RECEIVE_TIMEOUT = 6;
 /** Option: the request's URL (after redirects). */
 export const INTERNET_OPTION_URL = 34;
+/** Option: a request's security flags (`SECURITY_FLAG_*`). */
+export const INTERNET_OPTION_SECURITY_FLAGS = 31;
+/** Security flag: accept a certificate from an unknown authority. */
+export const SECURITY_FLAG_IGNORE_UNKNOWN_CA = 0x0000_0100;
+/** Security flag: accept a certificate for another name. */
+export const SECURITY_FLAG_IGNORE_CERT_CN_INVALID = 0x0000_1000;
+/** Security flag: accept an expired or not yet valid certificate. */
+export const SECURITY_FLAG_IGNORE_CERT_DATE_INVALID = 0x0000_2000;
+/** Security flag: do not check revocation. */
+export const SECURITY_FLAG_IGNORE_REVOCATION = 0x0000_0080;
 /** Query: the status code. */
 export const HTTP_QUERY_STATUS_CODE = 19;
 /** Query: the status text. */

@@ -35,9 +35,14 @@ import {
   INTERNET_OPEN_TYPE_PRECONFIG,
   INTERNET_OPTION_CONNECT_TIMEOUT,
   INTERNET_OPTION_RECEIVE_TIMEOUT,
+  INTERNET_OPTION_SECURITY_FLAGS,
   INTERNET_OPTION_SEND_TIMEOUT,
   INTERNET_OPTION_URL,
   INTERNET_SERVICE_HTTP,
+  SECURITY_FLAG_IGNORE_CERT_CN_INVALID,
+  SECURITY_FLAG_IGNORE_CERT_DATE_INVALID,
+  SECURITY_FLAG_IGNORE_REVOCATION,
+  SECURITY_FLAG_IGNORE_UNKNOWN_CA,
   wininet,
 } from "../ffi/wininet.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
@@ -49,6 +54,8 @@ export interface Job {
   headers: [string, string][];
   timeout: number;
   agent: string;
+  /** Accept any server certificate (unknown CA, wrong name, expired). */
+  insecure?: boolean;
   /** For PUT/POST: the file to send. */
   uploadPath?: string;
   shared: SharedArrayBuffer;
@@ -140,6 +147,22 @@ function run(job: Job): void {
       context,
     );
     handles.push(request);
+    if (secure && job.insecure) {
+      const flags = new Uint32Array(1);
+      const len = new Uint32Array([4]);
+      checkInternet(
+        lib.InternetQueryOptionW(request, INTERNET_OPTION_SECURITY_FLAGS, flags, len),
+        "InternetQueryOptionW",
+        context,
+      );
+      flags[0] |= SECURITY_FLAG_IGNORE_UNKNOWN_CA | SECURITY_FLAG_IGNORE_CERT_CN_INVALID |
+        SECURITY_FLAG_IGNORE_CERT_DATE_INVALID | SECURITY_FLAG_IGNORE_REVOCATION;
+      checkInternet(
+        lib.InternetSetOptionW(request, INTERNET_OPTION_SECURITY_FLAGS, flags, 4),
+        "InternetSetOptionW",
+        context,
+      );
+    }
     const headerText = job.headers.map(([k, v]) => `${k}: ${v}\r\n`).join("");
     checkAbort();
     if (job.uploadPath === undefined) {

@@ -70,6 +70,7 @@ const baseOptions = {
   signal: signalSchema,
   onProgress: z.function().optional(),
   userAgent: z.string().min(1).max(1000).optional(),
+  insecure: z.boolean().optional(),
 };
 
 const downloadSchema = z.object({
@@ -109,6 +110,11 @@ export interface TransferOptions {
   onProgress?: (progress: Progress) => void;
   /** The User-Agent (default `winipc`). */
   userAgent?: string;
+  /**
+   * HTTPS only: accept any server certificate (unknown authority, other name, expired). For
+   * tests and self-signed development servers; never for real traffic. Default false.
+   */
+  insecure?: boolean;
 }
 
 /** Options of {@linkcode download} and {@linkcode downloadFile}. */
@@ -329,6 +335,7 @@ async function begin(
     headers,
     timeout: options.timeout ?? 30_000,
     agent: options.userAgent ?? "winipc",
+    insecure: options.insecure,
     uploadPath: extra.uploadPath,
   });
   const signal = options.signal;

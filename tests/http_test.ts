@@ -11,6 +11,7 @@ import { assertRejects, randomBytes, sha256 } from "./_net_helpers.ts";
 interface Server {
   fixture: Fixture;
   base: string;
+  tlsBase: string;
   bigSize: number;
   bigSha256: string;
 }
@@ -21,6 +22,7 @@ async function startServer(): Promise<Server> {
   return {
     fixture,
     base: `http://127.0.0.1:${ready.port}`,
+    tlsBase: `https://127.0.0.1:${ready.tlsPort}`,
     bigSize: ready.bigSize,
     bigSha256: ready.bigSha256,
   };
@@ -245,6 +247,8 @@ winTest("CLI: http get and put, --json, error lines and exit codes", async () =>
   try {
     const small = await runCli(["http", "get", `${server.base}/redirect`]);
     assert.deepEqual(small, { code: 0, stdout: "hello", stderr: "" });
+    const tls = await runCli(["http", "get", `${server.tlsBase}/small`, "--insecure"]);
+    assert.deepEqual(tls, { code: 0, stdout: "hello", stderr: "" });
 
     const out = `${dir}/big.bin`;
     const got = await runCli(["http", "get", `${server.base}/big`, "--output", out, "--json"]);
@@ -276,6 +280,28 @@ winTest("CLI: http get and put, --json, error lines and exit codes", async () =>
     const noFile = await runCli(["http", "put", `${server.base}/upload`, `${dir}/absent.bin`]);
     assert.equal(noFile.code, 1);
     assert.match(noFile.stderr, /^error: Cannot upload .*absent\.bin": no such file/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+winTest("http: HTTPS through WinINet's TLS; an unknown CA is refused unless insecure", async () => {
+  const server = await startServer();
+  await using _ = server.fixture;
+  // the fixture's certificate is self-signed, so WinINet refuses it by default
+  const refused = await assertRejects(() => download(`${server.tlsBase}/small`), Win32Error);
+  assert.equal(refused.codeName, "ERROR_INTERNET_INVALID_CA");
+  const r = await download(`${server.tlsBase}/redirect`, { insecure: true });
+  assert.equal(r.status, 200);
+  assert.equal(r.url, `${server.tlsBase}/small`);
+  assert.equal(await new Response(r.body).text(), "hello");
+  const dir = await Deno.makeTempDir({ prefix: "winipc-https-" });
+  try {
+    const result = await downloadFile(`${server.tlsBase}/big`, `${dir}/big.bin`, {
+      insecure: true,
+    });
+    assert.equal(result.bytes, server.bigSize);
+    assert.equal(await sha256(await Deno.readFile(`${dir}/big.bin`)), server.bigSha256);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
