@@ -210,6 +210,55 @@ winTest("IPv6 loopback: winipc server, native client on ::1", async (t) => {
     assert.deepEqual(new TextDecoder().decode(await readAll(conn.readable)), "v6");
     server.close();
   });
+  await t.step("UDP over ::1, and the CLI in another process on ::1", async () => {
+    using a = await listenDatagram({ port: 0, hostname: "::1" });
+    assert.equal(a.addr.family, 6);
+    await using server = spawnCli([
+      "socket",
+      "serve",
+      "--port",
+      "0",
+      "--host",
+      "::1",
+      "--udp",
+      "--echo",
+      "--count",
+      "2",
+      "--json",
+    ]);
+    const ready = JSON.parse(await server.line());
+    assert.equal(ready.hostname, "::1");
+    await a.send(new TextEncoder().encode("six"), { hostname: "::1", port: ready.port });
+    const [echo, from] = await a.receive();
+    assert.equal(new TextDecoder().decode(echo), "echo:six");
+    assert.equal(from.hostname, "::1");
+    const cli = await runCli([
+      "socket",
+      "send",
+      `[::1]:${ready.port}`,
+      "cli six",
+      "--udp",
+      "--reply",
+    ]);
+    assert.deepEqual(cli, { code: 0, stdout: "echo:cli six\n", stderr: "" });
+    assert.equal(JSON.parse(await server.line()).text, "six");
+    assert.equal(JSON.parse(await server.line()).text, "cli six");
+    assert.equal((await server.finish()).code, 0);
+  });
+  await pollerIdle();
+});
+
+winTest("connect to a name tries each address it resolves to", async () => {
+  // "localhost" may resolve to ::1 first; the native server listens on 127.0.0.1 only
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = server.accept();
+  using conn = await connect({ hostname: "localhost", port: server.addr.port });
+  const peer = await accepted;
+  assert.equal(conn.remoteAddr.hostname, "127.0.0.1");
+  assert.equal(conn.remoteAddr.family, 4);
+  peer.close();
+  server.close();
+  conn.close();
   await pollerIdle();
 });
 
