@@ -862,7 +862,8 @@ async function connectOne(addr: Resolved, o: ConnectOptions, context: string): P
     }
     return new TcpConn(s);
   } catch (e) {
-    lib.closesocket(s);
+    // through the poller: an aborted wait may have left the socket in the poll in flight
+    poller.close(s, () => closedError("Connection"));
     throw e;
   }
 }
