@@ -50,6 +50,33 @@ export {
   type SemaphoreOptions,
   type WaitOptions,
 } from "./mechanisms/sync.ts";
+export {
+  connect,
+  type ConnectOptions,
+  type DatagramOptions,
+  DatagramSocket,
+  type DatagramTarget,
+  listen,
+  listenDatagram,
+  type ListenOptions,
+  type NetAddr,
+  TcpConn,
+  TcpListener,
+} from "./mechanisms/socket.ts";
+export {
+  download,
+  downloadFile,
+  type DownloadFileResult,
+  type DownloadOptions,
+  type HttpDownload,
+  HttpStatusError,
+  type Progress,
+  type ResponseInfo,
+  type TransferOptions,
+  upload,
+  type UploadOptions,
+  type UploadResult,
+} from "./mechanisms/http.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error } from "./ffi/error.ts";
 export { isWindows, UnsupportedPlatformError } from "./ffi/library.ts";

@@ -11,13 +11,12 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-// @ts-types="@types/cli-progress"
-import cliProgress from "cli-progress";
 import process from "node:process";
 import Table from "cli-table3";
 import { z } from "zod";
 import { ShmChannel } from "../mechanisms/channel.ts";
 import { check, emit, intSchema, parser, UsageError } from "./_common.ts";
+import { cliProgress } from "./_progress.ts";
 import { selfCommand } from "./_self.ts";
 
 /** Message tags: the first byte of every bench message. */

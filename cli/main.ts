@@ -16,7 +16,9 @@ import meta from "../deno.json" with { type: "json" };
 import { report } from "./_common.ts";
 import { registerBench } from "./bench.ts";
 import { registerDemo } from "./demo.ts";
+import { registerHttp } from "./http.ts";
 import { registerShm } from "./shm.ts";
+import { registerSocket } from "./socket.ts";
 
 /**
  * Builds the command tree.
@@ -35,6 +37,8 @@ export function buildProgram(): Command {
     .exitOverride();
   // Groups are made with program.command(), so they inherit exitOverride and the output settings.
   registerShm(program);
+  registerSocket(program);
+  registerHttp(program);
   registerBench(program);
   registerDemo(program);
   return program;

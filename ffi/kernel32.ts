@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { lazyLibrary } from "./library.ts";
+import { beforeLibraryLoad, lazyLibrary } from "./library.ts";
 
 const symbols = {
   // ---- errors ----
@@ -22,6 +22,8 @@ const symbols = {
     parameters: ["u32", "pointer", "u32", "u32", "buffer", "u32", "pointer"],
     result: "u32",
   },
+  /** HMODULE GetModuleHandleW(LPCWSTR lpModuleName) */
+  GetModuleHandleW: { parameters: ["buffer"], result: "pointer" },
   /** HLOCAL LocalFree(HLOCAL hMem) */
   LocalFree: { parameters: ["pointer"], result: "pointer" },
 
@@ -120,6 +122,8 @@ export const kernel32: () => Deno.DynamicLibrary<typeof symbols>["symbols"] = la
   "kernel32.dll",
   symbols,
 );
+
+beforeLibraryLoad("kernel32.dll", () => kernel32());
 
 /** Symbols of ntdll.dll that kernel32 has no documented twin for. */
 const ntSymbols = {

@@ -31,6 +31,20 @@ export function isWindows(): boolean {
 }
 
 const pathOverrides = new Map<string, string>();
+const loadHooks: { except: string; hook: () => void }[] = [];
+
+/**
+ * Runs `hook` before any other library is opened. kernel32 registers itself here: opening a
+ * library (LoadLibraryW) sets the thread's last error, so if kernel32 were first opened by the
+ * `GetLastError` call after another library's failed call (as on a fresh Worker thread), the
+ * error would read as 0.
+ *
+ * @param except The DLL the hook loads itself (it does not run before that one).
+ * @param hook What to run.
+ */
+export function beforeLibraryLoad(except: string, hook: () => void): void {
+  loadHooks.push({ except: except.toLowerCase(), hook });
+}
 
 /**
  * Loads a system DLL from another path, for every library opened after this call.
@@ -77,6 +91,7 @@ export function lazyLibrary<S extends Deno.ForeignLibraryInterface>(
   return () => {
     if (lib) return lib.symbols;
     if (!isWindows()) throw new UnsupportedPlatformError();
+    for (const { except, hook } of loadHooks) if (except !== name.toLowerCase()) hook();
     const path = pathOverrides.get(name.toLowerCase()) ?? name;
     try {
       lib = Deno.dlopen(path, symbols);

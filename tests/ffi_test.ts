@@ -226,3 +226,15 @@ winTest("SecurityAttributes builds from SDDL and rejects a bad one", () => {
       e instanceof Win32Error && e.message.startsWith('Invalid security descriptor "not sddl"'),
   );
 });
+
+winTest("a fresh thread whose first call fails in another DLL still reads its error", async () => {
+  const worker = new Worker(new URL("./fixtures/first_load_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const { code } = await new Promise<{ code: number }>((resolve) => {
+    worker.onmessage = (e) => resolve(e.data);
+  });
+  worker.terminate();
+  assert.notEqual(code, 0, "the error was not reset by opening kernel32 after the call");
+  assert.ok(code > 0, `a Win32 error code: ${code}`);
+});

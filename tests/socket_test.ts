@@ -1,0 +1,392 @@
+/**
+ * Windows Sockets: winipc (ws2_32) against Deno's native sockets (Rust/tokio, real independent
+ * peers on 127.0.0.1 / ::1), and against another process through the CLI.
+ */
+import assert from "node:assert/strict";
+import { Win32Error } from "../ffi/error.ts";
+import { ADDRINFOW, SOCKADDR_IN, SOCKADDR_IN6, WSAPOLLFD } from "../ffi/ws2_32.ts";
+import { connect, listen, listenDatagram, pollerIdle, type TcpConn } from "../mechanisms/socket.ts";
+import { runCli, spawnCli, winTest } from "./_helpers.ts";
+import {
+  assertRejects,
+  nativeReadAll,
+  nativeWriteThenEnd,
+  randomBytes,
+  readAll,
+  sha256,
+} from "./_net_helpers.ts";
+
+const MB10 = 10 * 1000 * 1000;
+
+/** Writes `data` in 256 KiB pieces, then closes the writing side. */
+async function writeAllThenEnd(writable: WritableStream<Uint8Array>, data: Uint8Array) {
+  const w = writable.getWriter();
+  for (let i = 0; i < data.length; i += 256 * 1024) await w.write(data.subarray(i, i + 256 * 1024));
+  await w.close();
+}
+
+Deno.test("socket structs have the sizes Winsock documents", () => {
+  assert.deepEqual(SOCKADDR_IN.size, 16);
+  assert.deepEqual(SOCKADDR_IN6.size, 28);
+  assert.deepEqual(ADDRINFOW.size, 48);
+  assert.deepEqual(ADDRINFOW.offsetOf("ai_addr"), 32);
+  assert.deepEqual(WSAPOLLFD.size, 16);
+});
+
+winTest("winipc TCP server echoes 10 MB to a native Deno.connect client", async () => {
+  const listener = await listen({ port: 0, hostname: "127.0.0.1" });
+  const served = (async () => {
+    const conn = await listener.accept();
+    await conn.readable.pipeTo(conn.writable); // ends with closeWrite when the client ends
+    conn.close();
+  })();
+  const data = randomBytes(MB10);
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const [, echoed] = await Promise.all([
+    nativeWriteThenEnd(client, data),
+    nativeReadAll(client),
+  ]);
+  await served;
+  listener.close();
+  assert.deepEqual(echoed.length, data.length);
+  assert.deepEqual(await sha256(echoed), await sha256(data));
+  await pollerIdle();
+});
+
+winTest("winipc TCP client sends and receives 10 MB with a native Deno.listen server", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const reply = randomBytes(MB10);
+  const served = (async () => {
+    const conn = await server.accept();
+    const [got] = await Promise.all([
+      nativeReadAll(conn),
+      nativeWriteThenEnd(conn, reply),
+    ]);
+    conn.close();
+    return got;
+  })();
+  const data = randomBytes(MB10);
+  const conn = await connect({ hostname: "127.0.0.1", port: server.addr.port, noDelay: true });
+  assert.deepEqual(conn.remoteAddr.port, server.addr.port);
+  assert.deepEqual(conn.localAddr.hostname, "127.0.0.1");
+  const [, received] = await Promise.all([
+    writeAllThenEnd(conn.writable, data),
+    readAll(conn.readable),
+  ]);
+  const got = await served;
+  conn.close();
+  server.close();
+  assert.deepEqual(await sha256(got), await sha256(data));
+  assert.deepEqual(await sha256(received), await sha256(reply));
+  await pollerIdle();
+});
+
+winTest("100 concurrent native clients against one winipc server, every byte echoed", async () => {
+  const listener = await listen({ port: 0, hostname: "127.0.0.1" });
+  const conns: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn.readable.pipeTo(conn.writable).finally(() => conn.close()));
+    }
+  })();
+  const CLIENTS = 100;
+  const results = await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, i) => {
+      const payload = randomBytes(20_000 + i * 997);
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+      const [, echoed] = await Promise.all([
+        nativeWriteThenEnd(c, payload),
+        nativeReadAll(c),
+      ]);
+      return (await sha256(echoed)) === (await sha256(payload)) &&
+        echoed.length === payload.length;
+    }),
+  );
+  listener.close();
+  await accepting;
+  await Promise.all(conns);
+  assert.deepEqual(conns.length, CLIENTS);
+  assert.deepEqual(results.filter((ok) => !ok).length, 0);
+  await pollerIdle();
+});
+
+winTest("read returns null at the peer's end; a closed listener ends its iteration", async () => {
+  const listener = await listen({ port: 0 });
+  const iter = listener[Symbol.asyncIterator]();
+  const next = iter.next();
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const conn = (await next).value as TcpConn;
+  await client.write(new TextEncoder().encode("abc"));
+  client.close();
+  const buf = new Uint8Array(10);
+  let text = "";
+  for (let n; (n = await conn.read(buf)) !== null;) {
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  assert.deepEqual(text, "abc");
+  conn.close();
+  conn.close(); // idempotent
+  await assertRejects(() => conn.read(buf), Deno.errors.BadResource);
+  const pending = iter.next();
+  listener.close();
+  assert.deepEqual((await pending).done, true);
+  await pollerIdle();
+});
+
+winTest(
+  "UDP round trip between two winipc sockets and with the CLI in another process",
+  async () => {
+    using a = await listenDatagram({ port: 0 });
+    using b = await listenDatagram({ port: 0, hostname: "127.0.0.1" });
+    await a.send(new TextEncoder().encode("ping ✓"), b.addr);
+    const [data, from] = await b.receive();
+    assert.deepEqual(new TextDecoder().decode(data), "ping ✓");
+    assert.deepEqual(from.port, a.addr.port);
+    await b.send(data, from);
+    const [back] = await a.receive();
+    assert.deepEqual(new TextDecoder().decode(back), "ping ✓");
+
+    await using server = spawnCli([
+      "socket",
+      "serve",
+      "--port",
+      "0",
+      "--udp",
+      "--echo",
+      "--count",
+      "1",
+      "--json",
+    ]);
+    const ready = JSON.parse(await server.line());
+    assert.deepEqual(ready.event, "listening");
+    await a.send(new TextEncoder().encode("hello udp"), {
+      hostname: "127.0.0.1",
+      port: ready.port,
+    });
+    const [echo] = await a.receive();
+    assert.deepEqual(new TextDecoder().decode(echo), "echo:hello udp");
+    const line = JSON.parse(await server.line());
+    assert.deepEqual(line.text, "hello udp");
+    assert.deepEqual((await server.finish()).code, 0);
+    a.close();
+    b.close();
+    await pollerIdle();
+  },
+);
+
+winTest("IPv6 loopback: winipc server, native client on ::1", async (t) => {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+  } catch (e) {
+    console.log(`skipped: this machine has no IPv6 loopback (${(e as Error).message})`);
+    return;
+  }
+  const listener = await listen({ port: 0, hostname: "::1" });
+  assert.deepEqual(listener.addr.family, 6);
+  assert.deepEqual(listener.addr.hostname, "::1");
+  const served = (async () => {
+    const conn = await listener.accept();
+    assert.deepEqual(conn.remoteAddr.hostname, "::1");
+    await conn.readable.pipeTo(conn.writable);
+    conn.close();
+  })();
+  const client = await Deno.connect({ hostname: "::1", port: listener.addr.port });
+  const data = randomBytes(100_000);
+  const [, echoed] = await Promise.all([
+    nativeWriteThenEnd(client, data),
+    nativeReadAll(client),
+  ]);
+  await served;
+  listener.close();
+  assert.deepEqual(await sha256(echoed), await sha256(data));
+  await t.step("winipc client to a native ::1 server", async () => {
+    const server = Deno.listen({ hostname: "::1", port: 0 });
+    const accepted = server.accept();
+    using conn = await connect({ hostname: "::1", port: server.addr.port });
+    const peer = await accepted;
+    assert.deepEqual(conn.remoteAddr.family, 6);
+    await peer.write(new TextEncoder().encode("v6"));
+    peer.close();
+    assert.deepEqual(new TextDecoder().decode(await readAll(conn.readable)), "v6");
+    server.close();
+  });
+  await t.step("UDP over ::1, and the CLI in another process on ::1", async () => {
+    using a = await listenDatagram({ port: 0, hostname: "::1" });
+    assert.equal(a.addr.family, 6);
+    await using server = spawnCli([
+      "socket",
+      "serve",
+      "--port",
+      "0",
+      "--host",
+      "::1",
+      "--udp",
+      "--echo",
+      "--count",
+      "2",
+      "--json",
+    ]);
+    const ready = JSON.parse(await server.line());
+    assert.equal(ready.hostname, "::1");
+    await a.send(new TextEncoder().encode("six"), { hostname: "::1", port: ready.port });
+    const [echo, from] = await a.receive();
+    assert.equal(new TextDecoder().decode(echo), "echo:six");
+    assert.equal(from.hostname, "::1");
+    const cli = await runCli([
+      "socket",
+      "send",
+      `[::1]:${ready.port}`,
+      "cli six",
+      "--udp",
+      "--reply",
+    ]);
+    assert.deepEqual(cli, { code: 0, stdout: "echo:cli six\n", stderr: "" });
+    assert.equal(JSON.parse(await server.line()).text, "six");
+    assert.equal(JSON.parse(await server.line()).text, "cli six");
+    assert.equal((await server.finish()).code, 0);
+  });
+  await pollerIdle();
+});
+
+winTest("connect to a name tries each address it resolves to", async () => {
+  // "localhost" may resolve to ::1 first; the native server listens on 127.0.0.1 only
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = server.accept();
+  using conn = await connect({ hostname: "localhost", port: server.addr.port });
+  const peer = await accepted;
+  assert.equal(conn.remoteAddr.hostname, "127.0.0.1");
+  assert.equal(conn.remoteAddr.family, 4);
+  peer.close();
+  server.close();
+  conn.close();
+  await pollerIdle();
+});
+
+winTest("socket errors carry WSA names; bad input fails before any call", async () => {
+  await assertRejects(() => connect({ port: 70000 }), RangeError, "options.port");
+  await assertRejects(() => listen({ port: -1 }), RangeError, "options.port");
+  await assertRejects(() => connect({ port: 80.5 }), TypeError, "options.port");
+  await assertRejects(() => connect({ port: 80, hostname: "" }), RangeError, "options.hostname");
+  await assertRejects(() => connect({ port: 0 }), TypeError, "must not be 0");
+  const e = await assertRejects(
+    () => connect({ hostname: "no-such-host.invalid", port: 80 }),
+    Win32Error,
+  );
+  assert.deepEqual(e.codeName, "WSAHOST_NOT_FOUND");
+  assert(e.message.includes("no-such-host.invalid"));
+  // a port nobody listens on: take a free one and release it
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const refused = await assertRejects(() => connect({ hostname: "127.0.0.1", port }), Win32Error);
+  assert.deepEqual(refused.codeName, "WSAECONNREFUSED");
+  assert.deepEqual(refused.code, 10061);
+  // an address in use
+  const first = await listen({ port: 0, exclusiveAddressUse: true });
+  const inUse = await assertRejects(() => listen({ port: first.addr.port }), Win32Error);
+  assert.deepEqual(inUse.codeName, "WSAEADDRINUSE");
+  first.close();
+  await assertRejects(
+    () => listen({ port: 0, reuseAddress: true, exclusiveAddressUse: true }),
+    TypeError,
+    "exclude each other",
+  );
+  const controller = new AbortController();
+  controller.abort(new Error("stop"));
+  await assertRejects(() => connect({ port, signal: controller.signal }), Error, "stop");
+  await pollerIdle();
+});
+
+winTest("CLI: socket serve --echo and socket send --reply between two processes", async () => {
+  await using server = spawnCli(["socket", "serve", "--port", "0", "--echo", "--count", "2"]);
+  const ready = await server.line();
+  const match = ready.match(/^listening on tcp 127\.0\.0\.1:(\d+)$/);
+  assert.ok(match, ready);
+  const target = `127.0.0.1:${match[1]}`;
+  const first = await runCli(["socket", "send", target, "héllo ✓", "--reply"]);
+  assert.deepEqual(first, { code: 0, stdout: "echo:héllo ✓\n", stderr: "" });
+  assert.deepEqual(await server.line(), "héllo ✓");
+  const second = await runCli(["socket", "send", target, "two", "--reply", "--json"]);
+  assert.deepEqual(first.code, 0);
+  assert.deepEqual(JSON.parse(second.stdout), { to: target, bytes: 4, reply: "echo:two" });
+  assert.deepEqual(await server.line(), "two");
+  const end = await server.finish();
+  assert.deepEqual(end.code, 0, end.stderr);
+});
+
+winTest("CLI: socket serve exits 0 at --timeout; bad usage exits 2; failures exit 1", async () => {
+  const timed = await runCli(["socket", "serve", "--port", "0", "--timeout", "0.5", "--json"]);
+  assert.deepEqual(timed.code, 0, timed.stderr);
+  assert.deepEqual(JSON.parse(timed.stdout.trim()).event, "listening");
+
+  const badPort = await runCli(["socket", "serve", "--port", "70000"]);
+  assert.deepEqual(badPort.code, 2);
+  assert.match(badPort.stderr, /^error: .*--port.*at most 65535/m);
+  const badTarget = await runCli(["socket", "send", "127.0.0.1:99999", "x"]);
+  assert.deepEqual(badTarget.code, 2);
+  assert.match(badTarget.stderr, /^error: Invalid <host:port>: port must be at most 65535/m);
+  const noPort = await runCli(["socket", "send", "localhost", "x"]);
+  assert.deepEqual(noPort.code, 2);
+
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const refused = await runCli(["socket", "send", `127.0.0.1:${port}`, "x"]);
+  assert.deepEqual(refused.code, 1);
+  assert.match(refused.stderr, /^error: Cannot connect to 127\.0\.0\.1:\d+: .*WSAECONNREFUSED/m);
+  const unknown = await runCli(["socket", "send", "nobody.invalid:80", "x", "--udp"]);
+  assert.deepEqual(unknown.code, 1);
+  assert.match(unknown.stderr, /^error: .*"nobody\.invalid".*WSAHOST_NOT_FOUND/m);
+});
+
+winTest("a write that must wait is woken while a read on the same socket waits too", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = server.accept();
+  const conn = await connect({ hostname: "127.0.0.1", port: server.addr.port });
+  const peer = await accepted;
+  // A read that stays pending (the peer sends nothing until the end) ...
+  const reading = conn.read(new Uint8Array(16));
+  // ... then a write far larger than the socket buffers, so it has to wait for room.
+  const data = randomBytes(16 * 1024 * 1024);
+  const [written, got] = await Promise.all([
+    (async () => {
+      await new Promise((r) => setTimeout(r, 200)); // the read waits first
+      // 1 MiB at a time: the socket buffers fill after a few MiB and a write has to wait
+      let n = 0;
+      for (let i = 0; i < data.length; i += 1 << 20) {
+        n += await conn.write(data.subarray(i, i + (1 << 20)));
+      }
+      return n;
+    })(),
+    (async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      const buf = new Uint8Array(data.length);
+      let n = 0;
+      while (n < data.length) n += (await peer.read(buf.subarray(n)))!;
+      return buf;
+    })(),
+  ]);
+  assert.equal(written, data.length);
+  assert.equal(await sha256(got), await sha256(data));
+  await peer.write(new TextEncoder().encode("x"));
+  assert.equal(await reading, 1);
+  peer.close();
+  server.close();
+  conn.close();
+  await pollerIdle();
+});
+
+winTest("abort() resets the connection: the peer sees an error, not an orderly end", async () => {
+  const listener = await listen({ port: 0 });
+  const accepted = listener.accept();
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const conn = await accepted;
+  await client.write(new Uint8Array(10)); // unread data makes the reset certain
+  await new Promise((r) => setTimeout(r, 100));
+  conn.abort();
+  conn.abort(); // harmless twice
+  await assertRejects(() => client.read(new Uint8Array(10)), Deno.errors.ConnectionReset);
+  client.close();
+  listener.close();
+  await pollerIdle();
+});
