@@ -15,6 +15,7 @@ import process from "node:process";
 import Table from "cli-table3";
 import { z } from "zod";
 import { ShmChannel } from "../mechanisms/channel.ts";
+import * as ws2 from "../mechanisms/socket.ts";
 import { check, emit, intSchema, parser, UsageError } from "./_common.ts";
 import { cliProgress } from "./_progress.ts";
 import { selfCommand } from "./_self.ts";
@@ -96,13 +97,20 @@ const shmTarget: BenchTarget = {
   },
 };
 
+/** A byte stream: Deno's own `Deno.Conn` or winipc's ws2_32 `TcpConn`. */
+interface ByteConn {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(data: Uint8Array): Promise<number>;
+  close(): void;
+}
+
 /** Length-prefixed frames over a byte stream. */
 class FrameReader {
   #buffer = new Uint8Array(1 << 16);
   #start = 0;
   #end = 0;
-  readonly #conn: Deno.Conn;
-  constructor(conn: Deno.Conn) {
+  readonly #conn: ByteConn;
+  constructor(conn: ByteConn) {
     this.#conn = conn;
   }
   async #fill(need: number): Promise<boolean> {
@@ -134,11 +142,43 @@ class FrameReader {
   }
 }
 
-async function writeFrame(conn: Deno.Conn, message: Uint8Array): Promise<void> {
+async function writeFrame(conn: ByteConn, message: Uint8Array): Promise<void> {
   const frame = new Uint8Array(4 + message.length);
   new DataView(frame.buffer).setUint32(0, message.length, true);
   frame.set(message, 4);
   for (let done = 0; done < frame.length;) done += await conn.write(frame.subarray(done));
+}
+
+/** A framed client over a connected byte stream. */
+function framedClient(conn: ByteConn): BenchClient {
+  const reader = new FrameReader(conn);
+  return {
+    async roundTrip(message) {
+      await writeFrame(conn, message);
+      return (await reader.next())!;
+    },
+    send: (message) => writeFrame(conn, message),
+    async receive() {
+      return (await reader.next())!;
+    },
+    close() {
+      conn.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** The peer's side over a connected byte stream: answers frames until the end of the stream. */
+async function serveFramed(conn: ByteConn): Promise<void> {
+  console.log("ready");
+  const reader = new FrameReader(conn);
+  for (;;) {
+    const message = await reader.next();
+    if (message === null) break;
+    const reply = answer(message);
+    if (reply) await writeFrame(conn, reply);
+  }
+  conn.close();
 }
 
 const denoTcpTarget: BenchTarget = {
@@ -151,41 +191,39 @@ const denoTcpTarget: BenchTarget = {
         const conn = await listener.accept();
         listener.close();
         conn.setNoDelay(true);
-        const reader = new FrameReader(conn);
-        return {
-          async roundTrip(message) {
-            await writeFrame(conn, message);
-            return (await reader.next())!;
-          },
-          send: (message) => writeFrame(conn, message),
-          async receive() {
-            return (await reader.next())!;
-          },
-          close() {
-            conn.close();
-            return Promise.resolve();
-          },
-        };
+        return framedClient(conn);
       },
     });
   },
   async serve([port]) {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
     conn.setNoDelay(true);
-    console.log("ready");
-    const reader = new FrameReader(conn);
-    for (;;) {
-      const message = await reader.next();
-      if (message === null) break;
-      const reply = answer(message);
-      if (reply) await writeFrame(conn, reply);
-    }
-    conn.close();
+    await serveFramed(conn);
+  },
+};
+
+const socketTarget: BenchTarget = {
+  mechanism: "socket",
+  async prepare() {
+    const listener = await ws2.listen({ hostname: "127.0.0.1", port: 0 });
+    return {
+      peerArgs: [String(listener.addr.port)],
+      async connect() {
+        const conn = await listener.accept();
+        listener.close();
+        conn.setNoDelay(true);
+        return framedClient(conn);
+      },
+    };
+  },
+  async serve([port]) {
+    const conn = await ws2.connect({ hostname: "127.0.0.1", port: Number(port), noDelay: true });
+    await serveFramed(conn);
   },
 };
 
 /** Every mechanism the benchmark knows, in table order. */
-export const BENCH_TARGETS: BenchTarget[] = [shmTarget, denoTcpTarget];
+export const BENCH_TARGETS: BenchTarget[] = [shmTarget, socketTarget, denoTcpTarget];
 
 /** One line of results. */
 export interface BenchResult {

@@ -37,7 +37,7 @@ winTest("winipc bench prints a table, and rejects an unknown mechanism with exit
   assert.match(table.stdout, /│ shm +│ 4096 +│/);
   const bad = await runCli(["bench", "--mechanism", "carrier-pigeon"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /^error: Invalid --mechanism: must be among shm, deno-tcp/);
+  assert.match(bad.stderr, /^error: Invalid --mechanism: must be among shm, socket, deno-tcp/);
   const badSize = await runCli(["bench", "--size", "0"]);
   assert.equal(badSize.code, 2);
   assert.match(badSize.stderr, /^error: option '--size <bytes>' argument '0' is invalid/);
