@@ -41,6 +41,27 @@ export {
   type ShmChannelOpenOptions,
 } from "./mechanisms/channel.ts";
 export {
+  connectShm,
+  listenShm,
+  type ShmConnectionOptions,
+  ShmListener,
+} from "./mechanisms/shm_listener.ts";
+export {
+  type CallOptions,
+  defineProcedures,
+  type Handlers,
+  type MessageConnection,
+  type Procedures,
+  type ProcedureSchema,
+  RpcClient,
+  type RpcClientOptions,
+  RpcError,
+  RpcErrorCode,
+  RpcServer,
+  type RpcServerOptions,
+  serveConnection,
+} from "./mechanisms/rpc.ts";
+export {
   Event,
   type EventOptions,
   Mutex,

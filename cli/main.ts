@@ -17,6 +17,7 @@ import { report } from "./_common.ts";
 import { registerBench } from "./bench.ts";
 import { registerDemo } from "./demo.ts";
 import { registerHttp } from "./http.ts";
+import { registerRpc } from "./rpc.ts";
 import { registerShm } from "./shm.ts";
 import { registerSocket } from "./socket.ts";
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerShm(program);
   registerSocket(program);
   registerHttp(program);
+  registerRpc(program);
   registerBench(program);
   registerDemo(program);
   return program;

@@ -41,6 +41,7 @@ import {
   timeoutSchema,
 } from "./_validate.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
+import { pollUntil } from "./_wait.ts";
 import { Event, Semaphore } from "./sync.ts";
 
 /** "WIPC" little-endian: the first word of every channel mapping. */
@@ -75,6 +76,12 @@ export interface ShmChannelCreateOptions {
   spinMicros?: number;
   /** Access control of the mapping. */
   security?: SecurityOptions;
+  /**
+   * Whether the creator's receiving ends (`null`) once every opener that connected has closed.
+   * Default `true`. With `false` it waits for more openers instead, and an opener that ends
+   * without closing is not an error (a rendezvous channel that many clients come and go on).
+   */
+  endWhenSendersClose?: boolean;
 }
 
 /** Options of {@linkcode ShmChannel.open}. */
@@ -121,6 +128,7 @@ const nameSchema = objectNameSchema.refine((s) => s.length <= 248, {
 });
 const createSchema = z.object({
   capacity: capacitySchema.optional(),
+  endWhenSendersClose: z.boolean().optional(),
   spinMicros: spinSchema.optional(),
   security: securitySchema,
 }).strict().optional();
@@ -198,6 +206,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   readonly #out: Ring;
   readonly #slot: number; // the producer id written in frames: 0 for the creator, 1+ for openers
   readonly #spinMicros: number;
+  readonly #endWhenSendersClose: boolean;
   readonly #watch = new ProcessWatch();
   #pending: { ring: Ring; next: number; start: number; length: number } | undefined;
   #inflight = new Set<Promise<boolean>>();
@@ -216,7 +225,9 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     slot: number,
     spinMicros: number,
     events: [Event, Semaphore, Event, Semaphore],
+    endWhenSendersClose = true,
   ) {
+    this.#endWhenSendersClose = endWhenSendersClose;
     this.name = name;
     this.#shm = shm;
     this.#view = shm.view;
@@ -293,7 +304,15 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
         context: `Cannot create channel "${n}"`,
       });
     }
-    return new ShmChannel(n, shm, "creator", 0, opts.spinMicros ?? 50, ShmChannel.#events(n));
+    return new ShmChannel(
+      n,
+      shm,
+      "creator",
+      0,
+      opts.spinMicros ?? 50,
+      ShmChannel.#events(n),
+      opts.endWhenSendersClose ?? true,
+    );
   }
 
   /**
@@ -358,6 +377,29 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       watch.close();
     }
     throw new Error(`Cannot open channel "${name}": it has ${MAX_OPENERS} openers already`);
+  }
+
+  /** Whether an opener has connected (for the creator), or `true` (for an opener). */
+  get connected(): boolean {
+    if (this.role === "opener") return true;
+    for (let i = 0; i < MAX_OPENERS; i++) {
+      if (Atomics.load(this.#i32, SLOTS + i * 2) !== 0) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Waits until an opener has connected (for the creator; an opener returns at once).
+   *
+   * @param options `timeout` in milliseconds (default: forever) and `signal`.
+   * @throws {Deno.errors.TimedOut} When the timeout elapses.
+   */
+  async waitForPeer(options?: ChannelOpOptions): Promise<void> {
+    const opts: ChannelOpOptions = parseArg(opSchema, options, "options") ?? {};
+    const ok = await pollUntil(() => this.connected || undefined, opts);
+    if (!ok) {
+      throw new Deno.errors.TimedOut(`Nobody opened channel "${this.name}" in time`);
+    }
   }
 
   /** The largest message this channel carries: half a ring, less the frame header. */
@@ -620,6 +662,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       }
       return undefined;
     }
+    if (!this.#endWhenSendersClose) return undefined;
     let seen = 0;
     let dead = 0;
     for (let i = 0; i < MAX_OPENERS; i++) {

@@ -1,0 +1,515 @@
+/**
+ * Typed remote procedure calls between processes: JSON-RPC 2.0 messages (so any JSON-RPC peer can
+ * talk to it), procedures declared with zod schemas for their parameters and results and checked
+ * on both sides, concurrent calls, timeouts, cancellation, and errors with codes carried across.
+ *
+ * The transport is any message connection ({@linkcode MessageConnection}); {@linkcode RpcServer}
+ * and {@linkcode RpcClient} use the shared-memory connections of `shm_listener.ts` by default.
+ *
+ * @example A typed service
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, RpcClient, RpcServer } from "./rpc.ts";
+ *
+ * const api = defineProcedures({
+ *   add: { params: z.object({ a: z.number(), b: z.number() }), result: z.number() },
+ * });
+ * // server
+ * await using server = await RpcServer.listen("Local\\calc", api, { add: ({ a, b }) => a + b });
+ * // client, in another process
+ * await using client = await RpcClient.connect("Local\\calc", api);
+ * const sum = await client.call("add", { a: 2, b: 3 }); // 5, typed as number
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { ShmChannel } from "./channel.ts";
+import { connectShm, listenShm, type ShmListener } from "./shm_listener.ts";
+import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+
+/** One procedure: the schema of its parameters and of its result. */
+export interface ProcedureSchema<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
+  /** Parameters (JSON-RPC `params`: an object or an array). */
+  params: P;
+  /** The result. */
+  result: R;
+}
+
+/** Procedures by name. */
+export type Procedures = Record<string, ProcedureSchema>;
+
+/** The server's implementation of each procedure. */
+export type Handlers<T extends Procedures> = {
+  [K in keyof T]: (
+    params: z.output<T[K]["params"]>,
+    context: { signal: AbortSignal },
+  ) => z.input<T[K]["result"]> | Promise<z.input<T[K]["result"]>>;
+};
+
+/**
+ * Declares procedures (a typed identity function, for inference).
+ *
+ * @param procedures The procedures.
+ * @returns The same object.
+ */
+export function defineProcedures<T extends Procedures>(procedures: T): T {
+  return procedures;
+}
+
+/** JSON-RPC 2.0 error codes, and winipc's. */
+export const RpcErrorCode = {
+  /** The message was not JSON. */
+  ParseError: -32700,
+  /** The message was not a JSON-RPC request. */
+  InvalidRequest: -32600,
+  /** No procedure of that name. */
+  MethodNotFound: -32601,
+  /** The parameters failed the procedure's schema. */
+  InvalidParams: -32602,
+  /** The procedure failed. */
+  InternalError: -32603,
+  /** The result failed the procedure's schema (on either side). */
+  InvalidResult: -32001,
+  /** The call was cancelled by the caller. */
+  RequestCancelled: -32800,
+} as const;
+
+/** An error carried across a call: a JSON-RPC error object. */
+export class RpcError extends Error {
+  /** The JSON-RPC error code. */
+  readonly code: number;
+  /** Extra data the server attached. */
+  readonly data: unknown;
+  /**
+   * @param code The code (see {@linkcode RpcErrorCode}; applications use their own).
+   * @param message The message.
+   * @param data Extra data.
+   */
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.name = "RpcError";
+    this.code = code;
+    this.data = data;
+  }
+}
+
+/** What RPC runs over: a connection that carries whole messages both ways. */
+export interface MessageConnection {
+  send(data: Uint8Array): Promise<void>;
+  /** The next message, or `null` at the end. */
+  receive(): Promise<Uint8Array | null>;
+  close(): void;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+type Id = number | string | null;
+interface Request {
+  jsonrpc: "2.0";
+  id?: Id;
+  method: string;
+  params?: unknown;
+}
+
+const requestSchema = z.object({
+  jsonrpc: z.literal("2.0"),
+  id: z.union([z.number(), z.string(), z.null()]).optional(),
+  method: z.string(),
+  params: z.union([z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
+});
+
+function issueText(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue.path.length ? issue.path.join(".") + ": " : ""}${issue.message}`;
+}
+
+/**
+ * Serves procedures on one connection until it ends: requests run concurrently, each answered
+ * when done.
+ *
+ * @param conn The connection.
+ * @param procedures The schemas.
+ * @param handlers The implementations.
+ */
+export async function serveConnection<T extends Procedures>(
+  conn: MessageConnection,
+  procedures: T,
+  handlers: Handlers<T>,
+): Promise<void> {
+  const running = new Map<Id, AbortController>();
+  const reply = async (message: unknown) => {
+    try {
+      await conn.send(encoder.encode(JSON.stringify(message)));
+    } catch {
+      // the client is gone; its calls are over
+    }
+  };
+  const handle = async (raw: unknown): Promise<unknown> => {
+    const parsed = requestSchema.safeParse(raw);
+    const id = (raw as { id?: Id } | null)?.id ?? null;
+    if (!parsed.success) {
+      return {
+        jsonrpc: "2.0",
+        id,
+        error: {
+          code: RpcErrorCode.InvalidRequest,
+          message: `Invalid request: ${issueText(parsed.error)}`,
+        },
+      };
+    }
+    const request = parsed.data as Request;
+    if (request.method === "$/cancelRequest") {
+      const target = (request.params as { id?: Id } | undefined)?.id;
+      running.get(target ?? null)?.abort(
+        new RpcError(RpcErrorCode.RequestCancelled, "Request cancelled"),
+      );
+      return undefined;
+    }
+    const notification = request.id === undefined;
+    const fail = (code: number, message: string, data?: unknown) =>
+      notification ? undefined : { jsonrpc: "2.0", id: request.id, error: { code, message, data } };
+    const schema = Object.hasOwn(procedures, request.method)
+      ? procedures[request.method]
+      : undefined;
+    if (!schema) return fail(RpcErrorCode.MethodNotFound, `Method not found: ${request.method}`);
+    const params = schema.params.safeParse(request.params);
+    if (!params.success) {
+      return fail(
+        RpcErrorCode.InvalidParams,
+        `Invalid params for ${request.method}: ${issueText(params.error)}`,
+      );
+    }
+    const controller = new AbortController();
+    if (!notification) running.set(request.id!, controller);
+    try {
+      const handler = handlers[request.method] as (
+        params: unknown,
+        context: { signal: AbortSignal },
+      ) => unknown;
+      const value = await handler(params.data, { signal: controller.signal });
+      const result = schema.result.safeParse(value);
+      if (!result.success) {
+        return fail(
+          RpcErrorCode.InvalidResult,
+          `Invalid result from ${request.method}: ${issueText(result.error)}`,
+        );
+      }
+      return notification ? undefined : { jsonrpc: "2.0", id: request.id, result: result.data };
+    } catch (e) {
+      if (e instanceof RpcError) return fail(e.code, e.message, e.data);
+      return fail(RpcErrorCode.InternalError, e instanceof Error ? e.message : String(e));
+    } finally {
+      running.delete(request.id ?? null);
+    }
+  };
+  for (;;) {
+    let message: Uint8Array | null;
+    try {
+      message = await conn.receive();
+    } catch {
+      break; // the client died or the connection was closed
+    }
+    if (message === null) break;
+    let body: unknown;
+    try {
+      body = JSON.parse(decoder.decode(message));
+    } catch {
+      await reply({
+        jsonrpc: "2.0",
+        id: null,
+        error: { code: RpcErrorCode.ParseError, message: "Parse error" },
+      });
+      continue;
+    }
+    if (Array.isArray(body)) {
+      // a batch: answered as one array, once all its calls are done
+      Promise.all(body.map(handle)).then((answers) => {
+        const present = answers.filter((a) => a !== undefined);
+        if (present.length) return reply(present);
+      });
+    } else {
+      handle(body).then((answer) => answer === undefined ? undefined : reply(answer));
+    }
+  }
+  for (const controller of running.values()) controller.abort();
+  conn.close();
+}
+
+/** Options of {@linkcode RpcServer.listen}. */
+export interface RpcServerOptions {
+  /** Microseconds connections spin before sleeping. Default 50. */
+  spinMicros?: number;
+}
+
+/**
+ * Serves procedures to every client that connects under a name (over shared-memory connections).
+ */
+export class RpcServer implements AsyncDisposable {
+  readonly #listener: ShmListener;
+  readonly #connections = new Set<Promise<void>>();
+  readonly #done: Promise<void>;
+  /** The name clients connect to. */
+  readonly name: string;
+
+  private constructor(
+    listener: ShmListener,
+    procedures: Procedures,
+    handlers: Handlers<Procedures>,
+  ) {
+    this.#listener = listener;
+    this.name = listener.name;
+    this.#done = (async () => {
+      for await (const conn of listener) {
+        const serving = serveConnection(conn, procedures, handlers).catch(() => undefined);
+        this.#connections.add(serving);
+        serving.finally(() => this.#connections.delete(serving));
+      }
+    })();
+  }
+
+  /**
+   * Starts serving.
+   *
+   * @param name The name clients connect to.
+   * @param procedures The schemas.
+   * @param handlers The implementations.
+   * @param options Connection options.
+   * @returns The running server.
+   */
+  static async listen<T extends Procedures>(
+    name: string,
+    procedures: T,
+    handlers: Handlers<T>,
+    options?: RpcServerOptions,
+  ): Promise<RpcServer> {
+    const listener = await listenShm(name, { spinMicros: options?.spinMicros });
+    return new RpcServer(listener, procedures, handlers as Handlers<Procedures>);
+  }
+
+  /** Stops accepting clients; connections already open are served until they end. */
+  close(): void {
+    this.#listener.close();
+  }
+
+  /** Stops accepting and waits for the accept loop to end. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#listener[Symbol.asyncDispose]();
+    await this.#done;
+  }
+}
+
+/** Options of a call. */
+export interface CallOptions {
+  /** Milliseconds before the call fails with `Deno.errors.TimedOut` (and is cancelled). */
+  timeout?: number;
+  /** Cancels the call (the server's handler sees its signal abort). */
+  signal?: AbortSignal;
+}
+
+const callOptionsSchema = z.object({ timeout: timeoutSchema.optional(), signal: signalSchema })
+  .strict().optional();
+
+/** Options of {@linkcode RpcClient.connect}. */
+export interface RpcClientOptions {
+  /** Milliseconds to wait for the server to take the connection. Default 10,000. */
+  timeout?: number;
+  /** Microseconds to spin before sleeping. Default 50. */
+  spinMicros?: number;
+}
+
+/**
+ * Calls the procedures of a server. Calls may run concurrently.
+ */
+export class RpcClient<T extends Procedures> implements AsyncDisposable {
+  readonly #conn: MessageConnection;
+  readonly #procedures: T;
+  readonly #pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  >();
+  readonly #reader: Promise<void>;
+  #nextId = 1;
+  #ended: Error | undefined;
+
+  /**
+   * Calls over an already open connection.
+   *
+   * @param conn The connection.
+   * @param procedures The schemas (parameters are checked before sending, results on arrival).
+   */
+  constructor(conn: MessageConnection, procedures: T) {
+    this.#conn = conn;
+    this.#procedures = procedures;
+    this.#reader = this.#read();
+  }
+
+  /**
+   * Connects to a server under a name.
+   *
+   * @param name The server's name.
+   * @param procedures The schemas.
+   * @param options `timeout`, `spinMicros`.
+   * @returns The client.
+   */
+  static async connect<T extends Procedures>(
+    name: string,
+    procedures: T,
+    options?: RpcClientOptions,
+  ): Promise<RpcClient<T>> {
+    const conn: ShmChannel = await connectShm(name, options);
+    return new RpcClient(conn, procedures);
+  }
+
+  async #read(): Promise<void> {
+    try {
+      for (;;) {
+        const message = await this.#conn.receive();
+        if (message === null) break;
+        let body: unknown;
+        try {
+          body = JSON.parse(decoder.decode(message));
+        } catch {
+          continue;
+        }
+        for (const answer of Array.isArray(body) ? body : [body]) {
+          const { id, result, error } = answer as {
+            id?: number;
+            result?: unknown;
+            error?: { code: number; message: string; data?: unknown };
+          };
+          const pending = this.#pending.get(id as number);
+          if (!pending) continue;
+          this.#pending.delete(id as number);
+          if (error) pending.reject(new RpcError(error.code, error.message, error.data));
+          else pending.resolve(result);
+        }
+      }
+      this.#ended = new Deno.errors.ConnectionReset("The RPC server closed the connection");
+    } catch (e) {
+      this.#ended = new Deno.errors.ConnectionReset(
+        `The RPC connection failed: ${e instanceof Error ? e.message : e}`,
+        { cause: e },
+      );
+    }
+    for (const pending of this.#pending.values()) pending.reject(this.#ended);
+    this.#pending.clear();
+  }
+
+  /**
+   * Calls a procedure.
+   *
+   * @param method The procedure's name.
+   * @param params Its parameters, checked against its schema before anything is sent.
+   * @param options `timeout`, `signal`.
+   * @returns The result, checked against its schema.
+   * @throws {RpcError} For an error the server returned (codes in {@linkcode RpcErrorCode}),
+   * for parameters that fail the schema (`InvalidParams`, before sending) and for a result that
+   * fails it (`InvalidResult`).
+   * @throws {Deno.errors.TimedOut} When the timeout elapses.
+   * @throws {Deno.errors.ConnectionReset} When the server goes away during the call.
+   */
+  async call<K extends keyof T & string>(
+    method: K,
+    params: z.input<T[K]["params"]>,
+    options?: CallOptions,
+  ): Promise<z.output<T[K]["result"]>> {
+    const opts: CallOptions = parseArg(callOptionsSchema, options, "options") ?? {};
+    const schema = this.#procedures[method];
+    if (!schema) throw new RpcError(RpcErrorCode.MethodNotFound, `Method not found: ${method}`);
+    const checked = schema.params.safeParse(params);
+    if (!checked.success) {
+      throw new RpcError(
+        RpcErrorCode.InvalidParams,
+        `Invalid params for ${method}: ${issueText(checked.error)}`,
+      );
+    }
+    const value = await this.#request(method, checked.data, opts);
+    const result = schema.result.safeParse(value);
+    if (!result.success) {
+      throw new RpcError(
+        RpcErrorCode.InvalidResult,
+        `Invalid result from ${method}: ${issueText(result.error)}`,
+      );
+    }
+    return result.data as z.output<T[K]["result"]>;
+  }
+
+  /**
+   * Calls a method by name without a schema (for tools such as `winipc rpc call`).
+   *
+   * @param method The method.
+   * @param params JSON-RPC params (an object, an array, or nothing).
+   * @param options `timeout`, `signal`.
+   * @returns The result as the server sent it.
+   */
+  async callUnchecked(method: string, params?: unknown, options?: CallOptions): Promise<unknown> {
+    const opts: CallOptions = parseArg(callOptionsSchema, options, "options") ?? {};
+    return await this.#request(method, params, opts);
+  }
+
+  #request(method: string, params: unknown, opts: CallOptions): Promise<unknown> {
+    if (this.#ended) return Promise.reject(this.#ended);
+    opts.signal?.throwIfAborted();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const cancel = (reason: unknown) => {
+        if (!this.#pending.delete(id)) return;
+        cleanup();
+        reject(reason);
+        this.#conn.send(encoder.encode(JSON.stringify({
+          jsonrpc: "2.0",
+          method: "$/cancelRequest",
+          params: { id },
+        }))).catch(() => undefined);
+      };
+      const onAbort = () => cancel(opts.signal!.reason);
+      const cleanup = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        opts.signal?.removeEventListener("abort", onAbort);
+      };
+      this.#pending.set(id, {
+        resolve: (v) => {
+          cleanup();
+          resolve(v);
+        },
+        reject: (e) => {
+          cleanup();
+          reject(e);
+        },
+      });
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      if (opts.timeout !== undefined && opts.timeout !== Infinity) {
+        timer = setTimeout(
+          () =>
+            cancel(
+              new Deno.errors.TimedOut(`RPC call ${method} timed out after ${opts.timeout} ms`),
+            ),
+          opts.timeout,
+        );
+      }
+      const request = params === undefined
+        ? { jsonrpc: "2.0", id, method }
+        : { jsonrpc: "2.0", id, method, params };
+      this.#conn.send(encoder.encode(JSON.stringify(request))).catch((e) => {
+        if (this.#pending.delete(id)) {
+          cleanup();
+          reject(e);
+        }
+      });
+    });
+  }
+
+  /** Closes the connection; pending calls fail. */
+  close(): void {
+    this.#conn.close();
+  }
+
+  /** Closes the connection and waits for its reader to stop. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#reader;
+  }
+}
