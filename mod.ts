@@ -62,6 +62,16 @@ export {
   serveConnection,
 } from "./mechanisms/rpc.ts";
 export {
+  MsRpcClient,
+  type MsRpcClientOptions,
+  type MsRpcEndpoint,
+  type MsRpcProcedure,
+  MsRpcServer,
+  type MsRpcServerOptions,
+  NdrReader,
+  NdrWriter,
+} from "./mechanisms/msrpc.ts";
+export {
   Event,
   type EventOptions,
   Mutex,
