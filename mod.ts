@@ -50,6 +50,7 @@ export {
   type CallOptions,
   defineProcedures,
   type Handlers,
+  type Infer,
   type MessageConnection,
   type Procedures,
   type ProcedureSchema,
@@ -59,6 +60,8 @@ export {
   RpcErrorCode,
   RpcServer,
   type RpcServerOptions,
+  type Schema,
+  type SchemaIssue,
   serveConnection,
 } from "./mechanisms/rpc.ts";
 export {
@@ -110,4 +113,5 @@ export {
 } from "./mechanisms/http.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error } from "./ffi/error.ts";
+
 export { isWindows, UnsupportedPlatformError } from "./ffi/library.ts";

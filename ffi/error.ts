@@ -234,6 +234,8 @@ export class Win32Error extends Error {
   readonly systemMessage: string;
 
   /**
+   * Makes the error, looking up the system text when none is given.
+   *
    * @param functionName The Win32 function that failed.
    * @param code The error code.
    * @param options Context and system text.

@@ -11,6 +11,8 @@
 /** The error thrown when a Win32 mechanism is used on a host that is not Windows. */
 export class UnsupportedPlatformError extends Error {
   /**
+   * Makes the error.
+   *
    * @param os The operating system Deno reports (`Deno.build.os`).
    */
   constructor(os: string = Deno.build.os) {

@@ -13,7 +13,6 @@
  *
  * @module
  */
-/// <reference lib="deno.worker" />
 import { Win32Error } from "../ffi/error.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import {
@@ -90,8 +89,15 @@ const CHUNK = 64 * 1024;
 
 class Aborted extends Error {}
 
+/** This Worker's global scope (typed here, so that no `deno.worker` lib directive is needed). */
+const scope = self as unknown as {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  onmessage: ((event: MessageEvent<Job>) => void) | null;
+  close(): void;
+};
+
 function post(message: WorkerMessage, transfer: Transferable[] = []): void {
-  self.postMessage(message, transfer);
+  scope.postMessage(message, transfer);
 }
 
 function run(job: Job): void {
@@ -317,10 +323,10 @@ function queryUrl(request: Deno.PointerObject): string | null {
   return fromWide(buf);
 }
 
-self.onmessage = (event: MessageEvent<Job>) => {
+scope.onmessage = (event: MessageEvent<Job>) => {
   try {
     run(event.data);
   } finally {
-    self.close();
+    scope.close();
   }
 };

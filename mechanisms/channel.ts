@@ -107,6 +107,8 @@ export class PeerGoneError extends Error {
   /** The peer's process id. */
   readonly pid: number;
   /**
+   * Makes the error.
+   *
    * @param pid The peer's process id.
    * @param message What happened.
    */

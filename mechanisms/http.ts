@@ -193,6 +193,8 @@ export class HttpStatusError extends Error {
   readonly headers: Headers;
 
   /**
+   * Makes the error from a response.
+   *
    * @param method The request's method.
    * @param info The response.
    */

@@ -113,7 +113,11 @@ export class NdrReader {
   readonly #view: DataView;
   #at = 0;
 
-  /** @param bytes The NDR. */
+  /**
+   * Reads from the start of `bytes`.
+   *
+   * @param bytes The NDR.
+   */
   constructor(bytes: Uint8Array) {
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -129,17 +133,17 @@ export class NdrReader {
     return at;
   }
 
-  /** @returns The next `long`. */
+  /** Reads a `long`. @returns The next `long`. */
   long(): number {
     return this.#view.getInt32(this.#take(4, 4), true);
   }
 
-  /** @returns The next `hyper`. */
+  /** Reads a `hyper`. @returns The next `hyper`. */
   hyper(): bigint {
     return this.#view.getBigInt64(this.#take(8, 8), true);
   }
 
-  /** @returns The next `[string] wchar_t*`. */
+  /** Reads a `[string] wchar_t*`. @returns The string. */
   wstring(): string {
     this.long(); // maximum count
     const offset = this.long();
@@ -154,7 +158,7 @@ export class NdrReader {
     return text;
   }
 
-  /** @returns The next conformant `byte` array. */
+  /** Reads a conformant `byte` array. @returns A copy of its bytes. */
   byteArray(): Uint8Array {
     const count = this.long();
     const at = this.#take(1, count);

@@ -28,8 +28,30 @@ import type { ShmChannel } from "./channel.ts";
 import { connectShm, listenShm, type ShmListener } from "./shm_listener.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 
+/**
+ * A schema: anything with zod's `safeParse` (a zod schema is one; so is any library's object
+ * of that shape).
+ */
+export interface Schema<Output = unknown> {
+  /** Checks a value: its parsed form, or the issues found. */
+  safeParse(value: unknown):
+    | { success: true; data: Output }
+    | { success: false; error: { issues: readonly SchemaIssue[] } };
+}
+
+/** One problem a schema found. */
+export interface SchemaIssue {
+  /** Where in the value. */
+  readonly path: readonly PropertyKey[];
+  /** What is wrong. */
+  readonly message: string;
+}
+
+/** The type a schema produces. */
+export type Infer<S> = S extends Schema<infer O> ? O : never;
+
 /** One procedure: the schema of its parameters and of its result. */
-export interface ProcedureSchema<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
+export interface ProcedureSchema<P extends Schema = Schema, R extends Schema = Schema> {
   /** Parameters (JSON-RPC `params`: an object or an array). */
   params: P;
   /** The result. */
@@ -42,9 +64,9 @@ export type Procedures = Record<string, ProcedureSchema>;
 /** The server's implementation of each procedure. */
 export type Handlers<T extends Procedures> = {
   [K in keyof T]: (
-    params: z.output<T[K]["params"]>,
+    params: Infer<T[K]["params"]>,
     context: { signal: AbortSignal },
-  ) => z.input<T[K]["result"]> | Promise<z.input<T[K]["result"]>>;
+  ) => Infer<T[K]["result"]> | Promise<Infer<T[K]["result"]>>;
 };
 
 /**
@@ -82,6 +104,8 @@ export class RpcError extends Error {
   /** Extra data the server attached. */
   readonly data: unknown;
   /**
+   * Makes an error to throw from a handler (it reaches the caller with its code and data).
+   *
    * @param code The code (see {@linkcode RpcErrorCode}; applications use their own).
    * @param message The message.
    * @param data Extra data.
@@ -96,9 +120,11 @@ export class RpcError extends Error {
 
 /** What RPC runs over: a connection that carries whole messages both ways. */
 export interface MessageConnection {
+  /** Sends one whole message. */
   send(data: Uint8Array): Promise<void>;
   /** The next message, or `null` at the end. */
   receive(): Promise<Uint8Array | null>;
+  /** Closes the connection. */
   close(): void;
 }
 
@@ -120,7 +146,7 @@ const requestSchema = z.object({
   params: z.union([z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
 });
 
-function issueText(error: z.ZodError): string {
+function issueText(error: { issues: readonly SchemaIssue[] }): string {
   const issue = error.issues[0];
   return `${issue.path.length ? issue.path.join(".") + ": " : ""}${issue.message}`;
 }
@@ -412,9 +438,9 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
    */
   async call<K extends keyof T & string>(
     method: K,
-    params: z.input<T[K]["params"]>,
+    params: Infer<T[K]["params"]>,
     options?: CallOptions,
-  ): Promise<z.output<T[K]["result"]>> {
+  ): Promise<Infer<T[K]["result"]>> {
     const opts: CallOptions = parseArg(callOptionsSchema, options, "options") ?? {};
     const schema = this.#procedures[method];
     if (!schema) throw new RpcError(RpcErrorCode.MethodNotFound, `Method not found: ${method}`);
@@ -433,7 +459,7 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
         `Invalid result from ${method}: ${issueText(result.error)}`,
       );
     }
-    return result.data as z.output<T[K]["result"]>;
+    return result.data as Infer<T[K]["result"]>;
   }
 
   /**
