@@ -15,6 +15,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import meta from "../deno.json" with { type: "json" };
 import { report } from "./_common.ts";
 import { registerBench } from "./bench.ts";
+import { registerCompletions } from "./completions.ts";
 import { registerDemo } from "./demo.ts";
 import { registerHttp } from "./http.ts";
 import { registerRpc } from "./rpc.ts";
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerRpc(program);
   registerBench(program);
   registerDemo(program);
+  registerCompletions(program);
   return program;
 }
 
