@@ -42,6 +42,24 @@ export {
   type SemaphoreOptions,
   type WaitOptions,
 } from "./mechanisms/sync.ts";
+export {
+  applySettings,
+  type CommEvent,
+  type CommStatus,
+  type CommTimeouts,
+  dcbSettings,
+  type FlowControl,
+  type IoOptions as SerialIoOptions,
+  type LineError,
+  listPorts,
+  type ModemStatus,
+  type Parity,
+  portPath,
+  type SerialOptions,
+  SerialPort,
+  type SerialSettings,
+  type StopBits,
+} from "./mechanisms/serial.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error } from "./ffi/error.ts";
 export { isWindows, UnsupportedPlatformError } from "./ffi/library.ts";

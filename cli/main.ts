@@ -15,6 +15,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import meta from "../deno.json" with { type: "json" };
 import { report } from "./_common.ts";
 import { registerDemo } from "./demo.ts";
+import { registerSerial } from "./serial.ts";
 import { registerShm } from "./shm.ts";
 
 /**
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
     .exitOverride();
   // Groups are made with program.command(), so they inherit exitOverride and the output settings.
   registerShm(program);
+  registerSerial(program);
   registerDemo(program);
   return program;
 }
