@@ -60,6 +60,26 @@ export {
   type SerialSettings,
   type StopBits,
 } from "./mechanisms/serial.ts";
+export {
+  type Apartment,
+  classId,
+  ComError,
+  type ComErrorOptions,
+  type ComObject,
+  ComRegistration,
+  ComUnknown,
+  type ComValue,
+  createObject,
+  type CreateObjectOptions,
+  Dispatch,
+  fromOleDate,
+  getObject,
+  hresultName,
+  initCom,
+  serveObject,
+  type ServerContext,
+  toOleDate,
+} from "./mechanisms/com.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error } from "./ffi/error.ts";
 export { isWindows, UnsupportedPlatformError } from "./ffi/library.ts";

@@ -14,6 +14,7 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import meta from "../deno.json" with { type: "json" };
 import { report } from "./_common.ts";
+import { registerCom } from "./com.ts";
 import { registerDemo } from "./demo.ts";
 import { registerSerial } from "./serial.ts";
 import { registerShm } from "./shm.ts";
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   // Groups are made with program.command(), so they inherit exitOverride and the output settings.
   registerShm(program);
   registerSerial(program);
+  registerCom(program);
   registerDemo(program);
   return program;
 }
