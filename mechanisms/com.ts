@@ -67,6 +67,7 @@ import {
   VT_BYREF,
   VT_CY,
   VT_DATE,
+  VT_DECIMAL,
   VT_DISPATCH,
   VT_EMPTY,
   VT_ERROR,
@@ -621,7 +622,8 @@ function readVariant(p: Deno.PointerObject): ComValue {
   const head = new Deno.UnsafePointerView(p);
   let vt = head.getUint16(0);
   let data: Deno.PointerObject = Deno.UnsafePointer.offset(p, 8)!;
-  if (vt & VT_BYREF) {
+  const byRef = (vt & VT_BYREF) !== 0;
+  if (byRef) {
     vt &= ~VT_BYREF;
     const target = head.getPointer(8);
     if (!target) return null;
@@ -684,11 +686,80 @@ function readVariant(p: Deno.PointerObject): ComValue {
       addRef(ptr);
       return new ComUnknown(ptr);
     }
-    default:
-      throw new ComError("VariantChangeType", 0x8002_0008, {
-        context: `Cannot read a VARIANT of VARTYPE ${vt}`,
-      });
+    default: {
+      // Anything else (VT_DECIMAL, ...): let oleaut32 convert it, to a double for DECIMAL, else
+      // to a string.
+      const source = new Uint8Array(VARIANT_SIZE);
+      const sv = new DataView(source.buffer);
+      sv.setUint16(0, vt, true);
+      if (vt === VT_DECIMAL) {
+        // A DECIMAL fills the whole VARIANT (its wReserved field overlays vt).
+        source.set(byRef ? viewOf(data, 16) : viewOf(p, VARIANT_SIZE));
+        sv.setUint16(0, vt, true);
+      } else source.set(viewOf(data, 16), 8);
+      const target = new Uint8Array(VARIANT_SIZE);
+      const to = vt === VT_DECIMAL ? VT_R8 : VT_BSTR;
+      const hr = oleaut32().VariantChangeType(target, source, 0, to);
+      if (failed(hr)) {
+        throw new ComError("VariantChangeType", hr, {
+          context: `Cannot read a VARIANT of VARTYPE ${vt}`,
+        });
+      }
+      try {
+        return readVariant(Deno.UnsafePointer.of(target)!);
+      } finally {
+        oleaut32().VariantClear(target);
+      }
+    }
   }
+}
+
+/**
+ * Converts a JavaScript value to a VARIANT, as arguments are converted (see
+ * {@linkcode ComValue}). The VARIANT owns what it points to (a BSTR, a SAFEARRAY, a reference):
+ * pass it to {@linkcode clearVariant} when done.
+ *
+ * @param value The value.
+ * @returns The 24 bytes of the VARIANT.
+ * @throws {TypeError} For a value that cannot cross COM (a symbol, an invalid Date).
+ *
+ * @example
+ * ```ts
+ * import { clearVariant, fromVariant, toVariant } from "./com.ts";
+ * const v = toVariant("text"); // VT_BSTR
+ * fromVariant(v); // "text"
+ * clearVariant(v);
+ * ```
+ */
+export function toVariant(value: unknown): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(VARIANT_SIZE);
+  writeVariant(bytes, 0, value, false);
+  return bytes;
+}
+
+/**
+ * Converts a VARIANT to a JavaScript value (see {@linkcode ComValue}); types without a
+ * JavaScript twin are converted by oleaut32's `VariantChangeType` (`VT_DECIMAL` to a number,
+ * others to a string). The VARIANT keeps its own contents.
+ *
+ * @param variant The 24 bytes of a VARIANT.
+ * @returns The value.
+ * @throws {ComError} For a VARIANT oleaut32 cannot convert.
+ */
+export function fromVariant(variant: Uint8Array): ComValue {
+  if (variant.byteLength < VARIANT_SIZE) {
+    throw new RangeError(`Invalid argument "variant": must be at least ${VARIANT_SIZE} bytes`);
+  }
+  return readVariant(Deno.UnsafePointer.of(variant as Uint8Array<ArrayBuffer>)!);
+}
+
+/**
+ * Frees what a VARIANT owns (`VariantClear`) and sets it to VT_EMPTY.
+ *
+ * @param variant The 24 bytes of a VARIANT.
+ */
+export function clearVariant(variant: Uint8Array): void {
+  oleaut32().VariantClear(variant as Uint8Array<ArrayBuffer>);
 }
 
 // ---------------------------------------------------------------------------------------------

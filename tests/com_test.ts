@@ -1,16 +1,27 @@
 import assert from "node:assert/strict";
-import { formatGuid, guid, IID_IDispatch } from "../ffi/ole32.ts";
-import { DISPPARAMS, EXCEPINFO, SYSTEMTIME } from "../ffi/oleaut32.ts";
+import { formatGuid, guid, IID_IDispatch, vcall } from "../ffi/ole32.ts";
 import {
+  DISPPARAMS,
+  EXCEPINFO,
+  oleaut32,
+  SYSTEMTIME,
+  VT_BSTR,
+  VT_CY,
+  VT_DECIMAL,
+} from "../ffi/oleaut32.ts";
+import {
+  clearVariant,
   ComError,
   type ComObject,
   createObject,
   fromOleDate,
+  fromVariant,
   getObject,
   hresultName,
   serveObject,
   systemTimeToVariantTime,
   toOleDate,
+  toVariant,
   variantTimeToSystemTime,
 } from "../mechanisms/com.ts";
 import { runCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
@@ -129,6 +140,52 @@ winTest("VARIANTs of every kind round-trip through a Dictionary", () => {
   assert.equal(dict.Item("missing"), undefined, "a missing key reads as VT_EMPTY");
 });
 
+winTest("references are counted: marshalled objects are released, nothing leaks", () => {
+  using inner = createObject("Scripting.Dictionary");
+  const p = inner.$dispatch.unsafePointer;
+  // AddRef/Release return the new count: read it without changing it.
+  const count = () => {
+    vcall(p, 1, [], "u32");
+    return vcall(p, 2, [], "u32") as number;
+  };
+  const base = count();
+  using dict = createObject("Scripting.Dictionary");
+  dict.Add("object", inner);
+  assert.equal(count(), base + 1, "the dictionary holds one reference");
+  for (let i = 0; i < 5; i++) {
+    const back: ComObject = dict.Item("object");
+    assert.equal(count(), base + 2, "the returned proxy holds one");
+    back.$release();
+    assert.equal(count(), base + 1, "released on dispose");
+  }
+  dict.Add("list", [inner, inner]);
+  assert.equal(count(), base + 3, "a SAFEARRAY of two VT_DISPATCH holds two");
+  const list = dict.Item("list") as ComObject[];
+  assert.equal(count(), base + 5);
+  for (const item of list) item.$release();
+  dict.RemoveAll();
+  assert.equal(count(), base, "the arguments' VARIANTs were cleared");
+});
+
+winTest("VARIANT helpers: VT_DECIMAL and VT_CY through VariantChangeType", () => {
+  const source = toVariant(1234.5);
+  const decimal = new Uint8Array(24);
+  assert.equal(oleaut32().VariantChangeType(decimal, source, 0, VT_DECIMAL), 0);
+  assert.equal(new DataView(decimal.buffer).getUint16(0, true), VT_DECIMAL);
+  assert.equal(fromVariant(decimal), 1234.5);
+  const currency = new Uint8Array(24);
+  assert.equal(oleaut32().VariantChangeType(currency, source, 0, VT_CY), 0);
+  assert.equal(fromVariant(currency), 1234.5);
+  const text = toVariant("ü✓");
+  assert.equal(new DataView(text.buffer).getUint16(0, true), VT_BSTR);
+  assert.equal(fromVariant(text), "ü✓");
+  clearVariant(text);
+  assert.equal(fromVariant(text), undefined, "cleared to VT_EMPTY");
+  assert.throws(() => toVariant(Symbol("x")), /Cannot pass a symbol to COM/);
+  assert.throws(() => toVariant(new Date(NaN)), /invalid Date/);
+  assert.throws(() => fromVariant(new Uint8Array(8)), RangeError);
+});
+
 winTest("Scripting.FileSystemObject: BuildPath, GetTempName, FolderExists, GetFolder", () => {
   using fso = createObject("Scripting.FileSystemObject");
   assert.equal(fso.BuildPath("C:\\a", "b"), "C:\\a\\b");
@@ -188,6 +245,11 @@ winTest("a served object is found by name and called from another process", asyn
   await server.expect("ready");
   using service = getObject(name);
   assert.equal(service.add(2, 3), 5);
+  const started = performance.now();
+  for (let i = 0; i < 50; i++) assert.equal(service.add(i, 1), i + 1);
+  console.log(
+    `  cross-process IDispatch call: ${((performance.now() - started) / 50).toFixed(2)} ms`,
+  );
   assert.equal(service.greeting, "hello", "property get");
   service.greeting = "changed ✓";
   assert.equal(service.greeting, "changed ✓", "property put");

@@ -194,6 +194,22 @@ serialTest("an AbortSignal cancels a pending read; close() ends one with BadReso
   assert.throws(() => port.unsafeHandle, Deno.errors.BadResource);
 });
 
+serialTest("bad read, write and wait arguments are rejected with clear errors", async () => {
+  await using port = SerialPort.open(COM_A!, { baudRate: 115200 });
+  await assert.rejects(port.read(new Uint8Array(0)), /Invalid argument "buffer"/);
+  await assert.rejects(port.read("x" as unknown as Uint8Array), TypeError);
+  await assert.rejects(port.read(new Uint8Array(4), { timeout: -1 }), RangeError);
+  await assert.rejects(port.read(new Uint8Array(4), { timeout: 1.5 }), /options\.timeout/);
+  await assert.rejects(port.write([1, 2] as unknown as Uint8Array), /Invalid argument "data"/);
+  await assert.rejects(
+    port.write(new Uint8Array(1), { signal: "no" as unknown as AbortSignal }),
+    /options\.signal/,
+  );
+  assert.throws(() => port.purge("sideways" as "both"), TypeError);
+  assert.throws(() => port.setBreak(1 as unknown as boolean), /Invalid argument "on"/);
+  await assert.rejects(port.sendBreak(0), RangeError);
+});
+
 serialTest("a missing port gives a clear error", () => {
   const error = assert.throws(() => SerialPort.open("COM255"), (e: unknown) => {
     assert.ok(e instanceof Win32Error);
