@@ -63,6 +63,7 @@ export {
 export {
   type Apartment,
   classId,
+  clearVariant,
   ComError,
   type ComErrorOptions,
   type ComObject,
@@ -73,12 +74,14 @@ export {
   type CreateObjectOptions,
   Dispatch,
   fromOleDate,
+  fromVariant,
   getObject,
   hresultName,
   initCom,
   serveObject,
   type ServerContext,
   toOleDate,
+  toVariant,
 } from "./mechanisms/com.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error } from "./ffi/error.ts";

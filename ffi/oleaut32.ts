@@ -187,12 +187,12 @@ export const DISPATCH_PROPERTYPUT = 4;
 /** `DISPATCH_PROPERTYPUTREF`. */
 export const DISPATCH_PROPERTYPUTREF = 8;
 /** `DISPID_PROPERTYPUT`: the named argument of a property put. */
-export const DISPID_PROPERTYPUT = -3;
+export const DISPID_PROPERTYPUT: number = -3;
 /** `DISPID_NEWENUM`: the `_NewEnum` member. */
-export const DISPID_NEWENUM = -4;
+export const DISPID_NEWENUM: number = -4;
 /** `DISPID_VALUE`: the default member. */
 export const DISPID_VALUE = 0;
 /** `DISPID_UNKNOWN`. */
-export const DISPID_UNKNOWN = -1;
+export const DISPID_UNKNOWN: number = -1;
 /** `LOCALE_USER_DEFAULT`. */
 export const LOCALE_USER_DEFAULT = 0x400;

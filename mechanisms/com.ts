@@ -197,6 +197,8 @@ export class ComError extends Error {
   readonly description?: string;
 
   /**
+   * Makes the error; the message names the function, the HRESULT and the server's details.
+   *
    * @param functionName The function or method that failed.
    * @param hr The HRESULT.
    * @param options Context and exception details.
