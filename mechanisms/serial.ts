@@ -731,7 +731,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
     what: string,
     start: (h: Deno.PointerObject, ov: Uint8Array<ArrayBuffer>, n: Uint32Array) => number,
     options: IoOptions,
-  ): Promise<{ count: number; timedOut: boolean }> {
+  ): Promise<{ count: number; timedOut: boolean; deviceTimeout: boolean }> {
     return slot.exclusive(async () => {
       const handle = this.unsafeHandle;
       const k = kernel32();
@@ -787,7 +787,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
         ) {
           throw new Win32Error(fn, code, { context: this.#context(what) });
         }
-        return { count: slot.count[0], timedOut: outcome === "timeout" };
+        return { count: slot.count[0], timedOut: outcome === "timeout", deviceTimeout };
       } finally {
         options.signal?.removeEventListener("abort", onUserAbort);
         this.#aborts.delete(abort);
@@ -867,7 +867,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
     while (offset < data.length) {
       const chunk = data.subarray(offset, offset + 0x100_0000);
       const left = deadline - performance.now();
-      const { count, timedOut } = await this.#overlapped(
+      const { count, timedOut, deviceTimeout } = await this.#overlapped(
         this.#write,
         "WriteFile",
         "write",
@@ -878,6 +878,12 @@ export class SerialPort implements Disposable, AsyncDisposable {
         },
       );
       offset += count;
+      if (deviceTimeout && offset < data.length) {
+        // The port's own write timeout (SerialOptions.writeTimeout, COMMTIMEOUTS) elapsed.
+        throw new Deno.errors.TimedOut(
+          `Port "${this.#name}" took only ${offset} of ${data.length} bytes before its write timeout`,
+        );
+      }
       if (timedOut || (count === 0 && performance.now() >= deadline)) {
         throw new Deno.errors.TimedOut(
           `Port "${this.#name}" took only ${offset} of ${data.length} bytes within ${opts.timeout} ms`,

@@ -210,6 +210,32 @@ serialTest("bad read, write and wait arguments are rejected with clear errors", 
   await assert.rejects(port.sendBreak(0), RangeError);
 });
 
+serialTest("a write nobody reads times out; the port's own write timeout too", async () => {
+  // Nobody reads COM_B, so the pty buffers and socat fill up and the write stops progressing.
+  {
+    await using port = SerialPort.open(COM_A!, { baudRate: 115200 });
+    const started = performance.now();
+    await assert.rejects(
+      port.write(new Uint8Array(16 << 20), { timeout: 1000 }),
+      (e: unknown) =>
+        e instanceof Deno.errors.TimedOut &&
+        /took only \d+ of 16777216 bytes within 1000 ms/.test(e.message),
+    );
+    assert.ok(performance.now() - started < 15_000);
+  }
+  {
+    await using port = SerialPort.open(COM_A!, { baudRate: 115200, writeTimeout: 500 });
+    await assert.rejects(
+      port.write(new Uint8Array(16 << 20), { timeout: 10_000 }),
+      (e: unknown) =>
+        e instanceof Deno.errors.TimedOut && /bytes before its write timeout$/.test(e.message),
+    );
+  }
+  // Read away what did get through, so later tests start clean.
+  await using peer = SerialPort.open(COM_B!, { baudRate: 115200 });
+  await drain(peer);
+});
+
 serialTest("a missing port gives a clear error", () => {
   const error = assert.throws(() => SerialPort.open("COM255"), (e: unknown) => {
     assert.ok(e instanceof Win32Error);
