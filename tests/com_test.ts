@@ -257,6 +257,11 @@ winTest("a served object is found by name and called from another process", asyn
   assert.deepEqual(service.echo(sample), sample, "VARIANTs cross both ways");
   assert.equal(service.describe(new Date(Date.UTC(2001, 2, 3))), "date 2001-03-03T00:00:00.000Z");
   assert.equal(service.describe(undefined), "undefined undefined", "a left-out argument");
+  // A plain object returned by the server is a live object in the server's process.
+  using counter = service.makeCounter(10);
+  assert.equal(counter.inc(), 11);
+  assert.equal(counter.inc(), 12);
+  assert.equal(counter.value, 12);
   // The server calls back into an object that lives in this process.
   using dict = createObject("Scripting.Dictionary");
   dict.Add("a", 1);
