@@ -18,7 +18,9 @@ import { registerBench } from "./bench.ts";
 import { registerCompletions } from "./completions.ts";
 import { registerDemo } from "./demo.ts";
 import { registerHttp } from "./http.ts";
+import { registerCom } from "./com.ts";
 import { registerRpc } from "./rpc.ts";
+import { registerSerial } from "./serial.ts";
 import { registerShm } from "./shm.ts";
 import { registerSocket } from "./socket.ts";
 
@@ -41,6 +43,8 @@ export function buildProgram(): Command {
   registerShm(program);
   registerSocket(program);
   registerHttp(program);
+  registerSerial(program);
+  registerCom(program);
   registerRpc(program);
   registerBench(program);
   registerDemo(program);

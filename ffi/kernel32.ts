@@ -104,6 +104,62 @@ const symbols = {
     result: "u32",
     nonblocking: true,
   },
+
+  // ---- files and overlapped I/O ----
+  /** HANDLE CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode, LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition, DWORD dwFlagsAndAttributes, HANDLE hTemplateFile) */
+  CreateFileW: {
+    parameters: ["buffer", "u32", "u32", "buffer", "u32", "u32", "pointer"],
+    result: "pointer",
+  },
+  /** BOOL ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped) */
+  ReadFile: { parameters: ["pointer", "buffer", "u32", "buffer", "buffer"], result: "i32" },
+  /** BOOL WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped) */
+  WriteFile: { parameters: ["pointer", "buffer", "u32", "buffer", "buffer"], result: "i32" },
+  /** BOOL GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped, LPDWORD lpNumberOfBytesTransferred, BOOL bWait) */
+  GetOverlappedResult: { parameters: ["pointer", "buffer", "buffer", "i32"], result: "i32" },
+  /** BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped) */
+  CancelIoEx: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL FlushFileBuffers(HANDLE hFile) */
+  FlushFileBuffers: { parameters: ["pointer"], result: "i32" },
+  /** BOOL FlushFileBuffers on a worker thread (it waits until the output queue drains). */
+  FlushFileBuffersAsync: {
+    name: "FlushFileBuffers",
+    parameters: ["pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** DWORD QueryDosDeviceW(LPCWSTR lpDeviceName, LPWSTR lpTargetPath, DWORD ucchMax) */
+  QueryDosDeviceW: { parameters: ["buffer", "buffer", "u32"], result: "u32" },
+
+  // ---- communications devices (serial and parallel ports) ----
+  /** BOOL GetCommState(HANDLE hFile, LPDCB lpDCB) */
+  GetCommState: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL SetCommState(HANDLE hFile, LPDCB lpDCB) */
+  SetCommState: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL GetCommTimeouts(HANDLE hFile, LPCOMMTIMEOUTS lpCommTimeouts) */
+  GetCommTimeouts: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL SetCommTimeouts(HANDLE hFile, LPCOMMTIMEOUTS lpCommTimeouts) */
+  SetCommTimeouts: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL PurgeComm(HANDLE hFile, DWORD dwFlags) */
+  PurgeComm: { parameters: ["pointer", "u32"], result: "i32" },
+  /** BOOL EscapeCommFunction(HANDLE hFile, DWORD dwFunc) */
+  EscapeCommFunction: { parameters: ["pointer", "u32"], result: "i32" },
+  /** BOOL GetCommModemStatus(HANDLE hFile, LPDWORD lpModemStat) */
+  GetCommModemStatus: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL ClearCommError(HANDLE hFile, LPDWORD lpErrors, LPCOMSTAT lpStat) */
+  ClearCommError: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  /** BOOL SetCommMask(HANDLE hFile, DWORD dwEvtMask) */
+  SetCommMask: { parameters: ["pointer", "u32"], result: "i32" },
+  /** BOOL GetCommMask(HANDLE hFile, LPDWORD lpEvtMask) */
+  GetCommMask: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL WaitCommEvent(HANDLE hFile, LPDWORD lpEvtMask, LPOVERLAPPED lpOverlapped) */
+  WaitCommEvent: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  /** BOOL SetCommBreak(HANDLE hFile) */
+  SetCommBreak: { parameters: ["pointer"], result: "i32" },
+  /** BOOL ClearCommBreak(HANDLE hFile) */
+  ClearCommBreak: { parameters: ["pointer"], result: "i32" },
+  /** BOOL SetupComm(HANDLE hFile, DWORD dwInQueue, DWORD dwOutQueue) */
+  SetupComm: { parameters: ["pointer", "u32", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -190,3 +246,14 @@ export const SEMAPHORE_ALL_ACCESS = 0x001f_0003;
 export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 /** GetExitCodeProcess's value while the process runs. */
 export const STILL_ACTIVE = 259;
+
+/** File access right: read. */
+export const GENERIC_READ = 0x8000_0000;
+/** File access right: write. */
+export const GENERIC_WRITE = 0x4000_0000;
+/** CreateFileW disposition: open an existing file or device only. */
+export const OPEN_EXISTING = 3;
+/** CreateFileW flag: overlapped (asynchronous) I/O. */
+export const FILE_FLAG_OVERLAPPED = 0x4000_0000;
+/** CreateFileW attribute: normal. */
+export const FILE_ATTRIBUTE_NORMAL = 0x80;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { provision, repoRoot, windowsDeno } from "./wine.ts";
+import { provision, repoRoot, windowsDeno, wineEnv } from "./wine.ts";
 
 interface Tally {
   passed: number;
@@ -47,6 +47,76 @@ async function run(label: string, command: Deno.Command): Promise<Tally> {
   return tally;
 }
 
+/**
+ * Serial ports for the Wine run, made on the Linux side (deno.exe under Wine cannot start Linux
+ * programs): a socat null-modem pty pair mapped into the prefix as two COM ports, and a third
+ * port whose far end is a Linux `cat` (socat EXEC), so bytes written to it come back. The port
+ * names go to the tests as WINIPC_TEST_COM_A, WINIPC_TEST_COM_B and WINIPC_TEST_COM_ECHO. Without
+ * socat nothing is set and the serial tests report themselves ignored.
+ */
+async function startSerialPorts(): Promise<AsyncDisposable> {
+  const none = { [Symbol.asyncDispose]: () => Promise.resolve() };
+  const hasSocat = await new Deno.Command("sh", {
+    args: ["-c", "command -v socat"],
+    stdout: "null",
+  })
+    .output().then((o) => o.success, () => false);
+  if (!hasSocat) {
+    console.log("socat not found: the serial-port tests will be ignored");
+    return none;
+  }
+  const dir = `${repoRoot}/.tools/serial-${Deno.pid}`;
+  Deno.mkdirSync(dir, { recursive: true });
+  const dosdevices = `${wineEnv().WINEPREFIX}/dosdevices`;
+  const first = 100 + (Deno.pid % 50) * 3; // COM100..COM249: unique per concurrent run
+  const ports = { A: first, B: first + 1, ECHO: first + 2 };
+  const pty = (link: string) => `pty,raw,echo=0,link=${dir}/${link}`;
+  const children = [
+    new Deno.Command("socat", { args: [pty("A"), pty("B")], stderr: "null" }).spawn(),
+    new Deno.Command("socat", { args: [pty("ECHO"), "EXEC:cat"], stderr: "null" }).spawn(),
+  ];
+  const links: string[] = [];
+  for (const [key, n] of Object.entries(ports)) {
+    for (let i = 0; i < 100; i++) {
+      try {
+        Deno.lstatSync(`${dir}/${key}`);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const link = `${dosdevices}/com${n}`;
+    try {
+      Deno.removeSync(link);
+    } catch {
+      // no stale link
+    }
+    Deno.symlinkSync(`${dir}/${key}`, link);
+    links.push(link);
+    Deno.env.set(`WINIPC_TEST_COM_${key}`, `COM${n}`);
+  }
+  console.log(
+    `serial ports for the tests: COM${ports.A} <-> COM${ports.B}, COM${ports.ECHO} (echo)`,
+  );
+  return {
+    async [Symbol.asyncDispose]() {
+      // Let the wineserver close its handles on the ptys first: it complains when they vanish.
+      await new Deno.Command("wineserver", { args: ["-w"], env: wineEnv() }).output()
+        .catch(() => undefined);
+      for (const child of children) {
+        try {
+          child.kill();
+        } catch {
+          // already ended
+        }
+        await child.status;
+      }
+      for (const link of links) Deno.removeSync(link);
+      Deno.removeSync(dir, { recursive: true });
+    },
+  };
+}
+
 const args = [...Deno.args];
 let only: string | undefined;
 const at = args.indexOf("--only");
@@ -76,6 +146,7 @@ if (Deno.build.os === "windows") {
   }
   if (only !== "linux") {
     await provision();
+    await using _ports = await startSerialPorts();
     tallies.push(
       await run(
         "Deno for Windows under Wine (every test)",

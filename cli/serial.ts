@@ -1,0 +1,87 @@
+/**
+ * `winipc serial listen|send|list`: serial ports from the command line. One line is one message:
+ * `send` writes the message and a newline; `listen` prints each line it receives (a trailing
+ * `\r` is dropped).
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { listPorts, portNameSchema, SerialPort } from "../mechanisms/serial.ts";
+import {
+  check,
+  countParser,
+  deadline,
+  emit,
+  intSchema,
+  isDeadline,
+  parser,
+  timeoutParser,
+} from "./_common.ts";
+
+const baudParser = parser(intSchema(50, 4_000_000));
+
+/**
+ * Adds the `serial` group to the program.
+ *
+ * @param program The root command.
+ */
+export function registerSerial(program: Command): void {
+  const serial = program.command("serial").description(
+    "serial ports: COMn (\\\\.\\COMn), one line per message",
+  );
+
+  serial.command("listen")
+    .description("print each line received on the port")
+    .argument("<port>", 'port name ("COM5") or device path ("\\\\.\\COM12")')
+    .option("--baud <n>", "baud rate", baudParser, 9600)
+    .option("--count <n>", "exit 0 after this many lines", countParser)
+    .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--json", "print JSON lines")
+    .addHelpText("after", "\nExample:\n  winipc serial listen COM5 --baud 115200 --count 3")
+    .action(async (rawPort, opts) => {
+      const port = check(portNameSchema, rawPort, "<port>");
+      const signal = deadline(opts.timeout);
+      await using device = SerialPort.open(port, { baudRate: opts.baud });
+      const decoder = new TextDecoder();
+      const buffer = new Uint8Array(4096);
+      let pending = "";
+      let seen = 0;
+      try {
+        while (opts.count === undefined || seen < opts.count) {
+          const n = await device.read(buffer, { signal });
+          pending += decoder.decode(buffer.subarray(0, n), { stream: true });
+          let at: number;
+          while ((at = pending.indexOf("\n")) >= 0) {
+            const line = pending.slice(0, at).replace(/\r$/, "");
+            pending = pending.slice(at + 1);
+            emit(opts.json, { port, message: line }, line);
+            if (opts.count !== undefined && ++seen >= opts.count) break;
+          }
+        }
+      } catch (e) {
+        if (!isDeadline(e, signal)) throw e;
+      }
+    });
+
+  serial.command("send")
+    .description("write the message and a newline to the port")
+    .argument("<port>", 'port name ("COM5") or device path ("\\\\.\\COM12")')
+    .argument("<message>", "the message (UTF-8)")
+    .option("--baud <n>", "baud rate", baudParser, 9600)
+    .option("--json", "print a JSON line")
+    .action(async (rawPort, message, opts) => {
+      const port = check(portNameSchema, rawPort, "<port>");
+      await using device = SerialPort.open(port, { baudRate: opts.baud });
+      const bytes = new TextEncoder().encode(message + "\n");
+      await device.write(bytes, { timeout: 30_000 });
+      await device.flush();
+      if (opts.json) emit(true, { port, bytes: bytes.length }, "");
+    });
+
+  serial.command("list")
+    .description("list the serial and parallel ports present")
+    .option("--json", "print JSON lines")
+    .action((opts) => {
+      for (const name of listPorts()) emit(opts.json, { port: name }, name);
+    });
+}

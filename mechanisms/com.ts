@@ -1,0 +1,1745 @@
+/**
+ * COM automation: drive automation servers late-bound through `IDispatch`, and expose a
+ * TypeScript object to other processes as an `IDispatch` registered in the Running Object Table.
+ *
+ * Client: {@linkcode createObject} (`CLSIDFromProgID` + `CoCreateInstance`, or
+ * `CoCreateInstanceEx` with a host name for DCOM) and {@linkcode getObject} (a Running Object
+ * Table lookup by item moniker, like VB's `GetObject`) return a {@linkcode ComObject}: a `Proxy`
+ * on which `obj.Method(args)` calls a method and `obj.Property` reads a property (tried first as a
+ * property get; a member that is not a property becomes a function). VARIANTs are converted both
+ * ways (see {@linkcode ComValue}); `for (const item of obj)` walks `_NewEnum`; a failed call throws
+ * {@linkcode ComError} with the HRESULT's name and, for `DISP_E_EXCEPTION`, the server's own
+ * source and description. `using obj = ...` releases the reference.
+ *
+ * Server: {@linkcode serveObject} wraps a TypeScript object in an `IDispatch` (a vtable of
+ * `Deno.UnsafeCallback`s) and registers it in the Running Object Table under a name; another
+ * process finds it with {@linkcode getObject} and calls its methods through the standard
+ * oleaut32 `IDispatch` marshalling. The thread is a single-threaded apartment: calls from other
+ * processes arrive as window messages, which a message pump (a timer that yields between rounds)
+ * dispatches while anything is registered.
+ *
+ * @example Drive Scripting.Dictionary
+ * ```ts
+ * import { createObject } from "./com.ts";
+ * using dict = createObject("Scripting.Dictionary");
+ * dict.Add("a", 1);
+ * dict.Add("b", "two");
+ * console.log(dict.Count, dict.Item("b"), dict.Keys()); // 2 "two" ["a", "b"]
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ERROR_NAMES } from "../ffi/error.ts";
+import {
+  CLSCTX_ALL,
+  CLSCTX_INPROC_SERVER,
+  CLSCTX_LOCAL_SERVER,
+  CLSCTX_REMOTE_SERVER,
+  COINIT_APARTMENTTHREADED,
+  COINIT_MULTITHREADED,
+  formatGuid,
+  IID_IDispatch,
+  IID_IEnumVARIANT,
+  IID_IUnknown,
+  IID_NULL,
+  ole32,
+  ROTFLAGS_REGISTRATIONKEEPSALIVE,
+  vcall,
+} from "../ffi/ole32.ts";
+import {
+  DISPATCH_METHOD,
+  DISPATCH_PROPERTYGET,
+  DISPATCH_PROPERTYPUT,
+  DISPATCH_PROPERTYPUTREF,
+  DISPID_NEWENUM,
+  DISPID_PROPERTYPUT,
+  DISPID_UNKNOWN,
+  DISPPARAMS,
+  EXCEPINFO,
+  LOCALE_USER_DEFAULT,
+  oleaut32,
+  SYSTEMTIME,
+  VARIANT_SIZE,
+  VT_ARRAY,
+  VT_BOOL,
+  VT_BSTR,
+  VT_BYREF,
+  VT_CY,
+  VT_DATE,
+  VT_DECIMAL,
+  VT_DISPATCH,
+  VT_EMPTY,
+  VT_ERROR,
+  VT_I1,
+  VT_I2,
+  VT_I4,
+  VT_I8,
+  VT_INT,
+  VT_NULL,
+  VT_R4,
+  VT_R8,
+  VT_UI1,
+  VT_UI2,
+  VT_UI4,
+  VT_UI8,
+  VT_UINT,
+  VT_UNKNOWN,
+  VT_VARIANT,
+} from "../ffi/oleaut32.ts";
+import { MSG_SIZE, PM_REMOVE, user32Pump } from "../ffi/user32_pump.ts";
+import { wide } from "../ffi/strings.ts";
+import { parseArg } from "./_validate.ts";
+
+// ---------------------------------------------------------------------------------------------
+// HRESULTs and ComError
+
+/** Symbolic names of the HRESULTs winipc meets, by unsigned value. */
+export const HRESULT_NAMES: Readonly<Record<number, string>> = {
+  0x0000_0000: "S_OK",
+  0x0000_0001: "S_FALSE",
+  0x8000_4001: "E_NOTIMPL",
+  0x8000_4002: "E_NOINTERFACE",
+  0x8000_4003: "E_POINTER",
+  0x8000_4004: "E_ABORT",
+  0x8000_4005: "E_FAIL",
+  0x8000_ffff: "E_UNEXPECTED",
+  0x8007_0005: "E_ACCESSDENIED",
+  0x8007_000e: "E_OUTOFMEMORY",
+  0x8007_0057: "E_INVALIDARG",
+  0x8001_0001: "RPC_E_CALL_REJECTED",
+  0x8001_0105: "RPC_E_SERVERFAULT",
+  0x8001_0106: "RPC_E_CHANGED_MODE",
+  0x8001_0108: "RPC_E_DISCONNECTED",
+  0x8001_010e: "RPC_E_WRONG_THREAD",
+  0x8002_0001: "DISP_E_UNKNOWNINTERFACE",
+  0x8002_0003: "DISP_E_MEMBERNOTFOUND",
+  0x8002_0004: "DISP_E_PARAMNOTFOUND",
+  0x8002_0005: "DISP_E_TYPEMISMATCH",
+  0x8002_0006: "DISP_E_UNKNOWNNAME",
+  0x8002_0007: "DISP_E_NONAMEDARGS",
+  0x8002_0008: "DISP_E_BADVARTYPE",
+  0x8002_0009: "DISP_E_EXCEPTION",
+  0x8002_000a: "DISP_E_OVERFLOW",
+  0x8002_000b: "DISP_E_BADINDEX",
+  0x8002_000e: "DISP_E_BADPARAMCOUNT",
+  0x8002_000f: "DISP_E_PARAMNOTOPTIONAL",
+  0x8004_0154: "REGDB_E_CLASSNOTREG",
+  0x8004_0110: "CLASS_E_NOAGGREGATION",
+  0x8004_01e3: "MK_E_UNAVAILABLE",
+  0x8004_01e4: "MK_E_SYNTAX",
+  0x8004_01f0: "CO_E_NOTINITIALIZED",
+  0x8004_01f3: "CO_E_CLASSSTRING",
+  0x8008_0005: "CO_E_SERVER_EXEC_FAILURE",
+  0x800a_0035: "CTL_E_FILENOTFOUND",
+  0x800a_01b6: "CTL_E_OBJECTDOESNOTSUPPORTPROPERTYORMETHOD",
+};
+
+/**
+ * The symbolic name of an HRESULT. `HRESULT_FROM_WIN32` codes (`0x8007xxxx`) are named after
+ * their Win32 error.
+ *
+ * @param hr The HRESULT, signed or unsigned.
+ * @returns Its name, or `HRESULT_0x...` when it has none here.
+ *
+ * @example
+ * ```ts
+ * import { hresultName } from "./com.ts";
+ * hresultName(0x800401f3); // "CO_E_CLASSSTRING"
+ * ```
+ */
+export function hresultName(hr: number): string {
+  const u = hr >>> 0;
+  const known = HRESULT_NAMES[u];
+  if (known) return known;
+  if (((u & 0xffff_0000) >>> 0) === 0x8007_0000 && ERROR_NAMES[u & 0xffff]) {
+    return `HRESULT_FROM_WIN32(${ERROR_NAMES[u & 0xffff]})`;
+  }
+  return `HRESULT_0x${u.toString(16).toUpperCase().padStart(8, "0")}`;
+}
+
+/** Options of a {@linkcode ComError}. */
+export interface ComErrorOptions {
+  /** What winipc was doing; the message starts with it. */
+  context?: string;
+  /** The server's `EXCEPINFO.bstrSource`. */
+  source?: string;
+  /** The server's `EXCEPINFO.bstrDescription`. */
+  description?: string;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * A COM call failed: carries the function (or interface method), the HRESULT and its name, and,
+ * for `DISP_E_EXCEPTION`, the server's source and description (from `EXCEPINFO`).
+ *
+ * @example Catch an unknown ProgID
+ * ```ts
+ * import { ComError, createObject } from "./com.ts";
+ * try {
+ *   createObject("No.Such.Thing");
+ * } catch (e) {
+ *   if (e instanceof ComError && e.hresultName === "CO_E_CLASSSTRING") console.log("not installed");
+ * }
+ * ```
+ */
+export class ComError extends Error {
+  /** The function or method that failed, e.g. `CLSIDFromProgID`, `IDispatch::Invoke`. */
+  readonly functionName: string;
+  /** The HRESULT, unsigned (`0x80020009`). */
+  readonly hresult: number;
+  /** Its name, e.g. `DISP_E_EXCEPTION`. */
+  readonly hresultName: string;
+  /** The server's exception source, for `DISP_E_EXCEPTION`. */
+  readonly source?: string;
+  /** The server's exception description, for `DISP_E_EXCEPTION`. */
+  readonly description?: string;
+
+  /**
+   * Makes the error; the message names the function, the HRESULT and the server's details.
+   *
+   * @param functionName The function or method that failed.
+   * @param hr The HRESULT.
+   * @param options Context and exception details.
+   */
+  constructor(functionName: string, hr: number, options: ComErrorOptions = {}) {
+    const u = hr >>> 0;
+    const name = hresultName(u);
+    const head = options.context ? `${options.context}: ` : "";
+    const detail = [options.source, options.description].filter(Boolean).join(": ");
+    super(
+      `${head}${functionName} failed with ${name} (0x${u.toString(16).toUpperCase()})${
+        detail ? `: ${detail}` : ""
+      }`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = "ComError";
+    this.functionName = functionName;
+    this.hresult = u;
+    this.hresultName = name;
+    this.source = options.source;
+    this.description = options.description;
+  }
+}
+
+/** Descriptions of the VB run-time errors (`0x800A0000 | n`) automation servers return. */
+const VB_ERRORS: Readonly<Record<number, string>> = {
+  5: "Invalid procedure call or argument",
+  6: "Overflow",
+  9: "Subscript out of range",
+  13: "Type mismatch",
+  52: "Bad file name or number",
+  53: "File not found",
+  58: "File already exists",
+  70: "Permission denied",
+  76: "Path not found",
+  424: "Object required",
+  438: "Object doesn't support this property or method",
+  450: "Wrong number of arguments or invalid property assignment",
+  457: "This key is already associated with an element of this collection",
+};
+
+function failed(hr: number): boolean {
+  return hr < 0;
+}
+
+function checkHr(hr: number, functionName: string, context: string): void {
+  if (failed(hr)) throw new ComError(functionName, hr, { context });
+}
+
+const S_OK = 0;
+const S_FALSE = 1;
+const E_NOINTERFACE = 0x8000_4002 | 0;
+const E_NOTIMPL = 0x8000_4001 | 0;
+const E_POINTER = 0x8000_4003 | 0;
+const E_FAIL = 0x8000_4005 | 0;
+const RPC_E_CHANGED_MODE = 0x8001_0106 | 0;
+const DISP_E_MEMBERNOTFOUND = 0x8002_0003 | 0;
+const DISP_E_PARAMNOTFOUND = 0x8002_0004 | 0;
+const DISP_E_TYPEMISMATCH = 0x8002_0005 | 0;
+const DISP_E_UNKNOWNNAME = 0x8002_0006 | 0;
+const DISP_E_EXCEPTION = 0x8002_0009 | 0;
+const DISP_E_BADPARAMCOUNT = 0x8002_000e | 0;
+const DISP_E_PARAMNOTOPTIONAL = 0x8002_000f | 0;
+
+// ---------------------------------------------------------------------------------------------
+// Apartment
+
+/** The COM apartment of a thread: single-threaded (`"sta"`) or the multithreaded one (`"mta"`). */
+export type Apartment = "sta" | "mta";
+
+let apartment: Apartment | undefined;
+
+/**
+ * Joins COM on this thread (`CoInitializeEx`), once; later calls return the apartment already
+ * joined. Every winipc COM function calls it, so an explicit call is only needed to choose the
+ * multithreaded apartment. The default, `"sta"`, is what automation servers and the Running
+ * Object Table server here expect.
+ *
+ * @param mode `"sta"` (default) or `"mta"`.
+ * @returns The apartment this thread is in (the existing one if COM was already initialised in
+ * the other mode, `RPC_E_CHANGED_MODE`).
+ * @throws {ComError} When `CoInitializeEx` fails.
+ *
+ * @example
+ * ```ts
+ * import { initCom } from "./com.ts";
+ * initCom("sta");
+ * ```
+ */
+export function initCom(mode: Apartment = "sta"): Apartment {
+  if (apartment) return apartment;
+  parseArg(z.enum(["sta", "mta"]), mode, "mode");
+  const hr = ole32().CoInitializeEx(
+    null,
+    mode === "sta" ? COINIT_APARTMENTTHREADED : COINIT_MULTITHREADED,
+  );
+  if (hr === RPC_E_CHANGED_MODE) apartment = mode === "sta" ? "mta" : "sta";
+  else {
+    checkHr(hr, "CoInitializeEx", "Cannot initialise COM");
+    apartment = mode;
+  }
+  return apartment;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IUnknown helpers
+
+function addRef(p: Deno.PointerObject): number {
+  return vcall(p, 1, [], "u32") as number;
+}
+
+function release(p: Deno.PointerObject): number {
+  return vcall(p, 2, [], "u32") as number;
+}
+
+/** QueryInterface; returns the new (owned) pointer, or null with the HRESULT. */
+function queryInterface(
+  p: Deno.PointerObject,
+  iid: Uint8Array<ArrayBuffer>,
+): [Deno.PointerObject | null, number] {
+  const out = new BigUint64Array(1);
+  const hr = vcall(p, 0, ["buffer", "buffer"], "i32", iid, out) as number;
+  return [failed(hr) ? null : Deno.UnsafePointer.create(out[0]), hr];
+}
+
+const releaser = new FinalizationRegistry<{ ptr: Deno.PointerObject }>((held) => {
+  try {
+    release(held.ptr);
+  } catch {
+    // a finalizer has nobody to report to
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// BSTR
+
+function allocBstr(text: string): Deno.PointerObject {
+  const units = wide(text);
+  const p = oleaut32().SysAllocStringLen(units, text.length);
+  if (!p) throw new ComError("SysAllocStringLen", 0x8007_000e, { context: "Cannot make a BSTR" });
+  return p;
+}
+
+function readBstr(p: Deno.PointerValue): string {
+  if (!p) return "";
+  const length = oleaut32().SysStringLen(p);
+  if (length === 0) return "";
+  const units = new Uint16Array(new Deno.UnsafePointerView(p).getArrayBuffer(length * 2));
+  let out = "";
+  for (let i = 0; i < units.length; i += 8192) {
+    out += String.fromCharCode(...units.subarray(i, i + 8192));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// VARIANT <-> JavaScript
+
+/**
+ * A value that crosses `IDispatch`: `undefined` (VT_EMPTY), `null` (VT_NULL), booleans
+ * (VT_BOOL), numbers (VT_I4 when a 32-bit integer, else VT_R8; VT_I2, VT_UI*, VT_R4, VT_CY read as
+ * numbers), bigints (VT_I8), strings (VT_BSTR), `Date`s (VT_DATE, read and written as UTC, as COM
+ * dates carry no zone), arrays (a SAFEARRAY of VARIANT; a SAFEARRAY of VT_UI1 reads as a
+ * `Uint8Array`), COM objects (VT_DISPATCH), {@linkcode ComUnknown}s (VT_UNKNOWN without
+ * IDispatch). A plain object or class instance passed to a server is exposed to it as an
+ * `IDispatch` of its own.
+ */
+export type ComValue =
+  | undefined
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Date
+  | Uint8Array
+  | ComValue[]
+  | ComObject
+  | ComUnknown
+  | object;
+
+/** The OLE date of 1970-01-01 (days since 1899-12-30). */
+const OLE_EPOCH_DAYS = 25569;
+const DAY_MS = 86_400_000;
+
+/**
+ * Converts a JavaScript time (ms since 1970, UTC) to an OLE automation date.
+ *
+ * @param ms Milliseconds since the Unix epoch.
+ * @returns Days since 1899-12-30 (for earlier dates: negative whole days, positive fraction).
+ *
+ * @example
+ * ```ts
+ * import { toOleDate } from "./com.ts";
+ * toOleDate(Date.UTC(2000, 0, 1, 12)); // 36526.5
+ * ```
+ */
+export function toOleDate(ms: number): number {
+  const days = Math.floor(ms / DAY_MS);
+  const fraction = (ms - days * DAY_MS) / DAY_MS;
+  const whole = days + OLE_EPOCH_DAYS;
+  return whole >= 0 ? whole + fraction : whole - fraction;
+}
+
+/**
+ * Converts an OLE automation date to a JavaScript time (ms since 1970, UTC).
+ *
+ * @param date Days since 1899-12-30.
+ * @returns Milliseconds since the Unix epoch, rounded to the millisecond.
+ *
+ * @example
+ * ```ts
+ * import { fromOleDate } from "./com.ts";
+ * new Date(fromOleDate(36526.5)).toISOString(); // "2000-01-01T12:00:00.000Z"
+ * ```
+ */
+export function fromOleDate(date: number): number {
+  const whole = date >= 0 ? Math.floor(date) : Math.ceil(date);
+  const fraction = Math.abs(date - whole);
+  return Math.round((whole - OLE_EPOCH_DAYS + fraction) * DAY_MS);
+}
+
+/**
+ * Converts a `Date` to an OLE date with oleaut32's `SystemTimeToVariantTime` (which keeps whole
+ * seconds only). {@linkcode toOleDate} does the same in JavaScript, to the millisecond.
+ *
+ * @param date The date (its UTC fields are used).
+ * @returns The OLE date.
+ * @throws {ComError} When oleaut32 rejects the date.
+ */
+export function systemTimeToVariantTime(date: Date): number {
+  const st = SYSTEMTIME.alloc({
+    wYear: date.getUTCFullYear(),
+    wMonth: date.getUTCMonth() + 1,
+    wDayOfWeek: date.getUTCDay(),
+    wDay: date.getUTCDate(),
+    wHour: date.getUTCHours(),
+    wMinute: date.getUTCMinutes(),
+    wSecond: date.getUTCSeconds(),
+    wMilliseconds: date.getUTCMilliseconds(),
+  });
+  const out = new Float64Array(1);
+  if (!oleaut32().SystemTimeToVariantTime(st, out)) {
+    throw new ComError("SystemTimeToVariantTime", E_FAIL, {
+      context: `Cannot convert ${date.toISOString()}`,
+    });
+  }
+  return out[0];
+}
+
+/**
+ * Converts an OLE date to a `Date` with oleaut32's `VariantTimeToSystemTime`.
+ *
+ * @param value The OLE date.
+ * @returns The date, read as UTC.
+ * @throws {ComError} When oleaut32 rejects the value.
+ */
+export function variantTimeToSystemTime(value: number): Date {
+  const st = SYSTEMTIME.alloc();
+  if (!oleaut32().VariantTimeToSystemTime(value, st)) {
+    throw new ComError("VariantTimeToSystemTime", E_FAIL, { context: `Cannot convert ${value}` });
+  }
+  const s = SYSTEMTIME.read(st);
+  return new Date(
+    Date.UTC(s.wYear, s.wMonth - 1, s.wDay, s.wHour, s.wMinute, s.wSecond, s.wMilliseconds),
+  );
+}
+
+function viewOf(p: Deno.PointerObject, size: number): Uint8Array {
+  return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, size));
+}
+
+/** Writes a JS value into the VARIANT at `at` (24 bytes); allocations belong to the VARIANT. */
+function writeVariant(bytes: Uint8Array, at: number, value: unknown, asArgument: boolean): void {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + at, VARIANT_SIZE);
+  for (let i = 0; i < VARIANT_SIZE; i++) v.setUint8(i, 0);
+  const setPtr = (p: Deno.PointerValue) =>
+    v.setBigUint64(8, BigInt(Deno.UnsafePointer.value(p)), true);
+  if (value === undefined) {
+    if (asArgument) {
+      v.setUint16(0, VT_ERROR, true); // a missing optional argument
+      v.setInt32(8, DISP_E_PARAMNOTFOUND, true);
+    } else v.setUint16(0, VT_EMPTY, true);
+  } else if (value === null) v.setUint16(0, VT_NULL, true);
+  else if (typeof value === "boolean") {
+    v.setUint16(0, VT_BOOL, true);
+    v.setInt16(8, value ? -1 : 0, true);
+  } else if (typeof value === "number") {
+    if (Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31) {
+      v.setUint16(0, VT_I4, true);
+      v.setInt32(8, value, true);
+    } else {
+      v.setUint16(0, VT_R8, true);
+      v.setFloat64(8, value, true);
+    }
+  } else if (typeof value === "bigint") {
+    if (value < -(2n ** 63n) || value >= 2n ** 63n) {
+      throw new RangeError(`A bigint passed to COM must fit in 64 bits: got ${value}`);
+    }
+    v.setUint16(0, VT_I8, true);
+    v.setBigInt64(8, value, true);
+  } else if (typeof value === "string") {
+    v.setUint16(0, VT_BSTR, true);
+    setPtr(allocBstr(value));
+  } else if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new TypeError("An invalid Date cannot cross COM");
+    v.setUint16(0, VT_DATE, true);
+    v.setFloat64(8, toOleDate(value.getTime()), true);
+  } else if (value instanceof Uint8Array) {
+    const psa = oleaut32().SafeArrayCreateVector(VT_UI1, 0, value.length);
+    if (!psa) throw new ComError("SafeArrayCreateVector", 0x8007_000e);
+    if (value.length) {
+      const data = new BigUint64Array(1);
+      checkHr(oleaut32().SafeArrayAccessData(psa, data), "SafeArrayAccessData", "Cannot fill");
+      viewOf(Deno.UnsafePointer.create(data[0])!, value.length).set(value);
+      oleaut32().SafeArrayUnaccessData(psa);
+    }
+    v.setUint16(0, VT_ARRAY | VT_UI1, true);
+    setPtr(psa);
+  } else if (Array.isArray(value)) {
+    const psa = oleaut32().SafeArrayCreateVector(VT_VARIANT, 0, value.length);
+    if (!psa) throw new ComError("SafeArrayCreateVector", 0x8007_000e);
+    if (value.length) {
+      const data = new BigUint64Array(1);
+      checkHr(oleaut32().SafeArrayAccessData(psa, data), "SafeArrayAccessData", "Cannot fill");
+      const items = viewOf(Deno.UnsafePointer.create(data[0])!, value.length * VARIANT_SIZE);
+      try {
+        value.forEach((item, i) => writeVariant(items, i * VARIANT_SIZE, item, false));
+      } finally {
+        oleaut32().SafeArrayUnaccessData(psa);
+      }
+    }
+    v.setUint16(0, VT_ARRAY | VT_VARIANT, true);
+    setPtr(psa);
+  } else if (typeof value === "object" || typeof value === "function") {
+    const dispatch = dispatchOf(value);
+    if (dispatch) {
+      addRef(dispatch);
+      v.setUint16(0, VT_DISPATCH, true);
+      setPtr(dispatch);
+    } else if (value instanceof ComUnknown) {
+      const p = value.unsafePointer;
+      addRef(p);
+      v.setUint16(0, VT_UNKNOWN, true);
+      setPtr(p);
+    } else {
+      // A plain object: expose it as an IDispatch of its own (one reference, owned by the VARIANT).
+      v.setUint16(0, VT_DISPATCH, true);
+      setPtr(exposeDispatch(value as object));
+    }
+  } else {
+    throw new TypeError(`Cannot pass a ${typeof value} to COM`);
+  }
+}
+
+const ELEMENT_SIZE: Record<number, number> = {
+  [VT_I1]: 1,
+  [VT_UI1]: 1,
+  [VT_I2]: 2,
+  [VT_UI2]: 2,
+  [VT_BOOL]: 2,
+  [VT_I4]: 4,
+  [VT_UI4]: 4,
+  [VT_INT]: 4,
+  [VT_UINT]: 4,
+  [VT_R4]: 4,
+  [VT_ERROR]: 4,
+  [VT_R8]: 8,
+  [VT_CY]: 8,
+  [VT_DATE]: 8,
+  [VT_I8]: 8,
+  [VT_UI8]: 8,
+  [VT_BSTR]: 8,
+  [VT_DISPATCH]: 8,
+  [VT_UNKNOWN]: 8,
+  [VT_VARIANT]: VARIANT_SIZE,
+};
+
+function readSafeArray(psa: Deno.PointerValue): ComValue {
+  if (!psa) return [];
+  const oa = oleaut32();
+  const vtOut = new Uint16Array(1);
+  checkHr(oa.SafeArrayGetVartype(psa, vtOut), "SafeArrayGetVartype", "Cannot read a SAFEARRAY");
+  const vt = vtOut[0];
+  const size = ELEMENT_SIZE[vt];
+  if (size === undefined) {
+    throw new ComError("SafeArrayGetVartype", 0x8002_0008, {
+      context: `Cannot read a SAFEARRAY of VARTYPE ${vt}`,
+    });
+  }
+  const dims = oa.SafeArrayGetDim(psa);
+  let count = 1;
+  for (let d = 1; d <= dims; d++) {
+    const lo = new Int32Array(1);
+    const hi = new Int32Array(1);
+    oa.SafeArrayGetLBound(psa, d, lo);
+    oa.SafeArrayGetUBound(psa, d, hi);
+    count *= Math.max(0, hi[0] - lo[0] + 1);
+  }
+  if (count === 0) return vt === VT_UI1 ? new Uint8Array(0) : [];
+  const data = new BigUint64Array(1);
+  checkHr(oa.SafeArrayAccessData(psa, data), "SafeArrayAccessData", "Cannot read a SAFEARRAY");
+  try {
+    const base = data[0];
+    if (vt === VT_UI1) return viewOf(Deno.UnsafePointer.create(base)!, count).slice();
+    const out: ComValue[] = [];
+    // Each element is read through a VT_BYREF VARIANT that points at it.
+    const ref = new Uint8Array(VARIANT_SIZE);
+    const refView = new DataView(ref.buffer);
+    for (let i = 0; i < count; i++) {
+      refView.setUint16(0, vt === VT_VARIANT ? VT_BYREF | VT_VARIANT : VT_BYREF | vt, true);
+      refView.setBigUint64(8, base + BigInt(i * size), true);
+      out.push(readVariant(Deno.UnsafePointer.of(ref)!));
+    }
+    return out;
+  } finally {
+    oa.SafeArrayUnaccessData(psa);
+  }
+}
+
+/** Reads a VARIANT into a JS value. Interfaces are AddRef'd: the VARIANT keeps its own refs. */
+function readVariant(p: Deno.PointerObject): ComValue {
+  const head = new Deno.UnsafePointerView(p);
+  let vt = head.getUint16(0);
+  let data: Deno.PointerObject = Deno.UnsafePointer.offset(p, 8)!;
+  const byRef = (vt & VT_BYREF) !== 0;
+  if (byRef) {
+    vt &= ~VT_BYREF;
+    const target = head.getPointer(8);
+    if (!target) return null;
+    if (vt === VT_VARIANT) return readVariant(target);
+    data = target;
+  }
+  const d = new Deno.UnsafePointerView(data);
+  if (vt & VT_ARRAY) return readSafeArray(d.getPointer(0));
+  switch (vt) {
+    case VT_EMPTY:
+      return undefined;
+    case VT_NULL:
+      return null;
+    case VT_BOOL:
+      return d.getInt16(0) !== 0;
+    case VT_I1:
+      return d.getInt8(0);
+    case VT_UI1:
+      return d.getUint8(0);
+    case VT_I2:
+      return d.getInt16(0);
+    case VT_UI2:
+      return d.getUint16(0);
+    case VT_ERROR: {
+      // DISP_E_PARAMNOTFOUND marks a left-out optional argument.
+      const code = d.getInt32(0);
+      return code === DISP_E_PARAMNOTFOUND ? undefined : code;
+    }
+    case VT_I4:
+    case VT_INT:
+      return d.getInt32(0);
+    case VT_UI4:
+    case VT_UINT:
+      return d.getUint32(0);
+    case VT_R4:
+      return d.getFloat32(0);
+    case VT_R8:
+      return d.getFloat64(0);
+    case VT_CY:
+      return Number(d.getBigInt64(0)) / 10_000;
+    case VT_I8:
+      return d.getBigInt64(0);
+    case VT_UI8:
+      return d.getBigUint64(0);
+    case VT_DATE:
+      return new Date(fromOleDate(d.getFloat64(0)));
+    case VT_BSTR:
+      return readBstr(d.getPointer(0));
+    case VT_DISPATCH: {
+      const ptr = d.getPointer(0);
+      if (!ptr) return null;
+      addRef(ptr);
+      return wrapDispatch(ptr);
+    }
+    case VT_UNKNOWN: {
+      const ptr = d.getPointer(0);
+      if (!ptr) return null;
+      const [dispatch] = queryInterface(ptr, IID_IDispatch);
+      if (dispatch) return wrapDispatch(dispatch);
+      addRef(ptr);
+      return new ComUnknown(ptr);
+    }
+    default: {
+      // Anything else (VT_DECIMAL, ...): let oleaut32 convert it, to a double for DECIMAL, else
+      // to a string.
+      const source = new Uint8Array(VARIANT_SIZE);
+      const sv = new DataView(source.buffer);
+      sv.setUint16(0, vt, true);
+      if (vt === VT_DECIMAL) {
+        // A DECIMAL fills the whole VARIANT (its wReserved field overlays vt).
+        source.set(byRef ? viewOf(data, 16) : viewOf(p, VARIANT_SIZE));
+        sv.setUint16(0, vt, true);
+      } else source.set(viewOf(data, 16), 8);
+      const target = new Uint8Array(VARIANT_SIZE);
+      const to = vt === VT_DECIMAL ? VT_R8 : VT_BSTR;
+      const hr = oleaut32().VariantChangeType(target, source, 0, to);
+      if (failed(hr)) {
+        throw new ComError("VariantChangeType", hr, {
+          context: `Cannot read a VARIANT of VARTYPE ${vt}`,
+        });
+      }
+      try {
+        return readVariant(Deno.UnsafePointer.of(target)!);
+      } finally {
+        oleaut32().VariantClear(target);
+      }
+    }
+  }
+}
+
+/**
+ * Converts a JavaScript value to a VARIANT, as arguments are converted (see
+ * {@linkcode ComValue}). The VARIANT owns what it points to (a BSTR, a SAFEARRAY, a reference):
+ * pass it to {@linkcode clearVariant} when done.
+ *
+ * @param value The value.
+ * @returns The 24 bytes of the VARIANT.
+ * @throws {TypeError} For a value that cannot cross COM (a symbol, an invalid Date).
+ *
+ * @example
+ * ```ts
+ * import { clearVariant, fromVariant, toVariant } from "./com.ts";
+ * const v = toVariant("text"); // VT_BSTR
+ * fromVariant(v); // "text"
+ * clearVariant(v);
+ * ```
+ */
+export function toVariant(value: unknown): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(VARIANT_SIZE);
+  writeVariant(bytes, 0, value, false);
+  return bytes;
+}
+
+/**
+ * Converts a VARIANT to a JavaScript value (see {@linkcode ComValue}); types without a
+ * JavaScript twin are converted by oleaut32's `VariantChangeType` (`VT_DECIMAL` to a number,
+ * others to a string). The VARIANT keeps its own contents.
+ *
+ * @param variant The 24 bytes of a VARIANT.
+ * @returns The value.
+ * @throws {ComError} For a VARIANT oleaut32 cannot convert.
+ */
+export function fromVariant(variant: Uint8Array): ComValue {
+  if (variant.byteLength < VARIANT_SIZE) {
+    throw new RangeError(`Invalid argument "variant": must be at least ${VARIANT_SIZE} bytes`);
+  }
+  return readVariant(Deno.UnsafePointer.of(variant as Uint8Array<ArrayBuffer>)!);
+}
+
+/**
+ * Frees what a VARIANT owns (`VariantClear`) and sets it to VT_EMPTY.
+ *
+ * @param variant The 24 bytes of a VARIANT.
+ */
+export function clearVariant(variant: Uint8Array): void {
+  oleaut32().VariantClear(variant as Uint8Array<ArrayBuffer>);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client objects
+
+/**
+ * An `IUnknown` that has no `IDispatch`: it can be passed back to COM, queried, and released.
+ */
+export class ComUnknown implements Disposable {
+  #ptr: Deno.PointerObject | null;
+  #token = {};
+
+  /** @internal Takes ownership of one reference. */
+  constructor(ptr: Deno.PointerObject) {
+    this.#ptr = ptr;
+    releaser.register(this, { ptr }, this.#token);
+  }
+
+  /**
+   * The raw interface pointer.
+   *
+   * @throws {Deno.errors.BadResource} After `release()`.
+   */
+  get unsafePointer(): Deno.PointerObject {
+    if (!this.#ptr) throw new Deno.errors.BadResource("COM object is released");
+    return this.#ptr;
+  }
+
+  /** Releases the reference; a second call does nothing. */
+  release(): void {
+    const p = this.#ptr;
+    if (!p) return;
+    this.#ptr = null;
+    releaser.unregister(this.#token);
+    release(p);
+  }
+
+  /** Releases the reference. */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+type MemberKind = "property" | "method";
+
+/**
+ * A late-bound `IDispatch` client. {@linkcode ComObject} (the `Proxy`) is the usual way in;
+ * `Dispatch` gives explicit `call`/`get`/`set`.
+ *
+ * @example Explicit calls
+ * ```ts
+ * import { createObject } from "./com.ts";
+ * using fso = createObject("Scripting.FileSystemObject");
+ * const d = fso.$dispatch;
+ * d.call("BuildPath", "C:\\a", "b"); // "C:\\a\\b"
+ * ```
+ */
+export class Dispatch implements Disposable {
+  #ptr: Deno.PointerObject | null;
+  #token = {};
+  readonly #ids = new Map<string, number>();
+  readonly #kinds = new Map<number, MemberKind>();
+  readonly #label: string;
+  #proxy?: ComObject;
+
+  /** @internal Takes ownership of one reference to an IDispatch. */
+  constructor(ptr: Deno.PointerObject, label = "COM object") {
+    this.#ptr = ptr;
+    this.#label = label;
+    releaser.register(this, { ptr }, this.#token);
+  }
+
+  /** What the object is, for messages (its ProgID or ROT name when known). */
+  get label(): string {
+    return this.#label;
+  }
+
+  /**
+   * The raw `IDispatch` pointer.
+   *
+   * @throws {Deno.errors.BadResource} After `release()`.
+   */
+  get unsafePointer(): Deno.PointerObject {
+    if (!this.#ptr) throw new Deno.errors.BadResource(`${this.#label} is released`);
+    return this.#ptr;
+  }
+
+  /** The `Proxy` over this object. */
+  get proxy(): ComObject {
+    return this.#proxy ??= makeProxy(this);
+  }
+
+  /**
+   * The DISPID of a member (`GetIDsOfNames`), cached.
+   *
+   * @param name The member's name.
+   * @returns Its DISPID.
+   * @throws {ComError} `DISP_E_UNKNOWNNAME` when the object has no such member.
+   */
+  dispid(name: string): number {
+    const key = name.toLowerCase();
+    const known = this.#ids.get(key);
+    if (known !== undefined) return known;
+    const keep = wide(name);
+    const names = new BigUint64Array([
+      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(keep))),
+    ]);
+    const out = new Int32Array(1);
+    const hr = vcall(
+      this.unsafePointer,
+      5,
+      ["buffer", "buffer", "u32", "u32", "buffer"],
+      "i32",
+      IID_NULL,
+      names,
+      1,
+      LOCALE_USER_DEFAULT,
+      out,
+    ) as number;
+    void keep;
+    if (failed(hr)) {
+      throw new ComError("IDispatch::GetIDsOfNames", hr, {
+        context: `${this.#label} has no member "${name}"`,
+      });
+    }
+    this.#ids.set(key, out[0]);
+    return out[0];
+  }
+
+  /**
+   * `IDispatch::Invoke`, returning the HRESULT and the raw result VARIANT (the caller clears it).
+   */
+  #invokeRaw(
+    dispid: number,
+    flags: number,
+    args: unknown[],
+    what: string,
+  ): { hr: number; result: Uint8Array<ArrayBuffer>; error?: ComError } {
+    const isPut = (flags & (DISPATCH_PROPERTYPUT | DISPATCH_PROPERTYPUTREF)) !== 0;
+    const argv = new Uint8Array(Math.max(1, args.length) * VARIANT_SIZE);
+    const written: number[] = [];
+    try {
+      // DISPPARAMS holds the arguments last to first.
+      args.forEach((arg, i) => {
+        writeVariant(argv, (args.length - 1 - i) * VARIANT_SIZE, arg, true);
+        written.push(args.length - 1 - i);
+      });
+      const named = new Int32Array([DISPID_PROPERTYPUT]);
+      const params = DISPPARAMS.alloc({
+        rgvarg: args.length ? Deno.UnsafePointer.of(argv) : null,
+        rgdispidNamedArgs: isPut ? Deno.UnsafePointer.of(named) : null,
+        cArgs: args.length,
+        cNamedArgs: isPut ? 1 : 0,
+      });
+      const result = new Uint8Array(VARIANT_SIZE);
+      const excep = EXCEPINFO.alloc();
+      const argErr = new Uint32Array(1);
+      const hr = vcall(
+        this.unsafePointer,
+        6,
+        ["i32", "buffer", "u32", "u16", "buffer", "buffer", "buffer", "buffer"],
+        "i32",
+        dispid,
+        IID_NULL,
+        LOCALE_USER_DEFAULT,
+        flags,
+        params,
+        isPut ? null : result,
+        excep,
+        argErr,
+      ) as number;
+      let error: ComError | undefined;
+      if (failed(hr)) {
+        let source: string | undefined;
+        let description: string | undefined;
+        let code = hr;
+        if (hr === DISP_E_EXCEPTION) {
+          const e = EXCEPINFO.read(excep);
+          if (e.pfnDeferredFillIn) {
+            new Deno.UnsafeFnPointer(
+              e.pfnDeferredFillIn as Deno.PointerObject<
+                { parameters: ["buffer"]; result: "i32" }
+              >,
+              { parameters: ["buffer"], result: "i32" },
+            ).call(excep);
+          }
+          const filled = EXCEPINFO.read(excep);
+          source = readBstr(filled.bstrSource) || undefined;
+          description = readBstr(filled.bstrDescription) || undefined;
+          for (const p of [filled.bstrSource, filled.bstrDescription, filled.bstrHelpFile]) {
+            if (p) oleaut32().SysFreeString(p);
+          }
+          if (filled.scode) code = filled.scode;
+          else if (filled.wCode) code = 0x800a_0000 | filled.wCode;
+        }
+        // Servers that fail with a VB run-time error HRESULT and no EXCEPINFO (Wine's scrrun
+        // does) still get a readable description.
+        description ??= VB_ERRORS[(code >>> 0) - 0x800a_0000];
+        error = new ComError("IDispatch::Invoke", code, {
+          context: `${what} failed on ${this.#label}`,
+          source,
+          description,
+        });
+      }
+      return { hr, result, error };
+    } finally {
+      for (const i of written) oleaut32().VariantClear(argv.subarray(i * VARIANT_SIZE));
+    }
+  }
+
+  #invoke(name: string, flags: number, args: unknown[]): ComValue {
+    const dispid = this.dispid(name);
+    const { result, error } = this.#invokeRaw(dispid, flags, args, `"${name}"`);
+    if (error) throw error;
+    try {
+      return readVariant(Deno.UnsafePointer.of(result)!);
+    } finally {
+      oleaut32().VariantClear(result);
+    }
+  }
+
+  /**
+   * Calls a method (`DISPATCH_METHOD | DISPATCH_PROPERTYGET`, as VBScript does).
+   *
+   * @param name The method's name (case-insensitive).
+   * @param args The arguments; `undefined` leaves an optional argument out.
+   * @returns The result.
+   * @throws {ComError} When the call fails (`DISP_E_UNKNOWNNAME`, `DISP_E_EXCEPTION`, ...).
+   */
+  call(name: string, ...args: unknown[]): ComValue {
+    return this.#invoke(name, DISPATCH_METHOD | DISPATCH_PROPERTYGET, args);
+  }
+
+  /**
+   * Reads a property (`DISPATCH_PROPERTYGET`), with index arguments if it takes any.
+   *
+   * @param name The property's name.
+   * @param args Index arguments (e.g. the key of `Dictionary.Item`).
+   * @returns The value.
+   * @throws {ComError} When the read fails.
+   */
+  get(name: string, ...args: unknown[]): ComValue {
+    return this.#invoke(name, DISPATCH_PROPERTYGET, args);
+  }
+
+  /**
+   * Writes a property (`DISPATCH_PROPERTYPUT`; `DISPATCH_PROPERTYPUTREF` for an object value).
+   *
+   * @param name The property's name.
+   * @param args Index arguments, then the value (e.g. `set("Item", "key", 5)`).
+   * @throws {ComError} When the write fails.
+   */
+  set(name: string, ...args: unknown[]): void {
+    if (args.length === 0) throw new TypeError(`Invalid arguments: set("${name}") needs a value`);
+    const value = args.at(-1);
+    const byRef = typeof value === "object" && value !== null && !(value instanceof Date) &&
+      !Array.isArray(value) && !(value instanceof Uint8Array);
+    const result = this.#invoke(name, byRef ? DISPATCH_PROPERTYPUTREF : DISPATCH_PROPERTYPUT, args);
+    void result;
+  }
+
+  /**
+   * Reads a member through the proxy: a property's value, or a function for a method (a member
+   * that refuses a plain property get).
+   */
+  access(name: string): ComValue | ((...args: unknown[]) => ComValue) {
+    const dispid = this.dispid(name);
+    const call = (...args: unknown[]) => this.call(name, ...args);
+    if (this.#kinds.get(dispid) === "method") return call;
+    const { hr, result, error } = this.#invokeRaw(dispid, DISPATCH_PROPERTYGET, [], `"${name}"`);
+    try {
+      if (
+        hr === DISP_E_MEMBERNOTFOUND || hr === DISP_E_BADPARAMCOUNT ||
+        hr === DISP_E_PARAMNOTOPTIONAL || hr === DISP_E_PARAMNOTFOUND ||
+        hr === DISP_E_TYPEMISMATCH
+      ) {
+        this.#kinds.set(dispid, "method");
+        return call;
+      }
+      if (error) throw error;
+      this.#kinds.set(dispid, "property");
+      return readVariant(Deno.UnsafePointer.of(result)!);
+    } finally {
+      oleaut32().VariantClear(result);
+    }
+  }
+
+  /**
+   * Walks the collection through `_NewEnum` (`DISPID_NEWENUM`) and `IEnumVARIANT::Next`.
+   *
+   * @throws {ComError} When the object is not a collection.
+   */
+  *[Symbol.iterator](): IterableIterator<ComValue> {
+    const { result, error } = this.#invokeRaw(
+      DISPID_NEWENUM,
+      DISPATCH_METHOD | DISPATCH_PROPERTYGET,
+      [],
+      "_NewEnum",
+    );
+    if (error) throw error;
+    let enumerator: Deno.PointerObject | null = null;
+    try {
+      const view = new DataView(result.buffer);
+      const vt = view.getUint16(0, true);
+      const unknown = Deno.UnsafePointer.create(view.getBigUint64(8, true));
+      if ((vt !== VT_UNKNOWN && vt !== VT_DISPATCH) || !unknown) {
+        throw new ComError("IDispatch::Invoke", DISP_E_TYPEMISMATCH, {
+          context: `_NewEnum of ${this.#label} returned VARTYPE ${vt}, not an enumerator`,
+        });
+      }
+      const [e, hr] = queryInterface(unknown, IID_IEnumVARIANT);
+      if (!e) {
+        throw new ComError("IUnknown::QueryInterface(IEnumVARIANT)", hr, {
+          context: `Cannot enumerate ${this.#label}`,
+        });
+      }
+      enumerator = e;
+    } finally {
+      oleaut32().VariantClear(result);
+    }
+    try {
+      const item = new Uint8Array(VARIANT_SIZE);
+      const fetched = new Uint32Array(1);
+      for (;;) {
+        const hr = vcall(enumerator, 3, ["u32", "buffer", "buffer"], "i32", 1, item, fetched);
+        checkHr(hr as number, "IEnumVARIANT::Next", `Cannot enumerate ${this.#label}`);
+        if (hr === S_FALSE || fetched[0] === 0) return;
+        try {
+          yield readVariant(Deno.UnsafePointer.of(item)!);
+        } finally {
+          oleaut32().VariantClear(item);
+        }
+      }
+    } finally {
+      release(enumerator);
+    }
+  }
+
+  /** Whether `release()` has run. */
+  get released(): boolean {
+    return this.#ptr === null;
+  }
+
+  /** Releases the reference; a second call does nothing. */
+  release(): void {
+    const p = this.#ptr;
+    if (!p) return;
+    this.#ptr = null;
+    releaser.unregister(this.#token);
+    release(p);
+  }
+
+  /** Releases the reference. */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/**
+ * A late-bound automation object: any member name reads a property or returns a callable
+ * method; assigning to a member writes a property. Members starting with `$` are winipc's:
+ * `$call(name, ...args)`, `$get(name, ...args)`, `$set(name, ...args, value)`, `$release()`,
+ * `$dispatch` (the {@linkcode Dispatch}). It is iterable (`_NewEnum`) and disposable.
+ */
+export interface ComObject extends Disposable, Iterable<ComValue> {
+  /** Calls a method explicitly. */
+  $call(name: string, ...args: unknown[]): ComValue;
+  /** Reads a property explicitly (with index arguments). */
+  $get(name: string, ...args: unknown[]): ComValue;
+  /** Writes a property explicitly: index arguments, then the value. */
+  $set(name: string, ...args: unknown[]): void;
+  /** Releases the reference. */
+  $release(): void;
+  /** The underlying client. */
+  readonly $dispatch: Dispatch;
+  /** Any member of the automation object. */
+  // deno-lint-ignore no-explicit-any
+  [member: string]: any;
+}
+
+const proxies = new WeakMap<object, Dispatch>();
+
+function makeProxy(d: Dispatch): ComObject {
+  const target = Object.create(null);
+  const proxy = new Proxy(target, {
+    get(_t, prop) {
+      if (typeof prop === "symbol") {
+        if (prop === Symbol.dispose) return () => d.release();
+        if (prop === Symbol.iterator) return () => d[Symbol.iterator]();
+        if (prop === Symbol.for("Deno.customInspect")) {
+          return () => `ComObject <${d.label}>${d.released ? " (released)" : ""}`;
+        }
+        return undefined;
+      }
+      switch (prop) {
+        case "then":
+        case "toJSON":
+        case "constructor":
+          return undefined;
+        case "$call":
+          return (name: string, ...args: unknown[]) => d.call(name, ...args);
+        case "$get":
+          return (name: string, ...args: unknown[]) => d.get(name, ...args);
+        case "$set":
+          return (name: string, ...args: unknown[]) => d.set(name, ...args);
+        case "$release":
+          return () => d.release();
+        case "$dispatch":
+          return d;
+      }
+      return d.access(prop);
+    },
+    set(_t, prop, value) {
+      if (typeof prop === "symbol") return false;
+      d.set(prop, value);
+      return true;
+    },
+    has(_t, prop) {
+      if (typeof prop === "symbol") return prop === Symbol.iterator || prop === Symbol.dispose;
+      try {
+        d.dispid(prop);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  }) as ComObject;
+  proxies.set(proxy, d);
+  return proxy;
+}
+
+function wrapDispatch(ptr: Deno.PointerObject, label?: string): ComObject {
+  return new Dispatch(ptr, label).proxy;
+}
+
+/** The IDispatch pointer behind a ComObject proxy or Dispatch, if `value` is one. */
+function dispatchOf(value: unknown): Deno.PointerObject | null {
+  if (value instanceof Dispatch) return value.unsafePointer;
+  const d = typeof value === "object" && value !== null ? proxies.get(value) : undefined;
+  return d ? d.unsafePointer : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Creating and finding objects
+
+/** Where `createObject` may run the server. */
+export type ServerContext = "any" | "inproc" | "local" | "remote";
+
+/** Options of {@linkcode createObject}. */
+export interface CreateObjectOptions {
+  /**
+   * Which kind of server to use (`CLSCTX_*`): `"any"` (default, `CLSCTX_ALL`), `"inproc"`,
+   * `"local"` (an out-of-process server) or `"remote"`.
+   */
+  context?: ServerContext;
+  /**
+   * DCOM: the host to create the object on (`CoCreateInstanceEx` with a `COSERVERINFO`). The
+   * host must allow remote activation for the class (DCOMCNFG). Wine ignores the host and creates
+   * the object locally.
+   */
+  host?: string;
+}
+
+const createOptionsSchema = z.object({
+  context: z.enum(["any", "inproc", "local", "remote"], {
+    error: "must be any, inproc, local or remote",
+  }).optional(),
+  host: z.string().min(1, { error: "must not be empty" }).max(255).optional(),
+}).strict().optional();
+
+const progIdSchema = z.string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(255, { error: "must be at most 255 characters" })
+  .refine((s) => !s.includes("\0"), { error: "must not contain NUL" });
+
+const CONTEXTS: Record<ServerContext, number> = {
+  any: CLSCTX_ALL,
+  inproc: CLSCTX_INPROC_SERVER,
+  local: CLSCTX_LOCAL_SERVER,
+  remote: CLSCTX_REMOTE_SERVER,
+};
+
+/**
+ * Looks up a class: a ProgID (`Scripting.Dictionary`) through `CLSIDFromProgID`, or a CLSID in
+ * braces as is.
+ *
+ * @param progId The ProgID or `{CLSID}`.
+ * @returns The CLSID's 16 bytes and its string form.
+ * @throws {ComError} `CO_E_CLASSSTRING` when no such class is registered.
+ */
+export function classId(progId: string): { clsid: Uint8Array<ArrayBuffer>; text: string } {
+  const name = parseArg(progIdSchema, progId, "progId");
+  initCom();
+  const clsid = new Uint8Array(16);
+  const fn = name.startsWith("{") ? "CLSIDFromString" : "CLSIDFromProgID";
+  const hr = name.startsWith("{")
+    ? ole32().CLSIDFromString(wide(name), clsid)
+    : ole32().CLSIDFromProgID(wide(name), clsid);
+  checkHr(hr, fn, `Cannot find COM class "${name}"`);
+  return { clsid, text: formatGuid(clsid) };
+}
+
+/**
+ * Creates an automation object and returns it late-bound.
+ *
+ * @param progId A ProgID (`Scripting.Dictionary`) or a `{CLSID}`.
+ * @param options Server context and DCOM host.
+ * @returns The object; `using` releases it.
+ * @throws {TypeError} For a bad argument.
+ * @throws {ComError} `CO_E_CLASSSTRING` for an unknown ProgID, `REGDB_E_CLASSNOTREG`,
+ * `E_NOINTERFACE` when the object has no IDispatch, or the error of `CoCreateInstance(Ex)`.
+ *
+ * @example
+ * ```ts
+ * import { createObject } from "./com.ts";
+ * using fso = createObject("Scripting.FileSystemObject");
+ * console.log(fso.BuildPath("C:\\a", "b"), fso.FolderExists("C:\\windows"));
+ * ```
+ */
+export function createObject(progId: string, options?: CreateObjectOptions): ComObject {
+  const opts = parseArg(createOptionsSchema, options, "options") ?? {};
+  const { clsid } = classId(progId);
+  const context = `Cannot create "${progId}"`;
+  const ctx = CONTEXTS[opts.context ?? "any"];
+  const out = new BigUint64Array(1);
+  if (opts.host === undefined) {
+    checkHr(
+      ole32().CoCreateInstance(clsid, null, ctx, IID_IDispatch, out),
+      "CoCreateInstance",
+      context,
+    );
+    return wrapDispatch(Deno.UnsafePointer.create(out[0])!, progId);
+  }
+  // COSERVERINFO { DWORD dwReserved1; LPWSTR pwszName; COAUTHINFO *pAuthInfo; DWORD dwReserved2 }
+  const host = wide(opts.host);
+  const serverInfo = new BigUint64Array(4);
+  serverInfo[1] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(host)));
+  // MULTI_QI { const IID *pIID; IUnknown *pItf; HRESULT hr }
+  const qi = new BigUint64Array(3);
+  qi[0] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(IID_IDispatch)));
+  const hr = ole32().CoCreateInstanceEx(
+    clsid,
+    null,
+    opts.context ? ctx : CLSCTX_LOCAL_SERVER | CLSCTX_REMOTE_SERVER | CLSCTX_INPROC_SERVER,
+    new Uint8Array(serverInfo.buffer),
+    1,
+    new Uint8Array(qi.buffer),
+  );
+  void host;
+  checkHr(hr, "CoCreateInstanceEx", `${context} on host "${opts.host}"`);
+  const qiHr = new Int32Array(qi.buffer)[4];
+  checkHr(qiHr, "CoCreateInstanceEx", `${context} on host "${opts.host}" (IDispatch)`);
+  return wrapDispatch(Deno.UnsafePointer.create(qi[1])!, `${progId} on ${opts.host}`);
+}
+
+function withRot<T>(context: string, fn: (rot: Deno.PointerObject) => T): T {
+  initCom();
+  const out = new BigUint64Array(1);
+  checkHr(ole32().GetRunningObjectTable(0, out), "GetRunningObjectTable", context);
+  const rot = Deno.UnsafePointer.create(out[0])!;
+  try {
+    return fn(rot);
+  } finally {
+    release(rot);
+  }
+}
+
+function itemMoniker(name: string, context: string): Deno.PointerObject {
+  const out = new BigUint64Array(1);
+  checkHr(ole32().CreateItemMoniker(wide("!"), wide(name), out), "CreateItemMoniker", context);
+  return Deno.UnsafePointer.create(out[0])!;
+}
+
+const rotNameSchema = z.string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(255, { error: "must be at most 255 characters" })
+  .refine((s) => !s.includes("\0") && !s.includes("!"), { error: 'must not contain NUL or "!"' });
+
+/**
+ * Finds an object registered in the Running Object Table under an item moniker `!name` (by
+ * {@linkcode serveObject} in this or another process), like VB's `GetObject`.
+ *
+ * @param name The name it was registered under.
+ * @returns The object, late-bound; calls on it go to the serving process.
+ * @throws {ComError} `MK_E_UNAVAILABLE` when nothing is registered under the name.
+ *
+ * @example
+ * ```ts
+ * import { getObject } from "./com.ts";
+ * using calc = getObject("my-calculator");
+ * console.log(calc.add(2, 3));
+ * ```
+ */
+export function getObject(name: string): ComObject {
+  const item = parseArg(rotNameSchema, name, "name");
+  const context = `Cannot find "${item}" in the Running Object Table`;
+  return withRot(context, (rot) => {
+    const moniker = itemMoniker(item, context);
+    try {
+      const out = new BigUint64Array(1);
+      const hr = vcall(rot, 6, ["pointer", "buffer"], "i32", moniker, out) as number;
+      checkHr(hr, "IRunningObjectTable::GetObject", context);
+      const unknown = Deno.UnsafePointer.create(out[0])!;
+      const [dispatch, qiHr] = queryInterface(unknown, IID_IDispatch);
+      release(unknown);
+      if (!dispatch) {
+        throw new ComError("IUnknown::QueryInterface(IDispatch)", qiHr, { context });
+      }
+      return wrapDispatch(dispatch, `"${item}"`);
+    } finally {
+      release(moniker);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server: a TypeScript object as an IDispatch
+
+interface ServedObject {
+  target: object;
+  refs: number;
+  memory: Uint8Array<ArrayBuffer>; // the COM object: its first 8 bytes point at the vtable
+  names: string[]; // dispid - 1 → member name
+}
+
+const served = new Map<bigint, ServedObject>();
+let vtable: BigUint64Array<ArrayBuffer> | undefined;
+// deno-lint-ignore no-explicit-any
+const callbacks: Deno.UnsafeCallback<any>[] = [];
+
+function guidEquals(p: Deno.PointerValue, iid: Uint8Array): boolean {
+  if (!p) return false;
+  const bytes = viewOf(p, 16);
+  return bytes.every((b, i) => b === iid[i]);
+}
+
+function writePointer(out: Deno.PointerValue, value: Deno.PointerValue): void {
+  if (!out) return;
+  new DataView(Deno.UnsafePointerView.getArrayBuffer(out, 8)).setBigUint64(
+    0,
+    BigInt(Deno.UnsafePointer.value(value)),
+    true,
+  );
+}
+
+function memberNames(target: object): string[] {
+  const names = new Set<string>();
+  for (let o: object | null = target; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const key of Object.getOwnPropertyNames(o)) {
+      if (key !== "constructor" && !key.startsWith("#")) names.add(key);
+    }
+  }
+  return [...names];
+}
+
+function stateOf(self: Deno.PointerValue): ServedObject | undefined {
+  return self ? served.get(BigInt(Deno.UnsafePointer.value(self))) : undefined;
+}
+
+function fillException(excep: Deno.PointerValue, error: unknown): number {
+  if (excep) {
+    const message = error instanceof Error ? error.message : String(error);
+    const bytes = viewOf(excep, EXCEPINFO.size);
+    EXCEPINFO.write(bytes, {
+      wCode: 0,
+      bstrSource: allocBstr(error instanceof Error ? error.name : "Error"),
+      bstrDescription: allocBstr(message),
+      scode: E_FAIL,
+    });
+  }
+  return DISP_E_EXCEPTION;
+}
+
+function buildVtable(): BigUint64Array<ArrayBuffer> {
+  if (vtable) return vtable;
+  const queryInterfaceCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, riid, out) => {
+      if (!out) return E_POINTER;
+      const state = stateOf(self);
+      if (state && (guidEquals(riid, IID_IUnknown) || guidEquals(riid, IID_IDispatch))) {
+        state.refs++;
+        writePointer(out, self);
+        return S_OK;
+      }
+      writePointer(out, null);
+      return E_NOINTERFACE;
+    },
+  );
+  const addRefCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer"], result: "u32" } as const,
+    (self) => {
+      const state = stateOf(self);
+      return state ? ++state.refs : 0;
+    },
+  );
+  const releaseCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer"], result: "u32" } as const,
+    (self) => {
+      const state = stateOf(self);
+      if (!state) return 0;
+      const left = --state.refs;
+      if (left <= 0) served.delete(BigInt(Deno.UnsafePointer.value(self)));
+      return Math.max(0, left);
+    },
+  );
+  const getTypeInfoCountCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer"], result: "i32" } as const,
+    (_self, out) => {
+      if (!out) return E_POINTER;
+      new DataView(Deno.UnsafePointerView.getArrayBuffer(out, 4)).setUint32(0, 0, true);
+      return S_OK;
+    },
+  );
+  const getTypeInfoCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "u32", "u32", "pointer"], result: "i32" } as const,
+    (_self, _index, _lcid, out) => {
+      writePointer(out, null);
+      return E_NOTIMPL;
+    },
+  );
+  const getIDsOfNamesCb = new Deno.UnsafeCallback(
+    {
+      parameters: ["pointer", "pointer", "pointer", "u32", "u32", "pointer"],
+      result: "i32",
+    } as const,
+    (self, _riid, names, count, _lcid, ids) => {
+      const state = stateOf(self);
+      if (!state || !names || !ids) return E_POINTER;
+      const nameView = new Deno.UnsafePointerView(names);
+      const idView = new DataView(Deno.UnsafePointerView.getArrayBuffer(ids, count * 4));
+      let hr = S_OK;
+      for (let i = 0; i < count; i++) {
+        const text = readWideZ(nameView.getPointer(i * 8));
+        const index = i === 0
+          ? state.names.findIndex((n) => n.toLowerCase() === text.toLowerCase())
+          : -1;
+        idView.setInt32(i * 4, index >= 0 ? index + 1 : DISPID_UNKNOWN, true);
+        if (index < 0) hr = DISP_E_UNKNOWNNAME;
+      }
+      return hr;
+    },
+  );
+  const invokeCb = new Deno.UnsafeCallback(
+    {
+      parameters: [
+        "pointer",
+        "i32",
+        "pointer",
+        "u32",
+        "u16",
+        "pointer",
+        "pointer",
+        "pointer",
+        "pointer",
+      ],
+      result: "i32",
+    } as const,
+    (self, dispid, _riid, _lcid, flags, params, result, excep, _argErr) =>
+      invokeServed(self, dispid, flags, params, result, excep),
+  );
+  for (const cb of [queryInterfaceCb, addRefCb, releaseCb, getTypeInfoCountCb, getTypeInfoCb]) {
+    callbacks.push(cb);
+  }
+  callbacks.push(getIDsOfNamesCb, invokeCb);
+  vtable = new BigUint64Array(
+    callbacks.map((cb) => BigInt(Deno.UnsafePointer.value(cb.pointer))),
+  );
+  return vtable;
+}
+
+function readWideZ(p: Deno.PointerValue): string {
+  if (!p) return "";
+  const view = new Deno.UnsafePointerView(p);
+  let out = "";
+  for (let i = 0; i < 4096; i++) {
+    const unit = view.getUint16(i * 2);
+    if (unit === 0) break;
+    out += String.fromCharCode(unit);
+  }
+  return out;
+}
+
+function invokeServed(
+  self: Deno.PointerValue,
+  dispid: number,
+  flags: number,
+  params: Deno.PointerValue,
+  resultPtr: Deno.PointerValue,
+  excep: Deno.PointerValue,
+): number {
+  const state = stateOf(self);
+  if (!state) return E_FAIL;
+  const name = state.names[dispid - 1];
+  if (name === undefined) return DISP_E_MEMBERNOTFOUND;
+  try {
+    const p = params ? DISPPARAMS.read(viewOf(params, DISPPARAMS.size)) : null;
+    const count = p?.cArgs ?? 0;
+    const args: unknown[] = [];
+    for (let i = count - 1; i >= 0; i--) {
+      args.push(readVariant(Deno.UnsafePointer.offset(p!.rgvarg!, i * VARIANT_SIZE)!));
+    }
+    const target = state.target as Record<string, unknown>;
+    let value: unknown;
+    if (flags & (DISPATCH_PROPERTYPUT | DISPATCH_PROPERTYPUTREF)) {
+      if (typeof target[name] === "function") return DISP_E_MEMBERNOTFOUND;
+      target[name] = args.at(-1);
+      return S_OK;
+    }
+    const member = target[name];
+    if (typeof member === "function") {
+      if (!(flags & DISPATCH_METHOD)) return DISP_E_MEMBERNOTFOUND;
+      value = member.apply(target, args);
+      if (value instanceof Promise) {
+        value.catch(() => undefined);
+        throw new TypeError(
+          `"${name}" returned a Promise: COM calls are synchronous, serve synchronous methods`,
+        );
+      }
+    } else {
+      if (count > 0) return DISP_E_BADPARAMCOUNT;
+      value = member;
+    }
+    if (resultPtr) writeVariant(viewOf(resultPtr, VARIANT_SIZE), 0, value, false);
+    return S_OK;
+  } catch (e) {
+    return fillException(excep, e);
+  }
+}
+
+/** Makes a new COM object for `target` and returns its IDispatch with one reference. */
+function exposeDispatch(target: object): Deno.PointerObject {
+  const table = buildVtable();
+  const memory = new Uint8Array(16);
+  new DataView(memory.buffer).setBigUint64(
+    0,
+    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(table))),
+    true,
+  );
+  const self = Deno.UnsafePointer.of(memory)!;
+  served.set(BigInt(Deno.UnsafePointer.value(self)), {
+    target,
+    refs: 1,
+    memory,
+    names: memberNames(target),
+  });
+  return self;
+}
+
+let pumpTimer: ReturnType<typeof setInterval> | undefined;
+let pumpUsers = 0;
+
+/** Dispatches the thread's pending window messages (COM calls from other processes). */
+function pumpOnce(): void {
+  const u = user32Pump();
+  const msg = new Uint8Array(MSG_SIZE);
+  for (let i = 0; i < 1000 && u.PeekMessageW(msg, null, 0, 0, PM_REMOVE); i++) {
+    u.TranslateMessage(msg);
+    u.DispatchMessageW(msg);
+  }
+}
+
+function startPump(): void {
+  pumpUsers++;
+  if (pumpTimer !== undefined) return;
+  pumpTimer = setInterval(pumpOnce, 2);
+}
+
+function stopPump(): void {
+  if (--pumpUsers > 0 || pumpTimer === undefined) return;
+  clearInterval(pumpTimer);
+  pumpTimer = undefined;
+}
+
+/**
+ * A TypeScript object served over COM and registered in the Running Object Table. Close it to
+ * revoke the registration.
+ */
+export class ComRegistration implements Disposable {
+  readonly #name: string;
+  #cookie: number | null;
+  readonly #object: Deno.PointerObject;
+
+  /** @internal */
+  constructor(name: string, cookie: number, object: Deno.PointerObject) {
+    this.#name = name;
+    this.#cookie = cookie;
+    this.#object = object;
+  }
+
+  /** The name clients pass to {@linkcode getObject}. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The object's `IDispatch` pointer in this process. */
+  get unsafePointer(): Deno.PointerObject {
+    return this.#object;
+  }
+
+  /** Revokes the registration (`IRunningObjectTable::Revoke`); a second call does nothing. */
+  close(): void {
+    const cookie = this.#cookie;
+    if (cookie === null) return;
+    this.#cookie = null;
+    try {
+      withRot(`Cannot revoke "${this.#name}"`, (rot) => {
+        vcall(rot, 4, ["u32"], "i32", cookie);
+      });
+      release(this.#object);
+    } finally {
+      stopPump();
+    }
+  }
+
+  /** Revokes the registration. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Serves a TypeScript object over COM: wraps it in an `IDispatch` and registers it in the Running
+ * Object Table under the item moniker `!name`, so other processes find it with
+ * {@linkcode getObject} and call it. Methods (own or inherited) are callable; other properties
+ * can be read and written. Member names match case-insensitively, as in VB. A method that throws
+ * reaches the caller as `DISP_E_EXCEPTION` with the error's name and message. Methods must be
+ * synchronous (COM calls are). While registered, a message pump runs on this thread (an
+ * interval timer), which keeps the process alive until `close()`.
+ *
+ * @param name The name to register under (1 to 255 characters, no `!`).
+ * @param target The object.
+ * @returns The registration; `close()` revokes it.
+ * @throws {TypeError} For a bad name or a target that is not an object.
+ * @throws {ComError} When the Running Object Table refuses the registration.
+ *
+ * @example
+ * ```ts
+ * import { serveObject } from "./com.ts";
+ * using reg = serveObject("my-calculator", {
+ *   add: (a: number, b: number) => a + b,
+ *   version: "1.0",
+ * });
+ * ```
+ */
+export function serveObject(name: string, target: object): ComRegistration {
+  const item = parseArg(rotNameSchema, name, "name");
+  if ((typeof target !== "object" && typeof target !== "function") || target === null) {
+    throw new TypeError('Invalid argument "target": must be an object');
+  }
+  const context = `Cannot register "${item}" in the Running Object Table`;
+  initCom();
+  const object = exposeDispatch(target);
+  try {
+    const cookie = withRot(context, (rot) => {
+      const moniker = itemMoniker(item, context);
+      try {
+        const out = new Uint32Array(1);
+        const hr = vcall(
+          rot,
+          3,
+          ["u32", "pointer", "pointer", "buffer"],
+          "i32",
+          ROTFLAGS_REGISTRATIONKEEPSALIVE,
+          object,
+          moniker,
+          out,
+        ) as number;
+        checkHr(hr, "IRunningObjectTable::Register", context);
+        return out[0];
+      } finally {
+        release(moniker);
+      }
+    });
+    startPump();
+    return new ComRegistration(item, cookie, object);
+  } catch (e) {
+    release(object);
+    throw e;
+  }
+}
