@@ -120,3 +120,13 @@ export function report(error: unknown): number {
   console.error(`error: ${message.replaceAll("\n", " ")}`);
   return error instanceof UsageError ? 2 : 1;
 }
+
+/**
+ * cli-table3 styling: colours only when stdout is a terminal and `NO_COLOR` is not set.
+ *
+ * @returns The table's `style` option.
+ */
+export function tableStyle(): { head: string[]; border: string[] } {
+  const colour = !Deno.noColor && Deno.stdout.isTerminal();
+  return { head: colour ? ["cyan"] : [], border: colour ? ["grey"] : [] };
+}

@@ -16,7 +16,7 @@ import Table from "cli-table3";
 import { z } from "zod";
 import { ShmChannel } from "../mechanisms/channel.ts";
 import * as ws2 from "../mechanisms/socket.ts";
-import { check, emit, intSchema, parser, UsageError } from "./_common.ts";
+import { check, emit, intSchema, parser, tableStyle, UsageError } from "./_common.ts";
 import { cliProgress } from "./_progress.ts";
 import { selfCommand } from "./_self.ts";
 
@@ -397,7 +397,7 @@ export function registerBench(program: Command): void {
       if (!opts.json) {
         const table = new Table({
           head: ["mechanism", "size", "p50 µs", "p99 µs", "round trips/s", "MB/s one way"],
-          style: { head: Deno.noColor ? [] : ["cyan"], border: Deno.noColor ? [] : ["grey"] },
+          style: tableStyle(),
         });
         for (const r of results) {
           table.push([

@@ -9,7 +9,7 @@ import type { Command } from "@commander-js/extra-typings";
 import Table from "cli-table3";
 import { SharedMemory } from "../mechanisms/shm.ts";
 import { Event, Mutex } from "../mechanisms/sync.ts";
-import { emit } from "./_common.ts";
+import { emit, tableStyle } from "./_common.ts";
 import { selfCommand } from "./_self.ts";
 
 /** One mechanism's part in the demo. */
@@ -99,7 +99,7 @@ export function registerDemo(program: Command): void {
       } else {
         const table = new Table({
           head: ["mechanism", "sent", "came back", "round trip", "result"],
-          style: { head: Deno.noColor ? [] : ["cyan"], border: Deno.noColor ? [] : ["grey"] },
+          style: tableStyle(),
         });
         for (const r of rows) {
           table.push([
