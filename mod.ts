@@ -111,6 +111,7 @@ export {
   type UploadOptions,
   type UploadResult,
 } from "./mechanisms/http.ts";
+export {
   applySettings,
   type CommEvent,
   type CommStatus,
@@ -128,6 +129,7 @@ export {
   type SerialSettings,
   type StopBits,
 } from "./mechanisms/serial.ts";
+export {
   type Apartment,
   classId,
   clearVariant,
