@@ -162,13 +162,16 @@ export interface CliResult {
 /**
  * Runs the winipc CLI (`deno run -A cli/main.ts ...args`) to completion, as a user would.
  */
-export async function runCli(args: string[], options: { stdin?: string } = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", repoPath("cli/main.ts"), ...args],
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   }).spawn();
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();

@@ -99,15 +99,3 @@ winTest("winipc --help and --version", async () => {
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
 });
-
-winTest("winipc demo runs every mechanism against a second process", async () => {
-  const demo = await runCli(["demo", "--json"]);
-  assert.equal(demo.code, 0, demo.stderr);
-  const rows = demo.stdout.trim().split("\n").map((l) => JSON.parse(l));
-  assert.ok(rows.length >= 1);
-  for (const row of rows) {
-    assert.equal(row.ok, true, `${row.mechanism}: ${row.received}`);
-    assert.equal(row.received, `echo:${row.sent}`);
-  }
-  assert.ok(rows.some((r) => r.mechanism === "shm"));
-});
