@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { repoPath, winTest } from "./_helpers.ts";
+
+async function runExample(name: string, env: Record<string, string> = {}): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", repoPath(`examples/${name}`)],
+    stdin: "null",
+    env,
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `${name} failed: ${stderr}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+winTest("examples/shm.ts reads what its second process wrote", async () => {
+  assert.equal(await runExample("shm.ts"), "read: hello from process <pid>\n");
+});
+
+winTest("examples/channel.ts makes 10,000 round trips", async () => {
+  assert.equal(
+    await runExample("channel.ts"),
+    "10000 round trips, sum of the echoed numbers: 49995000\n",
+  );
+});
+
+winTest("examples/rpc.ts calls a typed procedure and sees a bad call rejected", async () => {
+  const out = (await runExample("rpc.ts")).split("\n");
+  assert.equal(out[0], "hello, Ada");
+  assert.match(out[1], /^rejected: Invalid params for greet: name: /);
+});
+
+winTest("examples/socket.ts echoes through a ws2_32 server in another process", async () => {
+  assert.equal(await runExample("socket.ts"), "echoed: ping over ws2_32\n");
+});
+
+winTest("examples/http.ts downloads with WinINet", async () => {
+  assert.equal(
+    await runExample("http.ts"),
+    "status 200, 1048576 bytes, progress reached 1048576\n",
+  );
+});
+
+winTest("examples/com.ts drives Scripting.Dictionary and a served object", async () => {
+  assert.equal(
+    await runExample("com.ts"),
+    "dictionary has 2 keys\nthe other process says: HELLO\n",
+  );
+});
+
+winTest("examples/msrpc.ts calls Microsoft RPC in another process", async () => {
+  assert.equal(await runExample("msrpc.ts"), "6 x 7 = 42 (computed in another process)\n");
+});
+
+const comA = Deno.env.get("WINIPC_TEST_COM_A");
+const comB = Deno.env.get("WINIPC_TEST_COM_B");
+Deno.test({
+  name: "examples/serial.ts sends a line across a port pair",
+  ignore: Deno.build.os !== "windows" || !comA || !comB,
+  async fn() {
+    const out = await runExample("serial.ts", { WINIPC_DEMO_COM: `${comA},${comB}` });
+    assert.equal(out, "received: hello over the wire\n");
+  },
+});
