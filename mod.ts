@@ -77,6 +77,7 @@ export {
 export {
   Event,
   type EventOptions,
+  KernelObject,
   Mutex,
   MutexGuard,
   type MutexOptions,

@@ -94,6 +94,51 @@ function parseName(name: unknown, allowNull: boolean): string | null {
   return parseArg(objectNameSchema, name, "name");
 }
 
+/**
+ * What every synchronisation object has: a handle this object owns, a name, and whether this
+ * call created it. Closing is idempotent; `using` closes.
+ */
+export abstract class KernelObject implements Disposable {
+  readonly #handle: OwnedHandle;
+  /** The name, or `null` for an unnamed object. */
+  readonly name: string | null;
+  /** Whether this call created the object (`false` when it opened an existing one). */
+  readonly created: boolean;
+
+  /**
+   * Takes ownership of a handle.
+   *
+   * @param name The object's name, or `null`.
+   * @param handle The handle, now owned by this object.
+   * @param created Whether the call that made the handle created the object.
+   */
+  protected constructor(name: string | null, handle: OwnedHandle, created: boolean) {
+    this.name = name;
+    this.#handle = handle;
+    this.created = created;
+  }
+
+  /** The raw handle, for FFI calls. */
+  get unsafeHandle(): Deno.PointerObject {
+    return this.#handle.unsafeHandle;
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#handle.closed;
+  }
+
+  /** Closes the handle; a second call does nothing. */
+  close(): void {
+    this.#handle.close();
+  }
+
+  /** Closes the object. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Mutex
 
@@ -213,20 +258,13 @@ export class MutexGuard implements Disposable {
  * using guard = await mutex.lock({ timeout: 1000 });
  * ```
  */
-export class Mutex implements Disposable {
-  readonly #handle: OwnedHandle;
+export class Mutex extends KernelObject {
   readonly #local: { lock: LocalLock; users: number };
   readonly #key: string | object;
   #guards = new Set<MutexGuard>();
-  /** The name, or `null` for an unnamed mutex. */
-  readonly name: string | null;
-  /** Whether this call created the object (`false` when it opened an existing one). */
-  readonly created: boolean;
 
   private constructor(name: string | null, handle: OwnedHandle, created: boolean) {
-    this.name = name;
-    this.#handle = handle;
-    this.created = created;
+    super(name, handle, created);
     this.#key = localKey(name, this);
     let local = localLocks.get(this.#key);
     if (!local) localLocks.set(this.#key, local = { lock: new LocalLock(), users: 0 });
@@ -289,7 +327,7 @@ export class Mutex implements Disposable {
   #grant(abandoned: boolean): MutexGuard {
     const guard = new MutexGuard(abandoned, () => {
       this.#guards.delete(guard);
-      const ok = kernel32().ReleaseMutex(this.#handle.unsafeHandle);
+      const ok = kernel32().ReleaseMutex(this.unsafeHandle);
       this.#local.lock.release();
       checkBool(ok, "ReleaseMutex", `Cannot release mutex${this.name ? ` "${this.name}"` : ""}`);
     });
@@ -298,7 +336,7 @@ export class Mutex implements Disposable {
   }
 
   #tryOs(): MutexGuard | undefined {
-    const result = pollObject(this.#handle.unsafeHandle, this.#context("lock"));
+    const result = pollObject(this.unsafeHandle, this.#context("lock"));
     return result === "timeout" ? undefined : this.#grant(result === "abandoned");
   }
 
@@ -364,7 +402,7 @@ export class Mutex implements Disposable {
       throw new Deno.errors.Busy(`${this.#context("lock")}: another task of this process holds it`);
     }
     try {
-      const result = waitObjectSync(this.#handle.unsafeHandle, opts.timeout, this.#context("lock"));
+      const result = waitObjectSync(this.unsafeHandle, opts.timeout, this.#context("lock"));
       if (result === "timeout") throw this.#timedOut(opts.timeout!);
       return this.#grant(result === "abandoned");
     } catch (e) {
@@ -389,22 +427,12 @@ export class Mutex implements Disposable {
     return new Deno.errors.TimedOut(`${this.#context("lock")}: timed out after ${ms} ms`);
   }
 
-  /** The raw handle, for FFI calls. */
-  get unsafeHandle(): Deno.PointerObject {
-    return this.#handle.unsafeHandle;
-  }
-
   /** Releases any guard still held, then closes the handle; a second call does nothing. */
-  close(): void {
-    if (this.#handle.closed) return;
+  override close(): void {
+    if (this.closed) return;
     for (const guard of [...this.#guards]) guard.release();
-    this.#handle.close();
+    super.close();
     if (--this.#local.users === 0) localLocks.delete(this.#key);
-  }
-
-  /** Closes the mutex. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
@@ -437,17 +465,9 @@ const eventOptionsSchema = z.object({
  * ready.set(); // the other process's `await ready.wait()` returns true
  * ```
  */
-export class Event implements Disposable {
-  readonly #handle: OwnedHandle;
-  /** The name, or `null`. */
-  readonly name: string | null;
-  /** Whether this call created the object. */
-  readonly created: boolean;
-
+export class Event extends KernelObject {
   private constructor(name: string | null, handle: OwnedHandle, created: boolean) {
-    this.name = name;
-    this.#handle = handle;
-    this.created = created;
+    super(name, handle, created);
   }
 
   static #make(mode: Mode, name: unknown, options: EventOptions | undefined): Event {
@@ -507,13 +527,13 @@ export class Event implements Disposable {
 
   /** Signals the event. */
   set(): void {
-    checkBool(kernel32().SetEvent(this.#handle.unsafeHandle), "SetEvent", this.#context("set"));
+    checkBool(kernel32().SetEvent(this.unsafeHandle), "SetEvent", this.#context("set"));
   }
 
   /** Clears the event. */
   reset(): void {
     checkBool(
-      kernel32().ResetEvent(this.#handle.unsafeHandle),
+      kernel32().ResetEvent(this.unsafeHandle),
       "ResetEvent",
       this.#context("reset"),
     );
@@ -529,7 +549,7 @@ export class Event implements Disposable {
    */
   async wait(options?: WaitOptions): Promise<boolean> {
     const opts = parseWait(options);
-    return await waitObject(this.#handle.unsafeHandle, opts, this.#context("wait for")) !==
+    return await waitObject(this.unsafeHandle, opts, this.#context("wait for")) !==
       "timeout";
   }
 
@@ -541,23 +561,8 @@ export class Event implements Disposable {
    */
   waitSync(timeout?: number): boolean {
     const opts = parseWait({ timeout });
-    return waitObjectSync(this.#handle.unsafeHandle, opts.timeout, this.#context("wait for")) !==
+    return waitObjectSync(this.unsafeHandle, opts.timeout, this.#context("wait for")) !==
       "timeout";
-  }
-
-  /** The raw handle, for FFI calls. */
-  get unsafeHandle(): Deno.PointerObject {
-    return this.#handle.unsafeHandle;
-  }
-
-  /** Closes the handle; a second call does nothing. */
-  close(): void {
-    this.#handle.close();
-  }
-
-  /** Closes the event. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
@@ -599,17 +604,9 @@ const semaphoreOptionsSchema = z.object({
  * }
  * ```
  */
-export class Semaphore implements Disposable {
-  readonly #handle: OwnedHandle;
-  /** The name, or `null`. */
-  readonly name: string | null;
-  /** Whether this call created the object. */
-  readonly created: boolean;
-
+export class Semaphore extends KernelObject {
   private constructor(name: string | null, handle: OwnedHandle, created: boolean) {
-    this.name = name;
-    this.#handle = handle;
-    this.created = created;
+    super(name, handle, created);
   }
 
   static #make(mode: Mode, name: unknown, options: SemaphoreOptions | undefined): Semaphore {
@@ -674,7 +671,7 @@ export class Semaphore implements Disposable {
    */
   async acquire(options?: WaitOptions): Promise<void> {
     const opts = parseWait(options);
-    const result = await waitObject(this.#handle.unsafeHandle, opts, this.#context("acquire"));
+    const result = await waitObject(this.unsafeHandle, opts, this.#context("acquire"));
     if (result === "timeout") {
       throw new Deno.errors.TimedOut(
         `${this.#context("acquire")}: timed out after ${opts.timeout} ms`,
@@ -688,7 +685,7 @@ export class Semaphore implements Disposable {
    * @returns Whether a unit was taken.
    */
   tryAcquire(): boolean {
-    return pollObject(this.#handle.unsafeHandle, this.#context("acquire")) !== "timeout";
+    return pollObject(this.unsafeHandle, this.#context("acquire")) !== "timeout";
   }
 
   /**
@@ -702,25 +699,10 @@ export class Semaphore implements Disposable {
     const n = parseArg(z.number().int().min(1, { error: "must be at least 1" }), count, "count");
     const previous = new Int32Array(1);
     checkBool(
-      kernel32().ReleaseSemaphore(this.#handle.unsafeHandle, n, previous),
+      kernel32().ReleaseSemaphore(this.unsafeHandle, n, previous),
       "ReleaseSemaphore",
       this.#context("release"),
     );
     return previous[0];
-  }
-
-  /** The raw handle, for FFI calls. */
-  get unsafeHandle(): Deno.PointerObject {
-    return this.#handle.unsafeHandle;
-  }
-
-  /** Closes the handle; a second call does nothing. */
-  close(): void {
-    this.#handle.close();
-  }
-
-  /** Closes the semaphore. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { provision, repoRoot, windowsDeno, wineEnv } from "./wine.ts";
+import { provision, repoRoot, startTempCleaner, windowsDeno, wineEnv } from "./wine.ts";
 
 interface Tally {
   passed: number;
@@ -147,12 +147,17 @@ if (Deno.build.os === "windows") {
   if (only !== "linux") {
     await provision();
     await using _ports = await startSerialPorts();
-    tallies.push(
-      await run(
-        "Deno for Windows under Wine (every test)",
-        windowsDeno(testArgs, { stdout: "piped", stderr: "piped" }),
-      ),
-    );
+    const stopCleaner = startTempCleaner();
+    try {
+      tallies.push(
+        await run(
+          "Deno for Windows under Wine (every test)",
+          windowsDeno(testArgs, { stdout: "piped", stderr: "piped" }),
+        ),
+      );
+    } finally {
+      stopCleaner();
+    }
   }
 }
 

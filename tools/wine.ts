@@ -54,3 +54,42 @@ export function windowsDeno(
     ...options,
   });
 }
+
+/**
+ * deno.exe under Wine leaves a copy of itself (about 97 MB) as
+ * `AppData/Local/deno/node_compat_bin/node.exe.tmp-<pid>` at every start: a full test run would
+ * fill gigabytes. This removes those left over (older than 20 s) every 5 s while a run lasts.
+ *
+ * @returns A function that stops the cleaner after a last sweep.
+ */
+export function startTempCleaner(): () => void {
+  if (Deno.build.os === "windows") return () => {};
+  const users = `${wineEnv().WINEPREFIX}/drive_c/users`;
+  const sweep = (minAgeMs: number) => {
+    let names: string[] = [];
+    try {
+      names = [...Deno.readDirSync(users)].map((e) => e.name);
+    } catch {
+      return; // no prefix yet
+    }
+    for (const user of names) {
+      const dir = `${users}/${user}/AppData/Local/deno/node_compat_bin`;
+      try {
+        for (const entry of Deno.readDirSync(dir)) {
+          if (!entry.name.startsWith("node.exe.tmp-")) continue;
+          const path = `${dir}/${entry.name}`;
+          const age = Date.now() - (Deno.statSync(path).mtime?.getTime() ?? Date.now());
+          if (age >= minAgeMs) Deno.removeSync(path);
+        }
+      } catch {
+        // the folder is not there (yet), or a file went away meanwhile
+      }
+    }
+  };
+  sweep(20_000);
+  const timer = setInterval(() => sweep(20_000), 5_000);
+  return () => {
+    clearInterval(timer);
+    sweep(0);
+  };
+}

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { provision, windowsDeno } from "./wine.ts";
+import { provision, startTempCleaner, windowsDeno } from "./wine.ts";
 
 const [script, ...args] = Deno.args;
 if (!script) {
@@ -14,9 +14,11 @@ if (!script) {
   Deno.exit(2);
 }
 await provision();
+const stopCleaner = startTempCleaner();
 const status = await windowsDeno(["run", "-A", "--quiet", script, ...args], {
   stdin: "inherit",
   stdout: "inherit",
   stderr: "inherit",
 }).spawn().status;
+stopCleaner();
 Deno.exit(status.code);
