@@ -11,6 +11,15 @@ const symbols = {
     parameters: ["buffer", "u32", "buffer", "buffer"],
     result: "i32",
   },
+  /** BOOL OpenProcessToken(HANDLE ProcessHandle, DWORD DesiredAccess, PHANDLE TokenHandle) */
+  OpenProcessToken: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
+  /** BOOL GetTokenInformation(HANDLE TokenHandle, TOKEN_INFORMATION_CLASS TokenInformationClass, LPVOID TokenInformation, DWORD TokenInformationLength, PDWORD ReturnLength) */
+  GetTokenInformation: {
+    parameters: ["pointer", "i32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
+  /** BOOL ConvertSidToStringSidW(PSID Sid, LPWSTR *StringSid) */
+  ConvertSidToStringSidW: { parameters: ["pointer", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -34,3 +43,8 @@ export const advapi32: () => Deno.DynamicLibrary<typeof symbols>["symbols"] = la
 
 /** The only SDDL revision, `SDDL_REVISION_1`. */
 export const SDDL_REVISION_1 = 1;
+
+/** Token access right: query. */
+export const TOKEN_QUERY = 0x0008;
+/** TOKEN_INFORMATION_CLASS: the token's user (a `TOKEN_USER`). */
+export const TokenUser = 1;

@@ -1,0 +1,227 @@
+/**
+ * Overlapped (asynchronous) I/O on Win32 handles without blocking Deno's event loop.
+ *
+ * Any handle opened with `FILE_FLAG_OVERLAPPED` (named pipes from `CreateNamedPipeW` and
+ * `CreateFileW`, serial ports, mailslots, files) can run its I/O through an
+ * {@linkcode OverlappedOp}: one `OVERLAPPED` structure and one manual-reset event, reused for
+ * one operation at a time.
+ *
+ * How one operation runs ({@linkcode OverlappedOp.run}):
+ *
+ * 1. The `OVERLAPPED` is zeroed, its `hEvent` set to the op's event, and the event reset.
+ * 2. The caller's `issue` function starts the operation on this thread (`ReadFile`, `WriteFile`,
+ *    `ConnectNamedPipe`, `TransactNamedPipe`, ... with the `OVERLAPPED` as its last argument).
+ *    Such a call returns at once. `GetLastError` is read right after it, synchronously.
+ * 3. If it completed at once (`TRUE`, or a failure other than `ERROR_IO_PENDING`), the result
+ *    is read with `GetOverlappedResult(bWait = FALSE)` and returned: no thread switch at all.
+ * 4. On `ERROR_IO_PENDING` the event is awaited with {@linkcode waitObject}: a nonblocking
+ *    `WaitForMultipleObjects` on a worker thread, which also wakes on the AbortSignal.
+ * 5. When the event is signalled, `GetOverlappedResult(bWait = FALSE)` gives the byte count and
+ *    the status.
+ * 6. On abort or timeout the operation is cancelled with `CancelIoEx(handle, overlapped)` and
+ *    `GetOverlappedResult(bWait = TRUE)` waits (briefly) for the cancellation to land: the buffer
+ *    and the `OVERLAPPED` must outlive the operation, so nothing returns while the kernel may
+ *    still write into them. If the operation completed before the cancellation reached it, its
+ *    result is returned instead of the abort: an abort that races a completion loses no data.
+ *
+ * Status codes are *returned*, not thrown ({@linkcode IoResult.error}), because several of them
+ * are normal outcomes that only the caller can interpret: `ERROR_MORE_DATA` (a message-mode read
+ * got part of a message), `ERROR_BROKEN_PIPE` (end of stream), `ERROR_PIPE_CONNECTED` (a client
+ * came before `ConnectNamedPipe`), `ERROR_OPERATION_ABORTED` (the handle's owner cancelled all
+ * I/O with `CancelIoEx(handle, NULL)`, e.g. in `close()`), `ERROR_SEM_TIMEOUT` (a mailslot's read
+ * timeout). Only the abort (the signal's reason) and the timeout (`Deno.errors.TimedOut`) throw.
+ *
+ * Ownership: the op borrows the file handle for the duration of `run`; whoever owns the handle
+ * must not close it while {@linkcode OverlappedOp.busy} is true. Cancel with
+ * {@linkcode cancelAll}, then await {@linkcode OverlappedOp.idle} before `CloseHandle`.
+ *
+ * @example Read from an overlapped handle with a timeout
+ * ```ts
+ * import { OverlappedOp } from "./_overlapped.ts";
+ * import { kernel32 } from "../ffi/kernel32.ts";
+ * declare const pipe: Deno.PointerObject; // opened with FILE_FLAG_OVERLAPPED
+ * using op = new OverlappedOp();
+ * const buffer = new Uint8Array(4096);
+ * const result = await op.run(
+ *   pipe,
+ *   (overlapped) => kernel32().ReadFile(pipe, buffer, buffer.length, null, overlapped),
+ *   { timeout: 5000, context: "Cannot read from pipe" },
+ * );
+ * if (result.error === 0) console.log(buffer.subarray(0, result.bytes));
+ * ```
+ *
+ * @module
+ */
+import { checkHandle, lastError } from "../ffi/error.ts";
+import { OwnedHandle } from "../ffi/handle.ts";
+import { kernel32 } from "../ffi/kernel32.ts";
+import { OVERLAPPED } from "../ffi/struct.ts";
+import { waitObject } from "./_wait.ts";
+
+/** `ERROR_IO_PENDING`: the operation runs in the background. */
+export const ERROR_IO_PENDING = 997;
+/** `ERROR_OPERATION_ABORTED`: the operation was cancelled (CancelIoEx, CloseHandle). */
+export const ERROR_OPERATION_ABORTED = 995;
+
+/** The outcome of an overlapped operation. */
+export interface IoResult {
+  /** Bytes transferred (also set with `ERROR_MORE_DATA`). */
+  bytes: number;
+  /** 0 on success, else the Win32 error code the operation ended with. */
+  error: number;
+}
+
+/** Options of {@linkcode OverlappedOp.run}. */
+export interface OverlappedRunOptions {
+  /** Cancels the operation (CancelIoEx); `run` then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Milliseconds before the operation is cancelled and `run` rejects with `TimedOut`. */
+  timeout?: number;
+  /** What is being done, for error messages (`Cannot read from pipe "\\.\pipe\x"`). */
+  context?: string;
+}
+
+/**
+ * One reusable `OVERLAPPED` + manual-reset event, for one operation at a time.
+ *
+ * @example Connect a named pipe instance
+ * ```ts
+ * import { OverlappedOp } from "./_overlapped.ts";
+ * import { kernel32 } from "../ffi/kernel32.ts";
+ * declare const instance: Deno.PointerObject;
+ * using op = new OverlappedOp();
+ * const { error } = await op.run(instance, (ov) => kernel32().ConnectNamedPipe(instance, ov));
+ * // error is 0 or 535 (ERROR_PIPE_CONNECTED) when a client is connected
+ * ```
+ */
+export class OverlappedOp implements Disposable {
+  /** The `OVERLAPPED` structure; its memory does not move while the op lives. */
+  readonly overlapped: Uint8Array<ArrayBuffer> = OVERLAPPED.alloc();
+  readonly #event: OwnedHandle;
+  readonly #count = new Uint32Array(1);
+  #busy = false;
+  #idle: PromiseWithResolvers<void> | undefined;
+  #disposeWhenIdle = false;
+
+  /** Creates the event. @throws {Win32Error} When `CreateEventW` fails. */
+  constructor() {
+    this.#event = new OwnedHandle(
+      checkHandle(
+        kernel32().CreateEventW(null, 1, 0, null),
+        "CreateEventW",
+        "Cannot create I/O event",
+      ),
+    );
+  }
+
+  /** Whether an operation is in flight. */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /**
+   * Resolves when no operation is in flight (at once when idle).
+   *
+   * @returns A promise that never rejects.
+   */
+  idle(): Promise<void> {
+    if (!this.#busy) return Promise.resolve();
+    this.#idle ??= Promise.withResolvers<void>();
+    return this.#idle.promise;
+  }
+
+  /**
+   * Runs one overlapped operation to its end.
+   *
+   * @param file The handle the operation is issued on (for GetOverlappedResult and CancelIoEx).
+   * @param issue Starts the operation with `overlapped` as its `LPOVERLAPPED`; returns the BOOL.
+   * @param options AbortSignal, timeout and the error context.
+   * @returns The byte count and status code.
+   * @throws The signal's reason when aborted before the operation completed.
+   * @throws {Deno.errors.TimedOut} When the timeout elapsed first.
+   * @throws {Error} When called while another operation of this op is in flight.
+   */
+  async run(
+    file: Deno.PointerObject,
+    issue: (overlapped: Uint8Array<ArrayBuffer>) => number | boolean,
+    options: OverlappedRunOptions = {},
+  ): Promise<IoResult> {
+    if (this.#busy) throw new Error("Internal error: overlapped operation already in flight");
+    if (this.#event.closed) throw new Deno.errors.BadResource("I/O operation is disposed");
+    options.signal?.throwIfAborted();
+    const k = kernel32();
+    const event = this.#event.unsafeHandle;
+    this.overlapped.fill(0);
+    OVERLAPPED.write(this.overlapped, { hEvent: event });
+    k.ResetEvent(event);
+    const started = issue(this.overlapped);
+    const code = started ? 0 : lastError(); // at once, on this thread
+    if (started) return this.#result(file, false);
+    if (code !== ERROR_IO_PENDING) {
+      // Failed at once. ERROR_MORE_DATA still transferred bytes, which the OVERLAPPED records.
+      return code === 234 ? this.#result(file, false) : { bytes: 0, error: code };
+    }
+    this.#busy = true;
+    try {
+      let state;
+      try {
+        state = await waitObject(
+          event,
+          { signal: options.signal, timeout: options.timeout },
+          options.context ?? "Cannot wait for I/O",
+        );
+      } catch (reason) {
+        const result = this.#cancel(file);
+        if (result.error === ERROR_OPERATION_ABORTED) throw reason;
+        return result; // it completed before the cancellation reached it: keep its data
+      }
+      if (state === "timeout") {
+        const result = this.#cancel(file);
+        if (result.error !== ERROR_OPERATION_ABORTED) return result;
+        throw new Deno.errors.TimedOut(
+          `${options.context ?? "I/O"}: no completion within ${options.timeout} ms`,
+        );
+      }
+      return this.#result(file, false);
+    } finally {
+      this.#busy = false;
+      const idle = this.#idle;
+      this.#idle = undefined;
+      idle?.resolve();
+      if (this.#disposeWhenIdle) this.#event.close();
+    }
+  }
+
+  #result(file: Deno.PointerObject, wait: boolean): IoResult {
+    this.#count[0] = 0;
+    const ok = kernel32().GetOverlappedResult(file, this.overlapped, this.#count, wait ? 1 : 0);
+    return { bytes: this.#count[0], error: ok ? 0 : lastError() };
+  }
+
+  #cancel(file: Deno.PointerObject): IoResult {
+    // ERROR_NOT_FOUND here means it completed meanwhile; either way wait for the final status,
+    // so the buffers are not released while the kernel may still use them.
+    kernel32().CancelIoEx(file, this.overlapped);
+    return this.#result(file, true);
+  }
+
+  /**
+   * Closes the event, now when idle, else as soon as the operation in flight ends (cancel it
+   * first with {@linkcode cancelAll} or it may wait forever). A second call does nothing.
+   */
+  [Symbol.dispose](): void {
+    if (this.#busy) this.#disposeWhenIdle = true;
+    else this.#event.close();
+  }
+}
+
+/**
+ * Cancels every overlapped operation issued on a handle by this process (`CancelIoEx(h, NULL)`):
+ * each ends with `ERROR_OPERATION_ABORTED` (unless it completed first) and its waiter wakes.
+ *
+ * @param file The handle.
+ * @returns `true` when something was cancelled.
+ */
+export function cancelAll(file: Deno.PointerObject): boolean {
+  return kernel32().CancelIoEx(file, null) !== 0;
+}
