@@ -14,8 +14,9 @@
  *    Such a call returns at once. `GetLastError` is read right after it, synchronously.
  * 3. If it completed at once (`TRUE`, or a failure other than `ERROR_IO_PENDING`), the result
  *    is read with `GetOverlappedResult(bWait = FALSE)` and returned: no thread switch at all.
- * 4. On `ERROR_IO_PENDING` the event is awaited with {@linkcode waitObject}: a nonblocking
- *    `WaitForMultipleObjects` on a worker thread, which also wakes on the AbortSignal.
+ * 4. On `ERROR_IO_PENDING` the event is awaited with {@linkcode waitHandle}: every pending
+ *    wait of the process shares one nonblocking `WaitForMultipleObjects` call (see below); an
+ *    AbortSignal or a timeout ends the wait at once.
  * 5. When the event is signalled, `GetOverlappedResult(bWait = FALSE)` gives the byte count and
  *    the status.
  * 6. On abort or timeout the operation is cancelled with `CancelIoEx(handle, overlapped)` and
@@ -30,6 +31,21 @@
  * came before `ConnectNamedPipe`), `ERROR_OPERATION_ABORTED` (the handle's owner cancelled all
  * I/O with `CancelIoEx(handle, NULL)`, e.g. in `close()`), `ERROR_SEM_TIMEOUT` (a mailslot's read
  * timeout). Only the abort (the signal's reason) and the timeout (`Deno.errors.TimedOut`) throw.
+ *
+ * Why one shared wait ({@linkcode waitHandle}) and not one worker thread per operation: Deno runs
+ * `nonblocking` FFI calls on a small pool of worker threads (8 in deno.exe 2.x; measured under
+ * Wine), which it also uses to read child processes' piped stdout/stderr. One blocking wait per
+ * pending operation would exhaust that pool with 8 pending reads (a server with 8 idle clients),
+ * after which every other nonblocking call, and the reads of child output, queue behind waits
+ * that may never end: a deadlock. So all waits of the process are multiplexed: a group of up to
+ * 63 handles (plus a wake-up event) is waited on by a single `WaitForMultipleObjects` call;
+ * adding or removing a handle sets the group's wake-up event so the call returns and is re-armed
+ * with the new set; when it returns, every handle of the group is polled on the main thread
+ * (`WaitForSingleObject(h, 0)`), so all signalled ones complete together. 63 pending operations
+ * cost one worker thread; 64 to 126 cost two, and so on. When nothing is pending, no call is in
+ * flight and the process can exit. And because the pool may still be full of other work (reads
+ * of child output), a group also polls its handles every 20 ms from a timer while anything
+ * waits: a saturated pool slows completions down to that pace but can never stall them.
  *
  * Ownership: the op borrows the file handle for the duration of `run`; whoever owns the handle
  * must not close it while {@linkcode OverlappedOp.busy} is true. Cancel with
@@ -52,11 +68,10 @@
  *
  * @module
  */
-import { checkHandle, lastError } from "../ffi/error.ts";
+import { checkHandle, lastError, Win32Error } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
-import { kernel32 } from "../ffi/kernel32.ts";
+import { INFINITE, kernel32, WAIT_ABANDONED, WAIT_FAILED, WAIT_OBJECT_0 } from "../ffi/kernel32.ts";
 import { OVERLAPPED } from "../ffi/struct.ts";
-import { waitObject } from "./_wait.ts";
 
 /** `ERROR_IO_PENDING`: the operation runs in the background. */
 export const ERROR_IO_PENDING = 997;
@@ -165,7 +180,7 @@ export class OverlappedOp implements Disposable {
     try {
       let state;
       try {
-        state = await waitObject(
+        state = await waitHandle(
           event,
           { signal: options.signal, timeout: options.timeout },
           options.context ?? "Cannot wait for I/O",
@@ -224,4 +239,164 @@ export class OverlappedOp implements Disposable {
  */
 export function cancelAll(file: Deno.PointerObject): boolean {
   return kernel32().CancelIoEx(file, null) !== 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// one shared wait for all pending operations
+
+/** `MAXIMUM_WAIT_OBJECTS` (64) less the group's wake-up event. */
+const GROUP_CAPACITY = 63;
+/** How often a group polls its handles itself, in case its worker-thread call is delayed. */
+const BACKSTOP_POLL_MS = 20;
+
+interface Waiter {
+  handle: Deno.PointerObject;
+  context: string;
+  settle: (outcome: "signaled" | "abandoned" | Error) => void;
+}
+
+/** Up to 63 handles waited on by one nonblocking WaitForMultipleObjects call at a time. */
+class WaitGroup {
+  readonly waiters = new Set<Waiter>();
+  readonly #wake: Deno.PointerObject;
+  #armed = false;
+
+  constructor() {
+    // Auto-reset: one SetEvent makes the pending call return once.
+    this.#wake = checkHandle(
+      kernel32().CreateEventW(null, 0, 0, null),
+      "CreateEventW",
+      "Cannot create the wait group's wake-up event",
+    );
+  }
+
+  add(waiter: Waiter): void {
+    this.waiters.add(waiter);
+    if (this.#armed) kernel32().SetEvent(this.#wake);
+    else this.#run();
+  }
+
+  remove(waiter: Waiter): void {
+    if (this.waiters.delete(waiter) && this.#armed) kernel32().SetEvent(this.#wake);
+  }
+
+  /** Completes every waiter whose handle is signalled (polls on this thread). */
+  #poll(): void {
+    const k = kernel32();
+    for (const w of [...this.waiters]) {
+      const code = k.WaitForSingleObject(w.handle, 0);
+      if (code === WAIT_OBJECT_0 || code === WAIT_ABANDONED) {
+        this.waiters.delete(w);
+        w.settle(code === WAIT_OBJECT_0 ? "signaled" : "abandoned");
+      } else if (code === WAIT_FAILED) {
+        this.waiters.delete(w);
+        w.settle(new Win32Error("WaitForSingleObject", lastError(), { context: w.context }));
+      }
+    }
+  }
+
+  async #run(): Promise<void> {
+    const k = kernel32();
+    this.#armed = true;
+    // The backstop: if the worker pool is busy with other work (e.g. reads of child processes'
+    // output), the nonblocking call below may wait its turn; meanwhile this timer polls the
+    // handles, so progress never depends on a free worker thread. Unref'd: the pending call
+    // keeps the process alive as long as something waits.
+    const backstop = setInterval(() => this.#poll(), BACKSTOP_POLL_MS);
+    Deno.unrefTimer(backstop as unknown as number);
+    try {
+      while (this.waiters.size > 0) {
+        const handles = new BigUint64Array(this.waiters.size + 1);
+        handles[0] = Deno.UnsafePointer.value(this.#wake) as bigint;
+        let i = 1;
+        for (const w of this.waiters) handles[i++] = Deno.UnsafePointer.value(w.handle) as bigint;
+        await k.WaitForMultipleObjectsAsync(handles.length, handles, 0, INFINITE);
+        // Whatever woke the call (one handle, the wake-up event, a failure), look at every
+        // handle here: all that are signalled complete now, the rest wait in the next round.
+        this.#poll();
+      }
+    } finally {
+      clearInterval(backstop);
+      this.#armed = false;
+    }
+  }
+}
+
+const groups: WaitGroup[] = [];
+
+/** Options of {@linkcode waitHandle}. */
+export interface WaitHandleOptions {
+  /** Milliseconds; `Infinity` or absent waits until signalled. */
+  timeout?: number;
+  /** Ends the wait; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits until a handle (event, process, thread, semaphore; not a mutex, whose ownership would go
+ * to a worker thread) is signalled, without blocking the event loop and without taking a worker
+ * thread of its own: all pending waits of the process share one `WaitForMultipleObjects` call per
+ * 63 handles (see the module documentation).
+ *
+ * @param handle The handle. It must stay open until the promise settles.
+ * @param options Timeout and AbortSignal.
+ * @param context What is being waited for, for error messages.
+ * @returns `"signaled"`, `"abandoned"` (a mutex whose owner died) or `"timeout"`.
+ * @throws The signal's reason when aborted.
+ * @throws {Win32Error} When the handle cannot be waited on.
+ *
+ * @example Wait for a process to end, at most 5 s
+ * ```ts
+ * import { waitHandle } from "./_overlapped.ts";
+ * declare const process: Deno.PointerObject;
+ * if (await waitHandle(process, { timeout: 5000 }) === "timeout") console.log("still running");
+ * ```
+ */
+export function waitHandle(
+  handle: Deno.PointerObject,
+  options: WaitHandleOptions = {},
+  context = "Cannot wait",
+): Promise<"signaled" | "abandoned" | "timeout"> {
+  const { signal, timeout } = options;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const now = kernel32().WaitForSingleObject(handle, 0);
+  if (now === WAIT_OBJECT_0) return Promise.resolve("signaled");
+  if (now === WAIT_ABANDONED) return Promise.resolve("abandoned");
+  if (now === WAIT_FAILED) {
+    return Promise.reject(new Win32Error("WaitForSingleObject", lastError(), { context }));
+  }
+  if (timeout === 0) return Promise.resolve("timeout");
+  return new Promise((resolve, reject) => {
+    let group = groups.find((g) => g.waiters.size < GROUP_CAPACITY);
+    if (!group) groups.push(group = new WaitGroup());
+    const chosen = group;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const waiter: Waiter = {
+      handle,
+      context,
+      settle: (outcome) => {
+        finish();
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      },
+    };
+    const onAbort = () => {
+      finish();
+      chosen.remove(waiter);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeout !== undefined && timeout !== Infinity) {
+      timer = setTimeout(() => {
+        finish();
+        chosen.remove(waiter);
+        resolve("timeout");
+      }, timeout);
+    }
+    chosen.add(waiter);
+  });
 }
