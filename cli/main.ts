@@ -15,6 +15,8 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import meta from "../deno.json" with { type: "json" };
 import { report } from "./_common.ts";
 import { registerDemo } from "./demo.ts";
+import { registerMailslot } from "./mailslot.ts";
+import { registerPipe } from "./pipe.ts";
 import { registerShm } from "./shm.ts";
 
 /**
@@ -34,6 +36,8 @@ export function buildProgram(): Command {
     .exitOverride();
   // Groups are made with program.command(), so they inherit exitOverride and the output settings.
   registerShm(program);
+  registerPipe(program);
+  registerMailslot(program);
   registerDemo(program);
   return program;
 }
