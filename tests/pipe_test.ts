@@ -356,3 +356,33 @@ winTest("closed connections refuse further I/O", async () => {
   await assert.rejects(client.read(new Uint8Array(8)), Deno.errors.BadResource);
   await assert.rejects(conn.write(7 as unknown as string), TypeError);
 });
+
+winTest(
+  "maxInstances: a client waits while every instance is busy, and gets the freed one",
+  async () => {
+    const name = uniqueName("pipe-busy");
+    using server = NamedPipeServer.listen(name, { maxInstances: 1 });
+    assert.equal(server.listening, 1);
+    const first = await NamedPipeClient.connect(name, { timeout: 10_000 });
+    const conn1 = await server.accept({ signal: AbortSignal.timeout(10_000) });
+    assert.equal(server.listening, 0); // the only instance is taken
+    // Another process finds the pipe busy (ERROR_PIPE_BUSY) and waits with WaitNamedPipeW.
+    await using second = spawnFixture("pipe_client.ts", [name, "connect-timeout", "30000"]);
+    await assert.rejects(NamedPipeClient.connect(name, { timeout: 300 }), (e: Error) => {
+      assert.ok(e instanceof Deno.errors.TimedOut);
+      assert.match(e.message, /all instances busy after waiting 300 ms \(ERROR_PIPE_BUSY\)/);
+      return true;
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    conn1.close(); // frees the instance: the server creates a new one at once
+    first.close();
+    using conn2 = await server.accept({ signal: AbortSignal.timeout(30_000) });
+    assert.equal(conn2.clientProcessId, second.child.pid);
+    assert.equal(await second.line(), "connected");
+    // An AbortSignal stops a pending accept without closing the server.
+    await assert.rejects(server.accept({ signal: AbortSignal.timeout(100) }), {
+      name: "TimeoutError",
+    });
+    assert.equal(server.closed, false);
+  },
+);
