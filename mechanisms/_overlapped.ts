@@ -47,6 +47,12 @@
  * of child output), a group also polls its handles every 20 ms from a timer while anything
  * waits: a saturated pool slows completions down to that pace but can never stall them.
  *
+ * Under Wine, the completion of an overlapped read is delivered to the thread that issued it (an
+ * APC that copies the data, then sets the event), which runs when that thread next waits in the
+ * wineserver. Operations are issued on Deno's main thread, whose event loop waits there whenever
+ * it is idle, so completions arrive; no extra step is needed, but it is why the issue happens
+ * here and only the wait goes to a worker thread.
+ *
  * Ownership: the op borrows the file handle for the duration of `run`; whoever owns the handle
  * must not close it while {@linkcode OverlappedOp.busy} is true. Cancel with
  * {@linkcode cancelAll}, then await {@linkcode OverlappedOp.idle} before `CloseHandle`.
