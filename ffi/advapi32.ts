@@ -20,6 +20,16 @@ const symbols = {
   },
   /** BOOL ConvertSidToStringSidW(PSID Sid, LPWSTR *StringSid) */
   ConvertSidToStringSidW: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** DWORD GetSecurityInfo(HANDLE handle, SE_OBJECT_TYPE ObjectType, SECURITY_INFORMATION SecurityInfo, PSID *ppsidOwner, PSID *ppsidGroup, PACL *ppDacl, PACL *ppSacl, PSECURITY_DESCRIPTOR *ppSecurityDescriptor) */
+  GetSecurityInfo: {
+    parameters: ["pointer", "i32", "u32", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "u32",
+  },
+  /** BOOL ConvertSecurityDescriptorToStringSecurityDescriptorW(PSECURITY_DESCRIPTOR SecurityDescriptor, DWORD RequestedStringSDRevision, SECURITY_INFORMATION SecurityInformation, LPWSTR *StringSecurityDescriptor, PULONG StringSecurityDescriptorLen) */
+  ConvertSecurityDescriptorToStringSecurityDescriptorW: {
+    parameters: ["pointer", "u32", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -48,3 +58,7 @@ export const SDDL_REVISION_1 = 1;
 export const TOKEN_QUERY = 0x0008;
 /** TOKEN_INFORMATION_CLASS: the token's user (a `TOKEN_USER`). */
 export const TokenUser = 1;
+/** SE_OBJECT_TYPE: a kernel object (event, pipe, mapping, ...). */
+export const SE_KERNEL_OBJECT = 6;
+/** SECURITY_INFORMATION: the DACL. */
+export const DACL_SECURITY_INFORMATION = 0x0000_0004;

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
+import {
+  advapi32,
+  DACL_SECURITY_INFORMATION,
+  SDDL_REVISION_1,
+  SE_KERNEL_OBJECT,
+} from "../ffi/advapi32.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
+import { currentUserSid } from "../ffi/security.ts";
+import { readWide } from "../ffi/strings.ts";
 import { wide } from "../ffi/strings.ts";
 import { Win32Error } from "../ffi/error.ts";
 import {
@@ -386,3 +394,56 @@ winTest(
     assert.equal(server.closed, false);
   },
 );
+
+/** The DACL of a kernel object's handle, as SDDL (GetSecurityInfo). */
+function daclOf(handle: Deno.PointerObject): string {
+  const sd = new BigUint64Array(1);
+  const code = advapi32().GetSecurityInfo(
+    handle,
+    SE_KERNEL_OBJECT,
+    DACL_SECURITY_INFORMATION,
+    null,
+    null,
+    null,
+    null,
+    sd,
+  );
+  assert.equal(code, 0, `GetSecurityInfo failed with ${code}`);
+  const descriptor = Deno.UnsafePointer.create(sd[0]);
+  const text = new BigUint64Array(1);
+  try {
+    assert.ok(
+      advapi32().ConvertSecurityDescriptorToStringSecurityDescriptorW(
+        descriptor,
+        SDDL_REVISION_1,
+        DACL_SECURITY_INFORMATION,
+        text,
+        null,
+      ),
+    );
+    const sddl = readWide(Deno.UnsafePointer.create(text[0]));
+    kernel32().LocalFree(Deno.UnsafePointer.create(text[0]));
+    return sddl;
+  } finally {
+    kernel32().LocalFree(descriptor);
+  }
+}
+
+winTest("security: by default the pipe's DACL lets only the current user in", async () => {
+  const name = uniqueName("pipe-dacl");
+  using server = NamedPipeServer.listen(name);
+  await using client = spawnFixture("pipe_client.ts", [name, "read"]);
+  using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+  await client.expect("connected");
+  const sid = currentUserSid();
+  assert.match(sid, /^S-1-5-/);
+  // Read back from the kernel object. (Windows may print the generic right GA as FA.)
+  assert.match(daclOf(conn.unsafeHandle), new RegExp(`^D:P\\(A;;(GA|FA);;;${sid}\\)$`));
+  // Wine stores this DACL but does not enforce named-pipe DACLs when a client opens the pipe, so
+  // a refused connection cannot be shown here; on Windows another user gets ERROR_ACCESS_DENIED.
+  using open = NamedPipeServer.listen(uniqueName("pipe-dacl-open"), { sddl: "D:P(A;;GA;;;WD)" });
+  const other = await NamedPipeClient.connect(open.path, { timeout: 10_000 });
+  using conn2 = await open.accept({ signal: AbortSignal.timeout(10_000) });
+  assert.match(daclOf(conn2.unsafeHandle), /^D:P\(A;;(GA|FA);;;WD\)$/);
+  other.close();
+});
