@@ -14,12 +14,8 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import {
-  MailslotReader,
-  readerSlotNameSchema,
-  sendMailslot,
-  writerSlotNameSchema,
-} from "../mechanisms/mailslot.ts";
+import { MailslotReader, sendMailslot } from "../mechanisms/mailslot.ts";
+import { readerSlotNameSchema, writerSlotNameSchema } from "../mechanisms/_names.ts";
 import { check, countParser, deadline, emit, isDeadline, timeoutParser } from "./_common.ts";
 
 /**

@@ -21,13 +21,8 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import {
-  clientPipeNameSchema,
-  NamedPipeClient,
-  NamedPipeServer,
-  type PipeConnection,
-  serverPipeNameSchema,
-} from "../mechanisms/pipe.ts";
+import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "../mechanisms/pipe.ts";
+import { clientPipeNameSchema, serverPipeNameSchema } from "../mechanisms/_names.ts";
 import { check, countParser, deadline, emit, isDeadline, timeoutParser } from "./_common.ts";
 
 /** How long `send` waits for the server, and for its reply. */

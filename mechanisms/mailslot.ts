@@ -45,71 +45,16 @@ import {
 } from "../ffi/kernel32.ts";
 import { SecurityAttributes, type SecurityOptions } from "../ffi/security.ts";
 import { wide } from "../ffi/strings.ts";
+import { FULL_MAILSLOT_PATH, readerSlotNameSchema, writerSlotNameSchema } from "./_names.ts";
 import { parseArg, securitySchema, signalSchema, timeoutSchema } from "./_validate.ts";
+
+export { MAX_MAILSLOT_PATH } from "./_names.ts";
 
 export type { SecurityOptions } from "../ffi/security.ts";
 
 const ERROR_ALREADY_EXISTS = 183;
-/** The longest mailslot path accepted (MAX_PATH). */
-export const MAX_MAILSLOT_PATH = 260;
 /** The largest message a domain broadcast (`\\*\mailslot\x`, `\\domain\mailslot\x`) carries. */
 export const MAX_BROADCAST_MESSAGE = 424;
-
-const FULL_PATH = /^\\\\([^\\]+)\\mailslot\\(.+)$/i;
-
-function slotNameSchema(readerSide: boolean): z.ZodType<string, unknown> {
-  return z.string({ error: "must be a string" })
-    .min(1, { error: "must not be empty" })
-    .refine((s) => !s.includes("\0"), { error: "must not contain NUL" })
-    .transform((s, ctx) => {
-      let path = s;
-      if (s.startsWith("\\\\")) {
-        const match = s.match(FULL_PATH);
-        if (!match || match[2].split("\\").some((part) => part === "")) {
-          ctx.addIssue({
-            code: "custom",
-            message: 'must be a mailslot name ("foo") or a path "\\\\<server>\\mailslot\\<name>"',
-          });
-          return z.NEVER;
-        }
-        if (readerSide && match[1] !== ".") {
-          ctx.addIssue({
-            code: "custom",
-            message: 'must be on this machine ("\\\\.\\mailslot\\<name>"): only a writer may ' +
-              "name another computer or a domain",
-          });
-          return z.NEVER;
-        }
-      } else {
-        if (s.startsWith("\\") || s.endsWith("\\") || s.includes("\\\\")) {
-          ctx.addIssue({
-            code: "custom",
-            message: 'must not start or end with "\\" or contain "\\\\" (give "name", ' +
-              '"folder\\name" or a full "\\\\.\\mailslot\\<name>" path)',
-          });
-          return z.NEVER;
-        }
-        path = `\\\\.\\mailslot\\${s}`;
-      }
-      if (path.length > MAX_MAILSLOT_PATH) {
-        ctx.addIssue({
-          code: "too_big",
-          maximum: MAX_MAILSLOT_PATH,
-          origin: "string",
-          inclusive: true,
-          message:
-            `must be at most ${MAX_MAILSLOT_PATH} characters as a full path (got ${path.length})`,
-        });
-        return z.NEVER;
-      }
-      return path;
-    });
-}
-
-/** A mailslot name for a reader, resolved to its local path. */
-export const readerSlotNameSchema: z.ZodType<string, unknown> = slotNameSchema(true);
-/** A mailslot name for a writer, resolved to its path (other computers and broadcasts allowed). */
-export const writerSlotNameSchema: z.ZodType<string, unknown> = slotNameSchema(false);
 
 /**
  * The full path of a mailslot name: `foo` becomes `\\.\mailslot\foo`; a full path (also
@@ -131,7 +76,7 @@ export function mailslotPath(name: string): string {
 }
 
 function isBroadcast(path: string): boolean {
-  return path.match(FULL_PATH)![1] !== ".";
+  return path.match(FULL_MAILSLOT_PATH)![1] !== ".";
 }
 
 const bytesSchema = z.union([z.instanceof(Uint8Array), z.string()], {

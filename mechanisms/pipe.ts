@@ -68,7 +68,10 @@ import {
 import { currentUserSid, SecurityAttributes } from "../ffi/security.ts";
 import { wide } from "../ffi/strings.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_overlapped.ts";
+import { clientPipeNameSchema, serverPipeNameSchema } from "./_names.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+
+export { MAX_PIPE_PATH } from "./_names.ts";
 
 const ERROR_FILE_NOT_FOUND = 2;
 const ERROR_ACCESS_DENIED = 5;
@@ -80,72 +83,11 @@ const ERROR_PIPE_NOT_CONNECTED = 233;
 const ERROR_MORE_DATA = 234;
 const ERROR_PIPE_CONNECTED = 535;
 
-/** The longest pipe path Windows accepts (`\\.\pipe\` included). */
-export const MAX_PIPE_PATH = 256;
-
 /** How a pipe carries data: a byte stream, or messages whose boundaries are kept. */
 export type PipeMode = "byte" | "message";
 
 // ---------------------------------------------------------------------------------------------
 // names and validation
-
-const PIPE_PREFIX = "\\\\.\\pipe\\";
-const FULL_PIPE_PATH = /^\\\\([^\\]+)\\pipe\\([^\\]+)$/i;
-
-function pipeNameSchema(serverSide: boolean): z.ZodType<string> {
-  return z.string({ error: "must be a string" })
-    .min(1, { error: "must not be empty" })
-    .refine((s) => !s.includes("\0"), { error: "must not contain NUL" })
-    .transform((s, ctx) => {
-      let path: string;
-      if (s.startsWith("\\\\")) {
-        const match = s.match(FULL_PIPE_PATH);
-        if (!match) {
-          ctx.addIssue({
-            code: "custom",
-            message: 'must be a pipe name ("foo") or a path "\\\\<server>\\pipe\\<name>"',
-          });
-          return z.NEVER;
-        }
-        if (serverSide && match[1] !== ".") {
-          ctx.addIssue({
-            code: "custom",
-            message: 'must be on this machine ("\\\\.\\pipe\\<name>"): a server cannot ' +
-              "create a pipe on another machine",
-          });
-          return z.NEVER;
-        }
-        path = s;
-      } else {
-        if (s.includes("\\")) {
-          ctx.addIssue({
-            code: "custom",
-            message:
-              'must not contain "\\" (give a full "\\\\.\\pipe\\<name>" path or a bare name)',
-          });
-          return z.NEVER;
-        }
-        path = PIPE_PREFIX + s;
-      }
-      if (path.length > MAX_PIPE_PATH) {
-        ctx.addIssue({
-          code: "too_big",
-          maximum: MAX_PIPE_PATH,
-          origin: "string",
-          inclusive: true,
-          message:
-            `must be at most ${MAX_PIPE_PATH} characters as a full path (got ${path.length})`,
-        });
-        return z.NEVER;
-      }
-      return path;
-    });
-}
-
-/** A pipe name for a server, resolved to its full local path. */
-export const serverPipeNameSchema: z.ZodType<string, unknown> = pipeNameSchema(true);
-/** A pipe name for a client, resolved to its full path (another machine's pipe allowed). */
-export const clientPipeNameSchema: z.ZodType<string, unknown> = pipeNameSchema(false);
 
 /**
  * The full path of a pipe name: `foo` becomes `\\.\pipe\foo`, a full path stays as it is.
