@@ -276,6 +276,11 @@ class WaitGroup {
     );
   }
 
+  /** Whether a worker-thread call is waiting for this group. */
+  get armed(): boolean {
+    return this.#armed;
+  }
+
   add(waiter: Waiter): void {
     this.waiters.add(waiter);
     if (this.#armed) kernel32().SetEvent(this.#wake);
@@ -329,6 +334,29 @@ class WaitGroup {
 }
 
 const groups: WaitGroup[] = [];
+/** At most this many groups (worker threads) wait at once while a group has room. */
+const MAX_IDLE_SPREAD = 3;
+
+/**
+ * Where a new wait goes: an idle group first (its call starts at once, one thread hop), else a
+ * new group while few exist, else the armed group with room (woken to re-arm: two hops).
+ * Spreading over up to 3 groups keeps long waits (listening instances) from making every short
+ * wait (a read) pay for a re-arm, while still using at most 3 worker threads for 189 waits.
+ */
+function pickGroup(): WaitGroup {
+  const idle = groups.find((g) => !g.armed);
+  if (idle) return idle;
+  if (groups.length < MAX_IDLE_SPREAD) {
+    const fresh = new WaitGroup();
+    groups.push(fresh);
+    return fresh;
+  }
+  const roomy = groups.find((g) => g.waiters.size < GROUP_CAPACITY);
+  if (roomy) return roomy;
+  const extra = new WaitGroup();
+  groups.push(extra);
+  return extra;
+}
 
 /** Options of {@linkcode waitHandle}. */
 export interface WaitHandleOptions {
@@ -373,8 +401,7 @@ export function waitHandle(
   }
   if (timeout === 0) return Promise.resolve("timeout");
   return new Promise((resolve, reject) => {
-    let group = groups.find((g) => g.waiters.size < GROUP_CAPACITY);
-    if (!group) groups.push(group = new WaitGroup());
+    const group = pickGroup();
     const chosen = group;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const finish = () => {
