@@ -363,6 +363,13 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * @param options Timeout and AbortSignal, as for {@linkcode read}.
    * @returns The text.
    * @throws As {@linkcode read}.
+   *
+   * @example
+   * ```ts
+   * import { MailslotReader } from "./mailslot.ts";
+   * using slot = MailslotReader.create("events");
+   * console.log(await slot.readText({ timeout: 1000 }));
+   * ```
    */
   async readText(options?: MailslotReadOptions): Promise<string> {
     return new TextDecoder().decode(await this.read(options));
@@ -482,6 +489,13 @@ export class MailslotWriter implements Disposable {
    * @throws {RangeError} For a broadcast message over 424 bytes.
    * @throws {Deno.errors.BadResource} When the writer is closed.
    * @throws {Win32Error} When `WriteFile` fails (e.g. the message is over the slot's maximum).
+   *
+   * @example
+   * ```ts
+   * import { MailslotWriter } from "./mailslot.ts";
+   * using writer = MailslotWriter.open("events");
+   * writer.write(new Uint8Array([1, 2, 3]));
+   * ```
    */
   write(data: Uint8Array | string): number {
     parseArg(bytesSchema, data, "data");
