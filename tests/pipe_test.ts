@@ -17,7 +17,7 @@ import {
   type PipeConnection,
   pipePath,
 } from "../mechanisms/pipe.ts";
-import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import { runCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 const text = new TextDecoder();
 const pattern = (size: number) => new Uint8Array(size).map((_, i) => i % 251);
@@ -447,3 +447,28 @@ winTest("security: by default the pipe's DACL lets only the current user in", as
   assert.match(daclOf(conn2.unsafeHandle), /^D:P\(A;;(GA|FA);;;WD\)$/);
   other.close();
 });
+
+winTest(
+  "message mode streams: readable yields whole messages, writable writes one per chunk",
+  async () => {
+    const name = uniqueName("pipe-msg-stream");
+    using server = NamedPipeServer.listen(name, { mode: "message", readBufferSize: 8 });
+    const serving = (async () => {
+      using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+      const writer = conn.writable.getWriter();
+      const seen: string[] = [];
+      // Each chunk of readable is one whole message, even one longer than the 8-byte read buffer.
+      for await (const message of conn.readable) {
+        const text = new TextDecoder().decode(message);
+        seen.push(text);
+        await writer.write(new TextEncoder().encode(`echo:${text}`));
+      }
+      return seen;
+    })();
+    // The CLI client (another process) sends one message and reads one reply (TransactNamedPipe).
+    const long = "a message longer than eight bytes ✓";
+    const result = await runCli(["pipe", "send", name, long, "--reply"]);
+    assert.deepEqual(result, { code: 0, stdout: `echo:${long}\n`, stderr: "" });
+    assert.deepEqual(await serving, [long]);
+  },
+);
