@@ -153,6 +153,41 @@ export {
   toOleDate,
   toVariant,
 } from "./mechanisms/com.ts";
+export {
+  callNamedPipe,
+  type CallNamedPipeOptions,
+  type IoOptions as PipeIoOptions,
+  NamedPipeClient,
+  type NamedPipeConnectOptions,
+  NamedPipeServer,
+  type NamedPipeServerOptions,
+  type PeekResult,
+  PipeConnection,
+  type PipeMode,
+  pipePath,
+  type TransactOptions,
+} from "./mechanisms/pipe.ts";
+export {
+  ChildProcess,
+  type ChildStatus,
+  createPipe,
+  type CreatePipeOptions,
+  PipeReader,
+  PipeWriter,
+  quoteArgument,
+  spawnChild,
+  type SpawnChildOptions,
+  type StdioMode,
+} from "./mechanisms/anonymous_pipe.ts";
+export {
+  type MailslotInfo,
+  mailslotPath,
+  MailslotReader,
+  type MailslotReaderOptions,
+  type MailslotReadOptions,
+  MailslotWriter,
+  sendMailslot,
+} from "./mechanisms/mailslot.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error } from "./ffi/error.ts";
 

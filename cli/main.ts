@@ -15,10 +15,12 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import meta from "../deno.json" with { type: "json" };
 import { report } from "./_common.ts";
 import { registerBench } from "./bench.ts";
+import { registerCom } from "./com.ts";
 import { registerCompletions } from "./completions.ts";
 import { registerDemo } from "./demo.ts";
 import { registerHttp } from "./http.ts";
-import { registerCom } from "./com.ts";
+import { registerMailslot } from "./mailslot.ts";
+import { registerPipe } from "./pipe.ts";
 import { registerRpc } from "./rpc.ts";
 import { registerSerial } from "./serial.ts";
 import { registerShm } from "./shm.ts";
@@ -41,6 +43,8 @@ export function buildProgram(): Command {
     .exitOverride();
   // Groups are made with program.command(), so they inherit exitOverride and the output settings.
   registerShm(program);
+  registerPipe(program);
+  registerMailslot(program);
   registerSocket(program);
   registerHttp(program);
   registerSerial(program);

@@ -20,6 +20,25 @@ const symbols = {
   },
   /** LSTATUS RegCloseKey(HKEY hKey) */
   RegCloseKey: { parameters: ["pointer"], result: "i32" },
+  /** BOOL OpenProcessToken(HANDLE ProcessHandle, DWORD DesiredAccess, PHANDLE TokenHandle) */
+  OpenProcessToken: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
+  /** BOOL GetTokenInformation(HANDLE TokenHandle, TOKEN_INFORMATION_CLASS TokenInformationClass, LPVOID TokenInformation, DWORD TokenInformationLength, PDWORD ReturnLength) */
+  GetTokenInformation: {
+    parameters: ["pointer", "i32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
+  /** BOOL ConvertSidToStringSidW(PSID Sid, LPWSTR *StringSid) */
+  ConvertSidToStringSidW: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** DWORD GetSecurityInfo(HANDLE handle, SE_OBJECT_TYPE ObjectType, SECURITY_INFORMATION SecurityInfo, PSID *ppsidOwner, PSID *ppsidGroup, PACL *ppDacl, PACL *ppSacl, PSECURITY_DESCRIPTOR *ppSecurityDescriptor) */
+  GetSecurityInfo: {
+    parameters: ["pointer", "i32", "u32", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "u32",
+  },
+  /** BOOL ConvertSecurityDescriptorToStringSecurityDescriptorW(PSECURITY_DESCRIPTOR SecurityDescriptor, DWORD RequestedStringSDRevision, SECURITY_INFORMATION SecurityInformation, LPWSTR *StringSecurityDescriptor, PULONG StringSecurityDescriptorLen) */
+  ConvertSecurityDescriptorToStringSecurityDescriptorW: {
+    parameters: ["pointer", "u32", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -50,3 +69,11 @@ export const HKEY_LOCAL_MACHINE: Deno.PointerObject = Deno.UnsafePointer.create(
 export const KEY_READ = 0x2_0019;
 /** Registry value type: a NUL-terminated UTF-16 string. */
 export const REG_SZ = 1;
+/** Token access right: query. */
+export const TOKEN_QUERY = 0x0008;
+/** TOKEN_INFORMATION_CLASS: the token's user (a `TOKEN_USER`). */
+export const TokenUser = 1;
+/** SE_OBJECT_TYPE: a kernel object (event, pipe, mapping, ...). */
+export const SE_KERNEL_OBJECT = 6;
+/** SECURITY_INFORMATION: the DACL. */
+export const DACL_SECURITY_INFORMATION = 0x0000_0004;

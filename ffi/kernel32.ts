@@ -113,15 +113,29 @@ const symbols = {
   },
   /** BOOL ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped) */
   ReadFile: { parameters: ["pointer", "buffer", "u32", "buffer", "buffer"], result: "i32" },
+  /** ReadFile on a worker thread (for synchronous handles such as anonymous pipes). */
+  ReadFileAsync: {
+    name: "ReadFile",
+    parameters: ["pointer", "buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
   /** BOOL WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped) */
   WriteFile: { parameters: ["pointer", "buffer", "u32", "buffer", "buffer"], result: "i32" },
+  /** WriteFile on a worker thread (for synchronous handles such as anonymous pipes). */
+  WriteFileAsync: {
+    name: "WriteFile",
+    parameters: ["pointer", "buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
   /** BOOL GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped, LPDWORD lpNumberOfBytesTransferred, BOOL bWait) */
   GetOverlappedResult: { parameters: ["pointer", "buffer", "buffer", "i32"], result: "i32" },
   /** BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped) */
   CancelIoEx: { parameters: ["pointer", "buffer"], result: "i32" },
   /** BOOL FlushFileBuffers(HANDLE hFile) */
   FlushFileBuffers: { parameters: ["pointer"], result: "i32" },
-  /** BOOL FlushFileBuffers on a worker thread (it waits until the output queue drains). */
+  /** FlushFileBuffers on a worker thread (on a pipe it waits until the peer has read everything). */
   FlushFileBuffersAsync: {
     name: "FlushFileBuffers",
     parameters: ["pointer"],
@@ -160,6 +174,116 @@ const symbols = {
   ClearCommBreak: { parameters: ["pointer"], result: "i32" },
   /** BOOL SetupComm(HANDLE hFile, DWORD dwInQueue, DWORD dwOutQueue) */
   SetupComm: { parameters: ["pointer", "u32", "u32"], result: "i32" },
+  /** BOOL SetHandleInformation(HANDLE hObject, DWORD dwMask, DWORD dwFlags) */
+  SetHandleInformation: { parameters: ["pointer", "u32", "u32"], result: "i32" },
+  /** HANDLE GetStdHandle(DWORD nStdHandle) */
+  GetStdHandle: { parameters: ["u32"], result: "pointer" },
+  /** BOOL DuplicateHandle(HANDLE hSourceProcessHandle, HANDLE hSourceHandle, HANDLE hTargetProcessHandle, LPHANDLE lpTargetHandle, DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwOptions) */
+  DuplicateHandle: {
+    parameters: ["pointer", "pointer", "pointer", "buffer", "u32", "i32", "u32"],
+    result: "i32",
+  },
+
+  // ---- named pipes ----
+  /** HANDLE CreateNamedPipeW(LPCWSTR lpName, DWORD dwOpenMode, DWORD dwPipeMode, DWORD nMaxInstances, DWORD nOutBufferSize, DWORD nInBufferSize, DWORD nDefaultTimeOut, LPSECURITY_ATTRIBUTES lpSecurityAttributes) */
+  CreateNamedPipeW: {
+    parameters: ["buffer", "u32", "u32", "u32", "u32", "u32", "u32", "buffer"],
+    result: "pointer",
+  },
+  /** BOOL ConnectNamedPipe(HANDLE hNamedPipe, LPOVERLAPPED lpOverlapped) */
+  ConnectNamedPipe: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL DisconnectNamedPipe(HANDLE hNamedPipe) */
+  DisconnectNamedPipe: { parameters: ["pointer"], result: "i32" },
+  /** BOOL WaitNamedPipeW(LPCWSTR lpNamedPipeName, DWORD nTimeOut) */
+  WaitNamedPipeW: { parameters: ["buffer", "u32"], result: "i32" },
+  /** WaitNamedPipeW on a worker thread. */
+  WaitNamedPipeWAsync: {
+    name: "WaitNamedPipeW",
+    parameters: ["buffer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** BOOL PeekNamedPipe(HANDLE hNamedPipe, LPVOID lpBuffer, DWORD nBufferSize, LPDWORD lpBytesRead, LPDWORD lpTotalBytesAvail, LPDWORD lpBytesLeftThisMessage) */
+  PeekNamedPipe: {
+    parameters: ["pointer", "buffer", "u32", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  /** BOOL TransactNamedPipe(HANDLE hNamedPipe, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer, DWORD nOutBufferSize, LPDWORD lpBytesRead, LPOVERLAPPED lpOverlapped) */
+  TransactNamedPipe: {
+    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
+  /** BOOL CallNamedPipeW(LPCWSTR lpNamedPipeName, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer, DWORD nOutBufferSize, LPDWORD lpBytesRead, DWORD nTimeOut) */
+  CallNamedPipeW: {
+    parameters: ["buffer", "buffer", "u32", "buffer", "u32", "buffer", "u32"],
+    result: "i32",
+  },
+  /** CallNamedPipeW on a worker thread (its last error stays on that thread). */
+  CallNamedPipeWAsync: {
+    name: "CallNamedPipeW",
+    parameters: ["buffer", "buffer", "u32", "buffer", "u32", "buffer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** BOOL SetNamedPipeHandleState(HANDLE hNamedPipe, LPDWORD lpMode, LPDWORD lpMaxCollectionCount, LPDWORD lpCollectDataTimeout) */
+  SetNamedPipeHandleState: {
+    parameters: ["pointer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  /** BOOL GetNamedPipeInfo(HANDLE hNamedPipe, LPDWORD lpFlags, LPDWORD lpOutBufferSize, LPDWORD lpInBufferSize, LPDWORD lpMaxInstances) */
+  GetNamedPipeInfo: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  /** BOOL GetNamedPipeClientProcessId(HANDLE Pipe, PULONG ClientProcessId) */
+  GetNamedPipeClientProcessId: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL GetNamedPipeServerProcessId(HANDLE Pipe, PULONG ServerProcessId) */
+  GetNamedPipeServerProcessId: { parameters: ["pointer", "buffer"], result: "i32" },
+
+  // ---- anonymous pipes and child processes ----
+  /** BOOL CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes, DWORD nSize) */
+  CreatePipe: { parameters: ["buffer", "buffer", "buffer", "u32"], result: "i32" },
+  /** BOOL CreateProcessW(LPCWSTR lpApplicationName, LPWSTR lpCommandLine, LPSECURITY_ATTRIBUTES lpProcessAttributes, LPSECURITY_ATTRIBUTES lpThreadAttributes, BOOL bInheritHandles, DWORD dwCreationFlags, LPVOID lpEnvironment, LPCWSTR lpCurrentDirectory, LPSTARTUPINFOW lpStartupInfo, LPPROCESS_INFORMATION lpProcessInformation) */
+  CreateProcessW: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+      "u32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  /** BOOL TerminateProcess(HANDLE hProcess, UINT uExitCode) */
+  TerminateProcess: { parameters: ["pointer", "u32"], result: "i32" },
+  /** BOOL InitializeProcThreadAttributeList(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList, DWORD dwAttributeCount, DWORD dwFlags, PSIZE_T lpSize) */
+  InitializeProcThreadAttributeList: {
+    parameters: ["buffer", "u32", "u32", "buffer"],
+    result: "i32",
+  },
+  /** BOOL UpdateProcThreadAttribute(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList, DWORD dwFlags, DWORD_PTR Attribute, PVOID lpValue, SIZE_T cbSize, PVOID lpPreviousValue, PSIZE_T lpReturnSize) */
+  UpdateProcThreadAttribute: {
+    parameters: ["buffer", "u32", "usize", "buffer", "usize", "pointer", "pointer"],
+    result: "i32",
+  },
+  /** void DeleteProcThreadAttributeList(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList) */
+  DeleteProcThreadAttributeList: { parameters: ["buffer"], result: "void" },
+
+  // ---- mailslots ----
+  /** HANDLE CreateMailslotW(LPCWSTR lpName, DWORD nMaxMessageSize, DWORD lReadTimeout, LPSECURITY_ATTRIBUTES lpSecurityAttributes) */
+  CreateMailslotW: { parameters: ["buffer", "u32", "u32", "buffer"], result: "pointer" },
+  /** BOOL GetMailslotInfo(HANDLE hMailslot, LPDWORD lpMaxMessageSize, LPDWORD lpNextSize, LPDWORD lpMessageCount, LPDWORD lpReadTimeout) */
+  GetMailslotInfo: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  /** BOOL SetMailslotInfo(HANDLE hMailslot, DWORD lReadTimeout) */
+  SetMailslotInfo: { parameters: ["pointer", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -247,13 +371,68 @@ export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 /** GetExitCodeProcess's value while the process runs. */
 export const STILL_ACTIVE = 259;
 
-/** File access right: read. */
-export const GENERIC_READ = 0x8000_0000;
-/** File access right: write. */
-export const GENERIC_WRITE = 0x4000_0000;
-/** CreateFileW disposition: open an existing file or device only. */
-export const OPEN_EXISTING = 3;
-/** CreateFileW flag: overlapped (asynchronous) I/O. */
-export const FILE_FLAG_OVERLAPPED = 0x4000_0000;
+// ---- files, pipes, processes, mailslots ----
 /** CreateFileW attribute: normal. */
 export const FILE_ATTRIBUTE_NORMAL = 0x80;
+/** Access right: read. */
+export const GENERIC_READ = 0x8000_0000;
+/** Access right: write. */
+export const GENERIC_WRITE = 0x4000_0000;
+/** Share mode: others may read. */
+export const FILE_SHARE_READ = 0x0000_0001;
+/** Share mode: others may write. */
+export const FILE_SHARE_WRITE = 0x0000_0002;
+/** CreateFileW disposition: open only if it exists. */
+export const OPEN_EXISTING = 3;
+/** CreateFileW flag: the handle does overlapped (asynchronous) I/O. */
+export const FILE_FLAG_OVERLAPPED = 0x4000_0000;
+/** CreateFileW flag: the `SECURITY_*` impersonation bits below are present. */
+export const SECURITY_SQOS_PRESENT = 0x0010_0000;
+/** Impersonation level offered to a pipe server: identification only. */
+export const SECURITY_IDENTIFICATION = 0x0001_0000;
+/** Pipe open mode: data flows both ways. */
+export const PIPE_ACCESS_DUPLEX = 0x0000_0003;
+/** Pipe open mode: fail when a pipe of this name exists already. */
+export const FILE_FLAG_FIRST_PIPE_INSTANCE = 0x0008_0000;
+/** Pipe type: a byte stream. */
+export const PIPE_TYPE_BYTE = 0x0000_0000;
+/** Pipe type: messages. */
+export const PIPE_TYPE_MESSAGE = 0x0000_0004;
+/** Read mode: bytes. */
+export const PIPE_READMODE_BYTE = 0x0000_0000;
+/** Read mode: messages. */
+export const PIPE_READMODE_MESSAGE = 0x0000_0002;
+/** Blocking mode (the one to use with overlapped I/O). */
+export const PIPE_WAIT = 0x0000_0000;
+/** Refuse clients from other machines. */
+export const PIPE_REJECT_REMOTE_CLIENTS = 0x0000_0008;
+/** GetNamedPipeInfo flag: this is the server end. */
+export const PIPE_SERVER_END = 0x0000_0001;
+/** nMaxInstances: as many as resources allow. */
+export const PIPE_UNLIMITED_INSTANCES = 255;
+/** WaitNamedPipeW: wait as long as the server's default time-out. */
+export const NMPWAIT_USE_DEFAULT_WAIT = 0;
+/** SetHandleInformation flag: child processes inherit the handle. */
+export const HANDLE_FLAG_INHERIT = 0x0000_0001;
+/** GetStdHandle: standard input. */
+export const STD_INPUT_HANDLE = 0xffff_fff6;
+/** GetStdHandle: standard output. */
+export const STD_OUTPUT_HANDLE = 0xffff_fff5;
+/** GetStdHandle: standard error. */
+export const STD_ERROR_HANDLE = 0xffff_fff4;
+/** DuplicateHandle: same access as the source. */
+export const DUPLICATE_SAME_ACCESS = 0x0000_0002;
+/** STARTUPINFOW flag: hStdInput, hStdOutput and hStdError are set. */
+export const STARTF_USESTDHANDLES = 0x0000_0100;
+/** CreateProcessW flag: lpStartupInfo is a STARTUPINFOEXW. */
+export const EXTENDED_STARTUPINFO_PRESENT = 0x0008_0000;
+/** CreateProcessW flag: no console window for a console program. */
+export const CREATE_NO_WINDOW = 0x0800_0000;
+/** CreateProcessW flag: lpEnvironment is UTF-16. */
+export const CREATE_UNICODE_ENVIRONMENT = 0x0000_0400;
+/** The attribute that limits the handles a child inherits. */
+export const PROC_THREAD_ATTRIBUTE_HANDLE_LIST = 0x0002_0002;
+/** CreateMailslotW / SetMailslotInfo: reads wait forever. */
+export const MAILSLOT_WAIT_FOREVER = 0xffff_ffff;
+/** GetMailslotInfo's lpNextSize when no message waits. */
+export const MAILSLOT_NO_MESSAGE = 0xffff_ffff;

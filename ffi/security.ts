@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { advapi32, SDDL_REVISION_1 } from "./advapi32.ts";
+import { advapi32, SDDL_REVISION_1, TOKEN_QUERY, TokenUser } from "./advapi32.ts";
 import { checkBool } from "./error.ts";
 import { kernel32 } from "./kernel32.ts";
-import { wide } from "./strings.ts";
+import { readWide, wide } from "./strings.ts";
 import { SECURITY_ATTRIBUTES } from "./struct.ts";
 
 /** Security of a new kernel object. */
@@ -64,5 +64,53 @@ export class SecurityAttributes implements Disposable {
   [Symbol.dispose](): void {
     if (this.#descriptor) kernel32().LocalFree(this.#descriptor);
     this.#descriptor = null;
+  }
+}
+
+let userSid: string | undefined;
+
+/**
+ * The SID of the user this process runs as, in string form (`S-1-5-21-...`), read from the
+ * process token (`OpenProcessToken`, `GetTokenInformation(TokenUser)`, `ConvertSidToStringSidW`).
+ * Cached after the first call.
+ *
+ * @returns The SID string.
+ * @throws {Win32Error} When the token cannot be read.
+ *
+ * @example An SDDL that lets only this user in
+ * ```ts
+ * import { currentUserSid } from "./security.ts";
+ * if (Deno.build.os === "windows") console.log(`D:P(A;;GA;;;${currentUserSid()})`);
+ * ```
+ */
+export function currentUserSid(): string {
+  if (userSid !== undefined) return userSid;
+  const k = kernel32();
+  const a = advapi32();
+  const token = new BigUint64Array(1);
+  checkBool(
+    a.OpenProcessToken(k.GetCurrentProcess(), TOKEN_QUERY, token),
+    "OpenProcessToken",
+    "Cannot read the process token",
+  );
+  const tokenHandle = Deno.UnsafePointer.create(token[0]);
+  try {
+    // TOKEN_USER { SID_AND_ATTRIBUTES User { PSID Sid; DWORD Attributes; } } + the SID itself.
+    const info = new Uint8Array(256);
+    const length = new Uint32Array(1);
+    checkBool(
+      a.GetTokenInformation(tokenHandle, TokenUser, info, info.length, length),
+      "GetTokenInformation",
+      "Cannot read the process token's user",
+    );
+    const sid = Deno.UnsafePointer.create(new BigUint64Array(info.buffer, 0, 1)[0]);
+    const out = new BigUint64Array(1);
+    checkBool(a.ConvertSidToStringSidW(sid, out), "ConvertSidToStringSidW", "Cannot format a SID");
+    const text = Deno.UnsafePointer.create(out[0]);
+    userSid = readWide(text, 256);
+    k.LocalFree(text);
+    return userSid;
+  } finally {
+    k.CloseHandle(tokenHandle);
   }
 }

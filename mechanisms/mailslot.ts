@@ -1,0 +1,549 @@
+/**
+ * Mailslots: one-way datagrams to a named slot. One process reads
+ * ({@linkcode MailslotReader}, `CreateMailslotW`); any number write
+ * ({@linkcode MailslotWriter}, `CreateFileW` + `WriteFile`, or {@linkcode sendMailslot}). Each
+ * write is one message, read whole.
+ *
+ * Names: `foo` means `\\.\mailslot\foo` (a name may have pseudo-folders: `app\events`); a full
+ * path is taken as given. A reader's slot is always on this machine (`\\.\mailslot\...`). A
+ * writer may also name `\\<computer>\mailslot\<name>`, `\\<domain>\mailslot\<name>` or
+ * `\\*\mailslot\<name>`: the last two are *domain broadcasts*, delivered to every slot of that
+ * name in the domain (the primary domain for `*`) as datagrams that may be lost, at most 424
+ * bytes each. (Wine has no domain broadcast: opening such a path fails there with
+ * `ERROR_PATH_NOT_FOUND`.)
+ *
+ * Reading: a mailslot handle does synchronous I/O only, and a `ReadFile` on an empty slot would
+ * block the calling thread for the slot's read timeout. So the reader never calls `ReadFile` on
+ * an empty slot: it asks `GetMailslotInfo` whether a message is waiting (and how big it is), reads
+ * it at once when one is, and otherwise waits with timers (1 ms rising to 20 ms between checks),
+ * honouring the slot's read timeout (`CreateMailslotW`'s `lReadTimeout`, changed with
+ * `SetMailslotInfo`) and any AbortSignal. Use one reader per slot.
+ *
+ * @example A reader and a writer in two processes
+ * ```ts
+ * import { MailslotReader, sendMailslot } from "./mailslot.ts";
+ * // reader
+ * using slot = MailslotReader.create("events", { maxMessageSize: 4096 });
+ * for await (const message of slot) console.log(new TextDecoder().decode(message));
+ * // writer, elsewhere
+ * sendMailslot("events", "started");
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { checkBool, lastError, Win32Error } from "../ffi/error.ts";
+import { OwnedHandle } from "../ffi/handle.ts";
+import {
+  FILE_SHARE_READ,
+  FILE_SHARE_WRITE,
+  GENERIC_WRITE,
+  kernel32,
+  MAILSLOT_NO_MESSAGE,
+  MAILSLOT_WAIT_FOREVER,
+  OPEN_EXISTING,
+} from "../ffi/kernel32.ts";
+import { SecurityAttributes, type SecurityOptions } from "../ffi/security.ts";
+import { wide } from "../ffi/strings.ts";
+import { FULL_MAILSLOT_PATH, readerSlotNameSchema, writerSlotNameSchema } from "./_names.ts";
+import { parseArg, securitySchema, signalSchema, timeoutSchema } from "./_validate.ts";
+
+export { MAX_MAILSLOT_PATH } from "./_names.ts";
+
+export type { SecurityOptions } from "../ffi/security.ts";
+
+const ERROR_ALREADY_EXISTS = 183;
+/** The largest message a domain broadcast (`\\*\mailslot\x`, `\\domain\mailslot\x`) carries. */
+export const MAX_BROADCAST_MESSAGE = 424;
+
+/**
+ * The full path of a mailslot name: `foo` becomes `\\.\mailslot\foo`; a full path (also
+ * `\\*\mailslot\foo`, a domain broadcast) stays as it is.
+ *
+ * @param name The name or path.
+ * @returns The path.
+ * @throws {TypeError} When the name is not valid.
+ * @throws {RangeError} When the path is longer than 260 characters.
+ *
+ * @example
+ * ```ts
+ * import { mailslotPath } from "./mailslot.ts";
+ * mailslotPath("events"); // "\\\\.\\mailslot\\events"
+ * ```
+ */
+export function mailslotPath(name: string): string {
+  return parseArg(writerSlotNameSchema, name, "name");
+}
+
+function isBroadcast(path: string): boolean {
+  return path.match(FULL_MAILSLOT_PATH)![1] !== ".";
+}
+
+const bytesSchema = z.union([z.instanceof(Uint8Array), z.string()], {
+  error: "must be a Uint8Array or a string",
+});
+
+function toBytes(data: Uint8Array | string): Uint8Array {
+  return typeof data === "string" ? new TextEncoder().encode(data) : data;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(id);
+      reject(signal!.reason);
+    };
+    const id = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** What {@linkcode MailslotReader.info} reports (`GetMailslotInfo`). */
+export interface MailslotInfo {
+  /** The largest message the slot takes, in bytes; 0 means any size. */
+  maxMessageSize: number;
+  /** The size of the next message, or `null` when none is waiting. */
+  nextSize: number | null;
+  /** How many messages are waiting. */
+  messageCount: number;
+  /** The read timeout in milliseconds; `Infinity` waits forever. */
+  readTimeout: number;
+}
+
+/** Options of {@linkcode MailslotReader.create}. */
+export interface MailslotReaderOptions {
+  /** The largest message accepted, in bytes (`nMaxMessageSize`). Default 0: any size. */
+  maxMessageSize?: number;
+  /**
+   * How long a read waits for a message, in milliseconds (`lReadTimeout`): 0 returns at once,
+   * `Infinity` (the default) waits forever. Change it later with `setReadTimeout`.
+   */
+  readTimeout?: number;
+  /** Inheritance and access control. Default: the creator's default DACL. */
+  security?: SecurityOptions;
+}
+
+const readerOptionsSchema = z.object({
+  maxMessageSize: z.number({ error: "must be a number of bytes" })
+    .int({ error: "must be a whole number of bytes" })
+    .min(0, { error: "must not be negative" })
+    .max(0x7fff_ffff, { error: "must be below 2 GiB" }).optional(),
+  readTimeout: timeoutSchema.optional(),
+  security: securitySchema,
+}).strict().optional();
+
+const readOptionsSchema = z.object({
+  timeout: timeoutSchema.optional(),
+  signal: signalSchema,
+}).strict().optional();
+
+/** Options of one {@linkcode MailslotReader.read}. */
+export interface MailslotReadOptions {
+  /** Milliseconds to wait; default: the slot's read timeout. */
+  timeout?: number;
+  /** Stops waiting; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The reading end of a mailslot: create it, then read messages one by one or iterate over them.
+ *
+ * @example Read with a timeout
+ * ```ts
+ * import { MailslotReader } from "./mailslot.ts";
+ * using slot = MailslotReader.create("events", { readTimeout: 5000 });
+ * try {
+ *   console.log(await slot.readText());
+ * } catch (e) {
+ *   if (e instanceof Deno.errors.TimedOut) console.log("nothing in 5 s");
+ * }
+ * ```
+ */
+export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
+  /** The slot's full path, e.g. `\\.\mailslot\events`. */
+  readonly path: string;
+  readonly #handle: OwnedHandle;
+  #reading = false;
+
+  private constructor(path: string, handle: OwnedHandle) {
+    this.path = path;
+    this.#handle = handle;
+  }
+
+  /**
+   * Creates the slot (`CreateMailslotW`).
+   *
+   * @param name The slot's name (`events`) or local path (`\\.\mailslot\events`).
+   * @param options Maximum message size, read timeout, security.
+   * @returns The reader.
+   * @throws {TypeError} For a bad name or option.
+   * @throws {RangeError} For an option out of range.
+   * @throws {Win32Error} When the slot cannot be created; `ERROR_ALREADY_EXISTS` when another
+   *   reader has it.
+   *
+   * @example
+   * ```ts
+   * import { MailslotReader } from "./mailslot.ts";
+   * using slot = MailslotReader.create("events", { maxMessageSize: 400 });
+   * ```
+   */
+  static create(name: string, options?: MailslotReaderOptions): MailslotReader {
+    const path = parseArg(readerSlotNameSchema, name, "name");
+    const opts: MailslotReaderOptions = parseArg(readerOptionsSchema, options, "options") ?? {};
+    const timeout = opts.readTimeout === undefined || opts.readTimeout === Infinity
+      ? MAILSLOT_WAIT_FOREVER
+      : opts.readTimeout;
+    const k = kernel32();
+    using security = new SecurityAttributes(opts.security);
+    k.SetLastError(0);
+    const raw = k.CreateMailslotW(wide(path), opts.maxMessageSize ?? 0, timeout, security.bytes);
+    const code = lastError();
+    const context = `Cannot create mailslot "${path}"`;
+    if (raw === null || Deno.UnsafePointer.value(raw) === 0xffff_ffff_ffff_ffffn) {
+      throw new Win32Error("CreateMailslotW", code, { context });
+    }
+    if (code === ERROR_ALREADY_EXISTS) {
+      // Windows fails the call; Wine hands out a second reader and reports ERROR_ALREADY_EXISTS.
+      k.CloseHandle(raw);
+      throw new Win32Error("CreateMailslotW", code, {
+        context: `${context}: another reader has it`,
+      });
+    }
+    return new MailslotReader(path, new OwnedHandle(raw));
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#handle.closed;
+  }
+
+  /** The raw handle. @throws {Deno.errors.BadResource} When closed. */
+  get unsafeHandle(): Deno.PointerObject {
+    return this.#handle.unsafeHandle;
+  }
+
+  #h(): Deno.PointerObject {
+    if (this.#handle.closed) {
+      throw new Deno.errors.BadResource(`Mailslot "${this.path}" is closed`);
+    }
+    return this.#handle.unsafeHandle;
+  }
+
+  /**
+   * The slot's state (`GetMailslotInfo`).
+   *
+   * @returns Maximum message size, next message size, message count and read timeout.
+   * @throws {Deno.errors.BadResource} When closed.
+   * @throws {Win32Error} When `GetMailslotInfo` fails.
+   *
+   * @example
+   * ```ts
+   * import { MailslotReader } from "./mailslot.ts";
+   * using slot = MailslotReader.create("events");
+   * console.log(slot.info().messageCount);
+   * ```
+   */
+  info(): MailslotInfo {
+    const max = new Uint32Array(1);
+    const next = new Uint32Array(1);
+    const count = new Uint32Array(1);
+    const timeout = new Uint32Array(1);
+    checkBool(
+      kernel32().GetMailslotInfo(this.#h(), max, next, count, timeout),
+      "GetMailslotInfo",
+      `Cannot query mailslot "${this.path}"`,
+    );
+    return {
+      maxMessageSize: max[0],
+      nextSize: next[0] === MAILSLOT_NO_MESSAGE ? null : next[0],
+      messageCount: count[0],
+      readTimeout: timeout[0] === MAILSLOT_WAIT_FOREVER ? Infinity : timeout[0],
+    };
+  }
+
+  /**
+   * Changes the read timeout (`SetMailslotInfo`).
+   *
+   * @param timeout Milliseconds; 0 returns at once, `Infinity` waits forever.
+   * @throws {RangeError} For a negative or too large value.
+   * @throws {Win32Error} When `SetMailslotInfo` fails.
+   *
+   * @example
+   * ```ts
+   * import { MailslotReader } from "./mailslot.ts";
+   * using slot = MailslotReader.create("events");
+   * slot.setReadTimeout(250);
+   * ```
+   */
+  setReadTimeout(timeout: number): void {
+    const ms = parseArg(timeoutSchema, timeout, "timeout");
+    checkBool(
+      kernel32().SetMailslotInfo(this.#h(), ms === Infinity ? MAILSLOT_WAIT_FOREVER : ms),
+      "SetMailslotInfo",
+      `Cannot set the read timeout of mailslot "${this.path}"`,
+    );
+  }
+
+  /**
+   * Reads the next message, waiting for one up to the read timeout.
+   *
+   * @param options A timeout for this read (default: the slot's) and an AbortSignal.
+   * @returns The message.
+   * @throws {Deno.errors.TimedOut} When no message came within the timeout.
+   * @throws {RangeError} When the message was larger than the slot's maximum message size (it
+   *   is discarded; only possible under Wine, where writers are not held to the maximum).
+   * @throws {Deno.errors.BadResource} When the reader is closed (also during the wait).
+   * @throws {Deno.errors.Busy} When another read of this reader is in progress.
+   * @throws The signal's reason when aborted.
+   *
+   * @example
+   * ```ts
+   * import { MailslotReader } from "./mailslot.ts";
+   * using slot = MailslotReader.create("events");
+   * const message = await slot.read({ timeout: 1000 });
+   * ```
+   */
+  async read(options?: MailslotReadOptions): Promise<Uint8Array> {
+    const opts: MailslotReadOptions = parseArg(readOptionsSchema, options, "options") ?? {};
+    if (this.#reading) {
+      throw new Deno.errors.Busy(`Mailslot "${this.path}" is already being read`);
+    }
+    this.#reading = true;
+    try {
+      return await this.#read(opts);
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  async #read(opts: MailslotReadOptions): Promise<Uint8Array> {
+    const { signal } = opts;
+    const first = this.info();
+    const timeout = opts.timeout ?? first.readTimeout;
+    const deadline = performance.now() + timeout;
+    for (let round = 0;; round++) {
+      signal?.throwIfAborted();
+      const info = round === 0 ? first : this.info();
+      if (info.nextSize !== null) return this.#take(info);
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Deno.errors.TimedOut(
+          `No message in mailslot "${this.path}" within ${timeout} ms`,
+        );
+      }
+      await sleep(Math.min(left, [0, 1, 1, 2, 4, 8, 16][round] ?? 20), signal);
+    }
+  }
+
+  /** Reads the waiting message (there is one: ReadFile returns at once). */
+  #take(info: MailslotInfo): Uint8Array {
+    const size = info.nextSize!;
+    const buffer = new Uint8Array(Math.max(size, 1));
+    const count = new Uint32Array(1);
+    checkBool(
+      kernel32().ReadFile(this.#h(), buffer, buffer.length, count, null),
+      "ReadFile",
+      `Cannot read from mailslot "${this.path}"`,
+    );
+    if (info.maxMessageSize !== 0 && count[0] > info.maxMessageSize) {
+      throw new RangeError(
+        `Message of ${count[0]} bytes in mailslot "${this.path}" exceeds its maximum message ` +
+          `size of ${info.maxMessageSize} bytes: discarded`,
+      );
+    }
+    return buffer.subarray(0, count[0]);
+  }
+
+  /**
+   * Reads the next message as UTF-8 text.
+   *
+   * @param options Timeout and AbortSignal, as for {@linkcode read}.
+   * @returns The text.
+   * @throws As {@linkcode read}.
+   *
+   * @example
+   * ```ts
+   * import { MailslotReader } from "./mailslot.ts";
+   * using slot = MailslotReader.create("events");
+   * console.log(await slot.readText({ timeout: 1000 }));
+   * ```
+   */
+  async readText(options?: MailslotReadOptions): Promise<string> {
+    return new TextDecoder().decode(await this.read(options));
+  }
+
+  /**
+   * The messages as they come, until the reader is closed or the signal aborts. The slot's read
+   * timeout does not end the iteration: it waits on.
+   *
+   * @param options An AbortSignal that ends the iteration.
+   * @returns An async iterable of messages.
+   *
+   * @example
+   * ```ts
+   * import { MailslotReader } from "./mailslot.ts";
+   * using slot = MailslotReader.create("events");
+   * for await (const m of slot.messages({ signal: AbortSignal.timeout(60_000) })) console.log(m);
+   * ```
+   */
+  async *messages(options?: { signal?: AbortSignal }): AsyncGenerator<Uint8Array> {
+    const opts: { signal?: AbortSignal } = parseArg(
+      z.object({ signal: signalSchema }).strict().optional(),
+      options,
+      "options",
+    ) ?? {};
+    for (;;) {
+      if (this.closed || opts.signal?.aborted) return;
+      try {
+        yield await this.read({ timeout: Infinity, signal: opts.signal });
+      } catch (e) {
+        if (this.closed || (opts.signal?.aborted && e === opts.signal.reason)) return;
+        throw e;
+      }
+    }
+  }
+
+  /** Iterates over the messages until the reader is closed. */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.messages();
+  }
+
+  /** Closes the slot: writers then fail to open it. A second call does nothing. */
+  close(): void {
+    this.#handle.close();
+  }
+
+  /** Closes the slot. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * A writer of a mailslot (`CreateFileW` on its path). Several writers, in as many processes, may
+ * write to one slot; each `write` is one message.
+ *
+ * @example
+ * ```ts
+ * import { MailslotWriter } from "./mailslot.ts";
+ * using writer = MailslotWriter.open("events");
+ * writer.write("one");
+ * writer.write("two");
+ * ```
+ */
+export class MailslotWriter implements Disposable {
+  /** The slot's path. */
+  readonly path: string;
+  readonly #handle: OwnedHandle;
+  readonly #broadcast: boolean;
+
+  private constructor(path: string, handle: OwnedHandle) {
+    this.path = path;
+    this.#handle = handle;
+    this.#broadcast = isBroadcast(path);
+  }
+
+  /**
+   * Opens a slot for writing.
+   *
+   * @param name The slot's name or path (`\\*\mailslot\x` broadcasts to the domain).
+   * @returns The writer.
+   * @throws {TypeError} For a bad name.
+   * @throws {Win32Error} When the slot cannot be opened (`ERROR_FILE_NOT_FOUND`: no reader).
+   *
+   * @example
+   * ```ts
+   * import { MailslotWriter } from "./mailslot.ts";
+   * using writer = MailslotWriter.open("\\\\.\\mailslot\\events");
+   * ```
+   */
+  static open(name: string): MailslotWriter {
+    const path = parseArg(writerSlotNameSchema, name, "name");
+    const raw = kernel32().CreateFileW(
+      wide(path),
+      GENERIC_WRITE,
+      // Other writers hold the slot open for writing too: share both ways.
+      FILE_SHARE_READ | FILE_SHARE_WRITE,
+      null,
+      OPEN_EXISTING,
+      0,
+      null,
+    );
+    if (raw === null || Deno.UnsafePointer.value(raw) === 0xffff_ffff_ffff_ffffn) {
+      const code = lastError();
+      throw new Win32Error("CreateFileW", code, {
+        context: `Cannot open mailslot "${path}"${code === 2 ? ": no reader has created it" : ""}`,
+      });
+    }
+    return new MailslotWriter(path, new OwnedHandle(raw));
+  }
+
+  /**
+   * Writes one message (`WriteFile`; a mailslot write never waits for the reader).
+   *
+   * @param data Bytes, or text (written as UTF-8).
+   * @returns The number of bytes written.
+   * @throws {RangeError} For a broadcast message over 424 bytes.
+   * @throws {Deno.errors.BadResource} When the writer is closed.
+   * @throws {Win32Error} When `WriteFile` fails (e.g. the message is over the slot's maximum).
+   *
+   * @example
+   * ```ts
+   * import { MailslotWriter } from "./mailslot.ts";
+   * using writer = MailslotWriter.open("events");
+   * writer.write(new Uint8Array([1, 2, 3]));
+   * ```
+   */
+  write(data: Uint8Array | string): number {
+    parseArg(bytesSchema, data, "data");
+    const bytes = toBytes(data);
+    if (this.#broadcast && bytes.length > MAX_BROADCAST_MESSAGE) {
+      throw new RangeError(
+        `Invalid argument "data": a broadcast message must be at most ${MAX_BROADCAST_MESSAGE} bytes (got ${bytes.length})`,
+      );
+    }
+    if (this.#handle.closed) {
+      throw new Deno.errors.BadResource(`Mailslot writer "${this.path}" is closed`);
+    }
+    const count = new Uint32Array(1);
+    checkBool(
+      kernel32().WriteFile(this.#handle.unsafeHandle, bytes, bytes.length, count, null),
+      "WriteFile",
+      `Cannot write to mailslot "${this.path}"`,
+    );
+    return count[0];
+  }
+
+  /** Closes the writer. A second call does nothing. */
+  close(): void {
+    this.#handle.close();
+  }
+
+  /** Closes the writer. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Opens a slot, writes one message and closes it.
+ *
+ * @param name The slot's name or path.
+ * @param data The message (bytes, or text as UTF-8).
+ * @returns The number of bytes written.
+ * @throws As {@linkcode MailslotWriter.open} and {@linkcode MailslotWriter.write}.
+ *
+ * @example
+ * ```ts
+ * import { sendMailslot } from "./mailslot.ts";
+ * sendMailslot("events", "hello ✓");
+ * ```
+ */
+export function sendMailslot(name: string, data: Uint8Array | string): number {
+  parseArg(bytesSchema, data, "data");
+  using writer = MailslotWriter.open(name);
+  return writer.write(data);
+}

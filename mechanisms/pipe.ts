@@ -1,0 +1,1217 @@
+/**
+ * Named pipes: a {@linkcode NamedPipeServer} that is an async iterable of connections (like
+ * `Deno.listen`), a client ({@linkcode NamedPipeClient.connect}), and connections
+ * ({@linkcode PipeConnection}) with `read`/`write`, whole messages, `transact`, `peek` and
+ * `readable`/`writable` streams. {@linkcode callNamedPipe} does a one-shot request/response.
+ *
+ * All I/O is overlapped (`FILE_FLAG_OVERLAPPED`, see `_overlapped.ts`): many reads and writes
+ * can be in flight on many connections at once, the event loop is never blocked, and every
+ * operation takes an `AbortSignal` (cancelled with `CancelIoEx`) and a timeout.
+ *
+ * Names: `foo` means `\\.\pipe\foo`; a full path (`\\.\pipe\foo`, `\\server\pipe\foo` for a
+ * client) is taken as given. The pipe's own name may not contain a backslash and the whole path
+ * is at most 256 characters.
+ *
+ * Behaviour that differs from raw Win32, on purpose:
+ * - The end of the stream: a read that fails with `ERROR_BROKEN_PIPE` (the peer closed) or
+ *   `ERROR_PIPE_NOT_CONNECTED` (the server disconnected) returns `null`, like `Deno.Conn.read`;
+ *   a write to a closed peer throws `Deno.errors.BrokenPipe`.
+ * - Security: by default a server's pipe gets a DACL that lets only the current user in
+ *   (`D:P(A;;GA;;;<your SID>)`), remote clients are rejected (`PIPE_REJECT_REMOTE_CLIENTS`), and
+ *   `FILE_FLAG_FIRST_PIPE_INSTANCE` refuses a name some other server already holds. Clients ask
+ *   for `SECURITY_IDENTIFICATION` only, so a server cannot impersonate them.
+ * - Message mode: {@linkcode PipeConnection.readMessage} reassembles a message longer than the
+ *   read buffer (`ERROR_MORE_DATA`), so callers always get whole messages.
+ *
+ * @example An echo server and a client
+ * ```ts
+ * import { NamedPipeClient, NamedPipeServer } from "./pipe.ts";
+ *
+ * using server = NamedPipeServer.listen("echo", { mode: "message" });
+ * (async () => {
+ *   for await (const conn of server) {
+ *     (async () => {
+ *       using c = conn;
+ *       for (let m; (m = await c.readMessage()) !== null;) await c.write(m);
+ *     })();
+ *   }
+ * })();
+ *
+ * using client = await NamedPipeClient.connect("echo", { timeout: 5000 });
+ * const reply = await client.transact(new TextEncoder().encode("hello"));
+ * console.log(new TextDecoder().decode(reply)); // "hello"
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { errorName, lastError, Win32Error } from "../ffi/error.ts";
+import { OwnedHandle } from "../ffi/handle.ts";
+import {
+  FILE_FLAG_FIRST_PIPE_INSTANCE,
+  FILE_FLAG_OVERLAPPED,
+  GENERIC_READ,
+  GENERIC_WRITE,
+  kernel32,
+  OPEN_EXISTING,
+  PIPE_ACCESS_DUPLEX,
+  PIPE_READMODE_BYTE,
+  PIPE_READMODE_MESSAGE,
+  PIPE_REJECT_REMOTE_CLIENTS,
+  PIPE_TYPE_BYTE,
+  PIPE_TYPE_MESSAGE,
+  PIPE_UNLIMITED_INSTANCES,
+  PIPE_WAIT,
+  SECURITY_IDENTIFICATION,
+  SECURITY_SQOS_PRESENT,
+} from "../ffi/kernel32.ts";
+import { currentUserSid, SecurityAttributes } from "../ffi/security.ts";
+import { wide } from "../ffi/strings.ts";
+import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_overlapped.ts";
+import { clientPipeNameSchema, serverPipeNameSchema } from "./_names.ts";
+import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+
+export { MAX_PIPE_PATH } from "./_names.ts";
+
+const ERROR_FILE_NOT_FOUND = 2;
+const ERROR_ACCESS_DENIED = 5;
+const ERROR_BROKEN_PIPE = 109;
+const ERROR_ALREADY_EXISTS = 183;
+const ERROR_PIPE_BUSY = 231;
+const ERROR_NO_DATA = 232;
+const ERROR_PIPE_NOT_CONNECTED = 233;
+const ERROR_MORE_DATA = 234;
+const ERROR_PIPE_CONNECTED = 535;
+
+/** How a pipe carries data: a byte stream, or messages whose boundaries are kept. */
+export type PipeMode = "byte" | "message";
+
+// ---------------------------------------------------------------------------------------------
+// names and validation
+
+/**
+ * The full path of a pipe name: `foo` becomes `\\.\pipe\foo`, a full path stays as it is.
+ *
+ * @param name A pipe name or path.
+ * @returns The full path.
+ * @throws {TypeError} When the name is not valid.
+ * @throws {RangeError} When the path is longer than 256 characters.
+ *
+ * @example
+ * ```ts
+ * import { pipePath } from "./pipe.ts";
+ * pipePath("jobs"); // "\\\\.\\pipe\\jobs"
+ * ```
+ */
+export function pipePath(name: string): string {
+  return parseArg(clientPipeNameSchema, name, "name");
+}
+
+const modeSchema = z.enum(["byte", "message"], { error: 'must be "byte" or "message"' });
+const bufferSizeSchema = z.number({ error: "must be a number of bytes" })
+  .int({ error: "must be a whole number of bytes" })
+  .min(0, { error: "must not be negative" })
+  .max(0x7fff_ffff, { error: "must be below 2 GiB" });
+const readSizeSchema = z.number({ error: "must be a number of bytes" })
+  .int({ error: "must be a whole number of bytes" })
+  .min(1, { error: "must be at least 1 byte" })
+  .max(0x7fff_ffff, { error: "must be below 2 GiB" });
+const ioOptionsSchema = z.object({
+  signal: signalSchema,
+  timeout: timeoutSchema.optional(),
+}).strict().optional();
+const bytesSchema = z.union([z.instanceof(Uint8Array), z.string()], {
+  error: "must be a Uint8Array or a string",
+});
+
+/** Options of one read, write or transaction. */
+export interface IoOptions {
+  /** Cancels the operation (`CancelIoEx`); the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Milliseconds before the operation is cancelled with `Deno.errors.TimedOut`. Default none. */
+  timeout?: number;
+}
+
+function toBytes(data: Uint8Array | string): Uint8Array<ArrayBuffer> {
+  if (typeof data === "string") return new TextEncoder().encode(data);
+  // FFI needs memory that stays put while the operation is in flight: copy views of shared or
+  // resizable buffers, pass ordinary ones as they are.
+  return data.buffer instanceof ArrayBuffer && !data.buffer.resizable
+    ? data as Uint8Array<ArrayBuffer>
+    : new Uint8Array(data);
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  if (chunks.length === 1 && chunks[0].buffer instanceof ArrayBuffer) {
+    return chunks[0] as Uint8Array<ArrayBuffer>;
+  }
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** Runs async operations one after another (one read, one write at a time per handle). */
+class Lane {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(fn);
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// connections
+
+/** What {@linkcode PipeConnection.peek} sees without reading. */
+export interface PeekResult {
+  /** Bytes waiting in the pipe (all messages). */
+  available: number;
+  /** Bytes left in the current message (message mode; 0 in byte mode). */
+  leftThisMessage: number;
+  /** Up to the requested number of the first waiting bytes, not consumed. */
+  data: Uint8Array;
+}
+
+/** Options of {@linkcode PipeConnection.transact}. */
+export interface TransactOptions extends IoOptions {
+  /** The first read's buffer size; a longer reply is reassembled. Default 65536. */
+  replyBufferSize?: number;
+}
+
+const transactOptionsSchema = z.object({
+  signal: signalSchema,
+  timeout: timeoutSchema.optional(),
+  replyBufferSize: readSizeSchema.optional(),
+}).strict().optional();
+
+/**
+ * One end of a connected named pipe: a server's connection (from {@linkcode NamedPipeServer}) or
+ * a client ({@linkcode NamedPipeClient}). One read and one write may run at the same time; more
+ * calls of the same kind queue in order.
+ *
+ * `close()` cancels what is in flight (reads reject with `Deno.errors.Interrupted`) and closes
+ * the handle once the cancelled operations have ended. Data already written stays readable by
+ * the peer, which then sees the end of the stream.
+ *
+ * @example Read whole messages until the peer closes
+ * ```ts
+ * import type { PipeConnection } from "./pipe.ts";
+ * declare const conn: PipeConnection;
+ * for (let m; (m = await conn.readMessage()) !== null;) console.log(m.length);
+ * ```
+ */
+export class PipeConnection implements Disposable, AsyncDisposable {
+  /** The pipe's full path, e.g. `\\.\pipe\jobs`. */
+  readonly path: string;
+  /** Which end this is. */
+  readonly side: "server" | "client";
+  /** The read mode: `"message"` reads stop at message boundaries. */
+  readonly mode: PipeMode;
+  readonly #handle: OwnedHandle;
+  readonly #readOp: OverlappedOp;
+  readonly #writeOp: OverlappedOp;
+  readonly #readLane = new Lane();
+  readonly #writeLane = new Lane();
+  readonly #readBufferSize: number;
+  #onClose: (() => void) | undefined;
+  #closing = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+
+  /** @internal Use {@linkcode NamedPipeServer} or {@linkcode NamedPipeClient.connect}. */
+  constructor(
+    init: {
+      path: string;
+      side: "server" | "client";
+      mode: PipeMode;
+      handle: OwnedHandle;
+      readOp?: OverlappedOp;
+      readBufferSize?: number;
+      onClose?: () => void;
+    },
+  ) {
+    this.path = init.path;
+    this.side = init.side;
+    this.mode = init.mode;
+    this.#handle = init.handle;
+    this.#readOp = init.readOp ?? new OverlappedOp();
+    this.#writeOp = new OverlappedOp();
+    this.#readBufferSize = init.readBufferSize ?? 65536;
+    this.#onClose = init.onClose;
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closing;
+  }
+
+  /**
+   * The raw pipe handle, for FFI calls of your own. Valid until `close()`.
+   *
+   * @throws {Deno.errors.BadResource} When closed.
+   */
+  get unsafeHandle(): Deno.PointerObject {
+    this.#check();
+    return this.#handle.unsafeHandle;
+  }
+
+  #check(): Deno.PointerObject {
+    if (this.#closing) throw new Deno.errors.BadResource(`Pipe "${this.path}" is closed`);
+    return this.#handle.unsafeHandle;
+  }
+
+  /**
+   * The process id at the client end (`GetNamedPipeClientProcessId`).
+   *
+   * @throws {Win32Error} When the system cannot tell.
+   */
+  get clientProcessId(): number {
+    const out = new Uint32Array(1);
+    if (!kernel32().GetNamedPipeClientProcessId(this.#check(), out)) {
+      throw new Win32Error("GetNamedPipeClientProcessId", lastError(), {
+        context: `Cannot get the client process of pipe "${this.path}"`,
+      });
+    }
+    return out[0];
+  }
+
+  /**
+   * The process id at the server end (`GetNamedPipeServerProcessId`).
+   *
+   * @throws {Win32Error} When the system cannot tell.
+   */
+  get serverProcessId(): number {
+    const out = new Uint32Array(1);
+    if (!kernel32().GetNamedPipeServerProcessId(this.#check(), out)) {
+      throw new Win32Error("GetNamedPipeServerProcessId", lastError(), {
+        context: `Cannot get the server process of pipe "${this.path}"`,
+      });
+    }
+    return out[0];
+  }
+
+  #context(what: string): string {
+    return `Cannot ${what} pipe "${this.path}"`;
+  }
+
+  /** Maps a read's status: `null` for the end of the stream, throws for failures. */
+  #readStatus(result: IoResult, functionName: string): "ok" | "more" | "eof" {
+    switch (result.error) {
+      case 0:
+        return "ok";
+      case ERROR_MORE_DATA:
+        return "more";
+      case ERROR_BROKEN_PIPE:
+      case ERROR_PIPE_NOT_CONNECTED:
+        return "eof";
+      case ERROR_OPERATION_ABORTED:
+        throw new Deno.errors.Interrupted(`Read from pipe "${this.path}" was cancelled: closed`);
+      default:
+        throw new Win32Error(functionName, result.error, {
+          context: this.#context("read from"),
+        });
+    }
+  }
+
+  /**
+   * Reads up to `buffer.length` bytes. In message mode a read stops at the end of a message; a
+   * message longer than the buffer comes in several reads (use {@linkcode readMessage} for
+   * whole messages).
+   *
+   * @param buffer Where the bytes go.
+   * @param options AbortSignal and timeout.
+   * @returns The number of bytes read, or `null` at the end of the stream (the peer closed:
+   *   `ERROR_BROKEN_PIPE` / `ERROR_PIPE_NOT_CONNECTED`).
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Deno.errors.Interrupted} When `close()` ran during the read.
+   * @throws {Deno.errors.TimedOut} When the timeout elapsed.
+   * @throws {Win32Error} When `ReadFile` fails otherwise.
+   *
+   * @example
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * const buffer = new Uint8Array(4096);
+   * const n = await conn.read(buffer, { timeout: 1000 });
+   * ```
+   */
+  async read(buffer: Uint8Array, options?: IoOptions): Promise<number | null> {
+    parseArg(z.instanceof(Uint8Array, { error: "must be a Uint8Array" }), buffer, "buffer");
+    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const target = toBytes(buffer);
+    return await this.#readLane.run(async () => {
+      const h = this.#check();
+      const result = await this.#readOp.run(
+        h,
+        (ov) => kernel32().ReadFile(h, target, target.length, null, ov),
+        { ...opts, context: this.#context("read from") },
+      );
+      const status = this.#readStatus(result, "ReadFile");
+      if (status === "eof") return null;
+      if (target !== buffer) buffer.set(target.subarray(0, result.bytes));
+      return result.bytes;
+    });
+  }
+
+  /**
+   * Reads one whole message (message mode), reassembling one longer than the read buffer: the
+   * first `ReadFile` fills the connection's read buffer, `ERROR_MORE_DATA` says there is more,
+   * `PeekNamedPipe` tells how much, and further reads fetch the rest. In byte mode this returns
+   * whatever one read gets (up to the read buffer size).
+   *
+   * @param options AbortSignal and timeout (for each underlying read).
+   * @returns The message, or `null` at the end of the stream.
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Deno.errors.Interrupted} When `close()` ran during the read.
+   * @throws {Deno.errors.TimedOut} When the timeout elapsed.
+   * @throws {Win32Error} When a read fails otherwise.
+   *
+   * @example
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * const message = await conn.readMessage();
+   * if (message) console.log(new TextDecoder().decode(message));
+   * ```
+   */
+  async readMessage(options?: IoOptions): Promise<Uint8Array<ArrayBuffer> | null> {
+    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    return await this.#readLane.run(() => this.#readWhole(opts, this.#readBufferSize));
+  }
+
+  /** Reads the rest of a message (or a first chunk of `size`) until the message ends. */
+  async #readWhole(
+    opts: IoOptions,
+    size: number,
+    first: Uint8Array[] = [],
+  ): Promise<Uint8Array<ArrayBuffer> | null> {
+    const chunks = first;
+    let more = first.length > 0;
+    for (;;) {
+      const h = this.#check();
+      const buffer = new Uint8Array(size);
+      const result = await this.#readOp.run(
+        h,
+        (ov) => kernel32().ReadFile(h, buffer, buffer.length, null, ov),
+        { ...opts, context: this.#context("read from") },
+      );
+      const status = this.#readStatus(result, "ReadFile");
+      if (status === "eof") {
+        if (more) {
+          throw new Deno.errors.UnexpectedEof(
+            `Pipe "${this.path}" closed in the middle of a message`,
+          );
+        }
+        return null;
+      }
+      chunks.push(buffer.subarray(0, result.bytes));
+      if (status === "ok") return concat(chunks);
+      more = true;
+      size = Math.max(1, this.#peekCounts(h).leftThisMessage || this.#readBufferSize);
+    }
+  }
+
+  #peekCounts(h: Deno.PointerObject): { available: number; leftThisMessage: number } {
+    const available = new Uint32Array(1);
+    const left = new Uint32Array(1);
+    if (!kernel32().PeekNamedPipe(h, null, 0, null, available, left)) {
+      const code = lastError();
+      if (code === ERROR_BROKEN_PIPE || code === ERROR_PIPE_NOT_CONNECTED) {
+        return { available: 0, leftThisMessage: 0 };
+      }
+      throw new Win32Error("PeekNamedPipe", code, { context: this.#context("peek into") });
+    }
+    return { available: available[0], leftThisMessage: left[0] };
+  }
+
+  /**
+   * Looks at waiting data without consuming it (`PeekNamedPipe`). Never waits.
+   *
+   * @param size How many of the first waiting bytes to copy (default 0: counts only).
+   * @returns The counts and the bytes.
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Win32Error} When `PeekNamedPipe` fails (other than at the end of the stream).
+   *
+   * @example
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * if (conn.peek().available > 0) console.log("data is waiting");
+   * ```
+   */
+  peek(size = 0): PeekResult {
+    parseArg(bufferSizeSchema, size, "size");
+    const h = this.#check();
+    const buffer = new Uint8Array(size);
+    const read = new Uint32Array(1);
+    const available = new Uint32Array(1);
+    const left = new Uint32Array(1);
+    if (!kernel32().PeekNamedPipe(h, size ? buffer : null, size, read, available, left)) {
+      const code = lastError();
+      if (code === ERROR_BROKEN_PIPE || code === ERROR_PIPE_NOT_CONNECTED) {
+        return { available: 0, leftThisMessage: 0, data: new Uint8Array(0) };
+      }
+      throw new Win32Error("PeekNamedPipe", code, { context: this.#context("peek into") });
+    }
+    return {
+      available: available[0],
+      leftThisMessage: left[0],
+      data: buffer.subarray(0, read[0]),
+    };
+  }
+
+  #writeStatus(result: IoResult, functionName: string): void {
+    if (result.error === 0) return;
+    if (
+      result.error === ERROR_BROKEN_PIPE || result.error === ERROR_NO_DATA ||
+      result.error === ERROR_PIPE_NOT_CONNECTED
+    ) {
+      throw new Deno.errors.BrokenPipe(
+        `Cannot write to pipe "${this.path}": the other end is closed (${errorName(result.error)})`,
+      );
+    }
+    if (result.error === ERROR_OPERATION_ABORTED) {
+      throw new Deno.errors.Interrupted(`Write to pipe "${this.path}" was cancelled: closed`);
+    }
+    throw new Win32Error(functionName, result.error, { context: this.#context("write to") });
+  }
+
+  /**
+   * Writes all of `data`; in message mode, as one message. Resolves when the pipe has taken the
+   * bytes (they sit in its buffer until the peer reads them).
+   *
+   * @param data Bytes, or text (written as UTF-8).
+   * @param options AbortSignal and timeout.
+   * @returns The number of bytes written.
+   * @throws {Deno.errors.BrokenPipe} When the peer has closed.
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Deno.errors.TimedOut} When the timeout elapsed (the peer does not read).
+   * @throws {Win32Error} When `WriteFile` fails otherwise.
+   *
+   * @example
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * await conn.write("hello");
+   * ```
+   */
+  async write(data: Uint8Array | string, options?: IoOptions): Promise<number> {
+    parseArg(bytesSchema, data, "data");
+    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const bytes = toBytes(data);
+    return await this.#writeLane.run(async () => {
+      let written = 0;
+      do {
+        const h = this.#check();
+        const rest = written ? bytes.subarray(written) : bytes;
+        const result = await this.#writeOp.run(
+          h,
+          (ov) => kernel32().WriteFile(h, rest, rest.length, null, ov),
+          { ...opts, context: this.#context("write to") },
+        );
+        this.#writeStatus(result, "WriteFile");
+        written += result.bytes;
+        // A message-mode write is all or nothing; a byte-mode one may be partial in theory.
+      } while (written < bytes.length && this.mode === "byte");
+      return written;
+    });
+  }
+
+  /**
+   * Writes a request message and reads the reply message in one call (`TransactNamedPipe`).
+   * The connection must be in message read mode, and nothing else may be waiting to be read.
+   * A reply longer than `replyBufferSize` is reassembled.
+   *
+   * @param request The request (bytes, or text as UTF-8).
+   * @param options AbortSignal, timeout and the reply buffer size.
+   * @returns The reply.
+   * @throws {Deno.errors.BrokenPipe} When the server closed before replying.
+   * @throws {Deno.errors.TimedOut} When the timeout elapsed.
+   * @throws {Win32Error} When `TransactNamedPipe` fails (e.g. `ERROR_BAD_PIPE` in byte mode).
+   *
+   * @example
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * const reply = await conn.transact("status?", { timeout: 5000 });
+   * ```
+   */
+  async transact(request: Uint8Array | string, options?: TransactOptions): Promise<Uint8Array> {
+    parseArg(bytesSchema, request, "request");
+    const opts: TransactOptions = parseArg(transactOptionsSchema, options, "options") ?? {};
+    const bytes = toBytes(request);
+    const size = opts.replyBufferSize ?? this.#readBufferSize;
+    const io = { signal: opts.signal, timeout: opts.timeout };
+    // A transaction is a write and a read: it holds both lanes.
+    return await this.#writeLane.run(() =>
+      this.#readLane.run(async () => {
+        const h = this.#check();
+        const reply = new Uint8Array(size);
+        const result = await this.#readOp.run(
+          h,
+          (ov) => kernel32().TransactNamedPipe(h, bytes, bytes.length, reply, size, null, ov),
+          { ...io, context: this.#context("transact on") },
+        );
+        if (result.error === ERROR_BROKEN_PIPE || result.error === ERROR_PIPE_NOT_CONNECTED) {
+          throw new Deno.errors.BrokenPipe(
+            `Cannot transact on pipe "${this.path}": the other end closed (${
+              errorName(result.error)
+            })`,
+          );
+        }
+        if (result.error === ERROR_MORE_DATA) {
+          const left = this.#peekCounts(h).leftThisMessage || this.#readBufferSize;
+          return (await this.#readWhole(io, left, [reply.subarray(0, result.bytes)]))!;
+        }
+        if (result.error === ERROR_OPERATION_ABORTED) {
+          throw new Deno.errors.Interrupted(`Transaction on pipe "${this.path}" was cancelled`);
+        }
+        if (result.error !== 0) {
+          throw new Win32Error("TransactNamedPipe", result.error, {
+            context: this.#context("transact on"),
+          });
+        }
+        return reply.subarray(0, result.bytes);
+      })
+    );
+  }
+
+  /**
+   * The data as a stream: chunks of up to the read buffer size in byte mode, one chunk per
+   * message in message mode. It closes at the end of the stream; cancelling it closes the
+   * connection.
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const chunk = await this.#readLane.run(() => this.#readWhole({}, this.#readBufferSize));
+          if (chunk === null) controller.close();
+          else controller.enqueue(chunk);
+        } catch (e) {
+          controller.error(e);
+        }
+      },
+      cancel: () => this.close(),
+    }, { highWaterMark: 0 });
+  }
+
+  /**
+   * A stream to write to: each chunk is one `write` (one message in message mode). Closing it
+   * closes the connection (pipes have no half-close); the peer reads what was written, then
+   * the end of the stream.
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        await this.write(chunk);
+      },
+      close: () => this.close(),
+      abort: () => this.close(),
+    });
+  }
+
+  /**
+   * Closes the connection: cancels operations in flight and closes the handle once they have
+   * ended. A second call does nothing.
+   */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const handle = this.#handle;
+    const raw = handle.unsafeHandle;
+    const finish = () => {
+      this.#readOp[Symbol.dispose]();
+      this.#writeOp[Symbol.dispose]();
+      handle.close();
+      const onClose = this.#onClose;
+      this.#onClose = undefined;
+      onClose?.();
+    };
+    if (this.#readOp.busy || this.#writeOp.busy) {
+      cancelAll(raw);
+      Promise.all([this.#readOp.idle(), this.#writeOp.idle()]).then(finish);
+    } else finish();
+  }
+
+  /** Closes the connection. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Closes the connection and waits until its handle is released. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await Promise.all([this.#readOp.idle(), this.#writeOp.idle()]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// server
+
+/** Options of {@linkcode NamedPipeServer.listen}. */
+export interface NamedPipeServerOptions {
+  /**
+   * `"byte"` (default): a byte stream (`PIPE_TYPE_BYTE`). `"message"`: writes are messages and
+   * reads stop at message ends (`PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE`).
+   */
+  mode?: PipeMode;
+  /**
+   * The most instances (simultaneous connections plus listening instances), 1 to 255
+   * (`nMaxInstances`; 255 = `PIPE_UNLIMITED_INSTANCES`, the default).
+   */
+  maxInstances?: number;
+  /**
+   * How many instances wait for clients at once (default 2, at most `maxInstances`). While one
+   * has just connected and its replacement is being created, another is still listening, so a
+   * client never meets a moment with no free instance.
+   */
+  backlog?: number;
+  /** The pipe's outbound buffer size, a hint to the system (`nOutBufferSize`). Default 65536. */
+  outBufferSize?: number;
+  /** The pipe's inbound buffer size, a hint to the system (`nInBufferSize`). Default 65536. */
+  inBufferSize?: number;
+  /** The size of each connection's read buffer (longer messages are reassembled). Default 65536. */
+  readBufferSize?: number;
+  /**
+   * The pipe's security descriptor in SDDL. Default `D:P(A;;GA;;;<current user SID>)`: only the
+   * user running this process may connect (or create more instances).
+   */
+  sddl?: string;
+  /** Refuse clients from other machines (`PIPE_REJECT_REMOTE_CLIENTS`). Default `true`. */
+  rejectRemoteClients?: boolean;
+  /**
+   * Fail when a pipe of this name exists already (`FILE_FLAG_FIRST_PIPE_INSTANCE`), so nobody
+   * else's server can be joined or squatted. Default `true`. With `false`, this server adds
+   * instances to an existing pipe, whose settings must then be the same.
+   */
+  firstInstance?: boolean;
+}
+
+const serverOptionsSchema = z.object({
+  mode: modeSchema.optional(),
+  maxInstances: z.number({ error: "must be a number" }).int({ error: "must be a whole number" })
+    .min(1, { error: "must be at least 1" }).max(255, { error: "must be at most 255" }).optional(),
+  backlog: z.number({ error: "must be a number" }).int({ error: "must be a whole number" })
+    .min(1, { error: "must be at least 1" }).max(64, { error: "must be at most 64" }).optional(),
+  outBufferSize: bufferSizeSchema.optional(),
+  inBufferSize: bufferSizeSchema.optional(),
+  readBufferSize: readSizeSchema.optional(),
+  sddl: z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }).optional(),
+  rejectRemoteClients: z.boolean({ error: "must be a boolean" }).optional(),
+  firstInstance: z.boolean({ error: "must be a boolean" }).optional(),
+}).strict().optional();
+
+const acceptOptionsSchema = z.object({ signal: signalSchema }).strict().optional();
+
+type ServerSettings = Required<Omit<NamedPipeServerOptions, "sddl">> & { sddl: string };
+
+interface Waiter {
+  resolve: (conn: PipeConnection | null) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * A named pipe server: an async iterable of connections, like `Deno.listen`.
+ *
+ * It keeps `backlog` instances listening (overlapped `ConnectNamedPipe`); when one connects it
+ * becomes a {@linkcode PipeConnection} and a new instance takes its place at once. Connections
+ * that arrive while nobody calls `accept()` wait in a queue (bounded by `maxInstances`).
+ * `close()` stops listening and wakes a pending `accept()` (the iteration ends); connections
+ * already accepted stay open until you close them.
+ *
+ * @example Serve clients concurrently
+ * ```ts
+ * import { NamedPipeServer, type PipeConnection } from "./pipe.ts";
+ * async function handle(conn: PipeConnection) {
+ *   using c = conn;
+ *   console.log("client pid", c.clientProcessId);
+ *   for (let m; (m = await c.readMessage()) !== null;) await c.write(m);
+ * }
+ * using server = NamedPipeServer.listen("jobs", { mode: "message" });
+ * for await (const conn of server) handle(conn);
+ * ```
+ */
+export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposable {
+  /** The pipe's full path, e.g. `\\.\pipe\jobs`. */
+  readonly path: string;
+  /** The pipe's mode. */
+  readonly mode: PipeMode;
+  readonly #settings: ServerSettings;
+  readonly #name: Uint16Array<ArrayBuffer>;
+  readonly #listening = new Map<OwnedHandle, OverlappedOp>();
+  readonly #queue: PipeConnection[] = [];
+  readonly #waiters: Waiter[] = [];
+  #connected = 0;
+  #closed = false;
+  #error: unknown;
+
+  private constructor(path: string, settings: ServerSettings) {
+    this.path = path;
+    this.mode = settings.mode;
+    this.#settings = settings;
+    this.#name = wide(path);
+  }
+
+  /**
+   * Creates the pipe and starts listening.
+   *
+   * @param name The pipe's name (`jobs`) or local path (`\\.\pipe\jobs`).
+   * @param options Mode, instances, buffers, security.
+   * @returns The listening server.
+   * @throws {TypeError} For a bad name or option.
+   * @throws {RangeError} For a name or option out of range.
+   * @throws {Win32Error} When the pipe cannot be created; `ERROR_ACCESS_DENIED` or
+   *   `ERROR_ALREADY_EXISTS` when a pipe of that name exists already (with `firstInstance`),
+   *   `ERROR_PIPE_BUSY` when its instances are all taken.
+   *
+   * @example
+   * ```ts
+   * import { NamedPipeServer } from "./pipe.ts";
+   * using server = NamedPipeServer.listen("jobs", { mode: "message", maxInstances: 8 });
+   * ```
+   */
+  static listen(name: string, options?: NamedPipeServerOptions): NamedPipeServer {
+    const path = parseArg(serverPipeNameSchema, name, "name");
+    const opts = parseArg(serverOptionsSchema, options, "options") ?? {};
+    const maxInstances = opts.maxInstances ?? PIPE_UNLIMITED_INSTANCES;
+    const settings: ServerSettings = {
+      mode: opts.mode ?? "byte",
+      maxInstances,
+      backlog: Math.min(opts.backlog ?? 2, maxInstances),
+      outBufferSize: opts.outBufferSize ?? 65536,
+      inBufferSize: opts.inBufferSize ?? 65536,
+      readBufferSize: opts.readBufferSize ?? 65536,
+      sddl: opts.sddl ?? `D:P(A;;GA;;;${currentUserSid()})`,
+      rejectRemoteClients: opts.rejectRemoteClients ?? true,
+      firstInstance: opts.firstInstance ?? true,
+    };
+    const server = new NamedPipeServer(path, settings);
+    server.#listen(server.#createInstance(settings.firstInstance)); // throws for a taken name
+    server.#replenish();
+    return server;
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** How many instances are listening for clients now. */
+  get listening(): number {
+    return this.#listening.size;
+  }
+
+  #createInstance(first: boolean): OwnedHandle {
+    const s = this.#settings;
+    const k = kernel32();
+    const openMode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
+      (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    const pipeMode =
+      (s.mode === "message"
+        ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE
+        : PIPE_TYPE_BYTE | PIPE_READMODE_BYTE) |
+      PIPE_WAIT |
+      (s.rejectRemoteClients ? PIPE_REJECT_REMOTE_CLIENTS : 0);
+    const context = `Cannot create named pipe "${this.path}"`;
+    using security = new SecurityAttributes({ sddl: s.sddl });
+    k.SetLastError(0);
+    const raw = k.CreateNamedPipeW(
+      this.#name,
+      openMode >>> 0,
+      pipeMode,
+      s.maxInstances,
+      s.outBufferSize,
+      s.inBufferSize,
+      0,
+      security.bytes,
+    );
+    const code = lastError();
+    if (raw === null || Deno.UnsafePointer.value(raw) === 0xffff_ffff_ffff_ffffn) {
+      throw new Win32Error("CreateNamedPipeW", code, {
+        context: first && code === ERROR_ACCESS_DENIED
+          ? `${context}: a pipe of that name exists already`
+          : context,
+      });
+    }
+    if (first && code === ERROR_ALREADY_EXISTS) {
+      // Windows refuses FILE_FLAG_FIRST_PIPE_INSTANCE with ERROR_ACCESS_DENIED; Wine creates
+      // the instance but reports ERROR_ALREADY_EXISTS. Refuse it the same way.
+      k.CloseHandle(raw);
+      throw new Win32Error("CreateNamedPipeW", code, {
+        context: `${context}: a pipe of that name exists already`,
+      });
+    }
+    return new OwnedHandle(raw);
+  }
+
+  /** Starts an overlapped ConnectNamedPipe on an instance and handles its outcome. */
+  #listen(handle: OwnedHandle): void {
+    const op = new OverlappedOp();
+    this.#listening.set(handle, op);
+    const h = handle.unsafeHandle;
+    op.run(h, (ov) => kernel32().ConnectNamedPipe(h, ov)).then(
+      (result) => this.#connectedOrNot(handle, op, result.error),
+      (error) => this.#connectedOrNot(handle, op, -1, error),
+    );
+  }
+
+  #connectedOrNot(handle: OwnedHandle, op: OverlappedOp, code: number, error?: unknown): void {
+    this.#listening.delete(handle);
+    if (this.#closed || (code !== 0 && code !== ERROR_PIPE_CONNECTED)) {
+      op[Symbol.dispose]();
+      handle.close();
+      if (this.#closed) return;
+      if (code !== ERROR_NO_DATA) {
+        // ERROR_NO_DATA: a client came and went before we saw it; anything else is a failure.
+        this.#error = error ??
+          new Win32Error("ConnectNamedPipe", code, {
+            context: `Cannot accept on pipe "${this.path}"`,
+          });
+      }
+      this.#replenish();
+      return;
+    }
+    this.#connected++;
+    const conn = new PipeConnection({
+      path: this.path,
+      side: "server",
+      mode: this.mode,
+      handle,
+      readOp: op,
+      readBufferSize: this.#settings.readBufferSize,
+      onClose: () => {
+        this.#connected--;
+        this.#replenish();
+      },
+    });
+    this.#replenish();
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.resolve(conn);
+    else this.#queue.push(conn);
+  }
+
+  /** Keeps `backlog` instances listening, within `maxInstances`. */
+  #replenish(): void {
+    const s = this.#settings;
+    while (
+      !this.#closed && this.#listening.size < s.backlog &&
+      this.#listening.size + this.#connected < s.maxInstances
+    ) {
+      try {
+        this.#listen(this.#createInstance(false));
+      } catch (e) {
+        this.#error = e;
+        break;
+      }
+    }
+    if (this.#error !== undefined && this.#listening.size === 0) {
+      const error = this.#error;
+      this.#error = undefined;
+      for (const w of this.#waiters.splice(0)) w.reject(error);
+    }
+  }
+
+  /**
+   * Waits for the next client.
+   *
+   * @param options An AbortSignal that stops waiting (the listening instance stays).
+   * @returns The connection.
+   * @throws {Deno.errors.BadResource} When the server is closed (also when `close()` runs
+   *   during the wait).
+   * @throws The signal's reason when aborted.
+   * @throws {Win32Error} When no instance can listen (e.g. `ERROR_PIPE_BUSY`).
+   *
+   * @example
+   * ```ts
+   * import { NamedPipeServer } from "./pipe.ts";
+   * using server = NamedPipeServer.listen("jobs");
+   * using conn = await server.accept({ signal: AbortSignal.timeout(10_000) });
+   * ```
+   */
+  async accept(options?: { signal?: AbortSignal }): Promise<PipeConnection> {
+    const opts: { signal?: AbortSignal } = parseArg(acceptOptionsSchema, options, "options") ?? {};
+    const conn = await this.#next(opts.signal);
+    if (conn === null) throw new Deno.errors.BadResource(`Pipe server "${this.path}" is closed`);
+    return conn;
+  }
+
+  #next(signal?: AbortSignal): Promise<PipeConnection | null> {
+    signal?.throwIfAborted();
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.#closed) return Promise.resolve(null);
+    if (this.#error !== undefined && this.#listening.size === 0) {
+      const error = this.#error;
+      this.#error = undefined;
+      return Promise.reject(error);
+    }
+    return new Promise<PipeConnection | null>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(signal!.reason);
+      };
+      const waiter: Waiter = {
+        resolve: (conn) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(conn);
+        },
+        reject: (error) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Yields connections until the server is closed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<PipeConnection> {
+    for (;;) {
+      const conn = await this.#next();
+      if (conn === null) return;
+      yield conn;
+    }
+  }
+
+  /**
+   * Stops listening: cancels the listening instances, closes connections nobody accepted yet,
+   * and ends a pending `accept()` and the iteration. Accepted connections stay open. A second
+   * call does nothing.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const handle of this.#listening.keys()) cancelAll(handle.unsafeHandle);
+    for (const conn of this.#queue.splice(0)) conn.close();
+    for (const w of this.#waiters.splice(0)) w.resolve(null);
+  }
+
+  /** Closes the server. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// client
+
+/** Options of {@linkcode NamedPipeClient.connect}. */
+export interface NamedPipeConnectOptions {
+  /**
+   * The read mode. Default: the pipe's own type (`GetNamedPipeInfo`), so a client of a
+   * message-mode server reads messages. `"message"` on a byte-mode pipe fails.
+   */
+  mode?: PipeMode;
+  /**
+   * Milliseconds to wait for the server to exist and for a free instance (`WaitNamedPipeW`),
+   * then fail with `Deno.errors.TimedOut`. Default 10000; 0 tries once.
+   */
+  timeout?: number;
+  /** Stops waiting; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** The size of the connection's read buffer (longer messages are reassembled). Default 65536. */
+  readBufferSize?: number;
+}
+
+const connectOptionsSchema = z.object({
+  mode: modeSchema.optional(),
+  timeout: timeoutSchema.optional(),
+  signal: signalSchema,
+  readBufferSize: readSizeSchema.optional(),
+}).strict().optional();
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(id);
+      reject(signal!.reason);
+    };
+    const id = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * The client end of a named pipe.
+ *
+ * @example Request and reply
+ * ```ts
+ * import { NamedPipeClient } from "./pipe.ts";
+ * using client = await NamedPipeClient.connect("jobs", { timeout: 5000 });
+ * await client.write("run 42");
+ * console.log(await client.readMessage());
+ * ```
+ */
+export class NamedPipeClient extends PipeConnection {
+  /**
+   * Connects to a pipe server, waiting up to `timeout` for the pipe to exist and for a free
+   * instance: `CreateFileW` (overlapped, identification-only impersonation); on
+   * `ERROR_PIPE_BUSY` `WaitNamedPipeW` (on a worker thread, in slices so the signal is seen);
+   * on `ERROR_FILE_NOT_FOUND` (no server yet) retries with a short back-off.
+   *
+   * @param name The pipe's name (`jobs`) or path (`\\.\pipe\jobs`, `\\server\pipe\jobs`).
+   * @param options Read mode, timeout, AbortSignal.
+   * @returns The connected client.
+   * @throws {TypeError} For a bad name or option.
+   * @throws {Deno.errors.TimedOut} When no server (or no free instance) came within `timeout`;
+   *   the message names the pipe and the last error.
+   * @throws {Win32Error} When `CreateFileW` fails for another reason (`ERROR_ACCESS_DENIED`...).
+   *
+   * @example
+   * ```ts
+   * import { NamedPipeClient } from "./pipe.ts";
+   * using client = await NamedPipeClient.connect("\\\\.\\pipe\\jobs", { mode: "message" });
+   * ```
+   */
+  static async connect(name: string, options?: NamedPipeConnectOptions): Promise<NamedPipeClient> {
+    const path = parseArg(clientPipeNameSchema, name, "name");
+    const opts: NamedPipeConnectOptions = parseArg(connectOptionsSchema, options, "options") ??
+      {};
+    const timeout = opts.timeout ?? 10_000;
+    const { signal } = opts;
+    const deadline = performance.now() + timeout;
+    const k = kernel32();
+    const wname = wide(path);
+    const context = `Cannot connect to pipe "${path}"`;
+    let raw: Deno.PointerObject | null = null;
+    for (let round = 0;; round++) {
+      signal?.throwIfAborted();
+      const h = k.CreateFileW(
+        wname,
+        (GENERIC_READ | GENERIC_WRITE) >>> 0,
+        0,
+        null,
+        OPEN_EXISTING,
+        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+        null,
+      );
+      const code = lastError();
+      if (h !== null && Deno.UnsafePointer.value(h) !== 0xffff_ffff_ffff_ffffn) {
+        raw = h;
+        break;
+      }
+      if (code !== ERROR_PIPE_BUSY && code !== ERROR_FILE_NOT_FOUND) {
+        throw new Win32Error("CreateFileW", code, { context });
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Deno.errors.TimedOut(
+          `${context}: ${
+            code === ERROR_FILE_NOT_FOUND ? "no such pipe" : "all instances busy"
+          } after waiting ${timeout} ms (${errorName(code)})`,
+        );
+      }
+      if (code === ERROR_PIPE_BUSY) {
+        // Wait for a free instance in slices, so an abort is seen within 250 ms.
+        await k.WaitNamedPipeWAsync(wname, Math.max(1, Math.min(250, Math.ceil(left))));
+      } else {
+        // No server yet: WaitNamedPipeW would fail at once, so poll with a back-off.
+        await sleep(Math.min(left, [1, 2, 5, 10, 20][round] ?? 50), signal);
+      }
+    }
+    const handle = new OwnedHandle(raw);
+    try {
+      const flags = new Uint32Array(1);
+      let mode = opts.mode;
+      if (mode === undefined) {
+        mode = k.GetNamedPipeInfo(raw, flags, null, null, null) &&
+            (flags[0] & PIPE_TYPE_MESSAGE)
+          ? "message"
+          : "byte";
+      }
+      if (mode === "message") {
+        const state = new Uint32Array([PIPE_READMODE_MESSAGE]);
+        if (!k.SetNamedPipeHandleState(raw, state, null, null)) {
+          throw new Win32Error("SetNamedPipeHandleState", lastError(), {
+            context: `${context}: cannot read messages (is it a byte-mode pipe?)`,
+          });
+        }
+      }
+      return new NamedPipeClient({
+        path,
+        side: "client",
+        mode,
+        handle,
+        readBufferSize: opts.readBufferSize,
+      });
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// one-shot call
+
+/** Options of {@linkcode callNamedPipe}. */
+export interface CallNamedPipeOptions {
+  /** Milliseconds to wait for a free instance and for the reply. Default 10000. */
+  timeout?: number;
+  /** Cancels the call. */
+  signal?: AbortSignal;
+  /** The first read's buffer size; a longer reply is reassembled. Default 65536. */
+  replyBufferSize?: number;
+}
+
+const callOptionsSchema = z.object({
+  timeout: timeoutSchema.optional(),
+  signal: signalSchema,
+  replyBufferSize: readSizeSchema.optional(),
+}).strict().optional();
+
+/**
+ * Sends one request to a message-mode pipe server and returns its reply: what `CallNamedPipeW`
+ * does (wait for an instance, connect, set message mode, `TransactNamedPipe`, close), composed
+ * from those calls so that it is cancellable, never blocks a thread, reports the real error
+ * code, and reassembles a reply of any length (`CallNamedPipeW` itself would truncate it).
+ * The raw `CallNamedPipeW` stays available in `ffi/kernel32.ts`.
+ *
+ * @param name The pipe's name or path.
+ * @param request The request (bytes, or text as UTF-8).
+ * @param options Timeout, AbortSignal, reply buffer size.
+ * @returns The reply.
+ * @throws {Deno.errors.TimedOut} When no server answered within the timeout.
+ * @throws {Deno.errors.BrokenPipe} When the server closed without replying.
+ * @throws {Win32Error} When a call fails otherwise.
+ *
+ * @example
+ * ```ts
+ * import { callNamedPipe } from "./pipe.ts";
+ * const reply = await callNamedPipe("jobs", "status?", { timeout: 2000 });
+ * ```
+ */
+export async function callNamedPipe(
+  name: string,
+  request: Uint8Array | string,
+  options?: CallNamedPipeOptions,
+): Promise<Uint8Array> {
+  parseArg(bytesSchema, request, "request");
+  const opts: CallNamedPipeOptions = parseArg(callOptionsSchema, options, "options") ?? {};
+  const timeout = opts.timeout ?? 10_000;
+  const start = performance.now();
+  using client = await NamedPipeClient.connect(name, {
+    mode: "message",
+    timeout,
+    signal: opts.signal,
+  });
+  const left = timeout === Infinity
+    ? undefined
+    : Math.max(0, Math.floor(timeout - (performance.now() - start)));
+  return await client.transact(request, {
+    signal: opts.signal,
+    timeout: left,
+    replyBufferSize: opts.replyBufferSize,
+  });
+}

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { kernel32 } from "../ffi/kernel32.ts";
+import { SecurityAttributes } from "../ffi/security.ts";
+import { createPipe, quoteArgument, spawnChild } from "../mechanisms/anonymous_pipe.ts";
+import { repoPath, winTest } from "./_helpers.ts";
+
+const pattern = (size: number, offset = 0) =>
+  new Uint8Array(size).map((_, i) => (offset + i) % 253);
+
+Deno.test("quoteArgument() follows the C runtime's rules", () => {
+  assert.equal(quoteArgument("plain"), "plain");
+  assert.equal(quoteArgument(""), '""');
+  assert.equal(quoteArgument("two words"), '"two words"');
+  assert.equal(quoteArgument('say "hi"'), '"say \\"hi\\""');
+  assert.equal(quoteArgument("C:\\dir with space\\"), '"C:\\dir with space\\\\"');
+  assert.equal(quoteArgument("a\\\\b"), "a\\\\b");
+});
+
+Deno.test("spawnChild() and createPipe() refuse bad arguments before any Win32 call", () => {
+  assert.throws(() => spawnChild(""), { name: "RangeError", message: /"program"/ });
+  assert.throws(() => spawnChild("x", "y" as unknown as string[]), {
+    name: "TypeError",
+    message: /"args"/,
+  });
+  assert.throws(() => spawnChild("x", [], { stdout: "pipe" as "piped" }), {
+    name: "TypeError",
+    message: /"options\.stdout"/,
+  });
+  assert.throws(() => spawnChild("x", [], { env: { "A=B": "c" } }), TypeError);
+  assert.throws(() => createPipe({ inheritable: "yes" as "read" }), TypeError);
+});
+
+winTest(
+  "a child through anonymous pipes: 10 MB stdin to stdout round trip, exit code seen",
+  async () => {
+    await using child = spawnChild(
+      Deno.execPath(),
+      ["run", "-A", "--quiet", repoPath("tests/fixtures/copy_stdin.ts"), "7"],
+      { stdin: "piped", stdout: "piped", stderr: "piped" },
+    );
+    assert.ok(child.pid > 0);
+    const size = 10 * 1024 * 1024;
+    const chunk = 256 * 1024;
+    const feeding = (async () => {
+      for (let at = 0; at < size; at += chunk) {
+        await child.stdin!.write(pattern(Math.min(chunk, size - at), at));
+      }
+      child.stdin!.close(); // the child sees the end of its input
+    })();
+    let received = 0;
+    for await (const part of child.stdout!.readable) {
+      for (let i = 0; i < part.length; i++) {
+        if (part[i] !== (received + i) % 253) {
+          throw new Error(`Byte ${received + i} is ${part[i]}, expected ${(received + i) % 253}`);
+        }
+      }
+      received += part.length;
+    }
+    await feeding;
+    assert.equal(received, size);
+    assert.equal(await new Response(child.stderr!.readable).text(), `done ${size}\n`);
+    assert.deepEqual(await child.status, { success: false, code: 7 });
+  },
+);
+
+winTest("a child's exit code 0, a wait with a timeout, and kill()", async () => {
+  await using quick = spawnChild(Deno.execPath(), ["eval", "console.log('hé ✓')"], {
+    stdout: "piped",
+    stderr: "inherit",
+  });
+  assert.equal(await new Response(quick.stdout!.readable).text(), "hé ✓\n");
+  assert.deepEqual(await quick.status, { success: true, code: 0 });
+
+  await using slow = spawnChild(Deno.execPath(), [
+    "eval",
+    "await new Promise((r) => setTimeout(r, 60000))",
+  ], {
+    stdout: "null",
+    stderr: "null",
+  });
+  assert.equal(await slow.wait({ timeout: 300 }), null);
+  slow.kill(9);
+  assert.deepEqual(await slow.wait({ timeout: 30_000 }), { success: false, code: 9 });
+});
+
+winTest("a program that does not exist is a clear error", () => {
+  assert.throws(() => spawnChild("C:\\no\\such\\program.exe"), (e: Error) => {
+    assert.equal(e.name, "Win32Error");
+    assert.match(e.message, /Cannot start "C:\\no\\such\\program\.exe": CreateProcessW failed/);
+    return true;
+  });
+});
+
+winTest(
+  "createPipe(): bytes written to one end come out of the other; closing ends the stream",
+  async () => {
+    using pipe = createPipe();
+    const writing = (async () => {
+      await pipe.writer.write("hello ");
+      await pipe.writer.write(new Uint8Array([0xe2, 0x9c, 0x93]));
+      pipe.writer.close();
+    })();
+    assert.equal(await new Response(pipe.reader.readable).text(), "hello ✓");
+    await writing;
+    await assert.rejects(pipe.writer.write("late"), Deno.errors.BadResource);
+  },
+);
+
+winTest("the child inherits only its own handles (PROC_THREAD_ATTRIBUTE_HANDLE_LIST)", async () => {
+  // An inheritable handle that other code of this process made: it must not reach the child.
+  using security = new SecurityAttributes({ inheritable: true });
+  const event = kernel32().CreateEventW(security.bytes, 1, 0, null)!;
+  try {
+    const value = String(Deno.UnsafePointer.value(event));
+    await using child = spawnChild(
+      Deno.execPath(),
+      ["run", "-A", "--quiet", repoPath("tests/fixtures/handle_check.ts"), value],
+      { stdout: "piped", stderr: "inherit" },
+    );
+    const answer = (await new Response(child.stdout!.readable).text()).trim();
+    assert.equal((await child.status).code, 0);
+    // Wine 10 honours the handle list as Windows does; where the system refused the list,
+    // the child inherits every inheritable handle and says so.
+    assert.equal(answer, child.handleListUsed ? "invalid" : "valid");
+    assert.equal(child.handleListUsed, true);
+  } finally {
+    kernel32().CloseHandle(event);
+  }
+});
