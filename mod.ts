@@ -60,6 +60,7 @@ export {
   RpcErrorCode,
   RpcServer,
   type RpcServerOptions,
+  type RpcTransport,
   type Schema,
   type SchemaIssue,
   serveConnection,

@@ -8,7 +8,11 @@ import { z } from "zod";
 import { type Handlers, RpcClient, RpcServer } from "../mechanisms/rpc.ts";
 import { builtinHandlers, builtinProcedures } from "../mechanisms/rpc_builtins.ts";
 import { objectNameSchema } from "../mechanisms/_validate.ts";
-import { check, deadline, emit, timeoutParser } from "./_common.ts";
+import { check, deadline, emit, parser, timeoutParser } from "./_common.ts";
+
+const transportParser = parser(
+  z.enum(["pipe", "shm"], { error: 'must be "pipe" or "shm"' }),
+);
 
 const paramsSchema = z.string()
   .transform((text, ctx) => {
@@ -35,7 +39,13 @@ export function registerRpc(program: Command): void {
 
   rpc.command("serve")
     .description("serve the built-in procedures; prints a ready line, then each call")
-    .argument("<name>", "the name clients connect to")
+    .argument("<name>", "the name clients connect to (the pipe \\\\.\\pipe\\<name>)")
+    .option(
+      "--transport <t>",
+      "pipe (a message-mode named pipe) or shm",
+      transportParser,
+      "pipe" as const,
+    )
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
     .option("--json", "print JSON lines")
     .addHelpText(
@@ -61,7 +71,9 @@ export function registerRpc(program: Command): void {
           },
         ]),
       ) as unknown as Handlers<typeof builtinProcedures>;
-      await using server = await RpcServer.listen(name, builtinProcedures, logged);
+      await using server = await RpcServer.listen(name, builtinProcedures, logged, {
+        transport: opts.transport,
+      });
       emit(
         opts.json,
         { event: "ready", name, methods: Object.keys(builtinProcedures) },
@@ -83,6 +95,12 @@ export function registerRpc(program: Command): void {
     .argument("<name>", "the server's name")
     .argument("<method>", "the procedure")
     .argument("[json-params]", "JSON-RPC params: a JSON array or object")
+    .option(
+      "--transport <t>",
+      "pipe (default) or shm, as the server",
+      transportParser,
+      "pipe" as const,
+    )
     .option("--timeout <s>", "fail after this many seconds (default 30)", timeoutParser, 30)
     .option("--json", "print a JSON line")
     .action(async (rawName, method, rawParams, opts) => {
@@ -90,7 +108,10 @@ export function registerRpc(program: Command): void {
       const params = rawParams === undefined
         ? undefined
         : check(paramsSchema, rawParams, "[json-params]");
-      await using client = await RpcClient.connect(name, {}, { timeout: opts.timeout * 1000 });
+      await using client = await RpcClient.connect(name, {}, {
+        transport: opts.transport,
+        timeout: opts.timeout * 1000,
+      });
       const result = await client.callUnchecked(method, params, { timeout: opts.timeout * 1000 });
       emit(opts.json, { method, result }, JSON.stringify(result));
     });

@@ -3,8 +3,10 @@
  * talk to it), procedures declared with zod schemas for their parameters and results and checked
  * on both sides, concurrent calls, timeouts, cancellation, and errors with codes carried across.
  *
- * The transport is any message connection ({@linkcode MessageConnection}); {@linkcode RpcServer}
- * and {@linkcode RpcClient} use the shared-memory connections of `shm_listener.ts` by default.
+ * The transport is any message connection ({@linkcode MessageConnection}). {@linkcode RpcServer}
+ * and {@linkcode RpcClient} speak over a message-mode named pipe by default (`transport: "pipe"`,
+ * the pipe `\\.\pipe\<name>`), or over shared-memory connections for speed
+ * (`transport: "shm"`).
  *
  * @example A typed service
  * ```ts
@@ -24,8 +26,8 @@
  * @module
  */
 import { z } from "zod";
-import type { ShmChannel } from "./channel.ts";
-import { connectShm, listenShm, type ShmListener } from "./shm_listener.ts";
+import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "./pipe.ts";
+import { connectShm, listenShm } from "./shm_listener.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 
 /**
@@ -263,34 +265,76 @@ export async function serveConnection<T extends Procedures>(
   conn.close();
 }
 
+/** How RPC messages travel. */
+export type RpcTransport = "pipe" | "shm";
+
 /** Options of {@linkcode RpcServer.listen}. */
 export interface RpcServerOptions {
-  /** Microseconds connections spin before sleeping. Default 50. */
+  /** `"pipe"` (default: a message-mode named pipe) or `"shm"` (shared-memory connections). */
+  transport?: RpcTransport;
+  /** Microseconds shared-memory connections spin before sleeping. Default 50. */
   spinMicros?: number;
 }
 
+/** A message-mode pipe connection as a {@linkcode MessageConnection}. */
+function pipeMessages(conn: PipeConnection): MessageConnection {
+  return {
+    send: async (data) => {
+      await conn.write(data);
+    },
+    receive: () => conn.readMessage(),
+    close: () => conn.close(),
+  };
+}
+
+/** What the server accepts connections from, whatever the transport. */
+interface Acceptor {
+  connections: AsyncIterable<MessageConnection>;
+  close(): void | Promise<void>;
+}
+
+async function accept(name: string, options: RpcServerOptions): Promise<Acceptor> {
+  if (options.transport === "shm") {
+    const listener = await listenShm(name, { spinMicros: options.spinMicros });
+    return { connections: listener, close: () => listener[Symbol.asyncDispose]() };
+  }
+  const server = NamedPipeServer.listen(name, { mode: "message" });
+  return {
+    connections: (async function* () {
+      for await (const conn of server) yield pipeMessages(conn);
+    })(),
+    close: () => server.close(),
+  };
+}
+
 /**
- * Serves procedures to every client that connects under a name (over shared-memory connections).
+ * Serves procedures to every client that connects under a name.
  */
 export class RpcServer implements AsyncDisposable {
-  readonly #listener: ShmListener;
-  readonly #connections = new Set<Promise<void>>();
+  readonly #acceptor: Acceptor;
   readonly #done: Promise<void>;
   /** The name clients connect to. */
   readonly name: string;
+  /** How messages travel. */
+  readonly transport: RpcTransport;
 
   private constructor(
-    listener: ShmListener,
+    name: string,
+    transport: RpcTransport,
+    acceptor: Acceptor,
     procedures: Procedures,
     handlers: Handlers<Procedures>,
   ) {
-    this.#listener = listener;
-    this.name = listener.name;
+    this.name = name;
+    this.transport = transport;
+    this.#acceptor = acceptor;
     this.#done = (async () => {
-      for await (const conn of listener) {
-        const serving = serveConnection(conn, procedures, handlers).catch(() => undefined);
-        this.#connections.add(serving);
-        serving.finally(() => this.#connections.delete(serving));
+      try {
+        for await (const conn of acceptor.connections) {
+          serveConnection(conn, procedures, handlers).catch(() => undefined);
+        }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.BadResource)) throw e; // closed while accepting
       }
     })();
   }
@@ -298,10 +342,10 @@ export class RpcServer implements AsyncDisposable {
   /**
    * Starts serving.
    *
-   * @param name The name clients connect to.
+   * @param name The name clients connect to (a pipe name for `"pipe"`).
    * @param procedures The schemas.
    * @param handlers The implementations.
-   * @param options Connection options.
+   * @param options `transport` (`"pipe"` by default, or `"shm"`), `spinMicros`.
    * @returns The running server.
    */
   static async listen<T extends Procedures>(
@@ -310,18 +354,25 @@ export class RpcServer implements AsyncDisposable {
     handlers: Handlers<T>,
     options?: RpcServerOptions,
   ): Promise<RpcServer> {
-    const listener = await listenShm(name, { spinMicros: options?.spinMicros });
-    return new RpcServer(listener, procedures, handlers as Handlers<Procedures>);
+    const opts = parseArg(serverOptionsSchema, options, "options") ?? {};
+    const acceptor = await accept(name, opts);
+    return new RpcServer(
+      name,
+      opts.transport ?? "pipe",
+      acceptor,
+      procedures,
+      handlers as Handlers<Procedures>,
+    );
   }
 
   /** Stops accepting clients; connections already open are served until they end. */
   close(): void {
-    this.#listener.close();
+    void this.#acceptor.close();
   }
 
   /** Stops accepting and waits for the accept loop to end. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#listener[Symbol.asyncDispose]();
+    await this.#acceptor.close();
     await this.#done;
   }
 }
@@ -339,11 +390,24 @@ const callOptionsSchema = z.object({ timeout: timeoutSchema.optional(), signal: 
 
 /** Options of {@linkcode RpcClient.connect}. */
 export interface RpcClientOptions {
+  /** `"pipe"` (default) or `"shm"`: what the server listens on. */
+  transport?: RpcTransport;
   /** Milliseconds to wait for the server to take the connection. Default 10,000. */
   timeout?: number;
-  /** Microseconds to spin before sleeping. Default 50. */
+  /** Microseconds shared-memory connections spin before sleeping. Default 50. */
   spinMicros?: number;
 }
+
+const transportSchema = z.enum(["pipe", "shm"], { error: 'must be "pipe" or "shm"' });
+const serverOptionsSchema = z.object({
+  transport: transportSchema.optional(),
+  spinMicros: z.number().min(0).optional(),
+}).strict().optional();
+const clientOptionsSchema = z.object({
+  transport: transportSchema.optional(),
+  timeout: timeoutSchema.optional(),
+  spinMicros: z.number().min(0).optional(),
+}).strict().optional();
 
 /**
  * Calls the procedures of a server. Calls may run concurrently.
@@ -376,7 +440,7 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
    *
    * @param name The server's name.
    * @param procedures The schemas.
-   * @param options `timeout`, `spinMicros`.
+   * @param options `transport` (`"pipe"` by default, or `"shm"`), `timeout`, `spinMicros`.
    * @returns The client.
    */
   static async connect<T extends Procedures>(
@@ -384,8 +448,18 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
     procedures: T,
     options?: RpcClientOptions,
   ): Promise<RpcClient<T>> {
-    const conn: ShmChannel = await connectShm(name, options);
-    return new RpcClient(conn, procedures);
+    const opts: RpcClientOptions = parseArg(clientOptionsSchema, options, "options") ?? {};
+    if (opts.transport === "shm") {
+      return new RpcClient(
+        await connectShm(name, { timeout: opts.timeout, spinMicros: opts.spinMicros }),
+        procedures,
+      );
+    }
+    const pipe = await NamedPipeClient.connect(name, {
+      mode: "message",
+      timeout: opts.timeout ?? 10_000,
+    });
+    return new RpcClient(pipeMessages(pipe), procedures);
   }
 
   async #read(): Promise<void> {

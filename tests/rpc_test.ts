@@ -3,16 +3,23 @@ import { RpcClient, RpcError, RpcErrorCode } from "../mod.ts";
 import { testApi } from "./fixtures/rpc_api.ts";
 import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
-winTest("1,000 concurrent calls from 4 client processes, every result checked", async () => {
-  const name = uniqueName("rpc-load");
-  await using server = spawnFixture("rpc_peer.ts", ["serve", name]);
-  assert.equal(await server.line(), "ready");
-  const clients = [0, 1, 2, 3].map(() => spawnFixture("rpc_peer.ts", ["calls", name, "250"]));
-  for (const client of clients) {
-    assert.equal(await client.line(60_000), "ok 250");
-    assert.equal((await client.finish()).code, 0);
-  }
-});
+for (const transport of ["pipe", "shm"] as const) {
+  winTest(
+    `1,000 concurrent calls from 4 client processes over ${transport}, every result checked`,
+    async () => {
+      const name = uniqueName(`rpc-load-${transport}`);
+      await using server = spawnFixture("rpc_peer.ts", ["serve", name, transport]);
+      assert.equal(await server.line(), "ready");
+      const clients = [0, 1, 2, 3].map(() =>
+        spawnFixture("rpc_peer.ts", ["calls", name, "250", transport])
+      );
+      for (const client of clients) {
+        assert.equal(await client.line(60_000), "ok 250");
+        assert.equal((await client.finish()).code, 0);
+      }
+    },
+  );
+}
 
 winTest("schemas are checked on both sides, errors carry their codes across", async () => {
   const name = uniqueName("rpc-errors");
@@ -104,7 +111,38 @@ winTest("winipc rpc serve|call, as a user runs them", async () => {
   const scalar = await runCli(["rpc", "call", name, "add", "5"]);
   assert.equal(scalar.code, 2);
   assert.match(scalar.stderr, /must be a JSON array or object/);
-  const missing = await runCli(["rpc", "call", uniqueName("nobody"), "add", "[1,2]"]);
+  const missing = await runCli([
+    "rpc",
+    "call",
+    uniqueName("nobody"),
+    "add",
+    "[1,2]",
+    "--timeout",
+    "1",
+  ]);
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /^error: Cannot open file mapping .*ERROR_FILE_NOT_FOUND/);
+  assert.match(missing.stderr, /^error: .*pipe/i);
+  const shmServer = spawnCli([
+    "rpc",
+    "serve",
+    `${name}-shm`,
+    "--transport",
+    "shm",
+    "--timeout",
+    "60",
+  ]);
+  assert.equal(await shmServer.line(), `serving rpc "${name}-shm" (echo, add, sha256)`);
+  const overShm = await runCli([
+    "rpc",
+    "call",
+    `${name}-shm`,
+    "add",
+    "[20, 22]",
+    "--transport",
+    "shm",
+  ]);
+  assert.deepEqual(overShm, { code: 0, stdout: "42\n", stderr: "" });
+  await shmServer[Symbol.asyncDispose]();
+  const badTransport = await runCli(["rpc", "call", name, "add", "[1,2]", "--transport", "tcp"]);
+  assert.equal(badTransport.code, 2);
 });
