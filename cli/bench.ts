@@ -15,6 +15,8 @@ import process from "node:process";
 import Table from "cli-table3";
 import { z } from "zod";
 import { ShmChannel } from "../mechanisms/channel.ts";
+import { MailslotReader, MailslotWriter } from "../mechanisms/mailslot.ts";
+import { NamedPipeClient, NamedPipeServer } from "../mechanisms/pipe.ts";
 import * as ws2 from "../mechanisms/socket.ts";
 import { check, emit, intSchema, parser, tableStyle, UsageError } from "./_common.ts";
 import { cliProgress } from "./_progress.ts";
@@ -222,8 +224,95 @@ const socketTarget: BenchTarget = {
   },
 };
 
+const pipeTarget: BenchTarget = {
+  mechanism: "pipe",
+  prepare(session, size) {
+    const name = `${session}.pipe`;
+    return Promise.resolve({
+      peerArgs: [name, String(size)],
+      async connect() {
+        const conn = await NamedPipeClient.connect(name, { mode: "message", timeout: 10_000 });
+        return {
+          async roundTrip(message) {
+            await conn.write(message);
+            return (await conn.readMessage())!;
+          },
+          send: async (message) => void await conn.write(message),
+          async receive() {
+            return (await conn.readMessage())!;
+          },
+          close: () => conn[Symbol.asyncDispose](),
+        };
+      },
+    });
+  },
+  async serve([name, size]) {
+    using server = NamedPipeServer.listen(name, {
+      mode: "message",
+      inBufferSize: Math.max(65536, Number(size)),
+      outBufferSize: Math.max(65536, Number(size)),
+    });
+    console.log("ready");
+    for await (const conn of server) {
+      for (;;) {
+        const message = await conn.readMessage();
+        if (message === null) break;
+        const reply = answer(message);
+        if (reply) await conn.write(reply);
+      }
+      conn.close();
+      return;
+    }
+  },
+};
+
+/** Mailslots are one way: the reply comes back through a second mailslot, the demo's own. */
+const mailslotTarget: BenchTarget = {
+  mechanism: "mailslot",
+  prepare(session) {
+    const inbox = MailslotReader.create(`${session}.back`);
+    return Promise.resolve({
+      peerArgs: [`${session}.there`, `${session}.back`],
+      connect() {
+        const out = MailslotWriter.open(`${session}.there`);
+        return Promise.resolve({
+          async roundTrip(message) {
+            out.write(message);
+            return await inbox.read({ timeout: 10_000 });
+          },
+          send: (message) => Promise.resolve(void out.write(message)),
+          receive: () => inbox.read({ timeout: 10_000 }),
+          close() {
+            out.close();
+            inbox.close();
+            return Promise.resolve();
+          },
+        });
+      },
+    });
+  },
+  async serve([there, back]) {
+    using inbox = MailslotReader.create(there);
+    console.log("ready");
+    // the demo opens its writer after "ready"; the reply mailslot exists before it starts us
+    using out = MailslotWriter.open(back);
+    for (;;) {
+      const message = await inbox.read({ timeout: 30_000 });
+      const reply = answer(message);
+      if (reply) out.write(reply);
+      if (message[0] === SINK_END) return;
+    }
+  },
+};
+
 /** Every mechanism the benchmark knows, in table order. */
-export const BENCH_TARGETS: BenchTarget[] = [shmTarget, socketTarget, denoTcpTarget];
+export const BENCH_TARGETS: BenchTarget[] = [
+  shmTarget,
+  pipeTarget,
+  mailslotTarget,
+  socketTarget,
+  denoTcpTarget,
+];
 
 /** One line of results. */
 export interface BenchResult {

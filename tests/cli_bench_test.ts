@@ -5,7 +5,7 @@ winTest("winipc bench --json measures round trips between two processes", async 
   const result = await runCli([
     "bench",
     "--mechanism",
-    "shm,deno-tcp",
+    "shm,pipe,mailslot,socket,deno-tcp",
     "--size",
     "64",
     "--seconds",
@@ -14,7 +14,13 @@ winTest("winipc bench --json measures round trips between two processes", async 
   ]);
   assert.equal(result.code, 0, result.stderr);
   const lines = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.mechanism), ["shm", "deno-tcp"]);
+  assert.deepEqual(lines.map((l) => l.mechanism), [
+    "shm",
+    "pipe",
+    "mailslot",
+    "socket",
+    "deno-tcp",
+  ]);
   for (const line of lines) {
     assert.deepEqual(Object.keys(line), [
       "mechanism",
@@ -37,7 +43,10 @@ winTest("winipc bench prints a table, and rejects an unknown mechanism with exit
   assert.match(table.stdout, /│ shm +│ 4096 +│/);
   const bad = await runCli(["bench", "--mechanism", "carrier-pigeon"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /^error: Invalid --mechanism: must be among shm, socket, deno-tcp/);
+  assert.match(
+    bad.stderr,
+    /^error: Invalid --mechanism: must be among shm, pipe, mailslot, socket, deno-tcp/,
+  );
   const badSize = await runCli(["bench", "--size", "0"]);
   assert.equal(badSize.code, 2);
   assert.match(badSize.stderr, /^error: option '--size <bytes>' argument '0' is invalid/);
