@@ -70,7 +70,10 @@ export const offsetSchema: z.ZodType<bigint> = z
 
 /** A wait timeout in milliseconds: 0 to 2^32 - 2, or `Infinity` to wait forever. */
 export const timeoutSchema: z.ZodType<number> = z
-  .number({ error: "must be a number of milliseconds" })
+  // z.number() refuses Infinity, which means "wait forever" here
+  .custom<number>((v) => typeof v === "number" && !Number.isNaN(v), {
+    error: "must be a number of milliseconds",
+  })
   .refine((v) => v === Infinity || Number.isInteger(v), {
     error: "must be a whole number of milliseconds (or Infinity)",
   })

@@ -238,3 +238,14 @@ winTest("a fresh thread whose first call fails in another DLL still reads its er
   assert.notEqual(code, 0, "the error was not reset by opening kernel32 after the call");
   assert.ok(code > 0, `a Win32 error code: ${code}`);
 });
+
+Deno.test("timeouts: Infinity waits forever, other bad values are named", async () => {
+  const { parseArg, timeoutSchema } = await import("../mechanisms/_validate.ts");
+  assert.equal(parseArg(timeoutSchema, Infinity, "timeout"), Infinity);
+  assert.equal(parseArg(timeoutSchema, 0, "timeout"), 0);
+  assert.throws(() => parseArg(timeoutSchema, NaN, "timeout"), /must be a number of milliseconds/);
+  assert.throws(() => parseArg(timeoutSchema, "5", "timeout"), TypeError);
+  assert.throws(() => parseArg(timeoutSchema, -1, "timeout"), RangeError);
+  assert.throws(() => parseArg(timeoutSchema, 1.5, "timeout"), /whole number/);
+  assert.throws(() => parseArg(timeoutSchema, 2 ** 32, "timeout"), RangeError);
+});
