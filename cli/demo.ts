@@ -14,6 +14,8 @@ import Table from "cli-table3";
 import { z } from "zod";
 import { getObject, serveObject } from "../mechanisms/com.ts";
 import { download } from "../mechanisms/http.ts";
+import { MailslotReader, MailslotWriter } from "../mechanisms/mailslot.ts";
+import { NamedPipeClient, NamedPipeServer } from "../mechanisms/pipe.ts";
 import { MsRpcClient, MsRpcServer, NdrReader, NdrWriter } from "../mechanisms/msrpc.ts";
 import { defineProcedures, RpcClient, RpcServer } from "../mechanisms/rpc.ts";
 import { SerialPort } from "../mechanisms/serial.ts";
@@ -76,6 +78,53 @@ const shmCase: DemoCase = {
     ping.set();
     if (!await pong.wait({ timeout: TIMEOUT })) throw new Error("the peer did not answer");
     return await mutex.withLock(() => shm.view.readText(0));
+  },
+};
+
+const pipeCase: DemoCase = {
+  mechanism: "pipe",
+  start(session) {
+    const server = NamedPipeServer.listen(`${session}.pipe`, { mode: "message" });
+    return Promise.resolve({
+      done: (async () => {
+        using _server = server;
+        for await (const conn of server) {
+          await using _conn = conn;
+          const message = await conn.readMessage({ timeout: TIMEOUT });
+          if (message) await conn.write(`echo:${decoder.decode(message)}`);
+          return;
+        }
+      })(),
+    });
+  },
+  async run(session, sent) {
+    await using conn = await NamedPipeClient.connect(`${session}.pipe`, {
+      mode: "message",
+      timeout: TIMEOUT,
+    });
+    return decoder.decode(await conn.transact(sent));
+  },
+};
+
+const mailslotCase: DemoCase = {
+  mechanism: "mailslot",
+  start(session) {
+    // Mailslots are one way: the answer goes to the demo's own mailslot.
+    const inbox = MailslotReader.create(`${session}.slot`);
+    return Promise.resolve({
+      done: (async () => {
+        using _inbox = inbox;
+        const text = await inbox.readText({ timeout: TIMEOUT });
+        using back = MailslotWriter.open(`${session}.slot-back`);
+        back.write(`echo:${text}`);
+      })(),
+    });
+  },
+  async run(session, sent) {
+    using inbox = MailslotReader.create(`${session}.slot-back`);
+    using out = MailslotWriter.open(`${session}.slot`);
+    out.write(sent);
+    return await inbox.readText({ timeout: TIMEOUT });
   },
 };
 
@@ -244,7 +293,17 @@ const serialCase: DemoCase = {
   },
 };
 
-const cases: DemoCase[] = [shmCase, socketCase, httpCase, serialCase, comCase, rpcCase, msrpcCase];
+const cases: DemoCase[] = [
+  shmCase,
+  pipeCase,
+  mailslotCase,
+  socketCase,
+  httpCase,
+  serialCase,
+  comCase,
+  rpcCase,
+  msrpcCase,
+];
 
 interface Row {
   mechanism: string;

@@ -61,3 +61,14 @@ Deno.test({
     assert.equal(out, "received: hello over the wire\n");
   },
 });
+
+winTest("examples/pipe.ts transacts with a pipe server in another process", async () => {
+  assert.equal(await runExample("pipe.ts"), "you said: hello\n");
+});
+
+winTest("examples/mailslot.ts reads one note from each of three writer processes", async () => {
+  assert.equal(
+    await runExample("mailslot.ts"),
+    "note from writer 1\nnote from writer 2\nnote from writer 3\n",
+  );
+});
