@@ -168,6 +168,8 @@ const symbols = {
   DdeFreeStringHandle: { parameters: ["u32", "pointer"], result: "i32" },
   /** DWORD DdeQueryStringW(DWORD idInst, HSZ hsz, LPWSTR psz, DWORD cchMax, int iCodePage) */
   DdeQueryStringW: { parameters: ["u32", "pointer", "buffer", "u32", "i32"], result: "u32" },
+  /** BOOL DdeKeepStringHandle(DWORD idInst, HSZ hsz) */
+  DdeKeepStringHandle: { parameters: ["u32", "pointer"], result: "i32" },
   /** int DdeCmpStringHandles(HSZ hsz1, HSZ hsz2) */
   DdeCmpStringHandles: { parameters: ["pointer", "pointer"], result: "i32" },
   /** HCONV DdeConnect(DWORD idInst, HSZ hszService, HSZ hszTopic, PCONVCONTEXT pCC) */

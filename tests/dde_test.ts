@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { DdeClient, DdeError } from "../mechanisms/dde.ts";
+import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+
+async function startServer(service: string, topic: string) {
+  const server = spawnFixture("dde_peer.ts", ["serve", service, topic]);
+  assert.equal(await server.line(), "ready");
+  return server;
+}
+
+winTest(
+  "DDE between two processes: request, poke then request (CF_TEXT and CF_UNICODETEXT), execute",
+  async () => {
+    const service = uniqueName("svc");
+    await using server = await startServer(service, "Data");
+    using conv = DdeClient.connect(service, "Data", { timeout: 10_000 });
+    assert.equal(conv.service, service);
+
+    assert.throws(() => conv.request("missing"), (e) => {
+      assert.ok(e instanceof DdeError);
+      assert.equal(e.codeName, "DMLERR_NOTPROCESSED");
+      assert.match(e.message, /Cannot request DDE item "missing"/);
+      return true;
+    });
+
+    conv.poke("greeting", "héllo wörld"); // Latin-1: goes as CF_TEXT
+    const latin = conv.requestData("greeting");
+    assert.equal(latin.format, 1, "answered as CF_TEXT");
+    assert.equal(latin.text(), "héllo wörld");
+
+    conv.poke("name", "日本語 ✓ 𝄞"); // not Latin-1: goes as CF_UNICODETEXT
+    const uni = conv.requestData("name");
+    assert.equal(uni.format, 13, "the server refuses CF_TEXT for it, CF_UNICODETEXT answers");
+    assert.equal(uni.text(), "日本語 ✓ 𝄞");
+    assert.equal(conv.request("name", { formats: ["CF_UNICODETEXT"] }), "日本語 ✓ 𝄞");
+
+    // Latin-1 only: Wine's DDEML mangles other characters in execute commands (see execute())
+    conv.execute('[Run("ü ß")]');
+    assert.deepEqual(JSON.parse(await server.line()), { execute: '[Run("ü ß")]' });
+    assert.equal(conv.request("lastCommand"), '[Run("ü ß")]');
+  },
+);
+
+winTest("DDE advise loop: 100 hot updates delivered in order", async () => {
+  const service = uniqueName("svc");
+  await using server = await startServer(service, "Feed");
+  using conv = DdeClient.connect(service, "Feed", { timeout: 10_000 });
+  const updates = conv.advise("counter");
+  conv.execute("advise counter 100");
+  assert.deepEqual(JSON.parse(await server.line()), { execute: "advise counter 100" });
+  const seen: string[] = [];
+  const timer = setTimeout(() => updates.return?.(), 60_000);
+  try {
+    for await (const update of updates) {
+      assert.equal(update.item, "counter");
+      assert.equal(update.topic, "Feed");
+      seen.push(update.data!.text());
+      if (seen.length === 100) break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.deepEqual(seen, Array.from({ length: 100 }, (_, i) => `v${i}`));
+  assert.deepEqual(JSON.parse(await server.line()), { advised: 100 });
+});
+
+winTest("DDE warm advise loop: updates without data", async () => {
+  const service = uniqueName("svc");
+  await using server = await startServer(service, "Feed");
+  using conv = DdeClient.connect(service, "Feed", { timeout: 10_000 });
+  const updates = conv.advise("warm", { hot: false });
+  conv.execute("advise warm 3");
+  const first = await updates.next();
+  assert.equal(first.done, false);
+  assert.equal(first.value!.item, "warm");
+  assert.equal(first.value!.data, null);
+  await updates.return?.();
+  assert.match(await server.line(), /advise warm 3/);
+});
+
+winTest("DDE bad input: a missing service or topic, bad arguments", async () => {
+  const service = uniqueName("nosvc");
+  assert.throws(() => DdeClient.connect(service, "Topic", { timeout: 2000 }), (e) => {
+    assert.ok(e instanceof DdeError);
+    assert.equal(e.codeName, "DMLERR_NO_CONV_ESTABLISHED");
+    assert.equal(e.functionName, "DdeConnect");
+    assert.match(e.message, new RegExp(`Cannot connect to DDE service "${service}" topic "Topic"`));
+    return true;
+  });
+  const real = uniqueName("svc");
+  await using _server = await startServer(real, "Data");
+  assert.throws(
+    () => DdeClient.connect(real, "OtherTopic"),
+    (e) => e instanceof DdeError && e.codeName === "DMLERR_NO_CONV_ESTABLISHED",
+  );
+  assert.throws(() => DdeClient.connect("", "x"), /Invalid argument "service": must not be empty/);
+  assert.throws(() => DdeClient.connect("a", "b", { timeout: 0 }), RangeError);
+  using conv = DdeClient.connect(real, "Data");
+  assert.throws(() => conv.execute(""), /Invalid argument "command"/);
+  assert.throws(() => conv.request("x", { formats: [] }), /must name at least one format/);
+});
