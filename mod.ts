@@ -42,6 +42,41 @@ export {
   type SemaphoreOptions,
   type WaitOptions,
 } from "./mechanisms/sync.ts";
+export {
+  broadcastMessage,
+  CopyDataMessage,
+  findWindow,
+  type FindWindowOptions,
+  findWindows,
+  MessageWindow,
+  type MessageWindowOptions,
+  postMessage,
+  registerWindowMessage,
+  sendCopyData,
+  type SendCopyDataOptions,
+  sendMessage,
+  type SendOptions,
+  StackLimitError,
+  type WindowHandle,
+  type WindowMessage,
+  windowOwner,
+  type WindowTarget,
+  windowTitle,
+} from "./mechanisms/copydata.ts";
+export * as clipboard from "./mechanisms/clipboard.ts";
+export {
+  type DdeAdvise,
+  type DdeAdviseOptions,
+  DdeClient,
+  type DdeConnectOptions,
+  DdeData,
+  DdeError,
+  type DdeFormat,
+  type DdeRequestOptions,
+  DdeServer,
+  type DdeServerHandlers,
+  type DdeTransactionOptions,
+} from "./mechanisms/dde.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error } from "./ffi/error.ts";
 export { isWindows, UnsupportedPlatformError } from "./ffi/library.ts";

@@ -14,6 +14,9 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import meta from "../deno.json" with { type: "json" };
 import { report } from "./_common.ts";
+import { registerClipboard } from "./clipboard.ts";
+import { registerCopydata } from "./copydata.ts";
+import { registerDde } from "./dde.ts";
 import { registerDemo } from "./demo.ts";
 import { registerShm } from "./shm.ts";
 
@@ -34,6 +37,9 @@ export function buildProgram(): Command {
     .exitOverride();
   // Groups are made with program.command(), so they inherit exitOverride and the output settings.
   registerShm(program);
+  registerCopydata(program);
+  registerClipboard(program);
+  registerDde(program);
   registerDemo(program);
   return program;
 }

@@ -30,10 +30,10 @@
  * of large payloads raises the limit: `deno run --v8-flags=--stack-size=4096 ...` (the thread's
  * real stack is larger) received 4 MB payloads in tests.
  *
- * Lifetime: the pump runs only while something is attached (a window, a DDE instance). A pending
- * nonblocking call keeps the process alive, so when every attached user has `unref()`ed, the
- * pump sleeps with an unref'd `setTimeout` instead, and the process may exit. When nothing is
- * attached, the loop ends.
+ * Lifetime: the pump runs while something is attached (a window, a DDE instance), and for
+ * {@linkcode LINGER_MS} after the last one left. A pending nonblocking call keeps the process
+ * alive, so when every attached user has `unref()`ed (and while lingering), the pump sleeps with
+ * an unref'd `setTimeout` instead, and the process may exit. Then the loop ends.
  *
  * @module
  */
@@ -42,6 +42,15 @@ import { PM_REMOVE, QS_ALLINPUT, user32, WM_NULL, WM_QUIT } from "../ffi/user32.
 
 /** How long the pump stays hot (polling with `Sleep(0)`) after it last saw a message, in ms. */
 export const HOT_MS = 100;
+/**
+ * How long the pump keeps running (unref'd) after the last user left, in ms. Closing a DDE
+ * conversation or instance leaves DDEML windows that finish a termination handshake with the
+ * partner; a top-level window whose thread stops pumping makes every broadcast `SendMessage` in
+ * the session (such as the `WM_DDE_INITIATE` of another process's `DdeConnect`) wait for it.
+ */
+const LINGER_MS = 3000;
+/** The polling interval of a pump with nothing attached that serves on ({@linkcode Pump.serveForever}). */
+const BACKGROUND_MS = 50;
 /** The longest the pump goes without calling PeekMessageW, in ms. */
 const STALE_MS = 1000;
 /** At most this many messages are dispatched before the event loop gets a turn. */
@@ -78,6 +87,8 @@ class Pump {
   #hotUntil = 0;
   #wakeTimer: (() => void) | undefined;
   #lastPeek = -Infinity;
+  #lingerUntil = 0;
+  #background = false;
   #threadId: number | undefined;
   readonly #msg = new Uint8Array(48);
   readonly #errorHandlers = new Set<(error: unknown) => void>();
@@ -116,6 +127,7 @@ class Pump {
         attached = false;
         if (onError) this.#errorHandlers.delete(onError);
         this.#leases--;
+        if (this.#leases === 0) this.#lingerUntil = performance.now() + LINGER_MS;
         if (refd) this.#refs--;
         refd = false;
         this.wake();
@@ -185,13 +197,29 @@ class Pump {
     this.#loop().finally(() => {
       this.#running = false;
       // attached again while the last turn was ending
-      if (this.#leases > 0) this.#start();
+      if (this.#serving()) this.#start();
     });
+  }
+
+  #serving(): boolean {
+    return this.#leases > 0 || this.#background || performance.now() < this.#lingerUntil;
+  }
+
+  /**
+   * Keeps pumping for the rest of the process's life, unref'd and slowly (every
+   * {@linkcode BACKGROUND_MS} ms) when nothing is attached. DDEML leaves hidden top-level windows
+   * on the thread after `DdeUninitialize` (seen under Wine 10); a window whose thread never pumps
+   * again makes every broadcast `SendMessage` of the session wait for it forever (another
+   * process's `DdeConnect` hung), so a process that used DDEML answers them from then on.
+   */
+  serveForever(): void {
+    this.#background = true;
+    this.#start();
   }
 
   async #loop(): Promise<void> {
     const k = kernel32();
-    while (this.#leases > 0) {
+    while (this.#serving()) {
       try {
         if (this.drain()) this.#hotUntil = performance.now() + HOT_MS;
       } catch (error) {
@@ -203,9 +231,10 @@ class Pump {
         if (this.#errorHandlers.size === 0) console.error(reported);
         for (const handler of this.#errorHandlers) handler(reported);
       }
-      if (this.#leases === 0) break;
+      if (!this.#serving()) break;
       const hot = performance.now() < this.#hotUntil;
-      if (this.#refs > 0) {
+      const background = this.#leases === 0 && performance.now() >= this.#lingerUntil;
+      if (this.#refs > 0 && this.#leases > 0) {
         await k.SleepAsync(hot ? 0 : 1);
       } else {
         // Nothing keeps the process alive for our sake: an unref'd timer, woken early by wake().
@@ -213,7 +242,7 @@ class Pump {
           const id = setTimeout(() => {
             this.#wakeTimer = undefined;
             resolve();
-          }, hot ? 0 : 1);
+          }, background ? BACKGROUND_MS : hot ? 0 : 1);
           Deno.unrefTimer(id);
           this.#wakeTimer = () => {
             clearTimeout(id);

@@ -199,6 +199,7 @@ class Instance {
     }
     this.id = id[0];
     this.#lease = pump.attach(onError);
+    pump.serveForever();
   }
 
   /** The string handle of a name, created once per instance. */

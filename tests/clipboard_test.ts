@@ -14,7 +14,7 @@ import {
   writeText,
 } from "../mechanisms/clipboard.ts";
 import { Win32Error } from "../ffi/error.ts";
-import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 const NON_ASCII = "héllo wörld ✓ 𝄞 日本語 — clipboard";
 
@@ -131,4 +131,39 @@ winTest("clipboard: bad input gives clear errors", async () => {
   await clear();
   assert.equal(await readText(), null);
   assert.deepEqual(await listFormats(), []);
+});
+
+winTest("CLI: clipboard set, get and watch (CF_UNICODETEXT)", async () => {
+  const text = `${NON_ASCII} ${uniqueName("cli")}`;
+  const set = await runCli(["clipboard", "set", text]);
+  assert.deepEqual(set, { code: 0, stdout: "", stderr: "" });
+  assert.equal(await readText(), text);
+  const got = await runCli(["clipboard", "get"]);
+  assert.deepEqual(got, { code: 0, stdout: `${text}\n`, stderr: "" });
+  const json = await runCli(["clipboard", "get", "--json"]);
+  assert.deepEqual(JSON.parse(json.stdout), { text });
+
+  await using watcher = spawnCli(["clipboard", "watch", "--count", "1", "--json"]);
+  // the watcher prints nothing before the first change: keep changing until it reports one
+  let stop = false;
+  const changer = (async () => {
+    for (let i = 0; i < 100 && !stop; i++) {
+      await writeText(`change ${i}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  })();
+  const first = JSON.parse(await watcher.line(30_000));
+  stop = true;
+  await changer;
+  assert.equal(first.event, "change");
+  assert.match(String(first.text), /^change \d+$/);
+  assert.equal(typeof first.sequence, "number");
+  assert.equal((await watcher.finish()).code, 0, "exits 0 after --count changes");
+
+  await clear();
+  const empty = await runCli(["clipboard", "get", "--json"]);
+  assert.deepEqual(JSON.parse(empty.stdout), { text: null });
+  const bad = await runCli(["clipboard", "set"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^error: missing required argument 'text'/);
 });

@@ -12,7 +12,15 @@ import {
   windowTitle,
 } from "../mechanisms/copydata.ts";
 import { Win32Error } from "../ffi/error.ts";
-import { Fixture, repoPath, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import {
+  Fixture,
+  repoPath,
+  runCli,
+  spawnCli,
+  spawnFixture,
+  uniqueName,
+  winTest,
+} from "./_helpers.ts";
 
 const MiB = 1 << 20;
 const NON_ASCII = "héllo wörld ✓ 𝄞 日本語";
@@ -269,4 +277,60 @@ winTest("pump latency: 1,000 WM_COPYDATA round trips from another process", asyn
   assert.equal(result.n, 1000);
   assert.ok(Number.isFinite(result.p50_us) && result.p50_us > 0);
   console.log(`WM_COPYDATA round trip: p50 ${result.p50_us} µs, p99 ${result.p99_us} µs`);
+});
+
+/** Waits until a window with the title exists (a CLI listener prints nothing before its first message). */
+async function windowAppears(title: string, timeout = 30_000): Promise<bigint> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const hwnd = findWindow({ title });
+    if (hwnd !== null) return hwnd;
+    if (Date.now() > deadline) throw new Error(`No window "${title}" appeared`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+winTest("CLI: copydata listen prints payloads, copydata send prints the reply", async () => {
+  const title = uniqueName("cli-cd");
+  await using listener = spawnCli(["copydata", "listen", title, "--count", "3"]);
+  await windowAppears(title);
+  assert.equal(await sendCopyData(title, "first"), 1);
+  const sent = await runCli(["copydata", "send", title, NON_ASCII, "--data", "7"]);
+  assert.deepEqual(sent, { code: 0, stdout: "1\n", stderr: "" });
+  // one trailing NUL (as C senders include it) is dropped
+  assert.equal(await sendCopyData(title, new TextEncoder().encode("with nul\0")), 1);
+  assert.equal(await listener.line(), "first");
+  assert.equal(await listener.line(), NON_ASCII);
+  assert.equal(await listener.line(), "with nul");
+  assert.equal((await listener.finish()).code, 0);
+});
+
+winTest("CLI: copydata --json, --timeout, a missing window and bad usage", async () => {
+  const title = uniqueName("cli-cdj");
+  await using listener = spawnCli(["copydata", "listen", title, "--json", "--timeout", "20"]);
+  await windowAppears(title);
+  const sent = await runCli(["copydata", "send", title, "héllo", "--data", "3", "--json"]);
+  assert.equal(sent.code, 0);
+  assert.deepEqual(JSON.parse(sent.stdout), { title, dwData: 3, reply: 1 });
+  const line = JSON.parse(await listener.line());
+  assert.equal(line.event, "copydata");
+  assert.equal(line.text, "héllo");
+  assert.equal(line.dwData, 3);
+  assert.equal(line.bytes, 6);
+
+  const quiet = await runCli(["copydata", "listen", uniqueName("cli-idle"), "--timeout", "1"]);
+  assert.deepEqual(quiet, { code: 0, stdout: "", stderr: "" });
+
+  const missing = uniqueName("cli-none");
+  const lost = await runCli(["copydata", "send", missing, "x"]);
+  assert.equal(lost.code, 1);
+  assert.equal(lost.stdout, "");
+  assert.equal(lost.stderr, `error: No window "${missing}" was found\n`);
+
+  const badData = await runCli(["copydata", "send", title, "x", "--data", "-1"]);
+  assert.equal(badData.code, 2);
+  assert.match(badData.stderr, /^error: /);
+  const badTitle = await runCli(["copydata", "listen", ""]);
+  assert.equal(badTitle.code, 2);
+  assert.match(badTitle.stderr, /^error: Invalid <window-title>: must not be empty/);
 });

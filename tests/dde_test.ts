@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DdeClient, DdeError } from "../mechanisms/dde.ts";
-import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 async function startServer(service: string, topic: string) {
   const server = spawnFixture("dde_peer.ts", ["serve", service, topic]);
@@ -98,4 +98,78 @@ winTest("DDE bad input: a missing service or topic, bad arguments", async () => 
   using conv = DdeClient.connect(real, "Data");
   assert.throws(() => conv.execute(""), /Invalid argument "command"/);
   assert.throws(() => conv.request("x", { formats: [] }), /must name at least one format/);
+});
+
+/** Waits until a DDE service answers on the topic. */
+async function serviceAppears(service: string, topic: string, timeout = 30_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      DdeClient.connect(service, topic).close();
+      return;
+    } catch (e) {
+      if (!(e instanceof DdeError) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+winTest("CLI: dde serve with poke, request and execute from other processes", async () => {
+  const service = uniqueName("cli-svc");
+  await using server = spawnCli(["dde", "serve", service, "Topic", "--json", "--timeout", "60"]);
+  await serviceAppears(service, "Topic");
+
+  const poke = await runCli(["dde", "poke", service, "Topic", "price", "1.08 €"]);
+  assert.deepEqual(poke, { code: 0, stdout: "", stderr: "" });
+  assert.deepEqual(JSON.parse(await server.line()), {
+    event: "poke",
+    topic: "Topic",
+    item: "price",
+    text: "1.08 €",
+  });
+  const request = await runCli(["dde", "request", service, "Topic", "price"]);
+  assert.deepEqual(request, { code: 0, stdout: "1.08 €\n", stderr: "" });
+  const uni = await runCli(["dde", "poke", service, "Topic", "name", "日本語"]);
+  assert.equal(uni.code, 0);
+  await server.line();
+  const json = await runCli(["dde", "request", service, "Topic", "name", "--json"]);
+  assert.deepEqual(JSON.parse(json.stdout), {
+    service,
+    topic: "Topic",
+    item: "name",
+    format: "CF_UNICODETEXT",
+    text: "日本語",
+  });
+  const exec = await runCli(["dde", "execute", service, "Topic", "[Recalc]"]);
+  assert.equal(exec.code, 0);
+  assert.deepEqual(JSON.parse(await server.line()), {
+    event: "execute",
+    topic: "Topic",
+    command: "[Recalc]",
+  });
+
+  const noItem = await runCli(["dde", "request", service, "Topic", "nothing"]);
+  assert.equal(noItem.code, 1);
+  assert.match(noItem.stderr, /^error: Cannot request DDE item "nothing".*DMLERR_NOTPROCESSED/);
+});
+
+winTest("CLI: dde errors: a missing service (exit 1) and bad usage (exit 2)", async () => {
+  const service = uniqueName("cli-none");
+  const missing = await runCli(["dde", "request", service, "T", "i"]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stdout, "");
+  assert.match(
+    missing.stderr,
+    new RegExp(
+      `^error: Cannot connect to DDE service "${service}" topic "T": DdeConnect failed with DMLERR_NO_CONV_ESTABLISHED`,
+    ),
+  );
+  const empty = await runCli(["dde", "request", "", "T", "i"]);
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /^error: Invalid <service>: must not be empty/);
+  const extra = await runCli(["dde", "poke", "s", "t", "i"]);
+  assert.equal(extra.code, 2);
+  assert.match(extra.stderr, /^error: missing required argument 'value'/);
+  const quiet = await runCli(["dde", "serve", uniqueName("cli-quiet"), "T", "--timeout", "1"]);
+  assert.deepEqual(quiet, { code: 0, stdout: "", stderr: "" });
 });
