@@ -20,6 +20,8 @@
  * therefore sleeps with a nonblocking `Sleep`: `Sleep(0)` while messages keep coming ("hot", for
  * {@linkcode HOT_MS} ms after the last one), `Sleep(1)` when idle, so a message from another
  * process is handled within about 1.5 ms when idle and a few hundred microseconds in a burst.
+ * A nonblocking call needs a free thread of Deno's blocking pool; when other work holds them all
+ * (pipes of several child processes did), a {@linkcode FALLBACK_MS} ms timer wakes the pump.
  *
  * Deep stacks: a message sent from another process reaches the window procedure through a
  * user-mode callback, and Wine copies its data (a `WM_COPYDATA` payload) onto the receiving
@@ -51,6 +53,8 @@ export const HOT_MS = 100;
 const LINGER_MS = 3000;
 /** The polling interval of a pump with nothing attached that serves on ({@linkcode Pump.serveForever}). */
 const BACKGROUND_MS = 50;
+/** The timer that backs up the nonblocking Sleep, in ms. */
+const FALLBACK_MS = 3;
 /** The longest the pump goes without calling PeekMessageW, in ms. */
 const STALE_MS = 1000;
 /** At most this many messages are dispatched before the event loop gets a turn. */
@@ -89,6 +93,7 @@ class Pump {
   #lastPeek = -Infinity;
   #lingerUntil = 0;
   #background = false;
+  #sleeping: Promise<void> | undefined;
   #threadId: number | undefined;
   readonly #msg = new Uint8Array(48);
   readonly #errorHandlers = new Set<(error: unknown) => void>();
@@ -235,7 +240,18 @@ class Pump {
       const hot = performance.now() < this.#hotUntil;
       const background = this.#leases === 0 && performance.now() >= this.#lingerUntil;
       if (this.#refs > 0 && this.#leases > 0) {
-        await k.SleepAsync(hot ? 0 : 1);
+        // The nonblocking Sleep needs a thread of Deno's blocking pool, which other work (child
+        // process pipes, file I/O) can keep busy; a timer wakes the pump meanwhile, and no second
+        // Sleep is queued while one is pending.
+        this.#sleeping ??= k.SleepAsync(hot ? 0 : 1).then(() => {
+          this.#sleeping = undefined;
+        });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          this.#sleeping,
+          new Promise<void>((resolve) => timer = setTimeout(resolve, FALLBACK_MS)),
+        ]);
+        clearTimeout(timer);
       } else {
         // Nothing keeps the process alive for our sake: an unref'd timer, woken early by wake().
         await new Promise<void>((resolve) => {

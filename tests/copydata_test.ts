@@ -148,6 +148,36 @@ winTest(
   },
 );
 
+// Four senders: their stdout/stderr pipes keep threads of this process's blocking pool busy, which
+// stalled a pump that slept only with nonblocking FFI calls (see FALLBACK_MS in _pump.ts).
+winTest("WM_COPYDATA from 4 processes at once: nothing lost", async () => {
+  const title = uniqueName("cd-many");
+  const counts = new Map<bigint, number>();
+  using win = new MessageWindow({ title, onCopyData: (m) => m.data.length });
+  const senders = Array.from(
+    { length: 4 },
+    () => spawnFixture("copydata_peer.ts", ["send", title, "50", "64"]),
+  );
+  try {
+    let n = 0;
+    for await (const m of win) {
+      assert.equal(m.data.length, 64);
+      counts.set(m.dwData, (counts.get(m.dwData) ?? 0) + 1);
+      if (++n === 200) break;
+    }
+    for (const sender of senders) {
+      const { code, rest } = await sender.finish();
+      assert.equal(code, 0);
+      assert.equal(rest.length, 50);
+      assert.ok(rest.every((line) => JSON.parse(line).reply === 64));
+    }
+  } finally {
+    for (const sender of senders) await sender[Symbol.asyncDispose]();
+  }
+  assert.equal(counts.size, 50);
+  assert.ok([...counts.values()].every((c) => c === 4), JSON.stringify([...counts.values()]));
+});
+
 winTest("WM_COPYDATA from another process: non-ASCII text, reply set by the handler", async () => {
   const title = uniqueName("cd-text");
   using win = new MessageWindow({ title, onCopyData: (m) => (m.text() === NON_ASCII ? 4242 : -1) });

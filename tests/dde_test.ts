@@ -78,6 +78,21 @@ winTest("DDE warm advise loop: updates without data", async () => {
   assert.match(await server.line(), /advise warm 3/);
 });
 
+winTest("DDE transaction timeout: a slow server gives DMLERR_EXECACKTIMEOUT", async () => {
+  const service = uniqueName("svc");
+  await using server = await startServer(service, "Slow");
+  using conv = DdeClient.connect(service, "Slow", { timeout: 10_000 });
+  const started = performance.now();
+  assert.throws(() => conv.execute("sleep 3000", { timeout: 500 }), (e) => {
+    assert.ok(e instanceof DdeError);
+    assert.equal(e.codeName, "DMLERR_EXECACKTIMEOUT");
+    assert.match(e.message, /the server did not answer an execute in time/);
+    return true;
+  });
+  assert.ok(performance.now() - started < 30_000);
+  assert.deepEqual(JSON.parse(await server.line()), { execute: "sleep 3000" });
+});
+
 winTest("DDE bad input: a missing service or topic, bad arguments", async () => {
   const service = uniqueName("nosvc");
   assert.throws(() => DdeClient.connect(service, "Topic", { timeout: 2000 }), (e) => {
