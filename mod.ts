@@ -189,6 +189,41 @@ export {
   MailslotWriter,
   sendMailslot,
 } from "./mechanisms/mailslot.ts";
+export {
+  broadcastMessage,
+  CopyDataMessage,
+  findWindow,
+  type FindWindowOptions,
+  findWindows,
+  MessageWindow,
+  type MessageWindowOptions,
+  postMessage,
+  registerWindowMessage,
+  sendCopyData,
+  type SendCopyDataOptions,
+  sendMessage,
+  type SendOptions,
+  StackLimitError,
+  type WindowHandle,
+  type WindowMessage,
+  windowOwner,
+  type WindowTarget,
+  windowTitle,
+} from "./mechanisms/copydata.ts";
+export * as clipboard from "./mechanisms/clipboard.ts";
+export {
+  type DdeAdvise,
+  type DdeAdviseOptions,
+  DdeClient,
+  type DdeConnectOptions,
+  DdeData,
+  DdeError,
+  type DdeFormat,
+  type DdeRequestOptions,
+  DdeServer,
+  type DdeServerHandlers,
+  type DdeTransactionOptions,
+} from "./mechanisms/dde.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error } from "./ffi/error.ts";
 

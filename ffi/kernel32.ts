@@ -284,6 +284,21 @@ const symbols = {
   },
   /** BOOL SetMailslotInfo(HANDLE hMailslot, DWORD lReadTimeout) */
   SetMailslotInfo: { parameters: ["pointer", "u32"], result: "i32" },
+  // ---- global memory (the clipboard's currency) and modules ----
+  /** HGLOBAL GlobalAlloc(UINT uFlags, SIZE_T dwBytes) */
+  GlobalAlloc: { parameters: ["u32", "usize"], result: "pointer" },
+  /** LPVOID GlobalLock(HGLOBAL hMem) */
+  GlobalLock: { parameters: ["pointer"], result: "pointer" },
+  /** BOOL GlobalUnlock(HGLOBAL hMem) */
+  GlobalUnlock: { parameters: ["pointer"], result: "i32" },
+  /** SIZE_T GlobalSize(HGLOBAL hMem) */
+  GlobalSize: { parameters: ["pointer"], result: "usize" },
+  /** HGLOBAL GlobalFree(HGLOBAL hMem) */
+  GlobalFree: { parameters: ["pointer"], result: "pointer" },
+  /** void Sleep(DWORD dwMilliseconds) */
+  Sleep: { parameters: ["u32"], result: "void" },
+  /** Sleep on a worker thread: a timer that does not depend on the event loop's resolution. */
+  SleepAsync: { name: "Sleep", parameters: ["u32"], result: "void", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -368,6 +383,10 @@ export const SEMAPHORE_MODIFY_STATE = 0x0002;
 export const SEMAPHORE_ALL_ACCESS = 0x001f_0003;
 /** Process access: query limited information (exit code). */
 export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
+/** `GlobalAlloc`: movable memory (what the clipboard requires). */
+export const GMEM_MOVEABLE = 0x0002;
+/** `GlobalAlloc`: zero-initialised. */
+export const GMEM_ZEROINIT = 0x0040;
 /** GetExitCodeProcess's value while the process runs. */
 export const STILL_ACTIVE = 259;
 

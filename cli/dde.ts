@@ -1,0 +1,119 @@
+/**
+ * `winipc dde serve|request|poke|execute`: DDE from the command line.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { z } from "zod";
+import { DdeClient, DdeServer } from "../mechanisms/dde.ts";
+import { check, deadline, emit, isDeadline, timeoutParser } from "./_common.ts";
+
+const nameSchema = z.string()
+  .min(1, { error: "must not be empty" })
+  .max(255, { error: "must be at most 255 characters" });
+
+/**
+ * Adds the `dde` group to the program.
+ *
+ * @param program The root command.
+ */
+export function registerDde(program: Command): void {
+  const dde = program.command("dde").description(
+    "DDE (DDEML): serve items, request, poke, execute",
+  );
+
+  dde.command("serve")
+    .description(
+      "serve a topic whose items are set by poke and read by request; prints each poked value\n" +
+        "and each executed command",
+    )
+    .argument("<service>", "the service name")
+    .argument("<topic>", "the topic")
+    .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--json", "print JSON lines")
+    .addHelpText("after", "\nExample:\n  winipc dde serve Prices Quotes --timeout 60")
+    .action(async (rawService, rawTopic, opts) => {
+      const service = check(nameSchema, rawService, "<service>");
+      const topic = check(nameSchema, rawTopic, "<topic>");
+      const signal = deadline(opts.timeout);
+      const items = new Map<string, string>();
+      const server: DdeServer = new DdeServer(service, {
+        topics: [topic],
+        request: (_t, item) => items.get(item.toLowerCase()),
+        poke: (t, item, data) => {
+          const text = data.text();
+          items.set(item.toLowerCase(), text);
+          emit(opts.json, { event: "poke", topic: t, item, text }, text);
+          // after this callback: clients with an advise loop on the item get the new value
+          setTimeout(() => server.advise(t, item), 0);
+        },
+        execute: (t, command) => {
+          emit(opts.json, { event: "execute", topic: t, command }, command);
+        },
+      });
+      try {
+        const stopped = new Promise<never>((_, reject) => {
+          if (signal.aborted) reject(signal.reason);
+          signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+        });
+        await Promise.race([server.failed(), stopped]);
+      } catch (e) {
+        if (!isDeadline(e, signal)) throw e;
+      } finally {
+        server.close();
+      }
+    });
+
+  dde.command("request")
+    .description("print an item's value (asks for CF_TEXT, then CF_UNICODETEXT)")
+    .argument("<service>", "the service name")
+    .argument("<topic>", "the topic")
+    .argument("<item>", "the item")
+    .option("--json", "print a JSON line")
+    .action((rawService, rawTopic, rawItem, opts) => {
+      const service = check(nameSchema, rawService, "<service>");
+      const topic = check(nameSchema, rawTopic, "<topic>");
+      const item = check(nameSchema, rawItem, "<item>");
+      using conv = DdeClient.connect(service, topic, { timeout: 10_000 });
+      const data = conv.requestData(item);
+      const text = data.text();
+      emit(
+        opts.json,
+        { service, topic, item, format: data.format === 1 ? "CF_TEXT" : "CF_UNICODETEXT", text },
+        text,
+      );
+    });
+
+  dde.command("poke")
+    .description(
+      "set an item's value (sent as CF_TEXT; as CF_UNICODETEXT if Latin-1 cannot hold it)",
+    )
+    .argument("<service>", "the service name")
+    .argument("<topic>", "the topic")
+    .argument("<item>", "the item")
+    .argument("<value>", "the value")
+    .option("--json", "print a JSON line")
+    .action((rawService, rawTopic, rawItem, value, opts) => {
+      const service = check(nameSchema, rawService, "<service>");
+      const topic = check(nameSchema, rawTopic, "<topic>");
+      const item = check(nameSchema, rawItem, "<item>");
+      using conv = DdeClient.connect(service, topic, { timeout: 10_000 });
+      conv.poke(item, value);
+      if (opts.json) emit(true, { service, topic, item, value }, "");
+    });
+
+  dde.command("execute")
+    .description("send a command to the server")
+    .argument("<service>", "the service name")
+    .argument("<topic>", "the topic")
+    .argument("<command>", "the command")
+    .option("--json", "print a JSON line")
+    .action((rawService, rawTopic, rawCommand, opts) => {
+      const service = check(nameSchema, rawService, "<service>");
+      const topic = check(nameSchema, rawTopic, "<topic>");
+      const command = check(nameSchema, rawCommand, "<command>");
+      using conv = DdeClient.connect(service, topic, { timeout: 10_000 });
+      conv.execute(command);
+      if (opts.json) emit(true, { service, topic, command }, "");
+    });
+}

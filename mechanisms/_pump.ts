@@ -1,0 +1,274 @@
+/**
+ * The message pump of the Deno main thread.
+ *
+ * Windows that winipc creates (message windows, the clipboard watcher, DDEML's conversation
+ * windows) belong to the main thread, because their window procedures are plain
+ * `Deno.UnsafeCallback`s that must run on the thread that owns the isolate. Messages sent to them
+ * from other processes are delivered only while that thread is inside a message function
+ * (`PeekMessageW`, `GetMessageW`, ...), so the main thread has to pump, and it must never block.
+ *
+ * Why polling: a thread can only wait on its *own* queue (`MsgWaitForMultipleObjects` and
+ * `GetMessageW` look at the calling thread's queue), and a `nonblocking` FFI call runs on a worker
+ * thread, so no worker can sleep until the main thread's queue has something. Windows offers no
+ * waitable handle for another thread's queue. So the pump polls: `PeekMessageW(PM_REMOVE)` in a
+ * loop (which also runs the window procedures of messages *sent* from other threads and
+ * processes) between short sleeps that leave the event loop free.
+ *
+ * Measured under Wine 10 with deno.exe 2.9.6 (see the test report): an empty `PeekMessageW` costs
+ * about 3 µs and `GetQueueStatus` about 0.6 µs; `setTimeout(fn, 1)` fires after about 2.3 ms while
+ * a `nonblocking` `Sleep(1)` returns after about 1.3 ms and `Sleep(0)` after about 0.2 ms. The pump
+ * therefore sleeps with a nonblocking `Sleep`: `Sleep(0)` while messages keep coming ("hot", for
+ * {@linkcode HOT_MS} ms after the last one), `Sleep(1)` when idle, so a message from another
+ * process is handled within about 1.5 ms when idle and a few hundred microseconds in a burst.
+ * A nonblocking call needs a free thread of Deno's blocking pool; when other work holds them all
+ * (pipes of several child processes did), a {@linkcode FALLBACK_MS} ms timer wakes the pump.
+ *
+ * Deep stacks: a message sent from another process reaches the window procedure through a
+ * user-mode callback, and Wine copies its data (a `WM_COPYDATA` payload) onto the receiving
+ * thread's stack below the current frame. V8 refuses to run JavaScript past its own stack limit
+ * (984 KiB by default), so a payload of about 900 KiB or more makes the window procedure fail
+ * before its first line with "Maximum call stack size exceeded"; the sender gets 0 as the reply.
+ * The pump turns that into a {@linkcode StackLimitError} for the windows' iterators. A receiver
+ * of large payloads raises the limit: `deno run --v8-flags=--stack-size=4096 ...` (the thread's
+ * real stack is larger) received 4 MB payloads in tests.
+ *
+ * Lifetime: the pump runs while something is attached (a window, a DDE instance), and for
+ * {@linkcode LINGER_MS} after the last one left. A pending nonblocking call keeps the process
+ * alive, so when every attached user has `unref()`ed (and while lingering), the pump sleeps with
+ * an unref'd `setTimeout` instead, and the process may exit. Then the loop ends.
+ *
+ * @module
+ */
+import { kernel32 } from "../ffi/kernel32.ts";
+import { PM_REMOVE, QS_ALLINPUT, user32, WM_NULL, WM_QUIT } from "../ffi/user32.ts";
+
+/** How long the pump stays hot (polling with `Sleep(0)`) after it last saw a message, in ms. */
+export const HOT_MS = 100;
+/**
+ * How long the pump keeps running (unref'd) after the last user left, in ms. Closing a DDE
+ * conversation or instance leaves DDEML windows that finish a termination handshake with the
+ * partner; a top-level window whose thread stops pumping makes every broadcast `SendMessage` in
+ * the session (such as the `WM_DDE_INITIATE` of another process's `DdeConnect`) wait for it.
+ */
+const LINGER_MS = 3000;
+/** The polling interval of a pump with nothing attached that serves on ({@linkcode Pump.serveForever}). */
+const BACKGROUND_MS = 50;
+/** The timer that backs up the nonblocking Sleep, in ms. */
+const FALLBACK_MS = 3;
+/** The longest the pump goes without calling PeekMessageW, in ms. */
+const STALE_MS = 1000;
+/** At most this many messages are dispatched before the event loop gets a turn. */
+const BATCH = 256;
+
+/** A window procedure could not run because the payload on the stack exceeded V8's stack limit. */
+export class StackLimitError extends RangeError {
+  /** @param cause The engine's error. */
+  constructor(cause: unknown) {
+    super(
+      "A message from another process could not be handled: its data (e.g. a large WM_COPYDATA " +
+        "payload) is placed on this thread's stack and V8's stack limit was exceeded; run deno " +
+        "with --v8-flags=--stack-size=4096 to receive payloads of about 900 KiB and more",
+      { cause },
+    );
+    this.name = "StackLimitError";
+  }
+}
+
+/** A user of the pump: while attached, the main thread's queue is pumped. */
+export interface PumpLease {
+  /** Keep the process alive while this lease is attached (the default). */
+  ref(): void;
+  /** Let the process exit even though this lease is attached. */
+  unref(): void;
+  /** Detach; the pump stops when no lease is left. Idempotent. */
+  release(): void;
+}
+
+class Pump {
+  #leases = 0;
+  #refs = 0;
+  #running = false;
+  #hotUntil = 0;
+  #wakeTimer: (() => void) | undefined;
+  #lastPeek = -Infinity;
+  #lingerUntil = 0;
+  #background = false;
+  #sleeping: Promise<void> | undefined;
+  #threadId: number | undefined;
+  readonly #msg = new Uint8Array(48);
+  readonly #errorHandlers = new Set<(error: unknown) => void>();
+  /** Messages dispatched so far (for tests and measurements). */
+  dispatched = 0;
+
+  /**
+   * Attaches a user; the pump starts if it was not running.
+   *
+   * @param onError Receives errors raised while dispatching (they cannot be tied to one window).
+   */
+  attach(onError?: (error: unknown) => void): PumpLease {
+    let attached = true;
+    let refd = true;
+    if (onError) this.#errorHandlers.add(onError);
+    this.#leases++;
+    this.#refs++;
+    // A new window may be sent to at once: make sure the system does not see a "hung" thread.
+    this.#lastPeek = -Infinity;
+    this.drain();
+    this.#start();
+    return {
+      ref: () => {
+        if (!attached || refd) return;
+        refd = true;
+        this.#refs++;
+        this.wake();
+      },
+      unref: () => {
+        if (!attached || !refd) return;
+        refd = false;
+        this.#refs--;
+      },
+      release: () => {
+        if (!attached) return;
+        attached = false;
+        if (onError) this.#errorHandlers.delete(onError);
+        this.#leases--;
+        if (this.#leases === 0) this.#lingerUntil = performance.now() + LINGER_MS;
+        if (refd) this.#refs--;
+        refd = false;
+        this.wake();
+      },
+    };
+  }
+
+  /** Whether the loop is running (for tests). */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Polls again soon: after posting to our own queue, or when a lease was ref'd. */
+  wake(): void {
+    this.#hotUntil = performance.now() + HOT_MS;
+    const wake = this.#wakeTimer;
+    this.#wakeTimer = undefined;
+    wake?.();
+  }
+
+  /**
+   * Dispatches what is waiting in the main thread's queue now, synchronously. Messages sent from
+   * other threads are handled inside `PeekMessageW` itself.
+   *
+   * @returns Whether anything was waiting.
+   */
+  drain(): boolean {
+    const u = user32();
+    const busy = (u.GetQueueStatus(QS_ALLINPUT) & 0xffff) !== 0;
+    const now = performance.now();
+    if (!busy && now - this.#lastPeek < STALE_MS) return false;
+    if (!busy) this.#touchServer();
+    this.#lastPeek = now;
+    const msg = this.#msg;
+    for (let i = 0; i < BATCH; i++) {
+      if (!u.PeekMessageW(msg, null, 0, 0, PM_REMOVE)) break;
+      // WM_QUIT is for GetMessage loops; nobody here runs one, so it is dropped.
+      if (new DataView(msg.buffer).getUint32(8, true) === WM_QUIT) continue;
+      u.TranslateMessage(msg);
+      u.DispatchMessageW(msg);
+      this.dispatched++;
+    }
+    return busy;
+  }
+
+  /**
+   * Windows (and Wine) call a thread "hung" when it has not asked the system for a message for
+   * 5 s, and `SendMessageTimeoutW(SMTO_ABORTIFHUNG)` to its windows then fails at once. Neither
+   * `GetQueueStatus` nor, under Wine 10, a `PeekMessageW` on an empty queue count as asking (Wine
+   * answers those from shared memory without asking the wineserver). So the pump posts itself a
+   * `WM_NULL` before it peeks, when a window is created and then every {@linkcode STALE_MS} ms:
+   * a queue with a message in it is always asked for by the server.
+   */
+  #touchServer(): void {
+    user32().PostThreadMessageW(
+      this.#threadId ??= kernel32().GetCurrentThreadId(),
+      WM_NULL,
+      0n,
+      0n,
+    );
+  }
+
+  #start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#hotUntil = performance.now() + HOT_MS;
+    this.#loop().finally(() => {
+      this.#running = false;
+      // attached again while the last turn was ending
+      if (this.#serving()) this.#start();
+    });
+  }
+
+  #serving(): boolean {
+    return this.#leases > 0 || this.#background || performance.now() < this.#lingerUntil;
+  }
+
+  /**
+   * Keeps pumping for the rest of the process's life, unref'd and slowly (every
+   * {@linkcode BACKGROUND_MS} ms) when nothing is attached. DDEML leaves hidden top-level windows
+   * on the thread after `DdeUninitialize` (seen under Wine 10); a window whose thread never pumps
+   * again makes every broadcast `SendMessage` of the session wait for it forever (another
+   * process's `DdeConnect` hung), so a process that used DDEML answers them from then on.
+   */
+  serveForever(): void {
+    this.#background = true;
+    this.#start();
+  }
+
+  async #loop(): Promise<void> {
+    const k = kernel32();
+    while (this.#serving()) {
+      try {
+        if (this.drain()) this.#hotUntil = performance.now() + HOT_MS;
+      } catch (error) {
+        // An exception left pending by a callback that could not run surfaces here.
+        this.#hotUntil = performance.now() + HOT_MS;
+        const reported = error instanceof RangeError && /call stack/i.test(error.message)
+          ? new StackLimitError(error)
+          : error;
+        if (this.#errorHandlers.size === 0) console.error(reported);
+        for (const handler of this.#errorHandlers) handler(reported);
+      }
+      if (!this.#serving()) break;
+      const hot = performance.now() < this.#hotUntil;
+      const background = this.#leases === 0 && performance.now() >= this.#lingerUntil;
+      if (this.#refs > 0 && this.#leases > 0) {
+        // The nonblocking Sleep needs a thread of Deno's blocking pool, which other work (child
+        // process pipes, file I/O) can keep busy; a timer wakes the pump meanwhile, and no second
+        // Sleep is queued while one is pending.
+        this.#sleeping ??= k.SleepAsync(hot ? 0 : 1).then(() => {
+          this.#sleeping = undefined;
+        });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          this.#sleeping,
+          new Promise<void>((resolve) => timer = setTimeout(resolve, FALLBACK_MS)),
+        ]);
+        clearTimeout(timer);
+      } else {
+        // Nothing keeps the process alive for our sake: an unref'd timer, woken early by wake().
+        await new Promise<void>((resolve) => {
+          const id = setTimeout(() => {
+            this.#wakeTimer = undefined;
+            resolve();
+          }, background ? BACKGROUND_MS : hot ? 0 : 1);
+          Deno.unrefTimer(id);
+          this.#wakeTimer = () => {
+            clearTimeout(id);
+            resolve();
+          };
+        });
+      }
+    }
+  }
+}
+
+/** The main thread's pump (one per process). */
+export const pump: Pump = new Pump();

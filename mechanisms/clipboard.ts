@@ -1,0 +1,563 @@
+/**
+ * The Windows clipboard: text ({@linkcode readText}, {@linkcode writeText}, `CF_UNICODETEXT`),
+ * bytes in registered custom formats ({@linkcode read}, {@linkcode write} with several formats in
+ * one set), the formats present with their names ({@linkcode listFormats}), and changes as an
+ * async iterator ({@linkcode watch}, `AddClipboardFormatListener` + `WM_CLIPBOARDUPDATE`).
+ *
+ * The clipboard is one per session and only one window may have it open at a time. When another
+ * process holds it, `OpenClipboard` fails with `ERROR_ACCESS_DENIED`; winipc retries with a short
+ * backoff (without blocking the event loop) until `timeout`, then fails with an error naming the
+ * process that holds it.
+ *
+ * Memory ownership follows the Win32 rules: data is copied into `GlobalAlloc(GMEM_MOVEABLE)`
+ * memory, which belongs to the system once `SetClipboardData` succeeds (and is freed by winipc
+ * when it fails); handles from `GetClipboardData` belong to the clipboard and are only locked,
+ * copied and unlocked.
+ *
+ * @example Copy and paste text
+ * ```ts
+ * import { readText, writeText } from "./clipboard.ts";
+ * await writeText("héllo ✓");
+ * console.log(await readText()); // "héllo ✓"
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { lastError, Win32Error } from "../ffi/error.ts";
+import { GMEM_MOVEABLE, kernel32 } from "../ffi/kernel32.ts";
+import { fromWide, wide } from "../ffi/strings.ts";
+import { CF_UNICODETEXT, HWND_MESSAGE, user32, WM_CLIPBOARDUPDATE } from "../ffi/user32.ts";
+import { AsyncQueue } from "./_queue.ts";
+import { parseArg, signalSchema } from "./_validate.ts";
+import { pollUntil } from "./_wait.ts";
+import { hwndValue, NativeWindow } from "./_window.ts";
+
+const ERROR_ACCESS_DENIED = 5;
+
+/** The standard clipboard formats, by number. */
+export const STANDARD_FORMATS: Readonly<Record<number, string>> = {
+  1: "CF_TEXT",
+  2: "CF_BITMAP",
+  3: "CF_METAFILEPICT",
+  4: "CF_SYLK",
+  5: "CF_DIF",
+  6: "CF_TIFF",
+  7: "CF_OEMTEXT",
+  8: "CF_DIB",
+  9: "CF_PALETTE",
+  10: "CF_PENDATA",
+  11: "CF_RIFF",
+  12: "CF_WAVE",
+  13: "CF_UNICODETEXT",
+  14: "CF_ENHMETAFILE",
+  15: "CF_HDROP",
+  16: "CF_LOCALE",
+  17: "CF_DIBV5",
+  0x80: "CF_OWNERDISPLAY",
+  0x81: "CF_DSPTEXT",
+  0x82: "CF_DSPBITMAP",
+  0x83: "CF_DSPMETAFILEPICT",
+  0x8e: "CF_DSPENHMETAFILE",
+};
+const STANDARD_BY_NAME = new Map(
+  Object.entries(STANDARD_FORMATS).map(([id, name]) => [name, Number(id)]),
+);
+
+/** A clipboard format: its number and name. */
+export interface ClipboardFormat {
+  /** The format number (`CF_UNICODETEXT` is 13; registered formats are 0xC000 to 0xFFFF). */
+  id: number;
+  /** `CF_...` for standard formats, the registered name otherwise. */
+  name: string;
+}
+
+/** Options of every clipboard call that opens the clipboard. */
+export interface ClipboardOptions {
+  /**
+   * Milliseconds to keep retrying while another window holds the clipboard open. Default 2000.
+   * 0 tries once.
+   */
+  timeout?: number;
+  /** Aborts the retries. */
+  signal?: AbortSignal;
+}
+
+const optionsSchema = z.object({
+  timeout: z.number({ error: "must be a number of milliseconds" })
+    .int({ error: "must be a whole number of milliseconds" })
+    .min(0, { error: "must not be negative" })
+    .max(0x7fff_ffff, { error: "must be below 2^31 ms" })
+    .optional(),
+  signal: signalSchema,
+}).strict().optional();
+
+const formatNameSchema = z.string({ error: "must be a format number or name" })
+  .min(1, { error: "must not be empty" })
+  .max(255, { error: "must be at most 255 characters" })
+  .refine((s) => !s.includes("\0"), { error: "must not contain NUL" });
+const formatSchema = z.union([
+  z.number().int({ error: "must be an integer" })
+    .min(1, { error: "must be at least 1" })
+    .max(0xffff, { error: "must be at most 0xFFFF" }),
+  formatNameSchema,
+], { error: "must be a format number or name" });
+
+/**
+ * Registers a clipboard format name (`RegisterClipboardFormatW`); every process that registers
+ * the same name (case-insensitive) gets the same number.
+ *
+ * @param name The format's name, e.g. `"my-app/record"`.
+ * @returns Its number, from 0xC000 to 0xFFFF.
+ * @throws {TypeError} For an empty name or one with NUL.
+ * @throws {Win32Error} When registration fails.
+ *
+ * @example
+ * ```ts
+ * import { registerFormat } from "./clipboard.ts";
+ * const CF_RECORD = registerFormat("example/record");
+ * ```
+ */
+export function registerFormat(name: string): number {
+  const n = parseArg(formatNameSchema, name, "name");
+  if (STANDARD_BY_NAME.has(n)) return STANDARD_BY_NAME.get(n)!;
+  const id = user32().RegisterClipboardFormatW(wide(n));
+  if (id === 0) {
+    throw new Win32Error("RegisterClipboardFormatW", lastError(), {
+      context: `Cannot register clipboard format "${n}"`,
+    });
+  }
+  return id;
+}
+
+/**
+ * The name of a clipboard format (`GetClipboardFormatNameW` for registered ones).
+ *
+ * @param id The format number.
+ * @returns `CF_...` for standard formats, the registered name, or `"#<id>"` when it has none.
+ *
+ * @example
+ * ```ts
+ * import { formatName } from "./clipboard.ts";
+ * formatName(13); // "CF_UNICODETEXT"
+ * ```
+ */
+export function formatName(id: number): string {
+  const n = parseArg(formatSchema, id, "id");
+  if (typeof n === "string") throw new TypeError(`Invalid argument "id": must be a number`);
+  if (STANDARD_FORMATS[n]) return STANDARD_FORMATS[n];
+  const buf = new Uint16Array(256);
+  const len = user32().GetClipboardFormatNameW(n, buf, buf.length);
+  return len > 0 ? fromWide(buf, len) : `#${n}`;
+}
+
+/**
+ * A message-only window of the built-in "STATIC" class: an owner for `OpenClipboard` (without
+ * one `SetClipboardData` fails) that needs no window procedure of ours.
+ */
+function withOwner<T>(fn: (owner: Deno.PointerObject) => T): T {
+  const u = user32();
+  const owner = u.CreateWindowExW(
+    0,
+    wide("STATIC"),
+    wide("winipc clipboard owner"),
+    0,
+    0,
+    0,
+    0,
+    0,
+    HWND_MESSAGE,
+    null,
+    null,
+    null,
+  );
+  if (owner === null) {
+    throw new Win32Error("CreateWindowExW", lastError(), {
+      context: "Cannot create the clipboard owner window",
+    });
+  }
+  try {
+    return fn(owner);
+  } finally {
+    u.DestroyWindow(owner);
+  }
+}
+
+function holderDescription(): string {
+  const u = user32();
+  const holder = u.GetOpenClipboardWindow();
+  if (holder === null) return "another window holds it open";
+  const pid = new Uint32Array(1);
+  u.GetWindowThreadProcessId(holder, pid);
+  return `window 0x${hwndValue(holder).toString(16)} of process ${pid[0]} holds it open`;
+}
+
+/**
+ * Opens the clipboard (retrying while another window holds it), runs `fn` synchronously, and
+ * closes it again.
+ */
+async function withClipboard<T>(
+  options: ClipboardOptions | undefined,
+  what: string,
+  fn: (owner: Deno.PointerObject) => T,
+): Promise<T> {
+  const opts: ClipboardOptions = parseArg(optionsSchema, options, "options") ?? {};
+  const timeout = opts.timeout ?? 2000;
+  const u = user32();
+  let failure = 0;
+  const result = await pollUntil<{ value: T }>(() =>
+    withOwner((owner) => {
+      if (!u.OpenClipboard(owner)) {
+        failure = lastError();
+        if (failure !== ERROR_ACCESS_DENIED) {
+          throw new Win32Error("OpenClipboard", failure, {
+            context: `Cannot open the clipboard to ${what}`,
+          });
+        }
+        return undefined;
+      }
+      try {
+        return { value: fn(owner) };
+      } finally {
+        u.CloseClipboard();
+      }
+    }), { timeout, signal: opts.signal });
+  if (result) return result.value;
+  throw new Win32Error("OpenClipboard", failure || ERROR_ACCESS_DENIED, {
+    context:
+      `Cannot open the clipboard to ${what}: ${holderDescription()} (retried for ${timeout} ms)`,
+  });
+}
+
+/** Resolves a format given by number or name; names must be standard or present (when reading). */
+function resolveFormat(format: number | string, name: string, register: boolean): number {
+  const f = parseArg(formatSchema, format, name);
+  if (typeof f === "number") return f;
+  if (STANDARD_BY_NAME.has(f)) return STANDARD_BY_NAME.get(f)!;
+  return register ? registerFormat(f) : -1;
+}
+
+function readHandle(h: Deno.PointerObject): Uint8Array<ArrayBuffer> {
+  const k = kernel32();
+  const size = Number(k.GlobalSize(h));
+  const p = k.GlobalLock(h);
+  if (p === null) {
+    throw new Win32Error("GlobalLock", lastError(), { context: "Cannot read clipboard data" });
+  }
+  try {
+    return size
+      ? new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, size)).slice()
+      : new Uint8Array(0);
+  } finally {
+    k.GlobalUnlock(h);
+  }
+}
+
+function readFormat(id: number): Uint8Array<ArrayBuffer> | null {
+  const u = user32();
+  if (!u.IsClipboardFormatAvailable(id)) return null;
+  const h = u.GetClipboardData(id);
+  if (h === null) {
+    throw new Win32Error("GetClipboardData", lastError(), {
+      context: `Cannot read clipboard format ${formatName(id)}`,
+    });
+  }
+  return readHandle(h);
+}
+
+function decodeUnicode(bytes: Uint8Array<ArrayBuffer>): string {
+  const units = new Uint16Array(bytes.buffer, 0, bytes.length >> 1);
+  return fromWide(units);
+}
+
+function encodeUnicode(text: string): Uint8Array<ArrayBuffer> {
+  const units = wide(text);
+  return new Uint8Array(units.buffer);
+}
+
+/** Copies bytes into movable global memory and hands it to the clipboard. */
+function setFormat(id: number, bytes: Uint8Array): void {
+  const k = kernel32();
+  const u = user32();
+  const h = k.GlobalAlloc(GMEM_MOVEABLE, BigInt(Math.max(bytes.length, 1)));
+  if (h === null) {
+    throw new Win32Error("GlobalAlloc", lastError(), {
+      context: `Cannot allocate ${bytes.length} bytes for the clipboard`,
+    });
+  }
+  const p = k.GlobalLock(h);
+  if (p === null) {
+    const code = lastError();
+    k.GlobalFree(h);
+    throw new Win32Error("GlobalLock", code, { context: "Cannot fill clipboard memory" });
+  }
+  if (bytes.length) {
+    new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, bytes.length)).set(bytes);
+  }
+  k.GlobalUnlock(h);
+  if (u.SetClipboardData(id, h) === null) {
+    const code = lastError();
+    k.GlobalFree(h); // still ours: the clipboard did not take it
+    throw new Win32Error("SetClipboardData", code, {
+      context: `Cannot put format ${formatName(id)} on the clipboard`,
+    });
+  }
+  // The system owns h now: it must not be freed or used.
+}
+
+/**
+ * Reads the clipboard's text (`CF_UNICODETEXT`; Windows converts from `CF_TEXT` when needed).
+ *
+ * @param options Retry timeout and AbortSignal.
+ * @returns The text, or `null` when the clipboard holds no text.
+ * @throws {Win32Error} When the clipboard stays held by another process (`ERROR_ACCESS_DENIED`).
+ *
+ * @example
+ * ```ts
+ * import { readText } from "./clipboard.ts";
+ * const text = await readText({ timeout: 5000 });
+ * ```
+ */
+export async function readText(options?: ClipboardOptions): Promise<string | null> {
+  return await withClipboard(options, "read text", () => {
+    const bytes = readFormat(CF_UNICODETEXT);
+    return bytes === null ? null : decodeUnicode(bytes);
+  });
+}
+
+/**
+ * Replaces the clipboard's contents with text (`CF_UNICODETEXT`; Windows synthesises `CF_TEXT`
+ * and `CF_OEMTEXT` for readers that want them).
+ *
+ * @param text The text; any Unicode.
+ * @param options Retry timeout and AbortSignal.
+ * @throws {Win32Error} When the clipboard stays held by another process (`ERROR_ACCESS_DENIED`).
+ *
+ * @example
+ * ```ts
+ * import { writeText } from "./clipboard.ts";
+ * await writeText("héllo ✓ 日本語");
+ * ```
+ */
+export async function writeText(text: string, options?: ClipboardOptions): Promise<void> {
+  const t = parseArg(z.string({ error: "must be a string" }), text, "text");
+  return await write([{ format: CF_UNICODETEXT, data: t }], options);
+}
+
+/** One format's data for {@linkcode write}. */
+export interface ClipboardItem {
+  /** A format number, a standard name (`"CF_UNICODETEXT"`) or a custom name (registered here). */
+  format: number | string;
+  /** The bytes; a string is stored as UTF-16 with a NUL (right for `CF_UNICODETEXT`). */
+  data: Uint8Array | string;
+}
+
+const itemsSchema = z.array(
+  z.object({
+    format: formatSchema,
+    data: z.union([z.instanceof(Uint8Array), z.string()], {
+      error: "must be a Uint8Array or a string",
+    }),
+  }).strict(),
+  { error: "must be an array of { format, data }" },
+).min(1, { error: "must hold at least one format" });
+
+/**
+ * Replaces the clipboard's contents with several formats at once (one `EmptyClipboard`, then a
+ * `SetClipboardData` per format), so readers see all of them or none.
+ *
+ * @param items The formats and their data.
+ * @param options Retry timeout and AbortSignal.
+ * @throws {TypeError} For an invalid item.
+ * @throws {Win32Error} When the clipboard stays held by another process, or a format is refused.
+ *
+ * @example Text plus a private format
+ * ```ts
+ * import { write } from "./clipboard.ts";
+ * await write([
+ *   { format: "CF_UNICODETEXT", data: "3 rows" },
+ *   { format: "example/rows", data: new Uint8Array([1, 2, 3]) },
+ * ]);
+ * ```
+ */
+export async function write(items: ClipboardItem[], options?: ClipboardOptions): Promise<void> {
+  const list = parseArg(itemsSchema, items, "items");
+  const prepared = list.map((item, i) => {
+    const id = resolveFormat(item.format, `items.${i}.format`, true);
+    const bytes = typeof item.data === "string" ? encodeUnicode(item.data) : item.data;
+    return { id, bytes };
+  });
+  return await withClipboard(options, "write", () => {
+    const u = user32();
+    if (!u.EmptyClipboard()) {
+      throw new Win32Error("EmptyClipboard", lastError(), {
+        context: "Cannot empty the clipboard",
+      });
+    }
+    for (const { id, bytes } of prepared) setFormat(id, bytes);
+  });
+}
+
+/**
+ * Reads one format's bytes.
+ *
+ * @param format A format number, a standard name (`"CF_TEXT"`) or a registered name.
+ * @param options Retry timeout and AbortSignal.
+ * @returns The bytes (as `GlobalSize` reports them; Windows may round a block up), or `null`
+ *   when the clipboard does not hold that format.
+ * @throws {Deno.errors.NotFound} For a name that is neither standard nor on the clipboard (a
+ *   reader cannot tell an unregistered name from an absent one without registering it).
+ * @throws {Win32Error} When the clipboard stays held by another process.
+ *
+ * @example
+ * ```ts
+ * import { read } from "./clipboard.ts";
+ * const rows = await read("example/rows");
+ * ```
+ */
+export async function read(
+  format: number | string,
+  options?: ClipboardOptions,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  let id = resolveFormat(format, "format", false);
+  return await withClipboard(options, "read", () => {
+    if (id === -1) {
+      const formats = enumFormats();
+      const found = formats.find((f) => f.name.toLowerCase() === String(format).toLowerCase());
+      if (!found) {
+        throw new Deno.errors.NotFound(
+          `Unknown clipboard format "${format}": it is not a standard format and the clipboard holds no format of that name (it holds: ${
+            formats.map((f) => f.name).join(", ") || "nothing"
+          })`,
+        );
+      }
+      id = found.id;
+    }
+    return readFormat(id);
+  });
+}
+
+function enumFormats(): ClipboardFormat[] {
+  const u = user32();
+  const out: ClipboardFormat[] = [];
+  let id = 0;
+  while ((id = u.EnumClipboardFormats(id)) !== 0) out.push({ id, name: formatName(id) });
+  return out;
+}
+
+/**
+ * The formats on the clipboard, in the order their owner put them there (`EnumClipboardFormats`),
+ * including those Windows synthesises (`CF_TEXT` from `CF_UNICODETEXT`, ...).
+ *
+ * @param options Retry timeout and AbortSignal.
+ * @returns The formats with their names.
+ * @throws {Win32Error} When the clipboard stays held by another process.
+ *
+ * @example
+ * ```ts
+ * import { listFormats } from "./clipboard.ts";
+ * for (const f of await listFormats()) console.log(f.id, f.name);
+ * ```
+ */
+export async function listFormats(options?: ClipboardOptions): Promise<ClipboardFormat[]> {
+  return await withClipboard(options, "list formats", () => enumFormats());
+}
+
+/**
+ * Empties the clipboard.
+ *
+ * @param options Retry timeout and AbortSignal.
+ * @throws {Win32Error} When the clipboard stays held by another process.
+ *
+ * @example
+ * ```ts
+ * import { clear } from "./clipboard.ts";
+ * await clear();
+ * ```
+ */
+export async function clear(options?: ClipboardOptions): Promise<void> {
+  return await withClipboard(options, "empty it", () => {
+    if (!user32().EmptyClipboard()) {
+      throw new Win32Error("EmptyClipboard", lastError(), {
+        context: "Cannot empty the clipboard",
+      });
+    }
+  });
+}
+
+/**
+ * The clipboard's sequence number (`GetClipboardSequenceNumber`): it changes with every change.
+ *
+ * @returns The number.
+ *
+ * @example
+ * ```ts
+ * import { sequenceNumber } from "./clipboard.ts";
+ * const before = sequenceNumber();
+ * ```
+ */
+export function sequenceNumber(): number {
+  return user32().GetClipboardSequenceNumber();
+}
+
+/** A change of the clipboard's contents. */
+export interface ClipboardChange {
+  /** The clipboard's sequence number right after the change. */
+  sequence: number;
+}
+
+/** Options of {@linkcode watch}. */
+export interface WatchOptions {
+  /** Ends the iteration (with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Watches the clipboard: yields once per change made by any process (`WM_CLIPBOARDUPDATE` to a
+ * window registered with `AddClipboardFormatListener`), from the call on. Read the new contents
+ * with {@linkcode readText} or {@linkcode read}. Breaking out of the loop (or the signal) stops the
+ * watch and releases the window.
+ *
+ * @param options An AbortSignal.
+ * @returns An async iterator of changes.
+ * @throws {Win32Error} When the listener cannot be registered.
+ *
+ * @example Print the text after each change
+ * ```ts
+ * import { readText, watch } from "./clipboard.ts";
+ * for await (const _change of watch()) console.log(await readText());
+ * ```
+ */
+export function watch(options: WatchOptions = {}): AsyncIterableIterator<ClipboardChange> {
+  const signal = parseArg(
+    z.object({ signal: signalSchema }).strict(),
+    options,
+    "options",
+  ).signal;
+  signal?.throwIfAborted();
+  const queue = new AsyncQueue<ClipboardChange>();
+  const u = user32();
+  const window = new NativeWindow({
+    messageOnly: true,
+    onError: (e) => queue.fail(e),
+    procedure: (_hwnd, message) => {
+      if (message !== WM_CLIPBOARDUPDATE) return undefined;
+      queue.push({ sequence: u.GetClipboardSequenceNumber() });
+      return 0n;
+    },
+  });
+  if (!u.AddClipboardFormatListener(window.hwnd)) {
+    const code = lastError();
+    window.close();
+    throw new Win32Error("AddClipboardFormatListener", code, {
+      context: "Cannot watch the clipboard",
+    });
+  }
+  const stop = () => {
+    if (window.closed) return;
+    u.RemoveClipboardFormatListener(window.hwnd);
+    window.close();
+    queue.close();
+  };
+  return queue.iterate(signal, stop);
+}

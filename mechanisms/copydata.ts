@@ -1,0 +1,747 @@
+/**
+ * Window messages between processes: a {@linkcode MessageWindow} that receives `WM_COPYDATA`
+ * payloads and other messages, {@linkcode sendCopyData} to send a payload to another process's
+ * window and get its reply, {@linkcode sendMessage} and {@linkcode postMessage},
+ * {@linkcode registerWindowMessage} and {@linkcode broadcastMessage} for registered messages,
+ * and {@linkcode findWindow}/{@linkcode findWindows} to find windows by title or class.
+ *
+ * Windows belong to the Deno main thread and are served by winipc's message pump, which never
+ * blocks the event loop. Sending uses `SendMessageTimeoutW` with `SMTO_ABORTIFHUNG` on a worker
+ * thread, so a hung receiver gives a timeout error rather than a hang, and the event loop runs
+ * meanwhile.
+ *
+ * @example Receive payloads, reply with their length
+ * ```ts
+ * import { MessageWindow } from "./copydata.ts";
+ * using win = new MessageWindow({ title: "my-app", onCopyData: (m) => m.data.length });
+ * for await (const message of win) {
+ *   console.log(message.dwData, message.text());
+ * }
+ * ```
+ *
+ * @example Send a payload to a window found by its title
+ * ```ts
+ * import { sendCopyData } from "./copydata.ts";
+ * const reply = await sendCopyData("my-app", "hello", { dwData: 7, timeout: 2000 });
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { checkBool, lastError, Win32Error } from "../ffi/error.ts";
+import { fromWide, wide } from "../ffi/strings.ts";
+import {
+  COPYDATASTRUCT,
+  HWND_BROADCAST,
+  HWND_MESSAGE,
+  SMTO_ABORTIFHUNG,
+  user32,
+  WM_COPYDATA,
+} from "../ffi/user32.ts";
+import { AsyncQueue } from "./_queue.ts";
+export { StackLimitError } from "./_pump.ts";
+import { hwndFrom, hwndValue, NativeWindow } from "./_window.ts";
+import { parseArg, signalSchema } from "./_validate.ts";
+
+const ERROR_TIMEOUT = 1460;
+const ERROR_INVALID_WINDOW_HANDLE = 1400;
+const MAX_TITLE = 32_767;
+const MAX_CLASS = 256;
+
+/** A window handle (`HWND`) as a number. */
+export type WindowHandle = bigint;
+
+/** Which window a message goes to: a handle, a title (as `FindWindowW(NULL, title)`), or both title and class. */
+export type WindowTarget = WindowHandle | string | FindWindowOptions;
+
+/** A received `WM_COPYDATA`. */
+export class CopyDataMessage {
+  /** The payload (a copy, yours to keep). */
+  readonly data: Uint8Array<ArrayBuffer>;
+  /** `COPYDATASTRUCT.dwData`, the sender's tag. */
+  readonly dwData: bigint;
+  /** The sender's window (`wParam`), 0n when it gave none. */
+  readonly sender: WindowHandle;
+
+  /**
+   * @param data The payload.
+   * @param dwData The tag.
+   * @param sender The sender's window.
+   */
+  constructor(data: Uint8Array<ArrayBuffer>, dwData: bigint, sender: WindowHandle) {
+    this.data = data;
+    this.dwData = dwData;
+    this.sender = sender;
+  }
+
+  /**
+   * The payload as text, without one trailing NUL if the sender included it.
+   *
+   * @param encoding `"utf-8"` (the default, what `winipc copydata send` sends) or `"utf-16le"`.
+   * @returns The text.
+   */
+  text(encoding: "utf-8" | "utf-16le" = "utf-8"): string {
+    let bytes = this.data;
+    if (encoding === "utf-16le") {
+      if (bytes.length >= 2 && bytes.at(-1) === 0 && bytes.at(-2) === 0 && bytes.length % 2 === 0) {
+        bytes = bytes.subarray(0, -2);
+      }
+      const units = new Uint16Array(bytes.length >> 1);
+      new Uint8Array(units.buffer).set(bytes.subarray(0, units.length * 2));
+      return units.length ? fromWide(units) : "";
+    }
+    if (bytes.at(-1) === 0) bytes = bytes.subarray(0, -1);
+    return new TextDecoder().decode(bytes);
+  }
+}
+
+/** Any message a {@linkcode MessageWindow} received (other than `WM_COPYDATA`). */
+export interface WindowMessage {
+  /** The message number (`WM_USER + n`, a registered message, ...). */
+  message: number;
+  /** `wParam`. */
+  wParam: bigint;
+  /** `lParam`. */
+  lParam: bigint;
+}
+
+/** Options of a {@linkcode MessageWindow}. */
+export interface MessageWindowOptions {
+  /**
+   * The window's title. Senders find the window with `FindWindowW(NULL, title)`, as
+   * {@linkcode sendCopyData} does for a string target.
+   */
+  title?: string;
+  /** The window class name; a unique one is made when absent. */
+  className?: string;
+  /**
+   * A message-only window (`HWND_MESSAGE` parent): cheaper, but it receives no broadcasts and
+   * `FindWindowW` does not find it ({@linkcode findWindow} with `messageOnly: true` does).
+   * Default `false`: a hidden top-level window.
+   */
+  messageOnly?: boolean;
+  /**
+   * Called synchronously for each `WM_COPYDATA`; its return value is the sender's reply. Without
+   * it, the reply is `reply`. The message is also queued for the async iterator.
+   */
+  onCopyData?: (message: CopyDataMessage) => number | bigint | void;
+  /** The reply to `WM_COPYDATA` when `onCopyData` returns nothing. Default 1 (TRUE). */
+  reply?: number | bigint;
+  /**
+   * Called synchronously for every other message in `messages`; its return value is the reply.
+   * Messages it is not given go to `DefWindowProcW`.
+   */
+  onMessage?: (message: WindowMessage) => number | bigint | void;
+  /**
+   * Message numbers (e.g. from {@linkcode registerWindowMessage}) delivered to `onMessage` and to
+   * {@linkcode MessageWindow.messages}. Default none.
+   */
+  messages?: number[];
+}
+
+const titleSchema = z.string({ error: "must be a string" })
+  .max(MAX_TITLE, { error: `must be at most ${MAX_TITLE} characters` })
+  .refine((s) => !s.includes("\0"), { error: "must not contain NUL" });
+const classSchema = z.string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(MAX_CLASS, { error: `must be at most ${MAX_CLASS} characters` })
+  .refine((s) => !s.includes("\0"), { error: "must not contain NUL" });
+const messageNumberSchema = z.number({ error: "must be a message number" })
+  .int({ error: "must be an integer" })
+  .min(0, { error: "must not be negative" })
+  .max(0xffff, { error: "must be at most 0xFFFF" });
+const replySchema = z.union([z.number().int(), z.bigint()], {
+  error: "must be an integer or a bigint",
+});
+// deno-lint-ignore ban-types
+const functionSchema = z.custom<Function>((v) => typeof v === "function", {
+  error: "must be a function",
+});
+const windowOptionsSchema = z.object({
+  title: titleSchema.optional(),
+  className: classSchema.optional(),
+  messageOnly: z.boolean({ error: "must be a boolean" }).optional(),
+  onCopyData: functionSchema.optional(),
+  reply: replySchema.optional(),
+  onMessage: functionSchema.optional(),
+  messages: z.array(messageNumberSchema).optional(),
+}).strict().optional();
+
+/**
+ * A window that receives messages from other processes: `WM_COPYDATA` payloads (as an async
+ * iterator or a callback whose return value is the reply) and any message numbers you list.
+ *
+ * The window is hidden. It keeps the process alive while it is open, unless `unref()`ed.
+ *
+ * Large payloads: a sent message's data is copied onto the receiving thread's stack, and V8
+ * will not run the window procedure beyond its stack limit (984 KiB by default). To receive
+ * payloads of about 900 KiB and more, run deno with `--v8-flags=--stack-size=4096`; otherwise
+ * such a message is answered 0 and the iterators end with a `StackLimitError`.
+ *
+ * @example A window found by its title, replying to each payload
+ * ```ts
+ * import { MessageWindow } from "./copydata.ts";
+ * using win = new MessageWindow({
+ *   title: "prices",
+ *   onCopyData: (m) => (m.dwData === 1n ? 0 : m.data.length),
+ * });
+ * for await (const m of win) console.log(m.sender, m.text());
+ * ```
+ */
+export class MessageWindow {
+  #window: NativeWindow;
+  #copyData = new AsyncQueue<CopyDataMessage>();
+  #other = new AsyncQueue<WindowMessage>();
+  #error: unknown;
+
+  /**
+   * Creates the window.
+   *
+   * @param options Title, class, kind and handlers.
+   * @throws {TypeError} For an invalid option.
+   * @throws {Win32Error} When the window cannot be created.
+   */
+  constructor(options: MessageWindowOptions = {}) {
+    const opts = parseArg(windowOptionsSchema, options, "options") ?? {};
+    const wanted = new Set(opts.messages ?? []);
+    const onCopyData = options.onCopyData;
+    const onMessage = options.onMessage;
+    const defaultReply = BigInt(opts.reply ?? 1);
+    this.#window = new NativeWindow({
+      title: opts.title,
+      className: opts.className,
+      messageOnly: opts.messageOnly,
+      onError: (error) => {
+        this.#error ??= error;
+        this.#copyData.fail(error);
+        this.#other.fail(error);
+      },
+      procedure: (_hwnd, message, wParam, lParam) => {
+        if (message === WM_COPYDATA) {
+          const msg = readCopyData(wParam, lParam);
+          this.#copyData.push(msg);
+          const r = onCopyData?.(msg);
+          return r === undefined ? defaultReply : BigInt(r);
+        }
+        if (wanted.has(message)) {
+          const msg = { message, wParam, lParam };
+          this.#other.push(msg);
+          const r = onMessage?.(msg);
+          return r === undefined ? 0n : BigInt(r);
+        }
+        return undefined;
+      },
+    });
+  }
+
+  /** The window handle as a number (what other processes send to). */
+  get handle(): WindowHandle {
+    return hwndValue(this.#window.hwnd);
+  }
+
+  /** The raw `HWND`. */
+  get unsafeHandle(): Deno.PointerObject {
+    return this.#window.hwnd;
+  }
+
+  /** Whether the window was closed. */
+  get closed(): boolean {
+    return this.#window.closed;
+  }
+
+  /**
+   * The `WM_COPYDATA` messages received, in order, from the window's creation on.
+   *
+   * @param options An AbortSignal that ends the iteration with its reason.
+   * @returns An async iterator; it ends when the window is closed.
+   * @throws The error a handler threw, after the messages before it.
+   */
+  copyData(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<CopyDataMessage> {
+    const signal = parseArg(signalSchema, options.signal, "options.signal");
+    return this.#copyData.iterate(signal);
+  }
+
+  /**
+   * The other messages received (those listed in `options.messages`), in order.
+   *
+   * @param options An AbortSignal that ends the iteration with its reason.
+   * @returns An async iterator; it ends when the window is closed.
+   */
+  messages(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<WindowMessage> {
+    const signal = parseArg(signalSchema, options.signal, "options.signal");
+    return this.#other.iterate(signal);
+  }
+
+  /** Iterates over the `WM_COPYDATA` messages ({@linkcode MessageWindow.copyData}). */
+  [Symbol.asyncIterator](): AsyncIterableIterator<CopyDataMessage> {
+    return this.copyData();
+  }
+
+  /** Keeps the process alive while the window is open (the default). */
+  ref(): void {
+    this.#window.ref();
+  }
+
+  /** Lets the process exit while the window is open. */
+  unref(): void {
+    this.#window.unref();
+  }
+
+  /** Destroys the window and ends its iterators. Idempotent. */
+  close(): void {
+    this.#window.close();
+    this.#copyData.close();
+    this.#other.close();
+  }
+
+  /** Closes the window. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function readCopyData(wParam: bigint, lParam: bigint): CopyDataMessage {
+  const ptr = Deno.UnsafePointer.create(lParam);
+  if (ptr === null) return new CopyDataMessage(new Uint8Array(0), 0n, wParam);
+  const view = new Deno.UnsafePointerView(ptr);
+  const dwData = view.getBigUint64(0);
+  const cbData = view.getUint32(8);
+  const lpData = view.getPointer(16);
+  const data = cbData > 0 && lpData !== null
+    ? new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(lpData, cbData)).slice()
+    : new Uint8Array(0);
+  return new CopyDataMessage(data, dwData, wParam);
+}
+
+/** How to find a window. */
+export interface FindWindowOptions {
+  /** The exact title. */
+  title?: string;
+  /** The exact class name. */
+  className?: string;
+  /** Search message-only windows instead of top-level ones. Default `false`. */
+  messageOnly?: boolean;
+}
+
+const findSchema = z.object({
+  title: titleSchema.optional(),
+  className: classSchema.optional(),
+  messageOnly: z.boolean({ error: "must be a boolean" }).optional(),
+}).strict().refine((o) => o.title !== undefined || o.className !== undefined, {
+  error: "needs a title or a className",
+});
+
+/**
+ * Finds the first window with a title and/or class (`FindWindowExW`).
+ *
+ * @param options The title, the class, and whether to search message-only windows.
+ * @returns The window's handle, or `null` when there is none.
+ * @throws {TypeError} When neither title nor class is given.
+ *
+ * @example
+ * ```ts
+ * import { findWindow } from "./copydata.ts";
+ * const hwnd = findWindow({ title: "prices" });
+ * ```
+ */
+export function findWindow(options: FindWindowOptions): WindowHandle | null {
+  return findWindows(options, 1)[0] ?? null;
+}
+
+/**
+ * Finds every window with a title and/or class (`FindWindowExW` in a loop).
+ *
+ * @param options The title, the class, and whether to search message-only windows.
+ * @param limit Stop after this many. Default 1000.
+ * @returns The handles, in Z order.
+ * @throws {TypeError} When neither title nor class is given.
+ *
+ * @example
+ * ```ts
+ * import { findWindows } from "./copydata.ts";
+ * console.log(findWindows({ className: "winipc.copydata" }).length);
+ * ```
+ */
+export function findWindows(options: FindWindowOptions, limit = 1000): WindowHandle[] {
+  const o = parseArg(findSchema, options, "options");
+  const u = user32();
+  const parent = o.messageOnly ? HWND_MESSAGE : null;
+  const cls = o.className === undefined ? null : wide(o.className);
+  const title = o.title === undefined ? null : wide(o.title);
+  const out: WindowHandle[] = [];
+  let after: Deno.PointerValue = null;
+  while (out.length < limit) {
+    after = u.FindWindowExW(parent, after, cls, title);
+    if (after === null) break;
+    out.push(hwndValue(after));
+  }
+  return out;
+}
+
+/**
+ * The title of a window (`GetWindowTextW`).
+ *
+ * @param hwnd The window.
+ * @returns The title (empty when it has none or is gone).
+ *
+ * @example
+ * ```ts
+ * import { findWindow, windowTitle } from "./copydata.ts";
+ * const hwnd = findWindow({ className: "Notepad" });
+ * if (hwnd) console.log(windowTitle(hwnd));
+ * ```
+ */
+export function windowTitle(hwnd: WindowHandle): string {
+  const buf = new Uint16Array(1024);
+  const n = user32().GetWindowTextW(hwndFrom(hwnd), buf, buf.length);
+  return fromWide(buf, n);
+}
+
+/**
+ * The process and thread that own a window (`GetWindowThreadProcessId`).
+ *
+ * @param hwnd The window.
+ * @returns The ids.
+ * @throws {Win32Error} When the window does not exist.
+ *
+ * @example
+ * ```ts
+ * import { findWindow, windowOwner } from "./copydata.ts";
+ * const hwnd = findWindow({ title: "prices" });
+ * if (hwnd) console.log(windowOwner(hwnd).processId);
+ * ```
+ */
+export function windowOwner(hwnd: WindowHandle): { processId: number; threadId: number } {
+  const pid = new Uint32Array(1);
+  const tid = user32().GetWindowThreadProcessId(hwndFrom(hwnd), pid);
+  if (tid === 0) {
+    throw new Win32Error("GetWindowThreadProcessId", lastError(), {
+      context: `Cannot find the owner of window 0x${hwnd.toString(16)}`,
+    });
+  }
+  return { processId: pid[0], threadId: tid };
+}
+
+const targetSchema = z.union([
+  z.bigint().min(1n, { error: "must not be 0" }),
+  titleSchema,
+  findSchema,
+], { error: "must be a window handle (bigint), a title or { title, className }" });
+
+function describe(target: WindowTarget): string {
+  if (typeof target === "bigint") return `window 0x${target.toString(16)}`;
+  if (typeof target === "string") return `window "${target}"`;
+  const parts = [];
+  if (target.title !== undefined) parts.push(`title "${target.title}"`);
+  if (target.className !== undefined) parts.push(`class "${target.className}"`);
+  return `window with ${parts.join(" and ")}`;
+}
+
+/**
+ * Resolves a target to a window handle.
+ *
+ * @throws {Deno.errors.NotFound} When no window matches.
+ */
+function resolveTarget(target: WindowTarget, name: string): Deno.PointerObject {
+  const t = parseArg(targetSchema, target, name) as WindowTarget;
+  const u = user32();
+  let hwnd: Deno.PointerValue;
+  if (typeof t === "bigint") {
+    hwnd = hwndFrom(t);
+    if (!u.IsWindow(hwnd)) {
+      throw new Deno.errors.NotFound(`No ${describe(t)}: it does not exist (or was closed)`);
+    }
+  } else if (typeof t === "string") {
+    hwnd = u.FindWindowW(null, wide(t));
+  } else {
+    const found = findWindow(t);
+    hwnd = found === null ? null : hwndFrom(found);
+  }
+  if (hwnd === null) throw new Deno.errors.NotFound(`No ${describe(t)} was found`);
+  return hwnd;
+}
+
+/** Options of {@linkcode sendCopyData} and {@linkcode sendMessage}. */
+export interface SendOptions {
+  /**
+   * Milliseconds to wait for the receiver's reply. Default 5000. With `SMTO_ABORTIFHUNG`, a
+   * receiver that Windows considers hung fails at once.
+   */
+  timeout?: number;
+  /** The sender's window, passed as `wParam` of `WM_COPYDATA`. Default 0. */
+  sender?: WindowHandle | MessageWindow;
+}
+
+/** Options of {@linkcode sendCopyData}. */
+export interface SendCopyDataOptions extends SendOptions {
+  /** `COPYDATASTRUCT.dwData`: a tag for the receiver. Default 0. */
+  dwData?: number | bigint;
+}
+
+const timeoutMsSchema = z.number({ error: "must be a number of milliseconds" })
+  .int({ error: "must be a whole number of milliseconds" })
+  .min(1, { error: "must be at least 1 ms" })
+  .max(0x7fff_ffff, { error: "must be below 2^31 ms" });
+const senderSchema = z.union([z.bigint().min(0n), z.instanceof(MessageWindow)], {
+  error: "must be a window handle (bigint) or a MessageWindow",
+});
+const sendOptionsSchema = z.object({
+  timeout: timeoutMsSchema.optional(),
+  sender: senderSchema.optional(),
+  dwData: z.union([
+    z.number().int({ error: "must be an integer" }).min(0, { error: "must not be negative" }),
+    z.bigint().min(0n, { error: "must not be negative" }).max(0xffff_ffff_ffff_ffffn, {
+      error: "must fit in 64 bits",
+    }),
+  ], { error: "must be a non-negative integer" }).optional(),
+}).strict().optional();
+const dataSchema = z.union([z.instanceof(Uint8Array), z.string()], {
+  error: "must be a Uint8Array or a string",
+});
+
+function toSigned(value: bigint): number {
+  return Number(BigInt.asIntN(64, value));
+}
+
+async function sendTimeout(
+  hwnd: Deno.PointerObject,
+  message: number,
+  wParam: bigint,
+  lParam: bigint,
+  timeout: number,
+  what: string,
+): Promise<number> {
+  const u = user32();
+  const result = new BigUint64Array(1);
+  const ok = await u.SendMessageTimeoutWAsync(
+    hwnd,
+    message,
+    wParam,
+    lParam,
+    SMTO_ABORTIFHUNG,
+    timeout,
+    result,
+  );
+  if (ok) return toSigned(result[0]);
+  // The call failed on a worker thread, whose last error we cannot read: tell the two failures
+  // apart by whether the window still exists.
+  if (!u.IsWindow(hwnd)) {
+    throw new Win32Error("SendMessageTimeoutW", ERROR_INVALID_WINDOW_HANDLE, {
+      context: `Cannot send to ${what}: the window was closed`,
+    });
+  }
+  throw new Win32Error("SendMessageTimeoutW", ERROR_TIMEOUT, {
+    context: `No reply from ${what} within ${timeout} ms (the receiver is hung or busy)`,
+  });
+}
+
+/**
+ * Sends a `WM_COPYDATA` payload to another process's window and returns its reply.
+ *
+ * Uses `SendMessageTimeoutW(SMTO_ABORTIFHUNG)` on a worker thread: the event loop runs while the
+ * receiver works, and a hung receiver fails with a timeout error instead of hanging.
+ *
+ * @param target The window: a handle, a title (found as `FindWindowW(NULL, title)`), or
+ *   `{ title, className }`.
+ * @param data The payload; a string is sent as UTF-8 without a NUL.
+ * @param options `dwData`, timeout, sender window.
+ * @returns The receiver's reply value (`LRESULT`, signed).
+ * @throws {Deno.errors.NotFound} When no such window exists.
+ * @throws {Win32Error} `ERROR_TIMEOUT` when the receiver did not reply in time (or is hung),
+ *   `ERROR_INVALID_WINDOW_HANDLE` when it closed meanwhile.
+ * @throws {TypeError} For an invalid argument.
+ *
+ * @example
+ * ```ts
+ * import { sendCopyData } from "./copydata.ts";
+ * const reply = await sendCopyData("prices", new Uint8Array([1, 2, 3]), { dwData: 2n });
+ * ```
+ */
+export async function sendCopyData(
+  target: WindowTarget,
+  data: Uint8Array | string,
+  options: SendCopyDataOptions = {},
+): Promise<number> {
+  const payload = parseArg(dataSchema, data, "data");
+  const opts = parseArg(sendOptionsSchema, options, "options") ?? {};
+  if (payload.length > 0x7fff_ffff) throw new RangeError(`Invalid argument "data": too large`);
+  const hwnd = resolveTarget(target, "target");
+  const bytes = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
+  const cds = COPYDATASTRUCT.alloc({
+    dwData: BigInt(opts.dwData ?? 0),
+    cbData: bytes.length,
+    lpData: bytes.length ? Deno.UnsafePointer.of(bytes as Uint8Array<ArrayBuffer>) : null,
+  });
+  const sender = senderValue(opts.sender);
+  const lParam = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(cds)));
+  // `bytes` and `cds` stay referenced until the call returns.
+  const reply = await sendTimeout(
+    hwnd,
+    WM_COPYDATA,
+    sender,
+    lParam,
+    opts.timeout ?? 5000,
+    describe(target),
+  );
+  retain(bytes, cds);
+  return reply;
+}
+
+/** Keeps buffers reachable until this point (they were lent to a call on another thread). */
+function retain(..._buffers: Uint8Array[]): void {}
+
+function senderValue(sender: WindowHandle | MessageWindow | undefined): bigint {
+  if (sender === undefined) return 0n;
+  return sender instanceof MessageWindow ? sender.handle : sender;
+}
+
+const paramSchema = z.union([z.number().int(), z.bigint()], {
+  error: "must be an integer or a bigint",
+});
+
+/**
+ * Sends a message with integer parameters (no pointers) and returns the reply: for registered
+ * messages and `WM_USER`/`WM_APP` ranges. Uses `SendMessageTimeoutW(SMTO_ABORTIFHUNG)` on a
+ * worker thread.
+ *
+ * @param target The window.
+ * @param message The message number.
+ * @param params `wParam` and `lParam` (default 0), and the timeout.
+ * @returns The reply (`LRESULT`, signed).
+ * @throws {Deno.errors.NotFound} When no such window exists.
+ * @throws {Win32Error} `ERROR_TIMEOUT` when the receiver did not reply in time.
+ *
+ * @example
+ * ```ts
+ * import { registerWindowMessage, sendMessage } from "./copydata.ts";
+ * const PING = registerWindowMessage("my-app.ping");
+ * const pong = await sendMessage("my-app", PING, { wParam: 1 });
+ * ```
+ */
+export function sendMessage(
+  target: WindowTarget,
+  message: number,
+  params: { wParam?: number | bigint; lParam?: number | bigint; timeout?: number } = {},
+): Promise<number> {
+  const msg = parseArg(messageNumberSchema, message, "message");
+  const wParam = parseArg(paramSchema.optional(), params.wParam, "params.wParam") ?? 0;
+  const lParam = parseArg(paramSchema.optional(), params.lParam, "params.lParam") ?? 0;
+  const timeout = parseArg(timeoutMsSchema.optional(), params.timeout, "params.timeout") ?? 5000;
+  const hwnd = resolveTarget(target, "target");
+  return sendTimeout(
+    hwnd,
+    msg,
+    BigInt.asUintN(64, BigInt(wParam)),
+    BigInt.asIntN(64, BigInt(lParam)),
+    timeout,
+    describe(target),
+  );
+}
+
+/**
+ * Posts a message (`PostMessageW`): queued for the window's thread, no reply, no waiting.
+ *
+ * @param target The window.
+ * @param message The message number.
+ * @param params `wParam` and `lParam` (default 0).
+ * @throws {Deno.errors.NotFound} When no such window exists.
+ * @throws {Win32Error} When posting fails (e.g. the queue is full: `ERROR_NOT_ENOUGH_QUOTA`).
+ *
+ * @example
+ * ```ts
+ * import { postMessage, registerWindowMessage } from "./copydata.ts";
+ * postMessage("my-app", registerWindowMessage("my-app.refresh"), { wParam: 3 });
+ * ```
+ */
+export function postMessage(
+  target: WindowTarget,
+  message: number,
+  params: { wParam?: number | bigint; lParam?: number | bigint } = {},
+): void {
+  const msg = parseArg(messageNumberSchema, message, "message");
+  const wParam = parseArg(paramSchema.optional(), params.wParam, "params.wParam") ?? 0;
+  const lParam = parseArg(paramSchema.optional(), params.lParam, "params.lParam") ?? 0;
+  const hwnd = resolveTarget(target, "target");
+  checkBool(
+    user32().PostMessageW(
+      hwnd,
+      msg,
+      BigInt.asUintN(64, BigInt(wParam)),
+      BigInt.asIntN(64, BigInt(lParam)),
+    ),
+    "PostMessageW",
+    `Cannot post message ${msg} to ${describe(target)}`,
+  );
+}
+
+const registeredNameSchema = z.string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(255, { error: "must be at most 255 characters" })
+  .refine((s) => !s.includes("\0"), { error: "must not contain NUL" });
+
+/**
+ * Registers a message name system-wide (`RegisterWindowMessageW`): every process that registers
+ * the same name gets the same number, from 0xC000 to 0xFFFF.
+ *
+ * @param name The name (case-insensitive).
+ * @returns The message number.
+ * @throws {Win32Error} When registration fails.
+ *
+ * @example
+ * ```ts
+ * import { registerWindowMessage } from "./copydata.ts";
+ * const WM_PRICES_CHANGED = registerWindowMessage("example.prices-changed");
+ * ```
+ */
+export function registerWindowMessage(name: string): number {
+  const n = parseArg(registeredNameSchema, name, "name");
+  const id = user32().RegisterWindowMessageW(wide(n));
+  if (id === 0) {
+    throw new Win32Error("RegisterWindowMessageW", lastError(), {
+      context: `Cannot register window message "${n}"`,
+    });
+  }
+  return id;
+}
+
+/**
+ * Posts a registered message to every top-level window (`PostMessageW(HWND_BROADCAST)`). Only
+ * registered messages (0xC000 and up) may be broadcast, so unrelated windows ignore them.
+ * Message-only windows receive no broadcasts.
+ *
+ * @param message A number from {@linkcode registerWindowMessage}.
+ * @param params `wParam` and `lParam` (default 0).
+ * @throws {RangeError} When the message is not a registered one.
+ * @throws {Win32Error} When posting fails.
+ *
+ * @example
+ * ```ts
+ * import { broadcastMessage, registerWindowMessage } from "./copydata.ts";
+ * broadcastMessage(registerWindowMessage("example.reload"), { wParam: 1 });
+ * ```
+ */
+export function broadcastMessage(
+  message: number,
+  params: { wParam?: number | bigint; lParam?: number | bigint } = {},
+): void {
+  const msg = parseArg(messageNumberSchema, message, "message");
+  if (msg < 0xc000) {
+    throw new RangeError(
+      `Invalid argument "message": only registered messages (0xC000 and up) may be broadcast: got 0x${
+        msg.toString(16)
+      }`,
+    );
+  }
+  const wParam = parseArg(paramSchema.optional(), params.wParam, "params.wParam") ?? 0;
+  const lParam = parseArg(paramSchema.optional(), params.lParam, "params.lParam") ?? 0;
+  checkBool(
+    user32().PostMessageW(
+      HWND_BROADCAST,
+      msg,
+      BigInt.asUintN(64, BigInt(wParam)),
+      BigInt.asIntN(64, BigInt(lParam)),
+    ),
+    "PostMessageW",
+    `Cannot broadcast message 0x${msg.toString(16)}`,
+  );
+}

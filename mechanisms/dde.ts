@@ -1,0 +1,942 @@
+/**
+ * DDE through DDEML: a client ({@linkcode DdeClient}: request, poke, execute, advise loops) and a
+ * server ({@linkcode DdeServer}: a service whose topics and items are served by TypeScript
+ * callbacks, with advise updates pushed by {@linkcode DdeServer.advise}).
+ *
+ * DDEML calls an instance's callback on the thread that called `DdeInitializeW`, while that thread
+ * handles messages: here the main thread, from winipc's message pump (or inside a synchronous
+ * DDEML call of ours). So the callback is a plain `Deno.UnsafeCallback`, and an instance keeps the
+ * pump running while it is open.
+ *
+ * Client transactions are synchronous DDEML transactions with a timeout (default 5000 ms): DDEML
+ * waits for the server's answer in its own modal loop, so the event loop pauses for the length of
+ * one transaction (a few milliseconds with a responsive server, at most `timeout`).
+ *
+ * Text: `CF_TEXT` is 8-bit text; winipc reads and writes it as Latin-1 (the Windows ANSI code page
+ * of most DDE servers agrees on ASCII). `CF_UNICODETEXT` is UTF-16. {@linkcode DdeClient.request}
+ * asks for `CF_TEXT` first and falls back to `CF_UNICODETEXT`; a {@linkcode DdeServer} answers
+ * `CF_TEXT` only for text that Latin-1 can hold, so non-Latin text arrives as `CF_UNICODETEXT`.
+ *
+ * @example A client
+ * ```ts
+ * import { DdeClient } from "./dde.ts";
+ * using conv = DdeClient.connect("Excel", "[Book1]Sheet1");
+ * console.log(conv.request("R1C1"));
+ * conv.poke("R1C2", "42");
+ * ```
+ *
+ * @example A server
+ * ```ts
+ * import { DdeServer } from "./dde.ts";
+ * const items = new Map<string, string>();
+ * using server = new DdeServer("Prices", {
+ *   topics: ["Quotes"],
+ *   request: (_topic, item) => items.get(item),
+ *   poke: (_topic, item, data) => void items.set(item, data.text()),
+ * });
+ * items.set("EURUSD", "1.08");
+ * server.advise("Quotes", "EURUSD");
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { fromWide, wide } from "../ffi/strings.ts";
+import {
+  APPCMD_CLIENTONLY,
+  CF_TEXT,
+  CF_UNICODETEXT,
+  CP_WINUNICODE,
+  DDE_FACK,
+  DDE_FNOTPROCESSED,
+  DMLERR_NO_ERROR,
+  DMLERR_TEXT,
+  dmlErrorName,
+  DNS_REGISTER,
+  DNS_UNREGISTER,
+  PFNCALLBACK,
+  user32,
+  XTYP_ADVDATA,
+  XTYP_ADVREQ,
+  XTYP_ADVSTART,
+  XTYP_ADVSTOP,
+  XTYP_CONNECT,
+  XTYP_DISCONNECT,
+  XTYP_EXECUTE,
+  XTYP_POKE,
+  XTYP_REQUEST,
+  XTYPF_NODATA,
+} from "../ffi/user32.ts";
+import { pump, type PumpLease } from "./_pump.ts";
+import { AsyncQueue } from "./_queue.ts";
+import { parseArg, signalSchema } from "./_validate.ts";
+
+/** A DDEML call failed; `code` is the `DdeGetLastError` value. */
+export class DdeError extends Error {
+  /** The DDEML function that failed, e.g. `DdeConnect`. */
+  readonly functionName: string;
+  /** The DDEML error code. */
+  readonly code: number;
+  /** Its symbolic name, e.g. `DMLERR_NO_CONV_ESTABLISHED`. */
+  readonly codeName: string;
+
+  /**
+   * @param functionName The DDEML function.
+   * @param code The `DdeGetLastError` value.
+   * @param context What winipc was doing (the message's start).
+   */
+  constructor(functionName: string, code: number, context: string) {
+    const text = DMLERR_TEXT[code];
+    super(
+      `${context}: ${functionName} failed with ${dmlErrorName(code)} (0x${code.toString(16)})${
+        text ? `: ${text}` : ""
+      }`,
+    );
+    this.name = "DdeError";
+    this.functionName = functionName;
+    this.code = code;
+    this.codeName = dmlErrorName(code);
+  }
+}
+
+/** Data received over DDE: the bytes and the clipboard format they are in. */
+export class DdeData {
+  /** The bytes. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  /** The clipboard format (`CF_TEXT` is 1, `CF_UNICODETEXT` 13, registered ones 0xC000+). */
+  readonly format: number;
+
+  /**
+   * @param bytes The bytes.
+   * @param format Their format.
+   */
+  constructor(bytes: Uint8Array<ArrayBuffer>, format: number) {
+    this.bytes = bytes;
+    this.format = format;
+  }
+
+  /**
+   * The data as text: UTF-16 for `CF_UNICODETEXT`, Latin-1 otherwise, up to the first NUL.
+   *
+   * @returns The text.
+   */
+  text(): string {
+    return this.format === CF_UNICODETEXT ? decodeUnicode(this.bytes) : decodeLatin1(this.bytes);
+  }
+}
+
+function decodeUnicode(bytes: Uint8Array): string {
+  const units = new Uint16Array(bytes.length >> 1);
+  new Uint8Array(units.buffer).set(bytes.subarray(0, units.length * 2));
+  return fromWide(units);
+}
+
+function decodeLatin1(bytes: Uint8Array): string {
+  let end = bytes.indexOf(0);
+  if (end < 0) end = bytes.length;
+  let out = "";
+  for (let i = 0; i < end; i += 8192) {
+    out += String.fromCharCode(...bytes.subarray(i, Math.min(end, i + 8192)));
+  }
+  return out;
+}
+
+/** Latin-1 bytes and a NUL, or `null` when the text holds characters above U+00FF. */
+function encodeLatin1(text: string): Uint8Array<ArrayBuffer> | null {
+  const out = new Uint8Array(text.length + 1);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff) return null;
+    out[i] = c;
+  }
+  return out;
+}
+
+function encodeUnicode(text: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(wide(text).buffer);
+}
+
+type CallbackFn = (
+  type: number,
+  format: number,
+  hconv: Deno.PointerValue,
+  hsz1: Deno.PointerValue,
+  hsz2: Deno.PointerValue,
+  hdata: Deno.PointerValue,
+  data1: bigint,
+  data2: bigint,
+) => Deno.PointerValue | number;
+
+/** A DDEML instance: `DdeInitializeW` with a TypeScript callback, attached to the pump. */
+class Instance {
+  readonly id: number;
+  #callback: Deno.UnsafeCallback<typeof PFNCALLBACK>;
+  #lease: PumpLease;
+  #strings = new Map<string, Deno.PointerObject>();
+  #closed = false;
+  error: unknown;
+
+  constructor(afCmd: number, handler: CallbackFn, onError: (e: unknown) => void) {
+    const u = user32();
+    this.#callback = new Deno.UnsafeCallback(
+      PFNCALLBACK,
+      (type, format, hconv, hsz1, hsz2, hdata, data1, data2) => {
+        try {
+          const r = handler(type, format, hconv, hsz1, hsz2, hdata, BigInt(data1), BigInt(data2));
+          return typeof r === "number" ? Deno.UnsafePointer.create(BigInt(r)) : r;
+        } catch (e) {
+          this.error ??= e;
+          onError(e);
+          return null;
+        }
+      },
+    );
+    const id = new Uint32Array(1);
+    const code = u.DdeInitializeW(id, this.#callback.pointer, afCmd, 0);
+    if (code !== DMLERR_NO_ERROR) {
+      this.#callback.close();
+      throw new DdeError("DdeInitializeW", code, "Cannot start DDEML");
+    }
+    this.id = id[0];
+    this.#lease = pump.attach(onError);
+    pump.serveForever();
+  }
+
+  /** The string handle of a name, created once per instance. */
+  hsz(text: string): Deno.PointerObject {
+    let h = this.#strings.get(text);
+    if (h) return h;
+    const made = user32().DdeCreateStringHandleW(this.id, wide(text), CP_WINUNICODE);
+    if (made === null) throw this.fail("DdeCreateStringHandleW", `Cannot use the name "${text}"`);
+    h = made;
+    this.#strings.set(text, h);
+    return h;
+  }
+
+  /**
+   * A fresh string handle for one call, freed after it. Item names are not cached: under Wine 10
+   * a cached item handle was gone after its first transaction (the item reached the server as ""
+   * and later answers were matched to the wrong requests).
+   */
+  withHsz<T>(text: string, fn: (hsz: Deno.PointerObject) => T): T {
+    const u = user32();
+    const h = u.DdeCreateStringHandleW(this.id, wide(text), CP_WINUNICODE);
+    if (h === null) throw this.fail("DdeCreateStringHandleW", `Cannot use the name "${text}"`);
+    try {
+      return fn(h);
+    } finally {
+      u.DdeFreeStringHandle(this.id, h);
+    }
+  }
+
+  /** The text of a string handle. */
+  query(hsz: Deno.PointerValue): string {
+    if (hsz === null) return "";
+    const buf = new Uint16Array(512);
+    const n = user32().DdeQueryStringW(this.id, hsz, buf, buf.length, CP_WINUNICODE);
+    return fromWide(buf, n);
+  }
+
+  /** Reads and copies a data handle's bytes. */
+  read(hdata: Deno.PointerValue): Uint8Array<ArrayBuffer> {
+    if (hdata === null) return new Uint8Array(0);
+    const u = user32();
+    const size = u.DdeGetData(hdata, null, 0, 0);
+    const out = new Uint8Array(size);
+    if (size) u.DdeGetData(hdata, out, size, 0);
+    return out;
+  }
+
+  /** A data handle for an answer (freed by DDEML once sent). */
+  data(
+    bytes: Uint8Array<ArrayBuffer>,
+    hszItem: Deno.PointerValue,
+    format: number,
+  ): Deno.PointerValue {
+    return user32().DdeCreateDataHandle(this.id, bytes, bytes.length, 0, hszItem, format, 0);
+  }
+
+  /** A DdeError from `DdeGetLastError`. */
+  fail(functionName: string, context: string): DdeError {
+    return new DdeError(functionName, user32().DdeGetLastError(this.id), context);
+  }
+
+  ref(): void {
+    this.#lease.ref();
+  }
+
+  unref(): void {
+    this.#lease.unref();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const u = user32();
+    for (const h of this.#strings.values()) u.DdeFreeStringHandle(this.id, h);
+    this.#strings.clear();
+    u.DdeUninitialize(this.id);
+    this.#callback.close();
+    this.#lease.release();
+  }
+}
+
+const nameSchema = z.string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(255, { error: "must be at most 255 characters" })
+  .refine((s) => !s.includes("\0"), { error: "must not contain NUL" });
+const timeoutSchema = z.number({ error: "must be a number of milliseconds" })
+  .int({ error: "must be a whole number of milliseconds" })
+  .min(1, { error: "must be at least 1 ms" })
+  .max(0x7fff_ffff, { error: "must be below 2^31 ms" });
+
+/** A format for DDE data: `"CF_TEXT"`, `"CF_UNICODETEXT"`, or a clipboard format number. */
+export type DdeFormat = "CF_TEXT" | "CF_UNICODETEXT" | number;
+
+const formatSchema = z.union([
+  z.literal("CF_TEXT"),
+  z.literal("CF_UNICODETEXT"),
+  z.number().int().min(1).max(0xffff),
+], { error: 'must be "CF_TEXT", "CF_UNICODETEXT" or a format number' });
+
+function formatId(f: DdeFormat): number {
+  return f === "CF_TEXT" ? CF_TEXT : f === "CF_UNICODETEXT" ? CF_UNICODETEXT : f;
+}
+
+/** Options of {@linkcode DdeClient.connect}. */
+export interface DdeConnectOptions {
+  /** Milliseconds each transaction may take. Default 5000. */
+  timeout?: number;
+}
+
+/** Options of a client transaction. */
+export interface DdeTransactionOptions {
+  /** Milliseconds this transaction may take; default the connection's. */
+  timeout?: number;
+}
+
+/** Options of {@linkcode DdeClient.request}. */
+export interface DdeRequestOptions extends DdeTransactionOptions {
+  /**
+   * The formats to ask for, in order; the first the server answers wins. Default
+   * `["CF_TEXT", "CF_UNICODETEXT"]`.
+   */
+  formats?: DdeFormat[];
+}
+
+/** Options of {@linkcode DdeClient.advise}. */
+export interface DdeAdviseOptions extends DdeTransactionOptions {
+  /** `true` (default): a hot link, each update carries the data; `false`: a warm link, updates
+   * only say that the item changed (`data` is `null`; request it if needed). */
+  hot?: boolean;
+  /** The format of the updates. Default `"CF_UNICODETEXT"`. */
+  format?: DdeFormat;
+  /** Ends the loop (sends `XTYP_ADVSTOP`). */
+  signal?: AbortSignal;
+}
+
+/** An advise update. */
+export interface DdeAdvise {
+  /** The topic. */
+  topic: string;
+  /** The item. */
+  item: string;
+  /** The new value (hot links), or `null` (warm links). */
+  data: DdeData | null;
+}
+
+const connectOptionsSchema = z.object({ timeout: timeoutSchema.optional() }).strict().optional();
+const requestOptionsSchema = z.object({
+  timeout: timeoutSchema.optional(),
+  formats: z.array(formatSchema).min(1, { error: "must name at least one format" }).optional(),
+}).strict().optional();
+const transactionOptionsSchema = z.object({ timeout: timeoutSchema.optional() }).strict()
+  .optional();
+const adviseOptionsSchema = z.object({
+  timeout: timeoutSchema.optional(),
+  hot: z.boolean({ error: "must be a boolean" }).optional(),
+  format: formatSchema.optional(),
+  signal: signalSchema,
+}).strict().optional();
+
+/**
+ * A DDE conversation with a server's service and topic.
+ *
+ * @example Request, poke, execute
+ * ```ts
+ * import { DdeClient } from "./dde.ts";
+ * using conv = DdeClient.connect("Prices", "Quotes", { timeout: 2000 });
+ * const value = conv.request("EURUSD");
+ * conv.poke("Note", "hello");
+ * conv.execute("[Recalc()]");
+ * ```
+ */
+export class DdeClient {
+  #instance: Instance;
+  #hconv: Deno.PointerObject | null;
+  #timeout: number;
+  #service: string;
+  #topic: string;
+  #loops = new Map<string, AsyncQueue<DdeAdvise>>();
+
+  private constructor(service: string, topic: string, timeout: number) {
+    this.#service = service;
+    this.#topic = topic;
+    this.#timeout = timeout;
+    this.#instance = new Instance(
+      APPCMD_CLIENTONLY,
+      (type, format, _hconv, hsz1, hsz2, hdata) => this.#callback(type, format, hsz1, hsz2, hdata),
+      (e) => {
+        for (const q of this.#loops.values()) q.fail(e);
+      },
+    );
+    this.#instance.unref(); // only a pending advise loop keeps the process alive
+    try {
+      const hconv = user32().DdeConnect(
+        this.#instance.id,
+        this.#instance.hsz(service),
+        this.#instance.hsz(topic),
+        null,
+      );
+      if (hconv === null) {
+        throw this.#instance.fail(
+          "DdeConnect",
+          `Cannot connect to DDE service "${service}" topic "${topic}"`,
+        );
+      }
+      this.#hconv = hconv;
+    } catch (e) {
+      this.#instance.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Connects to a service and topic (`DdeConnect`).
+   *
+   * @param service The service (application) name.
+   * @param topic The topic.
+   * @param options The default transaction timeout.
+   * @returns The conversation.
+   * @throws {DdeError} `DMLERR_NO_CONV_ESTABLISHED` when no server answers.
+   * @throws {TypeError} For an empty name.
+   */
+  static connect(service: string, topic: string, options: DdeConnectOptions = {}): DdeClient {
+    const s = parseArg(nameSchema, service, "service");
+    const t = parseArg(nameSchema, topic, "topic");
+    const o = parseArg(connectOptionsSchema, options, "options") ?? {};
+    return new DdeClient(s, t, o.timeout ?? 5000);
+  }
+
+  /** The service name. */
+  get service(): string {
+    return this.#service;
+  }
+
+  /** The topic. */
+  get topic(): string {
+    return this.#topic;
+  }
+
+  /** The raw `HCONV`. */
+  get unsafeHandle(): Deno.PointerObject {
+    return this.#conv();
+  }
+
+  #conv(): Deno.PointerObject {
+    if (!this.#hconv) throw new Deno.errors.BadResource("DDE conversation is closed");
+    return this.#hconv;
+  }
+
+  #callback(
+    type: number,
+    format: number,
+    hsz1: Deno.PointerValue,
+    hsz2: Deno.PointerValue,
+    hdata: Deno.PointerValue,
+  ): Deno.PointerValue | number {
+    if (type === XTYP_ADVDATA) {
+      const item = this.#instance.query(hsz2);
+      const queue = this.#loops.get(item.toLowerCase());
+      if (!queue) return DDE_FNOTPROCESSED;
+      queue.push({
+        topic: this.#instance.query(hsz1),
+        item,
+        data: hdata === null ? null : new DdeData(this.#instance.read(hdata), format),
+      });
+      return DDE_FACK;
+    }
+    if (type === XTYP_DISCONNECT) {
+      this.#hconv = null;
+      for (const q of this.#loops.values()) {
+        q.fail(new Deno.errors.ConnectionReset(`The DDE server "${this.#service}" disconnected`));
+      }
+      return 0;
+    }
+    return 0;
+  }
+
+  /**
+   * One synchronous transaction on the long-lived conversation (advise start and stop).
+   */
+  #transact(
+    data: Uint8Array<ArrayBuffer> | null,
+    item: string | null,
+    format: number,
+    type: number,
+    timeout: number,
+    context: string,
+  ): Deno.PointerValue {
+    const u = user32();
+    const inst = this.#instance;
+    const hconv = this.#conv();
+    pump.drain();
+    const call = (hsz: Deno.PointerValue) =>
+      u.DdeClientTransaction(data, data?.length ?? 0, hconv, hsz, format, type, timeout, null);
+    const h = item === null ? call(null) : inst.withHsz(item, call);
+    if (h === null) throw inst.fail("DdeClientTransaction", context);
+    return h;
+  }
+
+  /**
+   * One request, poke or execute, on a conversation of its own (a DDEML instance made for it and
+   * ended after it). Under Wine 10, on a conversation used for several synchronous transactions a
+   * late message of an earlier one sometimes ended the next wait early or was taken as its answer,
+   * shifting answers by one; a conversation per transaction cannot mix them up. Costs a
+   * `DdeConnect` (a few milliseconds) per call.
+   */
+  #oneShot<T>(
+    data: Uint8Array<ArrayBuffer> | null,
+    item: string | null,
+    format: number,
+    type: number,
+    timeout: number,
+    context: string,
+    use: (inst: Instance, h: Deno.PointerObject) => T,
+  ): T {
+    this.#conv(); // throws once closed
+    const u = user32();
+    const inst = new Instance(APPCMD_CLIENTONLY, () => 0, () => {});
+    try {
+      const hconv = u.DdeConnect(inst.id, inst.hsz(this.#service), inst.hsz(this.#topic), null);
+      if (hconv === null) throw inst.fail("DdeConnect", context);
+      try {
+        const call = (hsz: Deno.PointerValue) =>
+          u.DdeClientTransaction(data, data?.length ?? 0, hconv, hsz, format, type, timeout, null);
+        const h = item === null ? call(null) : inst.withHsz(item, call);
+        if (h === null) throw inst.fail("DdeClientTransaction", context);
+        return use(inst, h);
+      } finally {
+        u.DdeDisconnect(hconv);
+      }
+    } finally {
+      inst.close();
+    }
+  }
+
+  /**
+   * Requests an item's value (`XTYP_REQUEST`), trying the formats in order.
+   *
+   * @param item The item.
+   * @param options Formats (default `CF_TEXT`, then `CF_UNICODETEXT`) and timeout.
+   * @returns The value and its format.
+   * @throws {DdeError} The last format's error, e.g. `DMLERR_NOTPROCESSED` (no such item) or
+   *   `DMLERR_DATAACKTIMEOUT`.
+   */
+  requestData(item: string, options: DdeRequestOptions = {}): DdeData {
+    const name = parseArg(nameSchema, item, "item");
+    const o = parseArg(requestOptionsSchema, options, "options") ?? {};
+    const formats = (o.formats ?? ["CF_TEXT", "CF_UNICODETEXT"]).map(formatId);
+    let error: unknown;
+    for (const format of formats) {
+      try {
+        return this.#oneShot(
+          null,
+          name,
+          format,
+          XTYP_REQUEST,
+          o.timeout ?? this.#timeout,
+          `Cannot request DDE item "${name}" of "${this.#service}|${this.#topic}"`,
+          (inst, h) => {
+            try {
+              return new DdeData(inst.read(h), format);
+            } finally {
+              user32().DdeFreeDataHandle(h);
+            }
+          },
+        );
+      } catch (e) {
+        error = e;
+        if (!(e instanceof DdeError) || e.codeName !== "DMLERR_NOTPROCESSED") throw e;
+      }
+    }
+    throw error;
+  }
+
+  /**
+   * Requests an item's value as text (`CF_TEXT` first, then `CF_UNICODETEXT`).
+   *
+   * @param item The item.
+   * @param options Formats and timeout.
+   * @returns The text.
+   * @throws {DdeError} When the server does not answer the item.
+   */
+  request(item: string, options: DdeRequestOptions = {}): string {
+    return this.requestData(item, options).text();
+  }
+
+  /**
+   * Sets an item's value (`XTYP_POKE`). Text goes as `CF_TEXT` (Latin-1) when it fits, else as
+   * `CF_UNICODETEXT`; bytes go in the format given.
+   *
+   * @param item The item.
+   * @param value Text, or bytes.
+   * @param options The format for bytes (default `CF_TEXT`) and timeout.
+   * @throws {DdeError} E.g. `DMLERR_NOTPROCESSED` when the server refuses it.
+   */
+  poke(
+    item: string,
+    value: string | Uint8Array,
+    options: DdeTransactionOptions & { format?: DdeFormat } = {},
+  ): void {
+    const name = parseArg(nameSchema, item, "item");
+    const v = parseArg(
+      z.union([z.string(), z.instanceof(Uint8Array)], {
+        error: "must be a string or a Uint8Array",
+      }),
+      value,
+      "value",
+    );
+    const o = parseArg(
+      z.object({ timeout: timeoutSchema.optional(), format: formatSchema.optional() }).strict()
+        .optional(),
+      options,
+      "options",
+    ) ?? {};
+    let bytes: Uint8Array<ArrayBuffer>;
+    let format: number;
+    if (typeof v === "string") {
+      const latin1 = encodeLatin1(v);
+      [bytes, format] = latin1 ? [latin1, CF_TEXT] : [encodeUnicode(v), CF_UNICODETEXT];
+    } else {
+      bytes = new Uint8Array(v);
+      format = formatId(o.format ?? "CF_TEXT");
+    }
+    this.#oneShot(
+      bytes,
+      name,
+      format,
+      XTYP_POKE,
+      o.timeout ?? this.#timeout,
+      `Cannot poke DDE item "${name}" of "${this.#service}|${this.#topic}"`,
+      () => undefined,
+    );
+  }
+
+  /**
+   * Sends a command (`XTYP_EXECUTE`), as UTF-16 text.
+   *
+   * Under Wine 10, DDEML passes commands of ASCII and Latin-1 characters intact but mangles other
+   * characters (it takes such UTF-16 for ANSI text and converts it again); Windows keeps UTF-16
+   * between Unicode DDEML instances.
+   *
+   * @param command The command, e.g. `"[Open(\"a.xls\")]"`.
+   * @param options Timeout.
+   * @throws {DdeError} E.g. `DMLERR_NOTPROCESSED` when the server refuses it.
+   */
+  execute(command: string, options: DdeTransactionOptions = {}): void {
+    const cmd = parseArg(
+      z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }),
+      command,
+      "command",
+    );
+    const o = parseArg(transactionOptionsSchema, options, "options") ?? {};
+    this.#oneShot(
+      encodeUnicode(cmd),
+      null,
+      0,
+      XTYP_EXECUTE,
+      o.timeout ?? this.#timeout,
+      `Cannot execute a DDE command on "${this.#service}|${this.#topic}"`,
+      () => undefined,
+    );
+  }
+
+  /**
+   * Starts an advise loop on an item (`XTYP_ADVSTART`): yields an update each time the server
+   * advises, in order. Ending the iteration (break, the signal, `close()`) stops the loop
+   * (`XTYP_ADVSTOP`).
+   *
+   * @param item The item.
+   * @param options Hot or warm, format, timeout, AbortSignal.
+   * @returns An async iterator of updates.
+   * @throws {DdeError} When the server refuses the advise loop.
+   */
+  advise(item: string, options: DdeAdviseOptions = {}): AsyncIterableIterator<DdeAdvise> {
+    const name = parseArg(nameSchema, item, "item");
+    const o: DdeAdviseOptions = parseArg(adviseOptionsSchema, options, "options") ?? {};
+    const key = name.toLowerCase();
+    if (this.#loops.has(key)) {
+      throw new Deno.errors.AlreadyExists(`An advise loop on "${name}" is already running`);
+    }
+    const format = formatId(o.format ?? "CF_UNICODETEXT");
+    const type = XTYP_ADVSTART | (o.hot === false ? XTYPF_NODATA : 0);
+    const timeout = o.timeout ?? this.#timeout;
+    const queue = new AsyncQueue<DdeAdvise>();
+    this.#loops.set(key, queue);
+    try {
+      this.#transact(
+        null,
+        name,
+        format,
+        type,
+        timeout,
+        `Cannot start an advise loop on DDE item "${name}" of "${this.#service}|${this.#topic}"`,
+      );
+    } catch (e) {
+      this.#loops.delete(key);
+      throw e;
+    }
+    this.#instance.ref(); // a running loop keeps the process alive
+    const stop = () => {
+      if (this.#loops.get(key) !== queue) return;
+      this.#loops.delete(key);
+      if (this.#loops.size === 0) this.#instance.unref();
+      if (this.#hconv) {
+        const hconv = this.#hconv;
+        this.#instance.withHsz(
+          name,
+          (hsz) =>
+            user32().DdeClientTransaction(null, 0, hconv, hsz, format, XTYP_ADVSTOP, timeout, null),
+        );
+      }
+      queue.close();
+    };
+    return queue.iterate(o.signal, stop);
+  }
+
+  /** Ends the conversation and its advise loops. Idempotent. */
+  close(): void {
+    if (this.#instance.closed) return;
+    for (const q of this.#loops.values()) q.close();
+    this.#loops.clear();
+    if (this.#hconv) user32().DdeDisconnect(this.#hconv);
+    this.#hconv = null;
+    this.#instance.close();
+  }
+
+  /** Ends the conversation. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** The callbacks that serve a {@linkcode DdeServer}'s topics and items. */
+export interface DdeServerHandlers {
+  /**
+   * The topics served: a list (case-insensitive) or a predicate. Default: every topic.
+   */
+  topics?: string[] | ((topic: string) => boolean);
+  /**
+   * Answers a request (and each advise update): text, bytes, or `undefined` for "no such item".
+   * Text is sent as asked: `CF_TEXT` (only when Latin-1 holds it) or `CF_UNICODETEXT`.
+   */
+  request?: (topic: string, item: string, format: number) => string | Uint8Array | undefined;
+  /** Takes a poked value; return `false` to refuse it. */
+  poke?: (topic: string, item: string, data: DdeData) => boolean | void;
+  /** Runs a command; return `false` to refuse it. */
+  execute?: (topic: string, command: string) => boolean | void;
+}
+
+const handlersSchema = z.object({
+  topics: z.union([
+    z.array(nameSchema),
+    z.custom<(topic: string) => boolean>((v) => typeof v === "function"),
+  ], { error: "must be a list of names or a function" }).optional(),
+  request: z.custom((v) => typeof v === "function", { error: "must be a function" }).optional(),
+  poke: z.custom((v) => typeof v === "function", { error: "must be a function" }).optional(),
+  execute: z.custom((v) => typeof v === "function", { error: "must be a function" }).optional(),
+}).strict();
+
+/**
+ * A DDE server: registers a service (`DdeNameService`) and serves its topics and items from
+ * TypeScript callbacks. Keeps the process alive while open, unless `unref()`ed.
+ *
+ * @example Items set by poke and read by request, with advise updates
+ * ```ts
+ * import { DdeServer } from "./dde.ts";
+ * const items = new Map<string, string>();
+ * using server = new DdeServer("MyService", {
+ *   topics: ["Data"],
+ *   request: (_t, item) => items.get(item),
+ *   poke: (_t, item, data) => {
+ *     items.set(item, data.text());
+ *     server.advise("Data", item);
+ *   },
+ * });
+ * ```
+ */
+export class DdeServer {
+  #instance: Instance;
+  #service: string;
+  #errors = new AsyncQueue<never>();
+
+  /**
+   * Starts serving.
+   *
+   * @param service The service name clients connect to.
+   * @param handlers The topics and the request, poke and execute callbacks.
+   * @throws {DdeError} When the service cannot be registered.
+   * @throws {TypeError} For an invalid argument.
+   */
+  constructor(service: string, handlers: DdeServerHandlers) {
+    this.#service = parseArg(nameSchema, service, "service");
+    parseArg(handlersSchema, handlers, "handlers");
+    const topics = handlers.topics;
+    const accepts = typeof topics === "function"
+      ? topics
+      : topics === undefined
+      ? () => true
+      : ((set) => (t: string) => set.has(t.toLowerCase()))(
+        new Set(topics.map((t) => t.toLowerCase())),
+      );
+    const answer = (topic: string, item: string, format: number, hszItem: Deno.PointerValue) => {
+      const value = handlers.request?.(topic, item, format);
+      if (value === undefined) return null;
+      let bytes: Uint8Array<ArrayBuffer> | null;
+      if (typeof value === "string") {
+        bytes = format === CF_UNICODETEXT
+          ? encodeUnicode(value)
+          : format === CF_TEXT
+          ? encodeLatin1(value)
+          : null;
+      } else {
+        bytes = new Uint8Array(value);
+      }
+      return bytes === null ? null : this.#instance.data(bytes, hszItem, format);
+    };
+    this.#instance = new Instance(
+      0, // APPCLASS_STANDARD
+      (type, format, _hconv, hsz1, hsz2, hdata) => {
+        switch (type) {
+          case XTYP_CONNECT:
+            return accepts(this.#instance.query(hsz1)) ? 1 : 0;
+          case XTYP_REQUEST:
+          case XTYP_ADVREQ:
+            return answer(this.#instance.query(hsz1), this.#instance.query(hsz2), format, hsz2);
+          case XTYP_ADVSTART:
+            return 1;
+          case XTYP_POKE: {
+            const data = new DdeData(this.#instance.read(hdata), format);
+            const ok = handlers.poke?.(
+              this.#instance.query(hsz1),
+              this.#instance.query(hsz2),
+              data,
+            );
+            return handlers.poke && ok !== false ? DDE_FACK : DDE_FNOTPROCESSED;
+          }
+          case XTYP_EXECUTE: {
+            const command = decodeUnicode(this.#instance.read(hdata));
+            const ok = handlers.execute?.(this.#instance.query(hsz1), command);
+            return handlers.execute && ok !== false ? DDE_FACK : DDE_FNOTPROCESSED;
+          }
+          default:
+            return 0;
+        }
+      },
+      (e) => this.#errors.fail(e),
+    );
+    try {
+      const u = user32();
+      if (
+        u.DdeNameService(
+          this.#instance.id,
+          this.#instance.hsz(this.#service),
+          null,
+          DNS_REGISTER,
+        ) === null
+      ) {
+        throw this.#instance.fail(
+          "DdeNameService",
+          `Cannot register DDE service "${this.#service}"`,
+        );
+      }
+    } catch (e) {
+      this.#instance.close();
+      throw e;
+    }
+  }
+
+  /** The service name. */
+  get service(): string {
+    return this.#service;
+  }
+
+  /**
+   * Tells every client with an advise loop on the item that it changed (`DdePostAdvise`): the
+   * `request` callback is asked for the value once per loop.
+   *
+   * @param topic The topic.
+   * @param item The item.
+   * @throws {DdeError} When DDEML refuses.
+   */
+  advise(topic: string, item: string): void {
+    const t = parseArg(nameSchema, topic, "topic");
+    const i = parseArg(nameSchema, item, "item");
+    const ok = this.#instance.withHsz(
+      t,
+      (topicHsz) =>
+        this.#instance.withHsz(
+          i,
+          (itemHsz) => user32().DdePostAdvise(this.#instance.id, topicHsz, itemHsz),
+        ),
+    );
+    if (!ok) {
+      throw this.#instance.fail("DdePostAdvise", `Cannot advise DDE item "${i}" of topic "${t}"`);
+    }
+  }
+
+  /**
+   * Rejects with the first error a request, poke or execute callback threw (callbacks run inside
+   * DDEML and cannot throw to it; the client is answered "not processed"); never resolves. Race it
+   * with your work to notice failures.
+   *
+   * @returns A promise that only rejects.
+   */
+  async failed(): Promise<never> {
+    await this.#errors.next(); // only rejects (with the callback's error) or ends on close()
+    return await new Promise<never>(() => {});
+  }
+
+  /** Keeps the process alive while serving (the default). */
+  ref(): void {
+    this.#instance.ref();
+  }
+
+  /** Lets the process exit while serving. */
+  unref(): void {
+    this.#instance.unref();
+  }
+
+  /** Unregisters the service and ends DDEML. Idempotent. */
+  close(): void {
+    if (this.#instance.closed) return;
+    user32().DdeNameService(
+      this.#instance.id,
+      this.#instance.hsz(this.#service),
+      null,
+      DNS_UNREGISTER,
+    );
+    this.#instance.close();
+    this.#errors.close();
+  }
+
+  /** Stops serving. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,190 @@
+import assert from "node:assert/strict";
+import { DdeClient, DdeError } from "../mechanisms/dde.ts";
+import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+
+async function startServer(service: string, topic: string) {
+  const server = spawnFixture("dde_peer.ts", ["serve", service, topic]);
+  assert.equal(await server.line(), "ready");
+  return server;
+}
+
+winTest(
+  "DDE between two processes: request, poke then request (CF_TEXT and CF_UNICODETEXT), execute",
+  async () => {
+    const service = uniqueName("svc");
+    await using server = await startServer(service, "Data");
+    using conv = DdeClient.connect(service, "Data", { timeout: 10_000 });
+    assert.equal(conv.service, service);
+
+    assert.throws(() => conv.request("missing"), (e) => {
+      assert.ok(e instanceof DdeError);
+      assert.equal(e.codeName, "DMLERR_NOTPROCESSED");
+      assert.match(e.message, /Cannot request DDE item "missing"/);
+      return true;
+    });
+
+    conv.poke("greeting", "héllo wörld"); // Latin-1: goes as CF_TEXT
+    const latin = conv.requestData("greeting");
+    assert.equal(latin.format, 1, "answered as CF_TEXT");
+    assert.equal(latin.text(), "héllo wörld");
+
+    conv.poke("name", "日本語 ✓ 𝄞"); // not Latin-1: goes as CF_UNICODETEXT
+    const uni = conv.requestData("name");
+    assert.equal(uni.format, 13, "the server refuses CF_TEXT for it, CF_UNICODETEXT answers");
+    assert.equal(uni.text(), "日本語 ✓ 𝄞");
+    assert.equal(conv.request("name", { formats: ["CF_UNICODETEXT"] }), "日本語 ✓ 𝄞");
+
+    // Latin-1 only: Wine's DDEML mangles other characters in execute commands (see execute())
+    conv.execute('[Run("ü ß")]');
+    assert.deepEqual(JSON.parse(await server.line()), { execute: '[Run("ü ß")]' });
+    assert.equal(conv.request("lastCommand"), '[Run("ü ß")]');
+  },
+);
+
+winTest("DDE advise loop: 100 hot updates delivered in order", async () => {
+  const service = uniqueName("svc");
+  await using server = await startServer(service, "Feed");
+  using conv = DdeClient.connect(service, "Feed", { timeout: 10_000 });
+  const updates = conv.advise("counter");
+  conv.execute("advise counter 100");
+  assert.deepEqual(JSON.parse(await server.line()), { execute: "advise counter 100" });
+  const seen: string[] = [];
+  const timer = setTimeout(() => updates.return?.(), 60_000);
+  try {
+    for await (const update of updates) {
+      assert.equal(update.item, "counter");
+      assert.equal(update.topic, "Feed");
+      seen.push(update.data!.text());
+      if (seen.length === 100) break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.deepEqual(seen, Array.from({ length: 100 }, (_, i) => `v${i}`));
+  assert.deepEqual(JSON.parse(await server.line()), { advised: 100 });
+});
+
+winTest("DDE warm advise loop: updates without data", async () => {
+  const service = uniqueName("svc");
+  await using server = await startServer(service, "Feed");
+  using conv = DdeClient.connect(service, "Feed", { timeout: 10_000 });
+  const updates = conv.advise("warm", { hot: false });
+  conv.execute("advise warm 3");
+  const first = await updates.next();
+  assert.equal(first.done, false);
+  assert.equal(first.value!.item, "warm");
+  assert.equal(first.value!.data, null);
+  await updates.return?.();
+  assert.match(await server.line(), /advise warm 3/);
+});
+
+winTest("DDE transaction timeout: a slow server gives DMLERR_EXECACKTIMEOUT", async () => {
+  const service = uniqueName("svc");
+  await using server = await startServer(service, "Slow");
+  using conv = DdeClient.connect(service, "Slow", { timeout: 10_000 });
+  const started = performance.now();
+  assert.throws(() => conv.execute("sleep 3000", { timeout: 500 }), (e) => {
+    assert.ok(e instanceof DdeError);
+    assert.equal(e.codeName, "DMLERR_EXECACKTIMEOUT");
+    assert.match(e.message, /the server did not answer an execute in time/);
+    return true;
+  });
+  assert.ok(performance.now() - started < 30_000);
+  assert.deepEqual(JSON.parse(await server.line()), { execute: "sleep 3000" });
+});
+
+winTest("DDE bad input: a missing service or topic, bad arguments", async () => {
+  const service = uniqueName("nosvc");
+  assert.throws(() => DdeClient.connect(service, "Topic", { timeout: 2000 }), (e) => {
+    assert.ok(e instanceof DdeError);
+    assert.equal(e.codeName, "DMLERR_NO_CONV_ESTABLISHED");
+    assert.equal(e.functionName, "DdeConnect");
+    assert.match(e.message, new RegExp(`Cannot connect to DDE service "${service}" topic "Topic"`));
+    return true;
+  });
+  const real = uniqueName("svc");
+  await using _server = await startServer(real, "Data");
+  assert.throws(
+    () => DdeClient.connect(real, "OtherTopic"),
+    (e) => e instanceof DdeError && e.codeName === "DMLERR_NO_CONV_ESTABLISHED",
+  );
+  assert.throws(() => DdeClient.connect("", "x"), /Invalid argument "service": must not be empty/);
+  assert.throws(() => DdeClient.connect("a", "b", { timeout: 0 }), RangeError);
+  using conv = DdeClient.connect(real, "Data");
+  assert.throws(() => conv.execute(""), /Invalid argument "command"/);
+  assert.throws(() => conv.request("x", { formats: [] }), /must name at least one format/);
+});
+
+/** Waits until a DDE service answers on the topic. */
+async function serviceAppears(service: string, topic: string, timeout = 30_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      DdeClient.connect(service, topic).close();
+      return;
+    } catch (e) {
+      if (!(e instanceof DdeError) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+winTest("CLI: dde serve with poke, request and execute from other processes", async () => {
+  const service = uniqueName("cli-svc");
+  await using server = spawnCli(["dde", "serve", service, "Topic", "--json", "--timeout", "60"]);
+  await serviceAppears(service, "Topic");
+
+  const poke = await runCli(["dde", "poke", service, "Topic", "price", "1.08 €"]);
+  assert.deepEqual(poke, { code: 0, stdout: "", stderr: "" });
+  assert.deepEqual(JSON.parse(await server.line()), {
+    event: "poke",
+    topic: "Topic",
+    item: "price",
+    text: "1.08 €",
+  });
+  const request = await runCli(["dde", "request", service, "Topic", "price"]);
+  assert.deepEqual(request, { code: 0, stdout: "1.08 €\n", stderr: "" });
+  const uni = await runCli(["dde", "poke", service, "Topic", "name", "日本語"]);
+  assert.equal(uni.code, 0);
+  await server.line();
+  const json = await runCli(["dde", "request", service, "Topic", "name", "--json"]);
+  assert.deepEqual(JSON.parse(json.stdout), {
+    service,
+    topic: "Topic",
+    item: "name",
+    format: "CF_UNICODETEXT",
+    text: "日本語",
+  });
+  const exec = await runCli(["dde", "execute", service, "Topic", "[Recalc]"]);
+  assert.equal(exec.code, 0);
+  assert.deepEqual(JSON.parse(await server.line()), {
+    event: "execute",
+    topic: "Topic",
+    command: "[Recalc]",
+  });
+
+  const noItem = await runCli(["dde", "request", service, "Topic", "nothing"]);
+  assert.equal(noItem.code, 1);
+  assert.match(noItem.stderr, /^error: Cannot request DDE item "nothing".*DMLERR_NOTPROCESSED/);
+});
+
+winTest("CLI: dde errors: a missing service (exit 1) and bad usage (exit 2)", async () => {
+  const service = uniqueName("cli-none");
+  const missing = await runCli(["dde", "request", service, "T", "i"]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stdout, "");
+  assert.match(
+    missing.stderr,
+    new RegExp(
+      `^error: Cannot connect to DDE service "${service}" topic "T": DdeConnect failed with DMLERR_NO_CONV_ESTABLISHED`,
+    ),
+  );
+  const empty = await runCli(["dde", "request", "", "T", "i"]);
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /^error: Invalid <service>: must not be empty/);
+  const extra = await runCli(["dde", "poke", "s", "t", "i"]);
+  assert.equal(extra.code, 2);
+  assert.match(extra.stderr, /^error: missing required argument 'value'/);
+  const quiet = await runCli(["dde", "serve", uniqueName("cli-quiet"), "T", "--timeout", "1"]);
+  assert.deepEqual(quiet, { code: 0, stdout: "", stderr: "" });
+});
