@@ -12,7 +12,10 @@
 import type { Command } from "@commander-js/extra-typings";
 import Table from "cli-table3";
 import { z } from "zod";
+import * as clipboard from "../mechanisms/clipboard.ts";
 import { getObject, serveObject } from "../mechanisms/com.ts";
+import { MessageWindow, sendCopyData } from "../mechanisms/copydata.ts";
+import { DdeClient, DdeServer } from "../mechanisms/dde.ts";
 import { download } from "../mechanisms/http.ts";
 import { MailslotReader, MailslotWriter } from "../mechanisms/mailslot.ts";
 import { NamedPipeClient, NamedPipeServer } from "../mechanisms/pipe.ts";
@@ -125,6 +128,98 @@ const mailslotCase: DemoCase = {
     using out = MailslotWriter.open(`${session}.slot`);
     out.write(sent);
     return await inbox.readText({ timeout: TIMEOUT });
+  },
+};
+
+const copydataCase: DemoCase = {
+  mechanism: "copydata",
+  start(session) {
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => done = resolve);
+    // The reply value of WM_COPYDATA is a number: the text comes back in a WM_COPYDATA of its own
+    // to the sender's window.
+    const window = new MessageWindow({
+      title: `${session}.copydata`,
+      onCopyData: (message) => {
+        const text = message.text();
+        setTimeout(() => {
+          sendCopyData(message.sender, `echo:${text}`, { timeout: TIMEOUT }).finally(done);
+        }, 0);
+        return text.length;
+      },
+    });
+    return Promise.resolve({ done: finished.then(() => window.close()) });
+  },
+  async run(session, sent) {
+    using back = new MessageWindow({ title: `${session}.copydata-back` });
+    const reply = await sendCopyData(`${session}.copydata`, sent, {
+      sender: back,
+      timeout: TIMEOUT,
+    });
+    if (reply !== sent.length) throw new Error(`reply value ${reply}, expected ${sent.length}`);
+    for await (const message of back) return message.text();
+    throw new Error("no answer came back");
+  },
+};
+
+const clipboardCase: DemoCase = {
+  mechanism: "clipboard",
+  start(session) {
+    const changes = clipboard.watch();
+    return Promise.resolve({
+      done: (async () => {
+        try {
+          // answer the first change that carries the demo's text
+          for await (const _change of changes) {
+            const text = await clipboard.readText();
+            if (text?.startsWith(`hello from `) && text.endsWith("over clipboard")) {
+              await clipboard.writeText(`echo:${text}`);
+              return;
+            }
+          }
+        } finally {
+          void session;
+          await changes.return?.();
+        }
+      })(),
+    });
+  },
+  async run(_session, sent) {
+    const changes = clipboard.watch();
+    try {
+      await clipboard.writeText(sent);
+      for await (const _change of changes) {
+        const text = await clipboard.readText();
+        if (text === `echo:${sent}`) return text;
+      }
+      throw new Error("the clipboard watch ended");
+    } finally {
+      await changes.return?.();
+    }
+  },
+};
+
+const ddeCase: DemoCase = {
+  mechanism: "dde",
+  start(session) {
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => done = resolve);
+    const items = new Map<string, string>();
+    const server = new DdeServer(`${session}.dde`, {
+      topics: ["demo"],
+      poke: (_topic, item, data) => void items.set(item, data.text()),
+      request: (_topic, item) => {
+        const value = items.get(item);
+        if (value !== undefined) setTimeout(done, 100);
+        return value === undefined ? undefined : `echo:${value}`;
+      },
+    });
+    return Promise.resolve({ done: finished.then(() => server.close()) });
+  },
+  run(session, sent) {
+    using client = DdeClient.connect(`${session}.dde`, "demo", { timeout: TIMEOUT });
+    client.poke("greeting", sent);
+    return Promise.resolve(client.request("greeting"));
   },
 };
 
@@ -297,6 +392,9 @@ const cases: DemoCase[] = [
   shmCase,
   pipeCase,
   mailslotCase,
+  copydataCase,
+  clipboardCase,
+  ddeCase,
   socketCase,
   httpCase,
   serialCase,

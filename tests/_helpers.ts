@@ -137,19 +137,24 @@ class LineSplitter extends TransformStream<string, string> {
  * Starts `deno run -A tests/fixtures/<name>` with arguments, reading its stdout by line. Its
  * stderr goes to the test's own stderr.
  *
- * Only stdout is piped: Deno for Windows reads a child's pipes on its blocking thread pool, the
+ * Only stdout is piped unless `stderr: "piped"` is asked for: Deno for Windows reads a child's pipes on its blocking thread pool, the
  * same small pool that runs `nonblocking` FFI calls. With eight or more child pipes being read,
  * the pool is full and winipc's waits queue behind the reads (measured under Wine: a
  * nonblocking Sleep(10) took 360 ms with 8 readers, 13 ms with 7).
  */
-export function spawnFixture(name: string, args: string[] = []): Fixture {
+export function spawnFixture(
+  name: string,
+  args: string[] = [],
+  options: { stderr?: "inherit" | "piped" } = {},
+): Fixture {
+  const stderr = options.stderr ?? "inherit";
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", repoPath(`tests/fixtures/${name}`), ...args],
     stdin: "null",
     stdout: "piped",
-    stderr: "inherit",
+    stderr,
   }).spawn();
-  return new Fixture(child, false);
+  return new Fixture(child, stderr === "piped");
 }
 
 /** The result of a CLI run. */

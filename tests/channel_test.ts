@@ -197,7 +197,9 @@ winTest("an idle receiver uses no CPU while it waits", async () => {
   const { startup, idle: used } = JSON.parse(await idle.line());
   console.log(`  idle receiver used ${used.toFixed(1)} ms of CPU in 2 s`);
   assert.ok(startup > 10, `the process clock works: start-up took ${startup} ms of CPU`);
-  assert.ok(used < 100, `an idle receiver used ${used} ms of CPU in 2 s`);
+  // A receiver that spun would use about 2,000 ms; a blocked one about 0 (the runtime's own
+  // background work on a loaded machine has been seen to take up to ~120 ms).
+  assert.ok(used < 250, `an idle receiver used ${used} ms of CPU in 2 s`);
   channel.closeWrite(); // the idle receiver's receive() returns null, it exits
   assert.equal((await idle.finish()).code, 0);
 });

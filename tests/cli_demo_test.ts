@@ -11,7 +11,8 @@ winTest("winipc demo runs every mechanism against a second process", async () =>
   assert.equal(demo.code, 0, demo.stderr);
   const rows = demo.stdout.trim().split("\n").map((l) => JSON.parse(l));
   const mechanisms = rows.map((r) => r.mechanism);
-  for (const m of ["shm", "pipe", "mailslot", "socket", "http", "serial", "com", "rpc", "msrpc"]) {
+  const all = ["shm", "pipe", "mailslot", "copydata", "clipboard", "dde", "socket", "http"];
+  for (const m of [...all, "serial", "com", "rpc", "msrpc"]) {
     assert.ok(mechanisms.includes(m), `${m} is in the demo`);
   }
   for (const row of rows) {

@@ -139,7 +139,9 @@ winTest(
   "a payload beyond V8's stack limit gives the receiver a clear error and the sender 0",
   async () => {
     const title = uniqueName("cd-deep");
-    await using peer = spawnFixture("copydata_peer.ts", ["listen", title, "1"]);
+    await using peer = spawnFixture("copydata_peer.ts", ["listen", title, "1"], {
+      stderr: "piped",
+    });
     assert.match(await peer.line(), /^ready /);
     assert.equal(await sendCopyData(title, pattern(MiB, 0), { timeout: 20_000 }), 0);
     const { code, stderr } = await peer.finish();
