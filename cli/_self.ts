@@ -10,13 +10,15 @@ import { fileURLToPath } from "node:url";
  * script, or the compiled binary itself.
  *
  * @param args The CLI arguments.
+ * @param v8Flags V8 flags for the new process (e.g. `--stack-size=4096`), when it is a script.
  * @returns The command, with stdout and stderr piped.
  */
-export function selfCommand(args: string[]): Deno.Command {
+export function selfCommand(args: string[], v8Flags: string[] = []): Deno.Command {
   const main = Deno.mainModule;
   const script = main.startsWith("file:") && /\.[jt]s$/.test(main);
+  const flags = v8Flags.length ? [`--v8-flags=${v8Flags.join(",")}`] : [];
   return new Deno.Command(Deno.execPath(), {
-    args: script ? ["run", "-A", "--quiet", fileURLToPath(main), ...args] : args,
+    args: script ? ["run", "-A", "--quiet", ...flags, fileURLToPath(main), ...args] : args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

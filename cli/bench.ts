@@ -15,6 +15,7 @@ import process from "node:process";
 import Table from "cli-table3";
 import { z } from "zod";
 import { ShmChannel } from "../mechanisms/channel.ts";
+import { MessageWindow, sendCopyData } from "../mechanisms/copydata.ts";
 import { MailslotReader, MailslotWriter } from "../mechanisms/mailslot.ts";
 import { NamedPipeClient, NamedPipeServer } from "../mechanisms/pipe.ts";
 import * as ws2 from "../mechanisms/socket.ts";
@@ -45,7 +46,7 @@ interface BenchTarget {
   prepare(
     session: string,
     size: number,
-  ): Promise<{ peerArgs: string[]; connect(): Promise<BenchClient> }>;
+  ): Promise<{ peerArgs: string[]; v8Flags?: string[]; connect(): Promise<BenchClient> }>;
   /** The peer's side: echoes ECHO messages, counts SINK ones, acknowledges SINK_END. */
   serve(args: string[]): Promise<void>;
 }
@@ -305,11 +306,57 @@ const mailslotTarget: BenchTarget = {
   },
 };
 
+/**
+ * WM_COPYDATA: the payload goes to the peer's window, its reply value (the payload's length)
+ * comes back, all within one SendMessageTimeoutW. Payloads past about 900 KiB need a larger V8
+ * stack in the receiver (see copydata.ts), so the peer runs with `--stack-size=4096`.
+ */
+const copydataTarget: BenchTarget = {
+  mechanism: "copydata",
+  prepare(session) {
+    const title = `${session}.copydata`;
+    return Promise.resolve({
+      peerArgs: [title],
+      v8Flags: ["--stack-size=4096"],
+      connect() {
+        let last: Uint8Array = new Uint8Array(0);
+        return Promise.resolve({
+          async roundTrip(message) {
+            const reply = await sendCopyData(title, message, { timeout: 10_000 });
+            if (reply !== message.length) throw new Error(`copydata: reply ${reply}`);
+            return message;
+          },
+          async send(message) {
+            last = message;
+            await sendCopyData(title, message, { timeout: 10_000 });
+          },
+          receive: () => Promise.resolve(last[0] === SINK_END ? new Uint8Array([SINK_END]) : last),
+          close: () => Promise.resolve(),
+        });
+      },
+    });
+  },
+  async serve([title]) {
+    let ended!: () => void;
+    const end = new Promise<void>((resolve) => ended = resolve);
+    using _window = new MessageWindow({
+      title,
+      onCopyData: (message) => {
+        if (message.data[0] === SINK_END) setTimeout(ended, 0);
+        return message.data.length;
+      },
+    });
+    console.log("ready");
+    await end;
+  },
+};
+
 /** Every mechanism the benchmark knows, in table order. */
 export const BENCH_TARGETS: BenchTarget[] = [
   shmTarget,
   pipeTarget,
   mailslotTarget,
+  copydataTarget,
   socketTarget,
   denoTcpTarget,
 ];
@@ -337,8 +384,8 @@ async function measure(
   onProgress: (fraction: number) => void,
 ): Promise<BenchResult> {
   const session = `winipc-bench-${Deno.pid}-${Date.now().toString(36)}-${target.mechanism}-${size}`;
-  const { peerArgs, connect } = await target.prepare(session, size);
-  const peer = selfCommand(["bench", "--peer", target.mechanism, ...peerArgs]).spawn();
+  const { peerArgs, v8Flags, connect } = await target.prepare(session, size);
+  const peer = selfCommand(["bench", "--peer", target.mechanism, ...peerArgs], v8Flags).spawn();
   const lines = peer.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const first = await lines.read();
   if (!first.value?.startsWith("ready")) {

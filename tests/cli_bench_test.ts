@@ -5,7 +5,7 @@ winTest("winipc bench --json measures round trips between two processes", async 
   const result = await runCli([
     "bench",
     "--mechanism",
-    "shm,pipe,mailslot,socket,deno-tcp",
+    "shm,pipe,mailslot,copydata,socket,deno-tcp",
     "--size",
     "64",
     "--seconds",
@@ -45,7 +45,7 @@ winTest("winipc bench prints a table, and rejects an unknown mechanism with exit
   assert.equal(bad.code, 2);
   assert.match(
     bad.stderr,
-    /^error: Invalid --mechanism: must be among shm, pipe, mailslot, socket, deno-tcp/,
+    /^error: Invalid --mechanism: must be among shm, pipe, mailslot, copydata, socket, deno-tcp/,
   );
   const badSize = await runCli(["bench", "--size", "0"]);
   assert.equal(badSize.code, 2);
