@@ -118,6 +118,13 @@ const shmTarget: BenchTarget = {
   },
 };
 
+/** A byte stream: Deno's own `Deno.Conn` or winipc's ws2_32 `TcpConn`. */
+interface ByteConn {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(data: Uint8Array): Promise<number>;
+  close(): void;
+}
+
 /** Length-prefixed frames over a byte stream. */
 class FrameReader {
   #buffer = new Uint8Array(1 << 16);
