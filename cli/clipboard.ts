@@ -18,6 +18,10 @@ export function registerClipboard(program: Command): void {
   const clipboard = program.command("clipboard").description(
     "the clipboard's text (CF_UNICODETEXT)",
   );
+  clipboard.addHelpText(
+    "after",
+    '\nExamples:\n  winipc clipboard set "héllo ✓"\n  winipc clipboard get --json\n  winipc clipboard watch --count 1 --timeout 30',
+  );
 
   clipboard.command("get")
     .description("print the clipboard's text (nothing when it holds no text)")

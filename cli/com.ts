@@ -50,6 +50,10 @@ function toJson(value: unknown): unknown {
  */
 export function registerCom(program: Command): void {
   const com = program.command("com").description("COM automation: late-bound IDispatch calls");
+  com.addHelpText(
+    "after",
+    '\nExamples:\n  winipc com call Scripting.FileSystemObject BuildPath "C:\\data" report.txt',
+  );
 
   com.command("call")
     .description("create the object, call the method (or read the property), print the result")

@@ -41,6 +41,10 @@ export function registerCopydata(program: Command): void {
   const copydata = program.command("copydata").description(
     "window messages: WM_COPYDATA payloads to and from a window found by its title",
   );
+  copydata.addHelpText(
+    "after",
+    '\nExamples:\n  winipc copydata listen prices --count 1\n  winipc copydata send prices "EURUSD 1.0832" --data 7',
+  );
 
   copydata.command("listen")
     .description(

@@ -21,6 +21,10 @@ export function registerDde(program: Command): void {
   const dde = program.command("dde").description(
     "DDE (DDEML): serve items, request, poke, execute",
   );
+  dde.addHelpText(
+    "after",
+    '\nExamples:\n  winipc dde serve quotes prices --timeout 60\n  winipc dde poke quotes prices EURUSD 1.0832\n  winipc dde request quotes prices EURUSD\n  winipc dde execute quotes prices "[refresh]"',
+  );
 
   dde.command("serve")
     .description(

@@ -53,6 +53,10 @@ export function registerHttp(program: Command): void {
   const http = program.command("http").description(
     "Internet transfers through WinINet: download and upload, redirects followed",
   );
+  http.addHelpText(
+    "after",
+    "\nExamples:\n  winipc http get http://127.0.0.1:8000/file.bin --output file.bin\n  winipc http put http://127.0.0.1:8000/upload file.bin",
+  );
 
   http.command("get")
     .description("download a URL to stdout, or to a file with --output")

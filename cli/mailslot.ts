@@ -27,6 +27,10 @@ export function registerMailslot(program: Command): void {
   const mailslot = program.command("mailslot").description(
     "mailslots: one-way datagrams to a named slot; one reader, many writers",
   );
+  mailslot.addHelpText(
+    "after",
+    "\nExamples:\n  winipc mailslot listen inbox --count 1\n  winipc mailslot send inbox hello",
+  );
 
   mailslot.command("listen")
     .description("create a mailslot and print each message on its own line")

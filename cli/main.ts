@@ -43,7 +43,11 @@ export function buildProgram(): Command {
     .version(meta.version, "-V, --version")
     .showSuggestionAfterError(false)
     .configureOutput({ outputError: (text, write) => write(text.trimEnd() + "\n") })
-    .exitOverride();
+    .exitOverride()
+    .addHelpText(
+      "after",
+      "\nExamples:\n  winipc demo\n  winipc shm serve board --size 4096 --init hello\n  winipc pipe send jobs hello --reply\n  winipc bench --mechanism shm,pipe --json\n  winipc completions bash",
+    );
   // Groups are made with program.command(), so they inherit exitOverride and the output settings.
   registerShm(program);
   registerPipe(program);

@@ -43,6 +43,10 @@ export function registerPipe(program: Command): void {
   const pipe = program.command("pipe").description(
     "named pipes: a message-mode server (one message = one request) and a client",
   );
+  pipe.addHelpText(
+    "after",
+    "\nExamples:\n  winipc pipe serve jobs --echo --count 1\n  winipc pipe send jobs hello --reply",
+  );
 
   pipe.command("serve")
     .description(

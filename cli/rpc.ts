@@ -36,6 +36,10 @@ export function registerRpc(program: Command): void {
   const rpc = program.command("rpc").description(
     "JSON-RPC 2.0 between processes (built-in procedures: echo, add, sha256)",
   );
+  rpc.addHelpText(
+    "after",
+    '\nExamples:\n  winipc rpc serve calc --timeout 60\n  winipc rpc call calc add "[2, 3]"',
+  );
 
   rpc.command("serve")
     .description("serve the built-in procedures; prints a ready line, then each call")

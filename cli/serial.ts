@@ -29,6 +29,10 @@ export function registerSerial(program: Command): void {
   const serial = program.command("serial").description(
     "serial ports: COMn (\\\\.\\COMn), one line per message",
   );
+  serial.addHelpText(
+    "after",
+    '\nExamples:\n  winipc serial list\n  winipc serial listen COM5 --baud 115200 --count 10\n  winipc serial send COM5 "hello" --baud 115200',
+  );
 
   serial.command("listen")
     .description("print each line received on the port")

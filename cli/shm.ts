@@ -39,6 +39,10 @@ export function registerShm(program: Command): void {
   const shm = program.command("shm").description(
     "shared memory: a named file mapping, optionally guarded by a named mutex",
   );
+  shm.addHelpText(
+    "after",
+    '\nExamples:\n  winipc shm serve board --size 4096 --init hello\n  winipc shm read board\n  winipc shm write board "X to move"',
+  );
 
   shm.command("serve")
     .description(

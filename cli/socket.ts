@@ -88,6 +88,10 @@ export function registerSocket(program: Command): void {
   const socket = program.command("socket").description(
     "Windows Sockets (ws2_32): TCP and UDP, IPv4 and IPv6",
   );
+  socket.addHelpText(
+    "after",
+    "\nExamples:\n  winipc socket serve --port 9000 --echo --count 1\n  winipc socket send 127.0.0.1:9000 hello --reply",
+  );
 
   socket.command("serve")
     .description(
