@@ -72,3 +72,18 @@ winTest("examples/mailslot.ts reads one note from each of three writer processes
     "note from writer 1\nnote from writer 2\nnote from writer 3\n",
   );
 });
+
+winTest("examples/copydata.ts sends WM_COPYDATA to a window in another process", async () => {
+  assert.equal(await runExample("copydata.ts"), "the receiver counted 26 characters\n");
+});
+
+winTest("examples/clipboard.ts: text set here is read by another process", async () => {
+  assert.equal(
+    await runExample("clipboard.ts"),
+    "the other process read: héllo ✓ from the clipboard example\n",
+  );
+});
+
+winTest("examples/dde.ts requests and pokes a DDE item served by another process", async () => {
+  assert.equal(await runExample("dde.ts"), "price: 1.0832\nafter poke: 1.0901\n");
+});

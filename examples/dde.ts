@@ -1,0 +1,26 @@
+// DDE: a server in another process serves an item; this process pokes it, then requests it.
+// Run: deno run -A examples/dde.ts
+import { DdeClient, DdeServer } from "../mod.ts";
+import { firstLine, startPeer } from "./_peer.ts";
+
+const service = `example-dde-${Deno.args[1] ?? Deno.pid}`;
+if (Deno.args[0] === "peer") {
+  const items = new Map<string, string>([["price", "1.0832"]]);
+  const server = new DdeServer(service, {
+    topics: ["EURUSD"],
+    request: (_topic, item) => items.get(item),
+    poke: (_topic, item, data) => void items.set(item, data.text()),
+  });
+  console.log("ready");
+  await new Promise((r) => setTimeout(r, 5000));
+  server.close();
+} else {
+  const peer = startPeer(import.meta.filename!, String(Deno.pid));
+  await firstLine(peer);
+  using client = DdeClient.connect(service, "EURUSD");
+  console.log(`price: ${client.request("price")}`);
+  client.poke("price", "1.0901");
+  console.log(`after poke: ${client.request("price")}`);
+  peer.kill();
+  await peer.status;
+}
