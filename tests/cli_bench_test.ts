@@ -18,6 +18,7 @@ winTest("winipc bench --json measures round trips between two processes", async 
     "shm",
     "pipe",
     "mailslot",
+    "copydata",
     "socket",
     "deno-tcp",
   ]);
