@@ -145,17 +145,26 @@ export async function pollUntil<T>(
     const left = deadline - performance.now();
     if (left <= 0) return undefined;
     // 0, 0, 1, 1, 2, 4, 8, then 10 ms: quick while the holder is likely brief, cheap after.
-    const pause = Math.min(left, [0, 0, 1, 1, 2, 4, 8][round] ?? 10);
-    await new Promise<void>((resolve, reject) => {
-      const id = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, pause);
-      const onAbort = () => {
-        clearTimeout(id);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    await sleep(Math.min(left, [0, 0, 1, 1, 2, 4, 8][round] ?? 10), signal);
   }
+}
+
+/**
+ * A timer as a promise that an AbortSignal ends early (rejecting with the signal's reason).
+ *
+ * @param ms Milliseconds.
+ * @param signal Aborts the sleep.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(id);
+      reject(signal!.reason);
+    };
+    const id = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }

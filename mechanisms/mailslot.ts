@@ -47,6 +47,7 @@ import { SecurityAttributes, type SecurityOptions } from "../ffi/security.ts";
 import { wide } from "../ffi/strings.ts";
 import { FULL_MAILSLOT_PATH, readerSlotNameSchema, writerSlotNameSchema } from "./_names.ts";
 import { parseArg, securitySchema, signalSchema, timeoutSchema } from "./_validate.ts";
+import { sleep } from "./_wait.ts";
 
 export { MAX_MAILSLOT_PATH } from "./_names.ts";
 
@@ -85,20 +86,6 @@ const bytesSchema = z.union([z.instanceof(Uint8Array), z.string()], {
 
 function toBytes(data: Uint8Array | string): Uint8Array {
   return typeof data === "string" ? new TextEncoder().encode(data) : data;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(id);
-      reject(signal!.reason);
-    };
-    const id = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** What {@linkcode MailslotReader.info} reports (`GetMailslotInfo`). */

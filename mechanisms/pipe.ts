@@ -70,6 +70,7 @@ import { wide } from "../ffi/strings.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_overlapped.ts";
 import { clientPipeNameSchema, serverPipeNameSchema } from "./_names.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { sleep } from "./_wait.ts";
 
 export { MAX_PIPE_PATH } from "./_names.ts";
 
@@ -1027,20 +1028,6 @@ const connectOptionsSchema = z.object({
   signal: signalSchema,
   readBufferSize: readSizeSchema.optional(),
 }).strict().optional();
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(id);
-      reject(signal!.reason);
-    };
-    const id = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /**
  * The client end of a named pipe.
