@@ -210,11 +210,15 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   readonly #spinMicros: number;
   readonly #endWhenSendersClose: boolean;
   readonly #watch = new ProcessWatch();
-  #pending: { ring: Ring; next: number; start: number; length: number } | undefined;
+  /** This end's read position in its incoming ring (it is the ring's only consumer). */
+  #tail = 0;
+  /** Bytes of the frame a zero-copy receive lent out, freed by the next receive (0: none). */
+  #lent = 0;
   #inflight = new Set<Promise<boolean>>();
   #closing: Promise<void> | undefined;
   #closed = false;
   #writeClosed = false;
+  #consumerClaimed = false;
   /** `"creator"` or `"opener"`. */
   readonly role: "creator" | "opener";
   /** The channel's name. */
@@ -432,13 +436,22 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   }
 
   #receiverClosed(): boolean {
+    // Plain loads: an advisory check on the hot path, never spun on (the Atomics calls around
+    // it keep the compiler from caching the value).
     const out = this.#out;
     return out.index === 0
-      ? Atomics.load(this.#i32, H.creatorState) === STATE_CLOSED
-      : Atomics.load(this.#i32, out.consumerState) === STATE_CLOSED;
+      ? this.#i32[H.creatorState] === STATE_CLOSED
+      : this.#i32[out.consumerState] === STATE_CLOSED;
   }
 
-  /** Writes one frame if the ring has room. No FFI call unless the receiver sleeps. */
+  /**
+   * Writes one frame if the ring has room. No FFI call unless the receiver sleeps.
+   *
+   * The reserve, the frame's state word (publish) and the consumer's flag go through `Atomics`.
+   * The tail, the slot word and the flag's re-read are plain accesses placed between `Atomics`
+   * calls, which the compiler does not move them across; x86 keeps loads and stores in order, so
+   * a stale tail only ever under-reports free space.
+   */
   #put(data: Uint8Array): boolean {
     const i32 = this.#i32;
     const ring = this.#out;
@@ -446,7 +459,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     const frame = (FRAME_HEADER + data.length + 7) & ~7;
     for (;;) {
       const reserve = Atomics.load(i32, ring.reserve);
-      const tail = Atomics.load(i32, ring.tail);
+      const tail = i32[ring.tail];
       const pos = reserve & ring.mask;
       const need = pos + frame > capacity ? capacity - pos + frame : frame;
       if (((reserve - tail) >>> 0) + need > capacity) return false;
@@ -460,11 +473,11 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
         Atomics.store(i32, at >> 2, -(capacity - pos));
         at = ring.dataOffset;
       }
-      Atomics.store(i32, (at >> 2) + 1, this.#slot + 1);
+      i32[(at >> 2) + 1] = this.#slot + 1;
       this.#u8.set(data, at + FRAME_HEADER);
       Atomics.exchange(i32, at >> 2, data.length + 1); // publish (a full barrier on x86)
       if (
-        Atomics.load(i32, ring.consumerWaiting) !== 0 &&
+        i32[ring.consumerWaiting] !== 0 &&
         Atomics.exchange(i32, ring.consumerWaiting, 0) !== 0
       ) {
         ring.data.set();
@@ -583,10 +596,16 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   // ---- receiving ----
 
   #claimConsumer(): void {
+    if (this.#consumerClaimed) return;
     const ring = this.#in;
-    if (ring.index === 0) return; // the creator is ring 0's only consumer
+    // The creator is ring 0's only consumer; ring 1's is the first opener that receives (another
+    // end in this same process counts as another receiver: each end keeps its own read position).
+    if (ring.index === 0) {
+      this.#tail = Atomics.load(this.#i32, ring.tail);
+      this.#consumerClaimed = true;
+      return;
+    }
     const pid = Atomics.load(this.#i32, ring.consumerPid);
-    if (pid === Deno.pid) return;
     if (
       (pid !== 0 && this.#watch.alive(pid) &&
         Atomics.load(this.#i32, ring.consumerState) !== STATE_CLOSED) ||
@@ -597,18 +616,29 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       );
     }
     Atomics.store(this.#i32, ring.consumerState, STATE_OPEN);
+    this.#tail = Atomics.load(this.#i32, ring.tail);
+    this.#consumerClaimed = true;
   }
 
   /** Frees the frame a zero-copy receive lent out. */
   #release(): void {
-    const pending = this.#pending;
-    if (!pending) return;
-    this.#pending = undefined;
-    this.#u8.fill(0, pending.start, pending.start + pending.length);
-    Atomics.exchange(this.#i32, pending.ring.tail, pending.next); // a full barrier before the load
-    if (Atomics.load(this.#i32, pending.ring.producerWaiting) !== 0) {
-      const waiting = Atomics.exchange(this.#i32, pending.ring.producerWaiting, 0);
-      if (waiting > 0) pending.ring.space.release(waiting);
+    const bytes = this.#lent;
+    if (bytes === 0) return;
+    this.#lent = 0;
+    const ring = this.#in;
+    const at = ring.dataOffset + (this.#tail & ring.mask);
+    if (bytes <= 128) {
+      // a short frame: plain stores beat the call into fill()
+      const i32 = this.#i32;
+      for (let i = at >> 2, end = (at + bytes) >> 2; i < end; i++) i32[i] = 0;
+    } else {
+      this.#u8.fill(0, at, at + bytes);
+    }
+    this.#tail = (this.#tail + bytes) | 0;
+    Atomics.exchange(this.#i32, ring.tail, this.#tail); // a full barrier before the load
+    if (Atomics.load(this.#i32, ring.producerWaiting) !== 0) {
+      const waiting = Atomics.exchange(this.#i32, ring.producerWaiting, 0);
+      if (waiting > 0) ring.space.release(waiting);
     }
   }
 
@@ -618,20 +648,19 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     const i32 = this.#i32;
     const ring = this.#in;
     for (;;) {
-      const tail = Atomics.load(i32, ring.tail);
-      const at = ring.dataOffset + (tail & ring.mask);
+      const at = ring.dataOffset + (this.#tail & ring.mask);
       const state = Atomics.load(i32, at >> 2);
       if (state === 0) return undefined;
       if (state < 0) {
         // padding to the ring's end
         i32[at >> 2] = 0;
         i32[(at >> 2) + 1] = 0;
-        Atomics.store(i32, ring.tail, (tail - state) | 0);
+        this.#tail = (this.#tail - state) | 0;
+        Atomics.store(i32, ring.tail, this.#tail);
         continue;
       }
       const length = state - 1;
-      const frame = (FRAME_HEADER + length + 7) & ~7;
-      this.#pending = { ring, next: (tail + frame) | 0, start: at, length: frame };
+      this.#lent = (FRAME_HEADER + length + 7) & ~7;
       return this.#u8.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
     }
   }
@@ -699,6 +728,29 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     const copy = view.slice();
     this.#release();
     return copy;
+  }
+
+  /**
+   * Receives the next message if one is ready now, without copying it: the array is a view of the
+   * ring, valid until the next receive on this end (or `close()`). With no promise, no copy and no
+   * FFI call, this is the fastest receive: poll it in a loop when both processes may spin.
+   *
+   * @returns The message view, or `undefined` when none is ready.
+   *
+   * @example Spin for a reply, then fall back to waiting
+   * ```ts
+   * import { ShmChannel } from "./channel.ts";
+   * await using channel = await ShmChannel.open("Local\jobs");
+   * channel.trySend(new Uint8Array([1, 2, 3]));
+   * let reply = channel.tryReceiveView();
+   * for (let i = 0; reply === undefined && i < 10_000; i++) reply = channel.tryReceiveView();
+   * reply ??= await channel.receiveView() ?? undefined;
+   * ```
+   */
+  tryReceiveView(): Uint8Array | undefined {
+    if (this.#closed) throw new Deno.errors.BadResource("Channel is closed");
+    this.#claimConsumer();
+    return this.#take();
   }
 
   /**
@@ -798,7 +850,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     this.#release();
     this.#closed = true;
     const ring = this.#in;
-    if (ring.index === 1 && Atomics.load(this.#i32, ring.consumerPid) === Deno.pid) {
+    if (ring.index === 1 && this.#consumerClaimed) {
       Atomics.store(this.#i32, ring.consumerState, STATE_CLOSED);
     }
     // Wake this end's own waiters so they see the close; the handles close once they return.

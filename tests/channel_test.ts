@@ -228,3 +228,54 @@ winTest("streams and zero-copy receive carry messages between processes", async 
   await writer.close(); // closes the creator's sending side: the echo peer's stream ends
   assert.equal((await echo.finish()).code, 0);
 });
+
+winTest(
+  "spinning on tryReceiveView: 100,000 checked round trips with another process",
+  async () => {
+    const name = uniqueName("chan-spin");
+    await using channel = await ShmChannel.create(name, { capacity: 1 << 16 });
+    await using echo = spawnFixture("channel_peer.ts", ["spin-echo", name]);
+    assert.equal(await echo.line(), "ready");
+    const message = new Uint8Array(64);
+    const view = new DataView(message.buffer);
+    for (let i = 0; i < 100_000; i++) {
+      view.setUint32(0, i, true);
+      message[4 + (i % 60)] = i & 0xff;
+      assert.ok(channel.trySend(message), "a ring with one message in flight has room");
+      let reply = channel.tryReceiveView();
+      while (reply === undefined) reply = channel.tryReceiveView();
+      if (
+        reply.length !== 64 ||
+        new DataView(reply.buffer, reply.byteOffset).getUint32(0, true) !== i ||
+        reply[4 + (i % 60)] !== (i & 0xff)
+      ) {
+        assert.fail(`round trip ${i}: the reply is not what was sent`);
+      }
+    }
+    channel.closeWrite();
+    assert.equal((await echo.finish()).code, 0);
+  },
+);
+
+winTest(
+  "a second receiving end in the same process is refused until the first closes",
+  async () => {
+    const name = uniqueName("chan-busy");
+    await using creator = await ShmChannel.create(name, { capacity: 1 << 16 });
+    const first = await ShmChannel.open(name);
+    await using second = await ShmChannel.open(name);
+    assert.equal(first.tryReceiveView(), undefined);
+    assert.throws(() => second.tryReceiveView(), Deno.errors.Busy);
+    await creator.send(new Uint8Array([5]));
+    assert.deepEqual([...(await first.receive({ timeout: 30_000 }))!], [5]);
+    await first[Symbol.asyncDispose]();
+    await assert.rejects(creator.send(new Uint8Array([0])), Deno.errors.BrokenPipe);
+    assert.equal(second.tryReceiveView(), undefined, "the second claims the receiving side");
+    await creator.send(new Uint8Array([6]));
+    assert.deepEqual(
+      [...(await second.receive({ timeout: 30_000 }))!],
+      [6],
+      "the second takes over",
+    );
+  },
+);
