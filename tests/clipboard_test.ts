@@ -1,5 +1,6 @@
-// The clipboard is one per Wine prefix (session): every clipboard test lives in this file and
-// they run one after the other (Deno runs a file's tests sequentially).
+// The clipboard is one per Wine prefix (session): the clipboard tests live in this file,
+// cli_clipboard_test.ts and examples_test.ts, and they run one after the other (Deno runs a
+// file's tests sequentially, and the suite runs files one at a time: no --parallel).
 import assert from "node:assert/strict";
 import {
   clear,

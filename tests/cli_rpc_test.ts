@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { runCli, spawnCli, uniqueName, winTest } from "./_helpers.ts";
+
+for (const transport of ["pipe", "shm"] as const) {
+  winTest(
+    `cli: rpc serve --json (${transport}) prints a ready line and one line per call, exits 0 at --timeout`,
+    async () => {
+      const name = uniqueName(`cli-rpc-${transport}`);
+      const server = spawnCli([
+        "rpc",
+        "serve",
+        name,
+        "--transport",
+        transport,
+        "--json",
+        "--timeout",
+        "20",
+      ]);
+      try {
+        assert.deepEqual(JSON.parse(await server.line()), {
+          event: "ready",
+          name,
+          methods: ["echo", "add", "sha256"],
+        });
+        const call = (method: string, params: string) =>
+          runCli(["rpc", "call", name, method, params, "--transport", transport]);
+
+        assert.deepEqual(await call("add", "[2, 3]"), { code: 0, stdout: "5\n", stderr: "" });
+        assert.deepEqual(JSON.parse(await server.line()), {
+          event: "call",
+          method: "add",
+          params: [2, 3],
+        });
+        const echo = await call("echo", '{"ü":[1,null],"s":"日本語"}');
+        assert.deepEqual(JSON.parse(echo.stdout), { "ü": [1, null], s: "日本語" });
+        assert.deepEqual(JSON.parse(await server.line()), {
+          event: "call",
+          method: "echo",
+          params: { "ü": [1, null], s: "日本語" },
+        });
+        const sha = await call("sha256", '{"text":"abc"}');
+        assert.equal(
+          sha.stdout,
+          '"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"\n',
+        );
+        assert.deepEqual(JSON.parse(await server.line()), {
+          event: "call",
+          method: "sha256",
+          params: { text: "abc" },
+        });
+        // a call its schema refuses never reaches the handler: no line for it
+        const bad = await call("add", '["x", 1]');
+        assert.equal(bad.code, 1);
+        assert.match(bad.stderr, /^error: Invalid params for add: /);
+        assert.deepEqual(await call("add", "[40, 2]"), { code: 0, stdout: "42\n", stderr: "" });
+        assert.deepEqual(JSON.parse(await server.line()), {
+          event: "call",
+          method: "add",
+          params: [40, 2],
+        });
+        // every stdout line is one JSON object; the server exits 0 at --timeout
+        const end = await server.finish();
+        assert.deepEqual(end, { code: 0, stderr: "", rest: [] });
+      } finally {
+        await server[Symbol.asyncDispose]();
+      }
+    },
+  );
+}
+
+winTest("cli: rpc serve --json fails with one error: line and no JSON", async () => {
+  const name = uniqueName("cli-rpc-taken");
+  await using first = spawnCli(["rpc", "serve", name, "--transport", "shm", "--timeout", "60"]);
+  assert.equal(await first.line(), `serving rpc "${name}" (echo, add, sha256)`);
+  const taken = await runCli([
+    "rpc",
+    "serve",
+    name,
+    "--transport",
+    "shm",
+    "--json",
+    "--timeout",
+    "5",
+  ]);
+  assert.equal(taken.code, 1, taken.stderr);
+  assert.equal(taken.stdout, "");
+  assert.equal(taken.stderr.split("\n").length, 2, `one line: ${taken.stderr}`);
+  assert.match(taken.stderr, /^error: /);
+
+  const usage = await runCli(["rpc", "serve", "a\\b", "--json"]);
+  assert.deepEqual(usage, {
+    code: 2,
+    stdout: "",
+    stderr:
+      'error: Invalid <name>: must not contain "\\" except after a "Global\\" or "Local\\" prefix\n',
+  });
+  const transport = await runCli(["rpc", "serve", name, "--transport", "tcp", "--json"]);
+  assert.equal(transport.code, 2);
+  assert.equal(transport.stdout, "");
+  assert.match(transport.stderr, /^error: .*--transport.*must be "pipe" or "shm"/);
+});
