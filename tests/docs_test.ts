@@ -1,0 +1,63 @@
+// The documentation audit (tools/doc_audit.ts) over the public API: mod.ts and every sub-path
+// export but ./ffi and ./cli. It runs `deno doc`, so on Linux only (the Wine run skips it).
+import assert from "node:assert/strict";
+import { auditDocs, type Finding, formatFinding } from "../tools/doc_audit.ts";
+import { onWindows } from "./_helpers.ts";
+
+/** The lead's module: its findings are reported in a test of their own. */
+const CHANNEL = "mechanisms/channel.ts";
+
+let findings: Promise<Finding[]> | undefined;
+/** One audit for the tests of this file (deno doc over the whole API takes a few seconds). */
+function audit(): Promise<Finding[]> {
+  return findings ??= auditDocs();
+}
+
+function report(list: Finding[]): string {
+  return `${list.length} finding(s):\n${list.map(formatFinding).join("\n")}`;
+}
+
+Deno.test({
+  name: "docs: every export has JSDoc, a titled @example and no raw pointer type (but channel.ts)",
+  ignore: onWindows,
+  fn: async () => {
+    const rest = (await audit()).filter((f) => f.file !== CHANNEL);
+    assert.deepEqual(rest, [], report(rest));
+  },
+});
+
+Deno.test({
+  name: `docs: ${CHANNEL} has JSDoc, a titled @example and no raw pointer type on every export`,
+  ignore: onWindows,
+  fn: async () => {
+    const channel = (await audit()).filter((f) => f.file === CHANNEL);
+    assert.deepEqual(channel, [], report(channel));
+  },
+});
+
+Deno.test({
+  name: "docs: the audit finds each kind of problem in a sample module",
+  ignore: onWindows,
+  fn: async () => {
+    const sample = await auditDocs({ files: ["tests/fixtures/doc_audit_sample.ts"] });
+    assert.deepEqual(
+      sample.map((f) => `${f.line} ${f.rule} ${f.symbol}`),
+      [
+        "21 missing-example NO_EXAMPLE",
+        "32 untitled-example untitled",
+        "34 missing-example undocumented",
+        "34 missing-jsdoc undocumented",
+        "45 pointer-type RawHandle",
+        "62 missing-jsdoc Holder.constructor",
+        "62 pointer-type Holder.constructor",
+        "72 pointer-type Holder.address",
+        "86 missing-jsdoc Holder.close",
+      ],
+      report(sample),
+    );
+    const pointer = sample.find((f) => f.rule === "pointer-type" && f.line === 62);
+    assert.equal(pointer?.message, "exposes Deno.PointerObject");
+    // unsafeHandle, the private member and the #field are allowed; `read` returns a count
+    assert.ok(!sample.some((f) => /unsafeHandle|secret|pointer|read/.test(f.symbol)));
+  },
+});
