@@ -12,7 +12,10 @@
  *
  * Messages are byte arrays of up to half the ring's capacity; a larger one is rejected with a
  * `RangeError` (create the channel with a larger `capacity`). A full ring makes `send` wait (or
- * `trySend` return `false`). A peer process that ends without closing is detected (its process
+ * `trySend` return `false`). A receiver gives the room it has read back to senders in batches of
+ * an eighth of the ring (at once when a sender waits for room, or when it goes to sleep), so that
+ * the read position does not travel between the two processors on every message; `trySend` may
+ * therefore report a ring full while up to an eighth of it is about to be given back. A peer process that ends without closing is detected (its process
  * handle is checked whenever a wait lasts), and the other side gets an error instead of a hang.
  *
  * @example A request/response loop
@@ -47,7 +50,7 @@ import { Event, Semaphore } from "./sync.ts";
 /** "WIPC" little-endian: the first word of every channel mapping. */
 const MAGIC = 0x4350_4957;
 /** The layout version this module speaks. */
-export const CHANNEL_LAYOUT_VERSION = 1;
+export const CHANNEL_LAYOUT_VERSION = 2;
 const HEADER_BYTES = 4096;
 /** Header words (Int32 indexes). */
 const H = { magic: 0, version: 1, capacity: 2, maxOpeners: 3, creatorPid: 4, creatorState: 5 };
@@ -60,6 +63,7 @@ const R = {
   producerWaiting: 48,
   consumerPid: 64,
   consumerState: 65,
+  consumed: 80,
 };
 /** Opener slots: [pid, state] pairs (Int32 index of the first). */
 const SLOTS = 2048 / 4;
@@ -181,6 +185,8 @@ interface Ring {
   producerWaiting: number;
   consumerPid: number;
   consumerState: number;
+  /** The consumer's read position, kept for a consumer that takes over after one died. */
+  consumed: number;
   /** Set by a producer when the consumer announced it sleeps. */
   data: Event;
   /** Released by the consumer, one unit per producer that announced it waits for room. */
@@ -212,6 +218,10 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   readonly #watch = new ProcessWatch();
   /** This end's read position in its incoming ring (it is the ring's only consumer). */
   #tail = 0;
+  /** The read position last published to senders; the ring is zeroed up to it. */
+  #published = 0;
+  /** Consumed bytes that make this end publish its read position (an eighth of a ring). */
+  readonly #publishEvery: number;
   /** Bytes of the frame a zero-copy receive lent out, freed by the next receive (0: none). */
   #lent = 0;
   #inflight = new Set<Promise<boolean>>();
@@ -240,6 +250,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     this.#u8 = this.#view.bytes;
     this.#i32 = this.#view.int32Array(0, Math.floor(this.#view.length / 4));
     this.#capacity = this.#i32[H.capacity];
+    this.#publishEvery = this.#capacity / 8;
     this.role = role;
     this.#slot = slot;
     this.#spinMicros = spinMicros;
@@ -255,6 +266,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
         producerWaiting: base + R.producerWaiting,
         consumerPid: base + R.consumerPid,
         consumerState: base + R.consumerState,
+        consumed: base + R.consumed,
         data: events[index * 2] as Event,
         space: events[index * 2 + 1] as Semaphore,
       };
@@ -490,7 +502,8 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
    * Sends a message if the ring has room now.
    *
    * @param data The message (copied into the ring).
-   * @returns `false` when the ring is full.
+   * @returns `false` when the ring is full (or looks full: room comes back in batches, see the
+   *   module documentation).
    * @throws {RangeError} When the message is larger than {@linkcode ShmChannel.maxMessageSize}.
    * @throws {Deno.errors.BrokenPipe} When the receiver closed the channel.
    */
@@ -601,8 +614,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     // The creator is ring 0's only consumer; ring 1's is the first opener that receives (another
     // end in this same process counts as another receiver: each end keeps its own read position).
     if (ring.index === 0) {
-      this.#tail = Atomics.load(this.#i32, ring.tail);
-      this.#consumerClaimed = true;
+      this.#startConsuming();
       return;
     }
     const pid = Atomics.load(this.#i32, ring.consumerPid);
@@ -616,26 +628,64 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       );
     }
     Atomics.store(this.#i32, ring.consumerState, STATE_OPEN);
-    this.#tail = Atomics.load(this.#i32, ring.tail);
+    this.#startConsuming();
+  }
+
+  /** Takes up the read position where the ring's previous consumer (if any) left it. */
+  #startConsuming(): void {
+    const ring = this.#in;
+    this.#published = Atomics.load(this.#i32, ring.tail);
+    const consumed = Atomics.load(this.#i32, ring.consumed);
+    // A consumer that died may have read past what it published: not again.
+    this.#tail = ((consumed - this.#published) >>> 0) <= this.#capacity
+      ? consumed
+      : this.#published;
     this.#consumerClaimed = true;
   }
 
-  /** Frees the frame a zero-copy receive lent out. */
+  /**
+   * Frees the frame a zero-copy receive lent out. Its space goes back to senders in batches (see
+   * {@linkcode ShmChannel.#publish}): publishing the read position on every message would move
+   * its cache line between the two processes' cores twice per round trip.
+   */
   #release(): void {
     const bytes = this.#lent;
     if (bytes === 0) return;
     this.#lent = 0;
-    const ring = this.#in;
-    const at = ring.dataOffset + (this.#tail & ring.mask);
-    if (bytes <= 128) {
-      // a short frame: plain stores beat the call into fill()
-      const i32 = this.#i32;
-      for (let i = at >> 2, end = (at + bytes) >> 2; i < end; i++) i32[i] = 0;
-    } else {
-      this.#u8.fill(0, at, at + bytes);
-    }
     this.#tail = (this.#tail + bytes) | 0;
-    Atomics.exchange(this.#i32, ring.tail, this.#tail); // a full barrier before the load
+    this.#i32[this.#in.consumed] = this.#tail; // plain: read only by a consumer taking over
+    if (
+      ((this.#tail - this.#published) >>> 0) >= this.#publishEvery ||
+      this.#i32[this.#in.producerWaiting] !== 0
+    ) {
+      this.#publish();
+    }
+  }
+
+  /**
+   * Gives senders the space this end has consumed: zeroes it (a frame's state word must read 0
+   * until a sender publishes it, and the next frames may start anywhere in it), publishes the
+   * read position, and wakes senders that wait for room.
+   */
+  #publish(): void {
+    const ring = this.#in;
+    const from = this.#published;
+    const bytes = (this.#tail - from) >>> 0;
+    if (bytes !== 0) {
+      const start = from & ring.mask;
+      const first = Math.min(bytes, this.#capacity - start);
+      const at = ring.dataOffset + start;
+      if (first <= 128) {
+        // a short span: plain stores beat the call into fill()
+        const i32 = this.#i32;
+        for (let i = at >> 2, end = (at + first) >> 2; i < end; i++) i32[i] = 0;
+      } else {
+        this.#u8.fill(0, at, at + first);
+      }
+      if (first < bytes) this.#u8.fill(0, ring.dataOffset, ring.dataOffset + bytes - first);
+      this.#published = this.#tail;
+    }
+    Atomics.store(this.#i32, ring.tail, this.#tail); // a full barrier before the load
     if (Atomics.load(this.#i32, ring.producerWaiting) !== 0) {
       const waiting = Atomics.exchange(this.#i32, ring.producerWaiting, 0);
       if (waiting > 0) ring.space.release(waiting);
@@ -650,13 +700,15 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     for (;;) {
       const at = ring.dataOffset + (this.#tail & ring.mask);
       const state = Atomics.load(i32, at >> 2);
-      if (state === 0) return undefined;
+      if (state === 0) {
+        // Nothing to read. A sender that waits for room gets what was consumed.
+        if (i32[ring.producerWaiting] !== 0) this.#publish();
+        return undefined;
+      }
       if (state < 0) {
-        // padding to the ring's end
-        i32[at >> 2] = 0;
-        i32[(at >> 2) + 1] = 0;
-        this.#tail = (this.#tail - state) | 0;
-        Atomics.store(i32, ring.tail, this.#tail);
+        // padding to the ring's end: consumed like a frame
+        this.#lent = -state;
+        this.#release();
         continue;
       }
       const length = state - 1;
@@ -670,7 +722,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     const i32 = this.#i32;
     const ring = this.#in;
     const reserve = Atomics.load(i32, ring.reserve);
-    const tail = Atomics.load(i32, ring.tail);
+    const tail = this.#tail;
     if (reserve !== tail) {
       // a frame is claimed but not published: is its writer still alive?
       const at = ring.dataOffset + (tail & ring.mask);
@@ -778,6 +830,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
         return after;
       }
       if (this.#senderState() === END) return null;
+      if (this.#published !== this.#tail) this.#publish(); // before sleeping, give back all room
       const slice = Math.min(250, Math.max(0, deadline - performance.now()));
       const woken = await this.#wait(ring.data, slice, opts.signal);
       if (this.#closed) throw new Deno.errors.BadResource("Channel is closed");
@@ -848,6 +901,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     if (this.#closed) return;
     this.closeWrite();
     this.#release();
+    if (this.#consumerClaimed && this.#published !== this.#tail) this.#publish();
     this.#closed = true;
     const ring = this.#in;
     if (ring.index === 1 && this.#consumerClaimed) {
