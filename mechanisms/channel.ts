@@ -76,7 +76,12 @@ const FRAME_HEADER = 8;
 export interface ShmChannelCreateOptions {
   /** Bytes of each ring: a power of two from 4 KiB to 1 GiB. Default 1 MiB. */
   capacity?: number;
-  /** Microseconds an idle receiver (or a sender facing a full ring) spins before it sleeps. Default 50. */
+  /**
+   * Microseconds an idle receiver (or a sender facing a full ring) spins before it sleeps.
+   * Default 50. A sleeper takes longer to wake than a spinner to notice (about a millisecond
+   * under Wine on our test machine): for request/response at full speed, spin longer than the
+   * peer's wake-up, or poll {@linkcode ShmChannel.tryReceiveView}.
+   */
   spinMicros?: number;
   /** Access control of the mapping. */
   security?: SecurityOptions;
