@@ -470,6 +470,70 @@ function closedError(what: string): Deno.errors.BadResource {
   return new Deno.errors.BadResource(`${what} is closed`);
 }
 
+/**
+ * The socket that a {@linkcode TcpConn}, {@linkcode TcpListener} or {@linkcode DatagramSocket}
+ * owns: usable until `close()`, which runs once and goes through the poller (a wait pending on
+ * the socket fails with `BadResource`).
+ */
+class OwnedSocket {
+  #socket: bigint | null;
+  readonly #what: string;
+
+  /**
+   * @param socket The socket, now owned.
+   * @param what What it is, for the error once it is closed (`"Listener"`).
+   */
+  constructor(socket: bigint, what: string) {
+    this.#socket = socket;
+    this.#what = what;
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#socket === null;
+  }
+
+  /**
+   * The socket, for a call on it now.
+   *
+   * @throws {Deno.errors.BadResource} When it is closed.
+   */
+  get live(): bigint {
+    if (this.#socket === null) throw closedError(this.#what);
+    return this.#socket;
+  }
+
+  /** Closes the socket. A second call does nothing. */
+  close(): void {
+    const s = this.#socket;
+    if (s === null) return;
+    this.#socket = null;
+    poller.close(s, () => closedError(this.#what));
+  }
+
+  /**
+   * Yields what `next` gives until the socket is closed (`next` fails with `BadResource`).
+   *
+   * @param next Accepts or receives the next item.
+   */
+  async *untilClosed<T>(next: () => Promise<T>): AsyncIterableIterator<T> {
+    for (;;) {
+      try {
+        yield await next();
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource) return;
+        throw e;
+      }
+    }
+  }
+}
+
+// Each class takes ownership of a socket through a private constructor, so that no public
+// signature takes a raw SOCKET; these are how the module makes them.
+let adoptConn: (socket: bigint) => TcpConn;
+let adoptListener: (socket: bigint) => TcpListener;
+let adoptDatagram: (socket: bigint) => DatagramSocket;
+
 // ---------------------------------------------------------------------------------------------
 // TCP connections
 
@@ -487,7 +551,7 @@ function closedError(what: string): Deno.errors.BadResource {
  * ```
  */
 export class TcpConn implements Disposable, AsyncDisposable {
-  #socket: bigint | null;
+  readonly #socket: OwnedSocket;
   #readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
   /** This end's address. */
@@ -495,21 +559,20 @@ export class TcpConn implements Disposable, AsyncDisposable {
   /** The peer's address. */
   readonly remoteAddr: NetAddr;
 
-  /** @internal Takes ownership of a connected non-blocking socket. */
-  constructor(socket: bigint) {
-    this.#socket = socket;
+  static {
+    adoptConn = (socket) => new TcpConn(socket);
+  }
+
+  /** Takes ownership of a connected non-blocking socket. */
+  private constructor(socket: bigint) {
+    this.#socket = new OwnedSocket(socket, "Connection");
     this.localAddr = sockName(socket, "tcp", "getsockname");
     this.remoteAddr = sockName(socket, "tcp", "getpeername");
   }
 
-  #live(): bigint {
-    if (this.#socket === null) throw closedError("Connection");
-    return this.#socket;
-  }
-
   /** The raw `SOCKET`, for FFI calls. Valid until `close()`. */
   get unsafeHandle(): bigint {
-    return this.#live();
+    return this.#socket.live;
   }
 
   /**
@@ -526,7 +589,7 @@ export class TcpConn implements Disposable, AsyncDisposable {
     const lib = ws2();
     const len = Math.min(buffer.length, 0x7fff_ffff);
     for (;;) {
-      const s = this.#live();
+      const s = this.#socket.live;
       const n = lib.recv(s, buffer, len, 0);
       if (n > 0) return n;
       if (n === 0) return null;
@@ -551,7 +614,7 @@ export class TcpConn implements Disposable, AsyncDisposable {
     const lib = ws2();
     let off = 0;
     while (off < data.length) {
-      const s = this.#live();
+      const s = this.#socket.live;
       const chunk = off === 0 && data.length <= 0x7fff_ffff ? data : data.subarray(off);
       const n = lib.send(s, chunk, Math.min(chunk.length, 0x7fff_ffff), 0);
       if (n >= 0) {
@@ -575,7 +638,7 @@ export class TcpConn implements Disposable, AsyncDisposable {
    */
   closeWrite(): Promise<void> {
     checkSocketResult(
-      ws2().shutdown(this.#live(), SD_SEND),
+      ws2().shutdown(this.#socket.live, SD_SEND),
       "shutdown",
       `Cannot shut down ${this.#peer()}`,
     );
@@ -588,7 +651,13 @@ export class TcpConn implements Disposable, AsyncDisposable {
    * @param noDelay Whether small writes go out at once.
    */
   setNoDelay(noDelay = true): void {
-    setIntOption(this.#live(), IPPROTO_TCP, TCP_NODELAY, noDelay ? 1 : 0, "Cannot set TCP_NODELAY");
+    setIntOption(
+      this.#socket.live,
+      IPPROTO_TCP,
+      TCP_NODELAY,
+      noDelay ? 1 : 0,
+      "Cannot set TCP_NODELAY",
+    );
   }
 
   /** The connection's bytes as a stream; reading it ends at the peer's FIN. */
@@ -616,7 +685,7 @@ export class TcpConn implements Disposable, AsyncDisposable {
       write: async (chunk) => {
         await this.write(chunk);
       },
-      close: () => this.#socket === null ? undefined : this.closeWrite(),
+      close: () => this.#socket.closed ? undefined : this.closeWrite(),
       abort: () => this.abort(),
     });
     return this.#writable;
@@ -628,10 +697,7 @@ export class TcpConn implements Disposable, AsyncDisposable {
 
   /** Closes the socket; pending reads and writes fail with `BadResource`. A second call does nothing. */
   close(): void {
-    const s = this.#socket;
-    if (s === null) return;
-    this.#socket = null;
-    poller.close(s, () => closedError("Connection"));
+    this.#socket.close();
   }
 
   /**
@@ -639,10 +705,9 @@ export class TcpConn implements Disposable, AsyncDisposable {
    * zero timeout, then `closesocket`) instead of an orderly end. A closed connection is left as is.
    */
   abort(): void {
-    const s = this.#socket;
-    if (s === null) return;
+    if (this.#socket.closed) return;
     const linger = new Uint16Array([1, 0]); // l_onoff = 1, l_linger = 0
-    ws2().setsockopt(s, SOL_SOCKET, SO_LINGER, linger, 4);
+    ws2().setsockopt(this.#socket.live, SOL_SOCKET, SO_LINGER, linger, 4);
     this.close();
   }
 
@@ -696,20 +761,23 @@ const SOMAXCONN = 0x7fff_ffff;
  * ```
  */
 export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDisposable {
-  #socket: bigint | null;
+  readonly #socket: OwnedSocket;
   /** The address it listens on (with the port the system chose for port 0). */
   readonly addr: NetAddr;
 
-  /** @internal Takes ownership of a listening non-blocking socket. */
-  constructor(socket: bigint) {
-    this.#socket = socket;
+  static {
+    adoptListener = (socket) => new TcpListener(socket);
+  }
+
+  /** Takes ownership of a listening non-blocking socket. */
+  private constructor(socket: bigint) {
+    this.#socket = new OwnedSocket(socket, "Listener");
     this.addr = sockName(socket, "tcp", "getsockname");
   }
 
   /** The raw `SOCKET`. Valid until `close()`. */
   get unsafeHandle(): bigint {
-    if (this.#socket === null) throw closedError("Listener");
-    return this.#socket;
+    return this.#socket.live;
   }
 
   /**
@@ -730,7 +798,7 @@ export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDis
       if (c !== 0xffff_ffff_ffff_ffffn) {
         try {
           setNonBlocking(c, "Cannot set up an accepted connection");
-          return new TcpConn(c);
+          return adoptConn(c);
         } catch (e) {
           lib.closesocket(c);
           // A client that reset before we could read its address is gone: wait for the next.
@@ -752,23 +820,13 @@ export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDis
   }
 
   /** Yields connections until the listener is closed. */
-  async *[Symbol.asyncIterator](): AsyncIterableIterator<TcpConn> {
-    for (;;) {
-      try {
-        yield await this.accept();
-      } catch (e) {
-        if (e instanceof Deno.errors.BadResource) return;
-        throw e;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<TcpConn> {
+    return this.#socket.untilClosed(() => this.accept());
   }
 
   /** Stops listening; a pending `accept` fails with `BadResource`. A second call does nothing. */
   close(): void {
-    const s = this.#socket;
-    if (s === null) return;
-    this.#socket = null;
-    poller.close(s, () => closedError("Listener"));
+    this.#socket.close();
   }
 
   /** Closes the listener. */
@@ -824,7 +882,7 @@ export async function listen(options: ListenOptions): Promise<TcpListener> {
     applyAddressOptions(s, o, context);
     checkSocketResult(lib.bind(s, addr.sockaddr, addr.sockaddr.length), "bind", context);
     checkSocketResult(lib.listen(s, o.backlog ?? SOMAXCONN), "listen", context);
-    return new TcpListener(s);
+    return adoptListener(s);
   } catch (e) {
     lib.closesocket(s);
     throw e;
@@ -860,7 +918,7 @@ async function connectOne(addr: Resolved, o: ConnectOptions, context: string): P
       checkSocketResult(lib.getsockopt(s, SOL_SOCKET, SO_ERROR, err, len), "getsockopt", context);
       if (err[0] !== 0) throw new Win32Error("connect", err[0], { context });
     }
-    return new TcpConn(s);
+    return adoptConn(s);
   } catch (e) {
     // through the poller: an aborted wait may have left the socket in the poll in flight
     poller.close(s, () => closedError("Connection"));
@@ -939,25 +997,24 @@ export interface DatagramTarget {
  */
 export class DatagramSocket
   implements AsyncIterable<[Uint8Array, NetAddr]>, Disposable, AsyncDisposable {
-  #socket: bigint | null;
+  readonly #socket: OwnedSocket;
   #targets = new Map<string, Resolved>();
   /** The bound address. */
   readonly addr: NetAddr;
 
-  /** @internal Takes ownership of a bound non-blocking UDP socket. */
-  constructor(socket: bigint) {
-    this.#socket = socket;
-    this.addr = sockName(socket, "udp", "getsockname");
+  static {
+    adoptDatagram = (socket) => new DatagramSocket(socket);
   }
 
-  #live(): bigint {
-    if (this.#socket === null) throw closedError("Datagram socket");
-    return this.#socket;
+  /** Takes ownership of a bound non-blocking UDP socket. */
+  private constructor(socket: bigint) {
+    this.#socket = new OwnedSocket(socket, "Datagram socket");
+    this.addr = sockName(socket, "udp", "getsockname");
   }
 
   /** The raw `SOCKET`. Valid until `close()`. */
   get unsafeHandle(): bigint {
-    return this.#live();
+    return this.#socket.live;
   }
 
   /**
@@ -984,7 +1041,7 @@ export class DatagramSocket
     }
     const lib = ws2();
     for (;;) {
-      const s = this.#live();
+      const s = this.#socket.live;
       const n = lib.sendto(s, data, data.length, 0, addr.sockaddr, addr.sockaddr.length);
       if (n >= 0) return n;
       const code = wsaLastError();
@@ -1013,7 +1070,7 @@ export class DatagramSocket
     const fromLen = new Int32Array(1);
     const lib = ws2();
     for (;;) {
-      const s = this.#live();
+      const s = this.#socket.live;
       fromLen[0] = from.length;
       const n = lib.recvfrom(s, buf, buf.length, 0, from, fromLen);
       if (n >= 0) return [buf.subarray(0, n), readSockaddr(from, "udp")];
@@ -1031,23 +1088,13 @@ export class DatagramSocket
   }
 
   /** Yields datagrams until the socket is closed. */
-  async *[Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array, NetAddr]> {
-    for (;;) {
-      try {
-        yield await this.receive();
-      } catch (e) {
-        if (e instanceof Deno.errors.BadResource) return;
-        throw e;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array, NetAddr]> {
+    return this.#socket.untilClosed(() => this.receive());
   }
 
   /** Closes the socket; a pending `receive` fails with `BadResource`. A second call does nothing. */
   close(): void {
-    const s = this.#socket;
-    if (s === null) return;
-    this.#socket = null;
-    poller.close(s, () => closedError("Datagram socket"));
+    this.#socket.close();
   }
 
   /** Closes the socket. */
@@ -1091,7 +1138,7 @@ export async function listenDatagram(options: DatagramOptions): Promise<Datagram
   try {
     applyAddressOptions(s, o, context);
     checkSocketResult(lib.bind(s, addr.sockaddr, addr.sockaddr.length), "bind", context);
-    return new DatagramSocket(s);
+    return adoptDatagram(s);
   } catch (e) {
     lib.closesocket(s);
     throw e;
