@@ -686,7 +686,7 @@ function readVariant(p: Deno.PointerObject): ComValue {
       const [dispatch] = queryInterface(ptr, IID_IDispatch);
       if (dispatch) return wrapDispatch(dispatch);
       addRef(ptr);
-      return new ComUnknown(ptr);
+      return adoptUnknown(ptr);
     }
     default: {
       // Anything else (VT_DECIMAL, ...): let oleaut32 convert it, to a double for DECIMAL, else
@@ -767,6 +767,12 @@ export function clearVariant(variant: Uint8Array): void {
 // ---------------------------------------------------------------------------------------------
 // Client objects
 
+// The classes below take raw interface pointers, so their constructors are private: the module
+// makes them through these.
+let adoptUnknown: (ptr: Deno.PointerObject) => ComUnknown;
+let adoptDispatch: (ptr: Deno.PointerObject, label?: string) => Dispatch;
+let registration: (name: string, cookie: number, object: Deno.PointerObject) => ComRegistration;
+
 /**
  * An `IUnknown` that has no `IDispatch`: it can be passed back to COM, queried, and released.
  */
@@ -774,8 +780,12 @@ export class ComUnknown implements Disposable {
   #ptr: Deno.PointerObject | null;
   #token = {};
 
-  /** @internal Takes ownership of one reference. */
-  constructor(ptr: Deno.PointerObject) {
+  static {
+    adoptUnknown = (ptr) => new ComUnknown(ptr);
+  }
+
+  /** Takes ownership of one reference. */
+  private constructor(ptr: Deno.PointerObject) {
     this.#ptr = ptr;
     releaser.register(this, { ptr }, this.#token);
   }
@@ -827,8 +837,12 @@ export class Dispatch implements Disposable {
   readonly #label: string;
   #proxy?: ComObject;
 
-  /** @internal Takes ownership of one reference to an IDispatch. */
-  constructor(ptr: Deno.PointerObject, label = "COM object") {
+  static {
+    adoptDispatch = (ptr, label) => new Dispatch(ptr, label);
+  }
+
+  /** Takes ownership of one reference to an IDispatch. */
+  private constructor(ptr: Deno.PointerObject, label = "COM object") {
     this.#ptr = ptr;
     this.#label = label;
     releaser.register(this, { ptr }, this.#token);
@@ -1194,7 +1208,7 @@ function makeProxy(d: Dispatch): ComObject {
 }
 
 function wrapDispatch(ptr: Deno.PointerObject, label?: string): ComObject {
-  return new Dispatch(ptr, label).proxy;
+  return adoptDispatch(ptr, label).proxy;
 }
 
 /** The IDispatch pointer behind a ComObject proxy or Dispatch, if `value` is one. */
@@ -1645,8 +1659,12 @@ export class ComRegistration implements Disposable {
   #cookie: number | null;
   readonly #object: Deno.PointerObject;
 
-  /** @internal */
-  constructor(name: string, cookie: number, object: Deno.PointerObject) {
+  static {
+    registration = (name, cookie, object) => new ComRegistration(name, cookie, object);
+  }
+
+  /** Holds a registration that {@linkcode serveObject} made. */
+  private constructor(name: string, cookie: number, object: Deno.PointerObject) {
     this.#name = name;
     this.#cookie = cookie;
     this.#object = object;
@@ -1737,7 +1755,7 @@ export function serveObject(name: string, target: object): ComRegistration {
       }
     });
     startPump();
-    return new ComRegistration(item, cookie, object);
+    return registration(item, cookie, object);
   } catch (e) {
     release(object);
     throw e;

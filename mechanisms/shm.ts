@@ -415,7 +415,7 @@ export class SharedMemory implements Disposable {
         `Invalid argument "options.length": a view of ${length} bytes is too large; map a window`,
       );
     }
-    const view = new SharedView(
+    const view = mapView(
       this.#handle.unsafeHandle,
       offset,
       Number(length),
@@ -451,6 +451,16 @@ export class SharedMemory implements Disposable {
   }
 }
 
+// SharedView's constructor takes the mapping's raw handle, so it is private: SharedMemory.map
+// makes views through this.
+let mapView: (
+  mapping: Deno.PointerObject,
+  offset: bigint,
+  length: number,
+  access: MappingAccess,
+  onClose: (view: SharedView) => void,
+) => SharedView;
+
 /**
  * A mapped view: bytes of a mapping in this process's memory. `bytes` and `dataView` read and write
  * it directly (no FFI call per access); the helpers check bounds and take offsets relative to the
@@ -461,6 +471,10 @@ export class SharedMemory implements Disposable {
  * violation that ends the process, as in C.
  */
 export class SharedView implements Disposable {
+  static {
+    mapView = (...args) => new SharedView(...args);
+  }
+
   #base: Deno.PointerObject | null;
   #buffer: ArrayBuffer;
   #bytes: Uint8Array<ArrayBuffer>;
@@ -473,8 +487,8 @@ export class SharedView implements Disposable {
   /** The view's access. */
   readonly access: MappingAccess;
 
-  /** @internal Use {@linkcode SharedMemory.map}. */
-  constructor(
+  /** Maps the view (`MapViewOfFile`); {@linkcode SharedMemory.map} is the way to make one. */
+  private constructor(
     mapping: Deno.PointerObject,
     offset: bigint,
     length: number,
