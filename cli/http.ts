@@ -9,7 +9,8 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { download, downloadFile, type Progress, upload, urlSchema } from "../mechanisms/http.ts";
+import { download, downloadFile, type Progress, upload } from "../mechanisms/http.ts";
+import { urlSchema } from "../mechanisms/_validate.ts";
 import process from "node:process";
 import { check, emit, timeoutParser } from "./_common.ts";
 import { cliProgress } from "./_progress.ts";

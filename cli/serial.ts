@@ -6,7 +6,8 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { listPorts, portNameSchema, SerialPort } from "../mechanisms/serial.ts";
+import { listPorts, SerialPort } from "../mechanisms/serial.ts";
+import { portNameSchema } from "../mechanisms/_validate.ts";
 import {
   check,
   countParser,

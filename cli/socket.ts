@@ -10,10 +10,10 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { z } from "zod";
+import { hostnameSchema } from "../mechanisms/_validate.ts";
 import {
   connect,
   type DatagramSocket,
-  hostnameSchema,
   listen,
   listenDatagram,
   type NetAddr,

@@ -93,3 +93,51 @@ export const securitySchema = z.object({
   inheritable: z.boolean().optional(),
   sddl: z.string().min(1, { error: "must not be empty" }).optional(),
 }).strict().optional();
+
+/** A TCP/UDP port: an integer from 0 to 65535 (0 lets the system choose, for listening). */
+export const portSchema: z.ZodType<number> = z
+  .number({ error: "must be a port number" })
+  .int({ error: "must be an integer" })
+  .min(0, { error: "must be at least 0" })
+  .max(65535, { error: "must be at most 65535" });
+
+/** A host name or a numeric IPv4/IPv6 address (brackets around IPv6 are accepted). */
+export const hostnameSchema: z.ZodType<string, string> = z
+  .string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(255, { error: "must be at most 255 characters" })
+  .refine((s) => !/[\0\s/]/.test(s), { error: "must not contain NUL, spaces or slashes" })
+  .transform((s) => s.startsWith("[") && s.endsWith("]") ? s.slice(1, -1) : s);
+
+/** An absolute `http:` or `https:` URL. */
+export const urlSchema: z.ZodType<URL, string> = z
+  .string({ error: "must be a string" })
+  .transform((s, ctx) => {
+    const url = URL.parse(s);
+    if (!url) {
+      ctx.addIssue({ code: "custom", message: `must be an absolute URL, got "${s}"` });
+      return z.NEVER;
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      ctx.addIssue({
+        code: "custom",
+        message: `must be an http or https URL, got "${url.protocol}"`,
+      });
+      return z.NEVER;
+    }
+    if (!url.hostname) {
+      ctx.addIssue({ code: "custom", message: "must name a host" });
+      return z.NEVER;
+    }
+    return url;
+  });
+
+/** A port name: `COM1`..`COM256`, `LPT1`..`LPT9`, or a device path starting with `\\`. */
+export const portNameSchema: z.ZodType<string> = z
+  .string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(260, { error: "must be at most 260 characters" })
+  .refine((s) => !s.includes("\0"), { error: "must not contain NUL" })
+  .refine((s) => /^(COM\d{1,3}|LPT\d{1,2})$/i.test(s) || s.startsWith("\\\\"), {
+    error: 'must be a port name like "COM5" or "LPT1", or a device path like "\\\\.\\COM5"',
+  });

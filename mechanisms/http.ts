@@ -29,33 +29,10 @@ import { z } from "zod";
 import { Win32Error } from "../ffi/error.ts";
 import { isWindows, UnsupportedPlatformError } from "../ffi/library.ts";
 import type { Job, WorkerMessage } from "./_http_worker.ts";
-import { parseArg, signalSchema } from "./_validate.ts";
+import { parseArg, signalSchema, urlSchema } from "./_validate.ts";
 
 // ---------------------------------------------------------------------------------------------
 // validation
-
-/** An absolute `http:` or `https:` URL. */
-export const urlSchema: z.ZodType<URL, string> = z
-  .string({ error: "must be a string" })
-  .transform((s, ctx) => {
-    const url = URL.parse(s);
-    if (!url) {
-      ctx.addIssue({ code: "custom", message: `must be an absolute URL, got "${s}"` });
-      return z.NEVER;
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      ctx.addIssue({
-        code: "custom",
-        message: `must be an http or https URL, got "${url.protocol}"`,
-      });
-      return z.NEVER;
-    }
-    if (!url.hostname) {
-      ctx.addIssue({ code: "custom", message: "must name a host" });
-      return z.NEVER;
-    }
-    return url;
-  });
 
 const headersSchema = z.record(
   z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { error: "must be a header name" }),

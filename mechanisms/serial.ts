@@ -72,7 +72,7 @@ import {
 } from "../ffi/kernel32.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import { OVERLAPPED } from "../ffi/struct.ts";
-import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { parseArg, portNameSchema, signalSchema, timeoutSchema } from "./_validate.ts";
 import { waitObject } from "./_wait.ts";
 
 const ERROR_IO_PENDING = 997;
@@ -82,16 +82,6 @@ const ERROR_TIMEOUT = 1460;
 
 // ---------------------------------------------------------------------------------------------
 // Names and listing
-
-/** A port name: `COM1`..`COM256`, `LPT1`..`LPT9`, or a device path starting with `\\`. */
-export const portNameSchema: z.ZodType<string> = z
-  .string({ error: "must be a string" })
-  .min(1, { error: "must not be empty" })
-  .max(260, { error: "must be at most 260 characters" })
-  .refine((s) => !s.includes("\0"), { error: "must not contain NUL" })
-  .refine((s) => /^(COM\d{1,3}|LPT\d{1,2})$/i.test(s) || s.startsWith("\\\\"), {
-    error: 'must be a port name like "COM5" or "LPT1", or a device path like "\\\\.\\COM5"',
-  });
 
 /**
  * The device path of a port name: `COM5` → `\\.\COM5`; a path starting with `\\` is kept.

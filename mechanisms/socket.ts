@@ -69,25 +69,10 @@ import {
   wsaLastError,
   WSAPOLLFD,
 } from "../ffi/ws2_32.ts";
-import { parseArg, signalSchema } from "./_validate.ts";
+import { hostnameSchema, parseArg, portSchema, signalSchema } from "./_validate.ts";
 
 // ---------------------------------------------------------------------------------------------
 // validation
-
-/** A TCP/UDP port: an integer from 0 to 65535 (0 lets the system choose, for listening). */
-export const portSchema: z.ZodType<number> = z
-  .number({ error: "must be a port number" })
-  .int({ error: "must be an integer" })
-  .min(0, { error: "must be at least 0" })
-  .max(65535, { error: "must be at most 65535" });
-
-/** A host name or a numeric IPv4/IPv6 address (brackets around IPv6 are accepted). */
-export const hostnameSchema: z.ZodType<string, string> = z
-  .string({ error: "must be a string" })
-  .min(1, { error: "must not be empty" })
-  .max(255, { error: "must be at most 255 characters" })
-  .refine((s) => !/[\0\s/]/.test(s), { error: "must not contain NUL, spaces or slashes" })
-  .transform((s) => s.startsWith("[") && s.endsWith("]") ? s.slice(1, -1) : s);
 
 const familySchema = z.union([z.literal(4), z.literal(6)], { error: "must be 4 or 6" }).optional();
 
