@@ -43,21 +43,26 @@ Deno.test({
     assert.deepEqual(
       sample.map((f) => `${f.line} ${f.rule} ${f.symbol}`),
       [
-        "21 missing-example NO_EXAMPLE",
-        "32 untitled-example untitled",
-        "34 missing-example undocumented",
-        "34 missing-jsdoc undocumented",
-        "45 pointer-type RawHandle",
-        "62 missing-jsdoc Holder.constructor",
-        "62 pointer-type Holder.constructor",
-        "72 pointer-type Holder.address",
-        "86 missing-jsdoc Holder.close",
+        "22 missing-example NO_EXAMPLE",
+        "33 untitled-example untitled",
+        "35 missing-example undocumented",
+        "35 missing-jsdoc undocumented",
+        "46 pointer-type RawHandle",
+        "63 missing-jsdoc Holder.constructor",
+        "63 pointer-type Holder.constructor",
+        "73 pointer-type Holder.address",
+        "87 missing-jsdoc Holder.close",
+        "103 doc-lint configure",
       ],
       report(sample),
     );
-    const pointer = sample.find((f) => f.rule === "pointer-type" && f.line === 62);
+    const pointer = sample.find((f) => f.rule === "pointer-type" && f.line === 63);
     assert.equal(pointer?.message, "exposes Deno.PointerObject");
     // unsafeHandle, the private member and the #field are allowed; `read` returns a count
     assert.ok(!sample.some((f) => /unsafeHandle|secret|pointer|read/.test(f.symbol)));
+    assert.equal(
+      sample.find((f) => f.rule === "doc-lint")?.message,
+      "private-type-ref: public type 'configure' references private type 'Settings'",
+    );
   },
 });

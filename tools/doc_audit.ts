@@ -9,7 +9,9 @@
  * - `pointer-type`: a public signature (function, class member, interface property, type alias,
  *   variable) that exposes a raw pointer type (`Deno.PointerValue`, `Deno.PointerObject`,
  *   `Deno.UnsafePointer`, `Deno.UnsafeCallback`, ...) or a `bigint`/`number` documented as a raw
- *   pointer or handle, other than through a member named `unsafe*` (`unsafeHandle`).
+ *   pointer or handle, other than through a member named `unsafe*` (`unsafeHandle`);
+ * - `doc-lint`: an error of `deno doc --lint` (a private type in a public signature, ...) that
+ *   the rules above do not already report.
  *
  * Private (`#x` and `private`) members are not public and are not read.
  *
@@ -20,7 +22,12 @@
  */
 
 /** What a finding is about. */
-export type Rule = "missing-jsdoc" | "missing-example" | "untitled-example" | "pointer-type";
+export type Rule =
+  | "missing-jsdoc"
+  | "missing-example"
+  | "untitled-example"
+  | "pointer-type"
+  | "doc-lint";
 
 /** One problem in the public API's documentation or signatures. */
 export interface Finding {
@@ -139,7 +146,58 @@ export async function auditDocs(options: AuditOptions = {}): Promise<Finding[]> 
     throw new Error(`deno doc --json failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   const doc = JSON.parse(new TextDecoder().decode(out.stdout)) as DocOutput;
-  return auditDocOutput(doc, root);
+  const findings = auditDocOutput(doc, root);
+  // deno doc --lint: what JSR checks (private types in public signatures, missing return types);
+  // a missing JSDoc that the audit reported already is not repeated
+  const lint = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--lint", ...files],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(lint.stdout) + new TextDecoder().decode(lint.stderr);
+  const rootPrefix = `${root.replace(/\/$/, "")}/`;
+  for (const lintFinding of parseDocLint(text, rootPrefix)) {
+    const known = findings.some((f) =>
+      f.rule === "missing-jsdoc" && lintFinding.message.startsWith("missing-jsdoc") &&
+      f.file === lintFinding.file && f.line === lintFinding.line
+    );
+    if (!known) findings.push(lintFinding);
+  }
+  return findings.sort(byPlace);
+}
+
+/**
+ * The errors in the output of `deno doc --lint`.
+ *
+ * @param output What it printed (without colours).
+ * @param rootPrefix The repository's folder with a final `/`, to make file names relative.
+ * @returns One `doc-lint` finding per error.
+ */
+export function parseDocLint(output: string, rootPrefix: string): Finding[] {
+  const found: Finding[] = [];
+  const pattern = /^error\[([\w-]+)\]: (.*)\n\s*--> (.*):(\d+):\d+\n(?:.*\n){0,2}?\s*\d+ \|(.*)$/gm;
+  for (const m of output.matchAll(pattern)) {
+    const file = m[3].startsWith(rootPrefix) ? m[3].slice(rootPrefix.length) : m[3];
+    found.push({
+      rule: "doc-lint",
+      file,
+      line: Number(m[4]),
+      // the symbol as the message names it (`public type 'x' ...`), else the source line
+      symbol: m[2].match(/'([^']+)'/)?.[1] ?? m[5].trim(),
+      message: `${m[1]}: ${m[2]}`,
+    });
+  }
+  if (found.length === 0 && /^error\[/m.test(output)) {
+    throw new Error(`Cannot read the output of deno doc --lint:\n${output}`);
+  }
+  return found;
+}
+
+function byPlace(a: Finding, b: Finding): number {
+  return a.file.localeCompare(b.file) || a.line - b.line || a.symbol.localeCompare(b.symbol) ||
+    a.rule.localeCompare(b.rule);
 }
 
 /**
@@ -154,7 +212,9 @@ export function auditDocOutput(doc: DocOutput, root: string): Finding[] {
   const relative = (filename: string) =>
     filename.startsWith(rootUrl) ? decodeURIComponent(filename.slice(rootUrl.length)) : filename;
   const findings = new Map<string, Finding>();
-  const add = (f: Finding) => findings.set(`${f.rule}|${f.file}|${f.line}|${f.symbol}`, f);
+  const keyOf = (f: Finding) => `${f.rule}|${f.file}|${f.line}|${f.symbol}`;
+  // deno doc --json counts lines from 0
+  const add = (f: Finding) => findings.set(keyOf(f), { ...f, line: f.line + 1 });
   const seen = new Set<string>();
   const targets: Location[] = [];
   // types that public signatures name, and the non-exported ones deno doc documented because
@@ -244,15 +304,12 @@ export function auditDocOutput(doc: DocOutput, root: string): Finding[] {
   for (const target of targets) {
     if (!seen.has(`${target.filename}:${target.line}`)) {
       throw new Error(
-        `A re-export points at ${relative(target.filename)}:${target.line}, ` +
+        `A re-export points at ${relative(target.filename)}:${target.line + 1}, ` +
           "which deno doc did not document: add its module to the audited files",
       );
     }
   }
-  return [...findings.values()].sort((a, b) =>
-    a.file.localeCompare(b.file) || a.line - b.line || a.symbol.localeCompare(b.symbol) ||
-    a.rule.localeCompare(b.rule)
-  );
+  return [...findings.values()].sort(byPlace);
 }
 
 /**
