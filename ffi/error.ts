@@ -161,7 +161,7 @@ export const ERROR_NAMES: Readonly<Record<number, string>> = {
  * @param code The code.
  * @returns Its name (`ERROR_FILE_NOT_FOUND`), or `ERROR_<code>` for a code not in the table.
  *
- * @example
+ * @example Name an error code
  * ```ts
  * import { errorName } from "./error.ts";
  * errorName(2); // "ERROR_FILE_NOT_FOUND"
@@ -182,7 +182,7 @@ const FORMAT_MESSAGE_FROM_SYSTEM = 0x0000_1000;
  * @param module A module handle whose message table to search too (e.g. wininet.dll's).
  * @returns The text, or `""` when the system has none (or this is not Windows).
  *
- * @example
+ * @example The system's message for a code
  * ```ts
  * import { systemMessage } from "./error.ts";
  * if (Deno.build.os === "windows") systemMessage(5); // "Access denied" (wording varies)
@@ -272,7 +272,7 @@ export function lastError(): number {
  * @param context What winipc was doing (the message's start).
  * @throws {Win32Error} When `result` is 0.
  *
- * @example
+ * @example Check a BOOL result
  * ```ts
  * import { checkBool } from "./error.ts";
  * import { kernel32 } from "./kernel32.ts";
@@ -311,7 +311,7 @@ export function isInvalidHandle(handle: Deno.PointerValue): handle is null {
  * @returns The handle, non-null.
  * @throws {Win32Error} When the handle is NULL or `INVALID_HANDLE_VALUE`.
  *
- * @example
+ * @example Check a returned handle
  * ```ts
  * import { checkHandle } from "./error.ts";
  * import { kernel32 } from "./kernel32.ts";

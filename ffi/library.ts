@@ -8,7 +8,21 @@
  * @module
  */
 
-/** The error thrown when a Win32 mechanism is used on a host that is not Windows. */
+/**
+ * The error thrown when a Win32 mechanism is used on a host that is not Windows.
+ *
+ * @example Fall back when Win32 is not there
+ * ```ts
+ * import { UnsupportedPlatformError } from "./library.ts";
+ * import { clipboard } from "../mod.ts";
+ * try {
+ *   await clipboard.writeText("hello");
+ * } catch (e) {
+ *   if (!(e instanceof UnsupportedPlatformError)) throw e;
+ *   console.log("no clipboard here: not Windows");
+ * }
+ * ```
+ */
 export class UnsupportedPlatformError extends Error {
   /**
    * Makes the error.
@@ -27,6 +41,12 @@ export class UnsupportedPlatformError extends Error {
  * Whether this process can call the Win32 API (Deno for Windows, natively or under Wine).
  *
  * @returns `true` when `Deno.build.os` is `"windows"`.
+ *
+ * @example Skip a test away from Windows
+ * ```ts
+ * import { isWindows } from "./library.ts";
+ * Deno.test({ name: "shared memory", ignore: !isWindows(), fn: () => {} });
+ * ```
  */
 export function isWindows(): boolean {
   return Deno.build.os === "windows";

@@ -9,7 +9,17 @@ import { kernel32 } from "./kernel32.ts";
 import { readWide, wide } from "./strings.ts";
 import { SECURITY_ATTRIBUTES } from "./struct.ts";
 
-/** Security of a new kernel object. */
+/**
+ * Security of a new kernel object.
+ *
+ * @example A mutex only its owner may open, inherited by child processes
+ * ```ts
+ * import { Mutex } from "../mod.ts";
+ * using lock = Mutex.create("Local\\jobs.lock", {
+ *   security: { sddl: "D:P(A;;GA;;;OW)", inheritable: true },
+ * });
+ * ```
+ */
 export interface SecurityOptions {
   /** Whether child processes inherit the handle (`bInheritHandle`). Default `false`. */
   inheritable?: boolean;

@@ -6,9 +6,25 @@
  */
 import { z } from "zod";
 
-/** The longest pipe path Windows accepts (`\\.\pipe\` included). */
+/**
+ * The longest pipe path Windows accepts (`\\.\pipe\` included).
+ *
+ * @example Check a generated name before use
+ * ```ts
+ * import { MAX_PIPE_PATH, pipePath } from "./pipe.ts";
+ * const ok = pipePath(`jobs-${crypto.randomUUID()}`).length <= MAX_PIPE_PATH; // true
+ * ```
+ */
 export const MAX_PIPE_PATH = 256;
-/** The longest mailslot path accepted (MAX_PATH). */
+/**
+ * The longest mailslot path accepted (MAX_PATH).
+ *
+ * @example Check a generated name before use
+ * ```ts
+ * import { MAX_MAILSLOT_PATH, mailslotPath } from "./mailslot.ts";
+ * const ok = mailslotPath(`events-${Deno.pid}`).length <= MAX_MAILSLOT_PATH; // true
+ * ```
+ */
 export const MAX_MAILSLOT_PATH = 260;
 
 const PIPE_PREFIX = "\\\\.\\pipe\\";

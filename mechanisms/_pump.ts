@@ -60,9 +60,27 @@ const STALE_MS = 1000;
 /** At most this many messages are dispatched before the event loop gets a turn. */
 const BATCH = 256;
 
-/** A window procedure could not run because the payload on the stack exceeded V8's stack limit. */
+/**
+ * A window procedure could not run because the payload on the stack exceeded V8's stack limit.
+ *
+ * @example Tell the user how to receive large payloads
+ * ```ts
+ * import { MessageWindow, StackLimitError } from "./copydata.ts";
+ * using inbox = new MessageWindow({ title: "uploads" });
+ * try {
+ *   for await (const message of inbox) console.log(message.data.length);
+ * } catch (e) {
+ *   if (e instanceof StackLimitError) console.error("run with --v8-flags=--stack-size=4096");
+ *   else throw e;
+ * }
+ * ```
+ */
 export class StackLimitError extends RangeError {
-  /** @param cause The engine's error. */
+  /**
+   * Makes the error, with the engine's own as its cause.
+   *
+   * @param cause The engine's error.
+   */
   constructor(cause: unknown) {
     super(
       "A message from another process could not be handled: its data (e.g. a large WM_COPYDATA " +

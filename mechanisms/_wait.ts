@@ -24,7 +24,16 @@ import {
 /** The outcome of a wait. */
 export type WaitResult = "signaled" | "abandoned" | "timeout";
 
-/** Options of a wait. */
+/**
+ * Options of a wait.
+ *
+ * @example Wait at most a second, or until aborted
+ * ```ts
+ * import { Event } from "./sync.ts";
+ * using ready = Event.createOrOpen("Local\\ready");
+ * const signaled = await ready.wait({ timeout: 1000, signal: AbortSignal.timeout(5000) });
+ * ```
+ */
 export interface WaitOptions {
   /** Milliseconds to wait; `Infinity` (the default) waits until signalled. */
   timeout?: number;

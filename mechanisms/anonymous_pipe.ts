@@ -159,7 +159,7 @@ class PipeEnd {
 /**
  * The reading end of an anonymous pipe.
  *
- * @example
+ * @example Write into a pipe and read it back
  * ```ts
  * import { createPipe } from "./anonymous_pipe.ts";
  * const { reader, writer } = createPipe();
@@ -195,7 +195,7 @@ export class PipeReader implements Disposable {
    *   closed: `ERROR_BROKEN_PIPE`).
    * @throws {Deno.errors.BadResource} When the reader is closed.
    *
-   * @example
+   * @example Read a chunk
    * ```ts
    * import type { PipeReader } from "./anonymous_pipe.ts";
    * declare const reader: PipeReader;
@@ -257,7 +257,7 @@ export class PipeReader implements Disposable {
  * The writing end of an anonymous pipe. Closing it is how the reader (a child's stdin) sees the
  * end of the stream.
  *
- * @example
+ * @example Feed a child's stdin
  * ```ts
  * import type { PipeWriter } from "./anonymous_pipe.ts";
  * declare const writer: PipeWriter;
@@ -292,7 +292,7 @@ export class PipeWriter implements Disposable {
    * @throws {Deno.errors.BrokenPipe} When the reading end is closed.
    * @throws {Deno.errors.BadResource} When the writer is closed.
    *
-   * @example
+   * @example Write bytes
    * ```ts
    * import type { PipeWriter } from "./anonymous_pipe.ts";
    * declare const writer: PipeWriter;
@@ -355,7 +355,15 @@ export class PipeWriter implements Disposable {
   }
 }
 
-/** Options of {@linkcode createPipe}. */
+/**
+ * Options of {@linkcode createPipe}.
+ *
+ * @example A 64 KiB pipe whose reading end a child may inherit
+ * ```ts
+ * import { createPipe } from "./anonymous_pipe.ts";
+ * using pipe = createPipe({ inheritable: "read", size: 65536 });
+ * ```
+ */
 export interface CreatePipeOptions {
   /** Which end child processes may inherit (`HANDLE_FLAG_INHERIT`). Default `"none"`. */
   inheritable?: "none" | "read" | "write" | "both";
@@ -400,7 +408,7 @@ function rawPipe(options: CreatePipeOptions): [OwnedHandle, OwnedHandle] {
  * @throws {TypeError} For a bad option.
  * @throws {Win32Error} When `CreatePipe` fails.
  *
- * @example
+ * @example An end a child process may inherit
  * ```ts
  * import { createPipe } from "./anonymous_pipe.ts";
  * using pipe = createPipe({ inheritable: "read" });
@@ -427,10 +435,32 @@ export function createPipe(
 // ---------------------------------------------------------------------------------------------
 // child processes
 
-/** Where a child's standard handle goes. */
+/**
+ * Where a child's standard handle goes.
+ *
+ * @example Keep the output, share this console's stderr
+ * ```ts
+ * import { spawnChild, type StdioMode } from "./anonymous_pipe.ts";
+ * const stderr: StdioMode = "inherit";
+ * await using child = spawnChild("where.exe", ["cmd"], { stdout: "piped", stderr });
+ * ```
+ */
 export type StdioMode = "piped" | "null" | "inherit";
 
-/** Options of {@linkcode spawnChild}. */
+/**
+ * Options of {@linkcode spawnChild}.
+ *
+ * @example Run in another folder with an extra variable
+ * ```ts
+ * import { spawnChild } from "./anonymous_pipe.ts";
+ * await using child = spawnChild("cmd.exe", ["/c", "echo %GREETING%"], {
+ *   cwd: "C:\\",
+ *   env: { GREETING: "hello" },
+ *   stderr: "null",
+ * });
+ * console.log(await new Response(child.stdout!.readable).text()); // "hello\r\n"
+ * ```
+ */
 export interface SpawnChildOptions {
   /** The child's stdin. Default `"null"`. */
   stdin?: StdioMode;
@@ -471,7 +501,7 @@ const spawnOptionsSchema = z.object({
  * @param arg The argument.
  * @returns The quoted argument.
  *
- * @example
+ * @example Quote an argument for a command line
  * ```ts
  * import { quoteArgument } from "./anonymous_pipe.ts";
  * quoteArgument('say "hi"'); // '"say \\"hi\\""'
@@ -504,7 +534,17 @@ function environmentBlock(extra: Record<string, string>): Uint16Array<ArrayBuffe
   return wide(text).subarray(0, text.length) as Uint16Array<ArrayBuffer>;
 }
 
-/** How a child ended. */
+/**
+ * How a child ended.
+ *
+ * @example Fail when the child failed
+ * ```ts
+ * import { spawnChild } from "./anonymous_pipe.ts";
+ * await using child = spawnChild("cmd.exe", ["/c", "exit 3"], { stdout: "null", stderr: "null" });
+ * const { success, code } = await child.status;
+ * if (!success) throw new Error(`cmd.exe exited with ${code}`);
+ * ```
+ */
 export interface ChildStatus {
   /** `true` when the exit code is 0. */
   success: boolean;
@@ -573,7 +613,7 @@ export class ChildProcess implements AsyncDisposable {
    * @returns The status, or `null` when the timeout elapsed first.
    * @throws The signal's reason when aborted.
    *
-   * @example
+   * @example Wait for a child with a timeout
    * ```ts
    * import type { ChildProcess } from "./anonymous_pipe.ts";
    * declare const child: ChildProcess;

@@ -35,7 +35,15 @@ import { hwndValue, NativeWindow } from "./_window.ts";
 
 const ERROR_ACCESS_DENIED = 5;
 
-/** The standard clipboard formats, by number. */
+/**
+ * The standard clipboard formats, by number.
+ *
+ * @example Tell standard formats from registered ones
+ * ```ts
+ * import { listFormats, STANDARD_FORMATS } from "./clipboard.ts";
+ * const custom = (await listFormats()).filter((f) => STANDARD_FORMATS[f.id] === undefined);
+ * ```
+ */
 export const STANDARD_FORMATS: Readonly<Record<number, string>> = {
   1: "CF_TEXT",
   2: "CF_BITMAP",
@@ -64,7 +72,16 @@ const STANDARD_BY_NAME = new Map(
   Object.entries(STANDARD_FORMATS).map(([id, name]) => [name, Number(id)]),
 );
 
-/** A clipboard format: its number and name. */
+/**
+ * A clipboard format: its number and name.
+ *
+ * @example Print what the clipboard holds
+ * ```ts
+ * import { type ClipboardFormat, listFormats } from "./clipboard.ts";
+ * const formats: ClipboardFormat[] = await listFormats();
+ * for (const { id, name } of formats) console.log(`${id.toString(16)} ${name}`);
+ * ```
+ */
 export interface ClipboardFormat {
   /** The format number (`CF_UNICODETEXT` is 13; registered formats are 0xC000 to 0xFFFF). */
   id: number;
@@ -72,7 +89,15 @@ export interface ClipboardFormat {
   name: string;
 }
 
-/** Options of every clipboard call that opens the clipboard. */
+/**
+ * Options of every clipboard call that opens the clipboard.
+ *
+ * @example Wait up to 10 s for another program to let go of the clipboard
+ * ```ts
+ * import { readText } from "./clipboard.ts";
+ * const text = await readText({ timeout: 10_000, signal: AbortSignal.timeout(15_000) });
+ * ```
+ */
 export interface ClipboardOptions {
   /**
    * Milliseconds to keep retrying while another window holds the clipboard open. Default 2000.
@@ -112,7 +137,7 @@ const formatSchema = z.union([
  * @throws {TypeError} For an empty name or one with NUL.
  * @throws {Win32Error} When registration fails.
  *
- * @example
+ * @example Register an application format
  * ```ts
  * import { registerFormat } from "./clipboard.ts";
  * const CF_RECORD = registerFormat("example/record");
@@ -136,7 +161,7 @@ export function registerFormat(name: string): number {
  * @param id The format number.
  * @returns `CF_...` for standard formats, the registered name, or `"#<id>"` when it has none.
  *
- * @example
+ * @example Name a format
  * ```ts
  * import { formatName } from "./clipboard.ts";
  * formatName(13); // "CF_UNICODETEXT"
@@ -312,7 +337,7 @@ function setFormat(id: number, bytes: Uint8Array): void {
  * @returns The text, or `null` when the clipboard holds no text.
  * @throws {Win32Error} When the clipboard stays held by another process (`ERROR_ACCESS_DENIED`).
  *
- * @example
+ * @example Read the clipboard's text
  * ```ts
  * import { readText } from "./clipboard.ts";
  * const text = await readText({ timeout: 5000 });
@@ -333,7 +358,7 @@ export async function readText(options?: ClipboardOptions): Promise<string | nul
  * @param options Retry timeout and AbortSignal.
  * @throws {Win32Error} When the clipboard stays held by another process (`ERROR_ACCESS_DENIED`).
  *
- * @example
+ * @example Copy text to the clipboard
  * ```ts
  * import { writeText } from "./clipboard.ts";
  * await writeText("héllo ✓ 日本語");
@@ -344,7 +369,19 @@ export async function writeText(text: string, options?: ClipboardOptions): Promi
   return await write([{ format: CF_UNICODETEXT, data: t }], options);
 }
 
-/** One format's data for {@linkcode write}. */
+/**
+ * One format's data for {@linkcode write}.
+ *
+ * @example Text for everyone, and the same data in an application's own format
+ * ```ts
+ * import { type ClipboardItem, write } from "./clipboard.ts";
+ * const items: ClipboardItem[] = [
+ *   { format: "CF_UNICODETEXT", data: "3 rows" },
+ *   { format: "example/rows", data: new TextEncoder().encode("[1,2,3]") },
+ * ];
+ * await write(items);
+ * ```
+ */
 export interface ClipboardItem {
   /** A format number, a standard name (`"CF_UNICODETEXT"`) or a custom name (registered here). */
   format: number | string;
@@ -409,7 +446,7 @@ export async function write(items: ClipboardItem[], options?: ClipboardOptions):
  *   reader cannot tell an unregistered name from an absent one without registering it).
  * @throws {Win32Error} When the clipboard stays held by another process.
  *
- * @example
+ * @example Read bytes in a registered format
  * ```ts
  * import { read } from "./clipboard.ts";
  * const rows = await read("example/rows");
@@ -453,7 +490,7 @@ function enumFormats(): ClipboardFormat[] {
  * @returns The formats with their names.
  * @throws {Win32Error} When the clipboard stays held by another process.
  *
- * @example
+ * @example List the formats on the clipboard
  * ```ts
  * import { listFormats } from "./clipboard.ts";
  * for (const f of await listFormats()) console.log(f.id, f.name);
@@ -469,7 +506,7 @@ export async function listFormats(options?: ClipboardOptions): Promise<Clipboard
  * @param options Retry timeout and AbortSignal.
  * @throws {Win32Error} When the clipboard stays held by another process.
  *
- * @example
+ * @example Empty the clipboard
  * ```ts
  * import { clear } from "./clipboard.ts";
  * await clear();
@@ -490,7 +527,7 @@ export async function clear(options?: ClipboardOptions): Promise<void> {
  *
  * @returns The number.
  *
- * @example
+ * @example Tell whether the clipboard changed
  * ```ts
  * import { sequenceNumber } from "./clipboard.ts";
  * const before = sequenceNumber();
@@ -500,13 +537,38 @@ export function sequenceNumber(): number {
   return user32().GetClipboardSequenceNumber();
 }
 
-/** A change of the clipboard's contents. */
+/**
+ * A change of the clipboard's contents.
+ *
+ * @example Log each change's sequence number
+ * ```ts
+ * import { type ClipboardChange, watch } from "./clipboard.ts";
+ * for await (const change of watch()) {
+ *   const { sequence }: ClipboardChange = change;
+ *   console.log(`clipboard change #${sequence}`);
+ * }
+ * ```
+ */
 export interface ClipboardChange {
   /** The clipboard's sequence number right after the change. */
   sequence: number;
 }
 
-/** Options of {@linkcode watch}. */
+/**
+ * Options of {@linkcode watch}.
+ *
+ * @example Watch for one minute
+ * ```ts
+ * import { watch } from "./clipboard.ts";
+ * try {
+ *   for await (const change of watch({ signal: AbortSignal.timeout(60_000) })) {
+ *     console.log(change.sequence);
+ *   }
+ * } catch (e) {
+ *   if (!(e instanceof DOMException && e.name === "TimeoutError")) throw e;
+ * }
+ * ```
+ */
 export interface WatchOptions {
   /** Ends the iteration (with the signal's reason). */
   signal?: AbortSignal;

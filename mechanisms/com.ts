@@ -142,7 +142,7 @@ export const HRESULT_NAMES: Readonly<Record<number, string>> = {
  * @param hr The HRESULT, signed or unsigned.
  * @returns Its name, or `HRESULT_0x...` when it has none here.
  *
- * @example
+ * @example Name an HRESULT
  * ```ts
  * import { hresultName } from "./com.ts";
  * hresultName(0x800401f3); // "CO_E_CLASSSTRING"
@@ -282,7 +282,7 @@ let apartment: Apartment | undefined;
  * the other mode, `RPC_E_CHANGED_MODE`).
  * @throws {ComError} When `CoInitializeEx` fails.
  *
- * @example
+ * @example Initialise COM on this thread
  * ```ts
  * import { initCom } from "./com.ts";
  * initCom("sta");
@@ -390,7 +390,7 @@ const DAY_MS = 86_400_000;
  * @param ms Milliseconds since the Unix epoch.
  * @returns Days since 1899-12-30 (for earlier dates: negative whole days, positive fraction).
  *
- * @example
+ * @example A JavaScript time as an OLE date
  * ```ts
  * import { toOleDate } from "./com.ts";
  * toOleDate(Date.UTC(2000, 0, 1, 12)); // 36526.5
@@ -409,7 +409,7 @@ export function toOleDate(ms: number): number {
  * @param date Days since 1899-12-30.
  * @returns Milliseconds since the Unix epoch, rounded to the millisecond.
  *
- * @example
+ * @example An OLE date as a JavaScript time
  * ```ts
  * import { fromOleDate } from "./com.ts";
  * new Date(fromOleDate(36526.5)).toISOString(); // "2000-01-01T12:00:00.000Z"
@@ -725,7 +725,7 @@ function readVariant(p: Deno.PointerObject): ComValue {
  * @returns The 24 bytes of the VARIANT.
  * @throws {TypeError} For a value that cannot cross COM (a symbol, an invalid Date).
  *
- * @example
+ * @example Round-trip a value through a VARIANT
  * ```ts
  * import { clearVariant, fromVariant, toVariant } from "./com.ts";
  * const v = toVariant("text"); // VT_BSTR
@@ -1288,7 +1288,7 @@ export function classId(progId: string): { clsid: Uint8Array<ArrayBuffer>; text:
  * @throws {ComError} `CO_E_CLASSSTRING` for an unknown ProgID, `REGDB_E_CLASSNOTREG`,
  * `E_NOINTERFACE` when the object has no IDispatch, or the error of `CoCreateInstance(Ex)`.
  *
- * @example
+ * @example Create an automation object
  * ```ts
  * import { createObject } from "./com.ts";
  * using fso = createObject("Scripting.FileSystemObject");
@@ -1362,7 +1362,7 @@ const rotNameSchema = z.string({ error: "must be a string" })
  * @returns The object, late-bound; calls on it go to the serving process.
  * @throws {ComError} `MK_E_UNAVAILABLE` when nothing is registered under the name.
  *
- * @example
+ * @example Call an object another process serves
  * ```ts
  * import { getObject } from "./com.ts";
  * using calc = getObject("my-calculator");
@@ -1716,7 +1716,7 @@ export class ComRegistration implements Disposable {
  * @throws {TypeError} For a bad name or a target that is not an object.
  * @throws {ComError} When the Running Object Table refuses the registration.
  *
- * @example
+ * @example Serve an object to other processes
  * ```ts
  * import { serveObject } from "./com.ts";
  * using reg = serveObject("my-calculator", {

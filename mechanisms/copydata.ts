@@ -338,7 +338,7 @@ const findSchema = z.object({
  * @returns The window's handle, or `null` when there is none.
  * @throws {TypeError} When neither title nor class is given.
  *
- * @example
+ * @example Find a window by its title
  * ```ts
  * import { findWindow } from "./copydata.ts";
  * const hwnd = findWindow({ title: "prices" });
@@ -356,7 +356,7 @@ export function findWindow(options: FindWindowOptions): WindowHandle | null {
  * @returns The handles, in Z order.
  * @throws {TypeError} When neither title nor class is given.
  *
- * @example
+ * @example Count the windows of a class
  * ```ts
  * import { findWindows } from "./copydata.ts";
  * console.log(findWindows({ className: "winipc.copydata" }).length);
@@ -384,7 +384,7 @@ export function findWindows(options: FindWindowOptions, limit = 1000): WindowHan
  * @param hwnd The window.
  * @returns The title (empty when it has none or is gone).
  *
- * @example
+ * @example Read a window's title
  * ```ts
  * import { findWindow, windowTitle } from "./copydata.ts";
  * const hwnd = findWindow({ className: "Notepad" });
@@ -404,7 +404,7 @@ export function windowTitle(hwnd: WindowHandle): string {
  * @returns The ids.
  * @throws {Win32Error} When the window does not exist.
  *
- * @example
+ * @example Find the process behind a window
  * ```ts
  * import { findWindow, windowOwner } from "./copydata.ts";
  * const hwnd = findWindow({ title: "prices" });
@@ -551,7 +551,7 @@ async function sendTimeout(
  *   `ERROR_INVALID_WINDOW_HANDLE` when it closed meanwhile.
  * @throws {TypeError} For an invalid argument.
  *
- * @example
+ * @example Send bytes with a tag
  * ```ts
  * import { sendCopyData } from "./copydata.ts";
  * const reply = await sendCopyData("prices", new Uint8Array([1, 2, 3]), { dwData: 2n });
@@ -611,7 +611,7 @@ const paramSchema = z.union([z.number().int(), z.bigint()], {
  * @throws {Deno.errors.NotFound} When no such window exists.
  * @throws {Win32Error} `ERROR_TIMEOUT` when the receiver did not reply in time.
  *
- * @example
+ * @example Send a registered message and read the reply
  * ```ts
  * import { registerWindowMessage, sendMessage } from "./copydata.ts";
  * const PING = registerWindowMessage("my-app.ping");
@@ -647,7 +647,7 @@ export function sendMessage(
  * @throws {Deno.errors.NotFound} When no such window exists.
  * @throws {Win32Error} When posting fails (e.g. the queue is full: `ERROR_NOT_ENOUGH_QUOTA`).
  *
- * @example
+ * @example Post a notification
  * ```ts
  * import { postMessage, registerWindowMessage } from "./copydata.ts";
  * postMessage("my-app", registerWindowMessage("my-app.refresh"), { wParam: 3 });
@@ -687,7 +687,7 @@ const registeredNameSchema = z.string({ error: "must be a string" })
  * @returns The message number.
  * @throws {Win32Error} When registration fails.
  *
- * @example
+ * @example Register a message shared by applications
  * ```ts
  * import { registerWindowMessage } from "./copydata.ts";
  * const WM_PRICES_CHANGED = registerWindowMessage("example.prices-changed");
@@ -714,7 +714,7 @@ export function registerWindowMessage(name: string): number {
  * @throws {RangeError} When the message is not a registered one.
  * @throws {Win32Error} When posting fails.
  *
- * @example
+ * @example Tell every top-level window
  * ```ts
  * import { broadcastMessage, registerWindowMessage } from "./copydata.ts";
  * broadcastMessage(registerWindowMessage("example.reload"), { wParam: 1 });

@@ -66,7 +66,7 @@ export const MAX_BROADCAST_MESSAGE = 424;
  * @throws {TypeError} When the name is not valid.
  * @throws {RangeError} When the path is longer than 260 characters.
  *
- * @example
+ * @example The path of a mailslot name
  * ```ts
  * import { mailslotPath } from "./mailslot.ts";
  * mailslotPath("events"); // "\\\\.\\mailslot\\events"
@@ -171,7 +171,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * @throws {Win32Error} When the slot cannot be created; `ERROR_ALREADY_EXISTS` when another
    *   reader has it.
    *
-   * @example
+   * @example Create a mailslot
    * ```ts
    * import { MailslotReader } from "./mailslot.ts";
    * using slot = MailslotReader.create("events", { maxMessageSize: 400 });
@@ -226,7 +226,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * @throws {Deno.errors.BadResource} When closed.
    * @throws {Win32Error} When `GetMailslotInfo` fails.
    *
-   * @example
+   * @example Count the waiting messages
    * ```ts
    * import { MailslotReader } from "./mailslot.ts";
    * using slot = MailslotReader.create("events");
@@ -258,7 +258,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * @throws {RangeError} For a negative or too large value.
    * @throws {Win32Error} When `SetMailslotInfo` fails.
    *
-   * @example
+   * @example Change the read timeout
    * ```ts
    * import { MailslotReader } from "./mailslot.ts";
    * using slot = MailslotReader.create("events");
@@ -286,7 +286,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * @throws {Deno.errors.Busy} When another read of this reader is in progress.
    * @throws The signal's reason when aborted.
    *
-   * @example
+   * @example Read one message
    * ```ts
    * import { MailslotReader } from "./mailslot.ts";
    * using slot = MailslotReader.create("events");
@@ -351,7 +351,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * @returns The text.
    * @throws As {@linkcode read}.
    *
-   * @example
+   * @example Read one message as text
    * ```ts
    * import { MailslotReader } from "./mailslot.ts";
    * using slot = MailslotReader.create("events");
@@ -369,7 +369,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * @param options An AbortSignal that ends the iteration.
    * @returns An async iterable of messages.
    *
-   * @example
+   * @example Print messages for a minute
    * ```ts
    * import { MailslotReader } from "./mailslot.ts";
    * using slot = MailslotReader.create("events");
@@ -413,7 +413,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
  * A writer of a mailslot (`CreateFileW` on its path). Several writers, in as many processes, may
  * write to one slot; each `write` is one message.
  *
- * @example
+ * @example Send several messages
  * ```ts
  * import { MailslotWriter } from "./mailslot.ts";
  * using writer = MailslotWriter.open("events");
@@ -441,7 +441,7 @@ export class MailslotWriter implements Disposable {
    * @throws {TypeError} For a bad name.
    * @throws {Win32Error} When the slot cannot be opened (`ERROR_FILE_NOT_FOUND`: no reader).
    *
-   * @example
+   * @example Open a mailslot by its full path
    * ```ts
    * import { MailslotWriter } from "./mailslot.ts";
    * using writer = MailslotWriter.open("\\\\.\\mailslot\\events");
@@ -477,7 +477,7 @@ export class MailslotWriter implements Disposable {
    * @throws {Deno.errors.BadResource} When the writer is closed.
    * @throws {Win32Error} When `WriteFile` fails (e.g. the message is over the slot's maximum).
    *
-   * @example
+   * @example Send bytes
    * ```ts
    * import { MailslotWriter } from "./mailslot.ts";
    * using writer = MailslotWriter.open("events");
@@ -523,7 +523,7 @@ export class MailslotWriter implements Disposable {
  * @returns The number of bytes written.
  * @throws As {@linkcode MailslotWriter.open} and {@linkcode MailslotWriter.write}.
  *
- * @example
+ * @example Send one message
  * ```ts
  * import { sendMailslot } from "./mailslot.ts";
  * sendMailslot("events", "hello ✓");

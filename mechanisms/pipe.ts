@@ -98,7 +98,7 @@ export type PipeMode = "byte" | "message";
  * @throws {TypeError} When the name is not valid.
  * @throws {RangeError} When the path is longer than 256 characters.
  *
- * @example
+ * @example The path of a pipe name
  * ```ts
  * import { pipePath } from "./pipe.ts";
  * pipePath("jobs"); // "\\\\.\\pipe\\jobs"
@@ -333,7 +333,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @throws {Deno.errors.TimedOut} When the timeout elapsed.
    * @throws {Win32Error} When `ReadFile` fails otherwise.
    *
-   * @example
+   * @example Read with a timeout
    * ```ts
    * import type { PipeConnection } from "./pipe.ts";
    * declare const conn: PipeConnection;
@@ -372,7 +372,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @throws {Deno.errors.TimedOut} When the timeout elapsed.
    * @throws {Win32Error} When a read fails otherwise.
    *
-   * @example
+   * @example Read one whole message
    * ```ts
    * import type { PipeConnection } from "./pipe.ts";
    * declare const conn: PipeConnection;
@@ -438,7 +438,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @throws {Deno.errors.BadResource} When the connection is closed.
    * @throws {Win32Error} When `PeekNamedPipe` fails (other than at the end of the stream).
    *
-   * @example
+   * @example See whether data is waiting
    * ```ts
    * import type { PipeConnection } from "./pipe.ts";
    * declare const conn: PipeConnection;
@@ -494,7 +494,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @throws {Deno.errors.TimedOut} When the timeout elapsed (the peer does not read).
    * @throws {Win32Error} When `WriteFile` fails otherwise.
    *
-   * @example
+   * @example Write text
    * ```ts
    * import type { PipeConnection } from "./pipe.ts";
    * declare const conn: PipeConnection;
@@ -535,7 +535,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @throws {Deno.errors.TimedOut} When the timeout elapsed.
    * @throws {Win32Error} When `TransactNamedPipe` fails (e.g. `ERROR_BAD_PIPE` in byte mode).
    *
-   * @example
+   * @example Send a request and read the reply
    * ```ts
    * import type { PipeConnection } from "./pipe.ts";
    * declare const conn: PipeConnection;
@@ -771,7 +771,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
    *   `ERROR_ALREADY_EXISTS` when a pipe of that name exists already (with `firstInstance`),
    *   `ERROR_PIPE_BUSY` when its instances are all taken.
    *
-   * @example
+   * @example Listen in message mode
    * ```ts
    * import { NamedPipeServer } from "./pipe.ts";
    * using server = NamedPipeServer.listen("jobs", { mode: "message", maxInstances: 8 });
@@ -928,7 +928,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
    * @throws The signal's reason when aborted.
    * @throws {Win32Error} When no instance can listen (e.g. `ERROR_PIPE_BUSY`).
    *
-   * @example
+   * @example Accept one connection with a deadline
    * ```ts
    * import { NamedPipeServer } from "./pipe.ts";
    * using server = NamedPipeServer.listen("jobs");
@@ -1055,7 +1055,7 @@ export class NamedPipeClient extends PipeConnection {
    *   the message names the pipe and the last error.
    * @throws {Win32Error} When `CreateFileW` fails for another reason (`ERROR_ACCESS_DENIED`...).
    *
-   * @example
+   * @example Connect to a server in message mode
    * ```ts
    * import { NamedPipeClient } from "./pipe.ts";
    * using client = await NamedPipeClient.connect("\\\\.\\pipe\\jobs", { mode: "message" });
@@ -1173,7 +1173,7 @@ const callOptionsSchema = z.object({
  * @throws {Deno.errors.BrokenPipe} When the server closed without replying.
  * @throws {Win32Error} When a call fails otherwise.
  *
- * @example
+ * @example One request, one reply
  * ```ts
  * import { callNamedPipe } from "./pipe.ts";
  * const reply = await callNamedPipe("jobs", "status?", { timeout: 2000 });

@@ -90,7 +90,7 @@ const ERROR_TIMEOUT = 1460;
  * @returns The path to pass to `CreateFileW`.
  * @throws {TypeError} When the name is not a port name or a device path.
  *
- * @example
+ * @example The device path of a port name
  * ```ts
  * import { portPath } from "./serial.ts";
  * portPath("COM12"); // "\\\\.\\COM12"
@@ -179,7 +179,7 @@ function registryPorts(): string[] {
  * @returns Upper-case names (`COM1`, `LPT1`), sorted by kind and number, without duplicates.
  * @throws {Win32Error} When the system cannot be asked.
  *
- * @example
+ * @example List the serial ports
  * ```ts
  * import { listPorts } from "./serial.ts";
  * console.log(listPorts()); // ["COM1", "COM3"]
@@ -371,7 +371,7 @@ const eventsSchema = z.array(
  * @throws {TypeError} For a bad setting.
  * @throws {RangeError} For a setting out of range.
  *
- * @example
+ * @example Change a DCB's settings
  * ```ts
  * import { DCB } from "../ffi/comm.ts";
  * import { applySettings, dcbSettings } from "./serial.ts";
@@ -416,7 +416,7 @@ export function applySettings(dcb: Uint8Array, settings: Partial<SerialSettings>
  * @param dcb A `DCB`.
  * @returns The settings it holds.
  *
- * @example
+ * @example Read a DCB's settings
  * ```ts
  * import { DCB } from "../ffi/comm.ts";
  * import { dcbSettings } from "./serial.ts";
@@ -527,7 +527,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * @throws {Win32Error} `ERROR_FILE_NOT_FOUND` when there is no such port,
    * `ERROR_ACCESS_DENIED` when another process has it open, or the error of `SetCommState`.
    *
-   * @example
+   * @example Open a port at 115200 baud
    * ```ts
    * import { SerialPort } from "./serial.ts";
    * using port = SerialPort.open("COM5", { baudRate: 115200, dataBits: 8, parity: "none" });
@@ -632,7 +632,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * @throws {RangeError} For a setting out of range.
    * @throws {Win32Error} When the device rejects the settings.
    *
-   * @example
+   * @example Change the settings of an open port
    * ```ts
    * import { SerialPort } from "./serial.ts";
    * using port = SerialPort.open("COM5");
@@ -798,7 +798,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * @throws {Deno.errors.BadResource} When the port is closed meanwhile.
    * @throws The signal's reason when aborted.
    *
-   * @example
+   * @example Read with a timeout
    * ```ts
    * import { SerialPort } from "./serial.ts";
    * using port = SerialPort.open("COM5");
@@ -838,7 +838,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * @throws {Deno.errors.TimedOut} When the bytes were not all accepted within the timeout.
    * @throws {Win32Error} When the device fails.
    *
-   * @example
+   * @example Write a line
    * ```ts
    * import { SerialPort } from "./serial.ts";
    * using port = SerialPort.open("COM5");
