@@ -94,7 +94,15 @@ import { parseArg } from "./_validate.ts";
 // ---------------------------------------------------------------------------------------------
 // HRESULTs and ComError
 
-/** Symbolic names of the HRESULTs winipc meets, by unsigned value. */
+/**
+ * Symbolic names of the HRESULTs winipc meets, by unsigned value.
+ *
+ * @example Look up a name (hresultName also decodes the rest)
+ * ```ts
+ * import { HRESULT_NAMES } from "./com.ts";
+ * HRESULT_NAMES[0x8002_0009]; // "DISP_E_EXCEPTION"
+ * ```
+ */
 export const HRESULT_NAMES: Readonly<Record<number, string>> = {
   0x0000_0000: "S_OK",
   0x0000_0001: "S_FALSE",
@@ -158,7 +166,15 @@ export function hresultName(hr: number): string {
   return `HRESULT_0x${u.toString(16).toUpperCase().padStart(8, "0")}`;
 }
 
-/** Options of a {@linkcode ComError}. */
+/**
+ * Options of a {@linkcode ComError}.
+ *
+ * @example An error for an HRESULT of your own call
+ * ```ts
+ * import { ComError } from "./com.ts";
+ * throw new ComError("IStream::Read", 0x8003_0001 | 0, { context: "Cannot read the report" });
+ * ```
+ */
 export interface ComErrorOptions {
   /** What winipc was doing; the message starts with it. */
   context?: string;
@@ -266,7 +282,16 @@ const DISP_E_PARAMNOTOPTIONAL = 0x8002_000f | 0;
 // ---------------------------------------------------------------------------------------------
 // Apartment
 
-/** The COM apartment of a thread: single-threaded (`"sta"`) or the multithreaded one (`"mta"`). */
+/**
+ * The COM apartment of a thread: single-threaded (`"sta"`) or the multithreaded one (`"mta"`).
+ *
+ * @example Join the multithreaded apartment before any other COM call
+ * ```ts
+ * import { type Apartment, initCom } from "./com.ts";
+ * const joined: Apartment = initCom("mta");
+ * if (joined !== "mta") console.log("COM was already initialised as an STA");
+ * ```
+ */
 export type Apartment = "sta" | "mta";
 
 let apartment: Apartment | undefined;
@@ -365,6 +390,15 @@ function readBstr(p: Deno.PointerValue): string {
  * `Uint8Array`), COM objects (VT_DISPATCH), {@linkcode ComUnknown}s (VT_UNKNOWN without
  * IDispatch). A plain object or class instance passed to a server is exposed to it as an
  * `IDispatch` of its own.
+ *
+ * @example Values in and out of a Scripting.Dictionary
+ * ```ts
+ * import { type ComValue, createObject } from "./com.ts";
+ * using dict = createObject("Scripting.Dictionary");
+ * dict.Add("when", new Date(Date.UTC(2024, 0, 1)));
+ * dict.Add("big", 2n ** 40n);
+ * const when: ComValue = dict.Item("when"); // a Date
+ * ```
  */
 export type ComValue =
   | undefined
@@ -428,6 +462,12 @@ export function fromOleDate(date: number): number {
  * @param date The date (its UTC fields are used).
  * @returns The OLE date.
  * @throws {ComError} When oleaut32 rejects the date.
+ *
+ * @example Noon on 1 January 2000
+ * ```ts
+ * import { systemTimeToVariantTime } from "./com.ts";
+ * systemTimeToVariantTime(new Date(Date.UTC(2000, 0, 1, 12))); // 36526.5
+ * ```
  */
 export function systemTimeToVariantTime(date: Date): number {
   const st = SYSTEMTIME.alloc({
@@ -455,6 +495,12 @@ export function systemTimeToVariantTime(date: Date): number {
  * @param value The OLE date.
  * @returns The date, read as UTC.
  * @throws {ComError} When oleaut32 rejects the value.
+ *
+ * @example An OLE date as a Date
+ * ```ts
+ * import { variantTimeToSystemTime } from "./com.ts";
+ * variantTimeToSystemTime(36526.5).toISOString(); // "2000-01-01T12:00:00.000Z"
+ * ```
  */
 export function variantTimeToSystemTime(value: number): Date {
   const st = SYSTEMTIME.alloc();
@@ -747,6 +793,14 @@ export function toVariant(value: unknown): Uint8Array<ArrayBuffer> {
  * @param variant The 24 bytes of a VARIANT.
  * @returns The value.
  * @throws {ComError} For a VARIANT oleaut32 cannot convert.
+ *
+ * @example Read back a VARIANT
+ * ```ts
+ * import { clearVariant, fromVariant, toVariant } from "./com.ts";
+ * const v = toVariant(42);
+ * fromVariant(v); // 42
+ * clearVariant(v);
+ * ```
  */
 export function fromVariant(variant: Uint8Array): ComValue {
   if (variant.byteLength < VARIANT_SIZE) {
@@ -759,6 +813,14 @@ export function fromVariant(variant: Uint8Array): ComValue {
  * Frees what a VARIANT owns (`VariantClear`) and sets it to VT_EMPTY.
  *
  * @param variant The 24 bytes of a VARIANT.
+ *
+ * @example Free the BSTR a VARIANT holds
+ * ```ts
+ * import { clearVariant, fromVariant, toVariant } from "./com.ts";
+ * const v = toVariant("a BSTR");
+ * clearVariant(v);
+ * fromVariant(v); // undefined (VT_EMPTY)
+ * ```
  */
 export function clearVariant(variant: Uint8Array): void {
   oleaut32().VariantClear(variant as Uint8Array<ArrayBuffer>);
@@ -775,6 +837,17 @@ let registration: (name: string, cookie: number, object: Deno.PointerObject) => 
 
 /**
  * An `IUnknown` that has no `IDispatch`: it can be passed back to COM, queried, and released.
+ *
+ * @example Pass back and release an object that has no IDispatch
+ * ```ts
+ * import { ComUnknown, createObject } from "./com.ts";
+ * using server = createObject("Example.Server");
+ * const handle = server.Handle; // an object without IDispatch reads as a ComUnknown
+ * if (handle instanceof ComUnknown) {
+ *   server.Adopt(handle); // passed back to COM as VT_UNKNOWN
+ *   handle.release();
+ * }
+ * ```
  */
 export class ComUnknown implements Disposable {
   #ptr: Deno.PointerObject | null;
@@ -1139,6 +1212,16 @@ export class Dispatch implements Disposable {
  * method; assigning to a member writes a property. Members starting with `$` are winipc's:
  * `$call(name, ...args)`, `$get(name, ...args)`, `$set(name, ...args, value)`, `$release()`,
  * `$dispatch` (the {@linkcode Dispatch}). It is iterable (`_NewEnum`) and disposable.
+ *
+ * @example Properties, methods, indexed properties and iteration
+ * ```ts
+ * import { type ComObject, createObject } from "./com.ts";
+ * using dict: ComObject = createObject("Scripting.Dictionary");
+ * dict.Add("a", 1);
+ * dict.$set("Item", "b", 2); // dict.Item("b") = 2
+ * console.log(dict.Count, dict.$get("Item", "a")); // 2 1
+ * for (const key of dict) console.log(key);
+ * ```
  */
 export interface ComObject extends Disposable, Iterable<ComValue> {
   /** Calls a method explicitly. */
@@ -1221,10 +1304,26 @@ function dispatchOf(value: unknown): Deno.PointerObject | null {
 // ---------------------------------------------------------------------------------------------
 // Creating and finding objects
 
-/** Where `createObject` may run the server. */
+/**
+ * Where `createObject` may run the server.
+ *
+ * @example Insist on an out-of-process server
+ * ```ts
+ * import { createObject } from "./com.ts";
+ * using excel = createObject("Excel.Application", { context: "local" });
+ * ```
+ */
 export type ServerContext = "any" | "inproc" | "local" | "remote";
 
-/** Options of {@linkcode createObject}. */
+/**
+ * Options of {@linkcode createObject}.
+ *
+ * @example Create an object on another machine (DCOM)
+ * ```ts
+ * import { createObject } from "./com.ts";
+ * using fso = createObject("Scripting.FileSystemObject", { host: "buildserver", context: "remote" });
+ * ```
+ */
 export interface CreateObjectOptions {
   /**
    * Which kind of server to use (`CLSCTX_*`): `"any"` (default, `CLSCTX_ALL`), `"inproc"`,
@@ -1265,6 +1364,12 @@ const CONTEXTS: Record<ServerContext, number> = {
  * @param progId The ProgID or `{CLSID}`.
  * @returns The CLSID's 16 bytes and its string form.
  * @throws {ComError} `CO_E_CLASSSTRING` when no such class is registered.
+ *
+ * @example The CLSID of a ProgID
+ * ```ts
+ * import { classId } from "./com.ts";
+ * classId("Scripting.Dictionary").text; // "{EE09B103-97E0-11CF-978F-00A02463E06F}"
+ * ```
  */
 export function classId(progId: string): { clsid: Uint8Array<ArrayBuffer>; text: string } {
   const name = parseArg(progIdSchema, progId, "progId");
@@ -1653,6 +1758,15 @@ function stopPump(): void {
 /**
  * A TypeScript object served over COM and registered in the Running Object Table. Close it to
  * revoke the registration.
+ *
+ * @example Serve until told to stop
+ * ```ts
+ * import { serveObject } from "./com.ts";
+ * const stopped = Promise.withResolvers<void>();
+ * using registration = serveObject("my-service", { stop: () => stopped.resolve() });
+ * console.log(`serving as ${registration.name}`);
+ * await stopped.promise;
+ * ```
  */
 export class ComRegistration implements Disposable {
   readonly #name: string;
