@@ -48,13 +48,49 @@ const ERROR_INVALID_WINDOW_HANDLE = 1400;
 const MAX_TITLE = 32_767;
 const MAX_CLASS = 256;
 
-/** A window handle (`HWND`) as a number. */
+/**
+ * A window handle (`HWND`) as a number: a window's identity in the session, valid in every
+ * process; user32 checks it on each call, so a stale one fails with `ERROR_INVALID_WINDOW_HANDLE`.
+ *
+ * @example Find a window once, then send to its handle
+ * ```ts
+ * import { findWindow, sendCopyData, type WindowHandle } from "./copydata.ts";
+ * const hwnd: WindowHandle | null = findWindow({ title: "prices" });
+ * if (hwnd !== null) await sendCopyData(hwnd, "EURUSD 1.0832");
+ * ```
+ */
 export type WindowHandle = bigint;
 
-/** Which window a message goes to: a handle, a title (as `FindWindowW(NULL, title)`), or both title and class. */
+/**
+ * Which window a message goes to: a handle, a title (as `FindWindowW(NULL, title)`), or both
+ * title and class.
+ *
+ * @example Three ways to name the same window
+ * ```ts
+ * import { findWindow, sendCopyData, type WindowTarget } from "./copydata.ts";
+ * const targets: WindowTarget[] = [
+ *   "prices",
+ *   { title: "prices", className: "winipc.copydata" },
+ *   findWindow({ title: "prices" }) ?? 0n,
+ * ];
+ * for (const target of targets) await sendCopyData(target, "ping");
+ * ```
+ */
 export type WindowTarget = WindowHandle | string | FindWindowOptions;
 
-/** A received `WM_COPYDATA`. */
+/**
+ * A received `WM_COPYDATA`.
+ *
+ * @example Read the tag, the sender and the text of each payload
+ * ```ts
+ * import { type CopyDataMessage, MessageWindow } from "./copydata.ts";
+ * using inbox = new MessageWindow({ title: "prices" });
+ * for await (const message of inbox) {
+ *   const m: CopyDataMessage = message;
+ *   console.log(m.dwData, m.sender, m.text());
+ * }
+ * ```
+ */
 export class CopyDataMessage {
   /** The payload (a copy, yours to keep). */
   readonly data: Uint8Array<ArrayBuffer>;
@@ -64,6 +100,8 @@ export class CopyDataMessage {
   readonly sender: WindowHandle;
 
   /**
+   * Makes a message (the window procedure does, for each `WM_COPYDATA`).
+   *
    * @param data The payload.
    * @param dwData The tag.
    * @param sender The sender's window.
@@ -95,7 +133,20 @@ export class CopyDataMessage {
   }
 }
 
-/** Any message a {@linkcode MessageWindow} received (other than `WM_COPYDATA`). */
+/**
+ * Any message a {@linkcode MessageWindow} received (other than `WM_COPYDATA`).
+ *
+ * @example Receive a registered message
+ * ```ts
+ * import { MessageWindow, registerWindowMessage, type WindowMessage } from "./copydata.ts";
+ * const REFRESH = registerWindowMessage("example.refresh");
+ * using win = new MessageWindow({ title: "viewer", messages: [REFRESH] });
+ * for await (const m of win.messages()) {
+ *   const { message, wParam }: WindowMessage = m;
+ *   if (message === REFRESH) console.log(`refresh page ${wParam}`);
+ * }
+ * ```
+ */
 export interface WindowMessage {
   /** The message number (`WM_USER + n`, a registered message, ...). */
   message: number;
@@ -105,7 +156,21 @@ export interface WindowMessage {
   lParam: bigint;
 }
 
-/** Options of a {@linkcode MessageWindow}. */
+/**
+ * Options of a {@linkcode MessageWindow}.
+ *
+ * @example A window that answers payloads and a registered message
+ * ```ts
+ * import { MessageWindow, registerWindowMessage } from "./copydata.ts";
+ * const PING = registerWindowMessage("example.ping");
+ * using win = new MessageWindow({
+ *   title: "worker-7",
+ *   onCopyData: (m) => m.data.length,
+ *   messages: [PING],
+ *   onMessage: (m) => m.message === PING ? 42 : undefined,
+ * });
+ * ```
+ */
 export interface MessageWindowOptions {
   /**
    * The window's title. Senders find the window with `FindWindowW(NULL, title)`, as
@@ -313,7 +378,15 @@ function readCopyData(wParam: bigint, lParam: bigint): CopyDataMessage {
   return new CopyDataMessage(data, dwData, wParam);
 }
 
-/** How to find a window. */
+/**
+ * How to find a window.
+ *
+ * @example Find a message-only window by its class
+ * ```ts
+ * import { findWindow } from "./copydata.ts";
+ * const hwnd = findWindow({ className: "winipc.worker", messageOnly: true });
+ * ```
+ */
 export interface FindWindowOptions {
   /** The exact title. */
   title?: string;
@@ -461,7 +534,16 @@ function resolveTarget(target: WindowTarget, name: string): Deno.PointerObject {
   return hwnd;
 }
 
-/** Options of {@linkcode sendCopyData} and {@linkcode sendMessage}. */
+/**
+ * Options of {@linkcode sendCopyData} and {@linkcode sendMessage}.
+ *
+ * @example Name this process's window as the sender, wait at most a second
+ * ```ts
+ * import { MessageWindow, sendCopyData } from "./copydata.ts";
+ * using me = new MessageWindow({ title: "client" });
+ * await sendCopyData("prices", "subscribe EURUSD", { sender: me, timeout: 1000 });
+ * ```
+ */
 export interface SendOptions {
   /**
    * Milliseconds to wait for the receiver's reply. Default 5000. With `SMTO_ABORTIFHUNG`, a
@@ -472,7 +554,16 @@ export interface SendOptions {
   sender?: WindowHandle | MessageWindow;
 }
 
-/** Options of {@linkcode sendCopyData}. */
+/**
+ * Options of {@linkcode sendCopyData}.
+ *
+ * @example Tag a payload so the receiver knows what it holds
+ * ```ts
+ * import { sendCopyData } from "./copydata.ts";
+ * const QUOTE = 1;
+ * await sendCopyData("prices", JSON.stringify({ EURUSD: 1.0832 }), { dwData: QUOTE });
+ * ```
+ */
 export interface SendCopyDataOptions extends SendOptions {
   /** `COPYDATASTRUCT.dwData`: a tag for the receiver. Default 0. */
   dwData?: number | bigint;

@@ -71,7 +71,22 @@ import { pump, type PumpLease } from "./_pump.ts";
 import { AsyncQueue } from "./_queue.ts";
 import { parseArg, signalSchema } from "./_validate.ts";
 
-/** A DDEML call failed; `code` is the `DdeGetLastError` value. */
+/**
+ * A DDEML call failed; `code` is the `DdeGetLastError` value.
+ *
+ * @example Tell "no such server" from other failures
+ * ```ts
+ * import { DdeClient, DdeError } from "./dde.ts";
+ * try {
+ *   using conv = DdeClient.connect("Excel", "[Book1]Sheet1");
+ *   console.log(conv.request("R1C1"));
+ * } catch (e) {
+ *   if (e instanceof DdeError && e.codeName === "DMLERR_NO_CONV_ESTABLISHED") {
+ *     console.log("Excel is not running");
+ *   } else throw e;
+ * }
+ * ```
+ */
 export class DdeError extends Error {
   /** The DDEML function that failed, e.g. `DdeConnect`. */
   readonly functionName: string;
@@ -81,6 +96,8 @@ export class DdeError extends Error {
   readonly codeName: string;
 
   /**
+   * Makes the error; its message names the function, the code and DDEML's text for it.
+   *
    * @param functionName The DDEML function.
    * @param code The `DdeGetLastError` value.
    * @param context What winipc was doing (the message's start).
@@ -99,7 +116,17 @@ export class DdeError extends Error {
   }
 }
 
-/** Data received over DDE: the bytes and the clipboard format they are in. */
+/**
+ * Data received over DDE: the bytes and the clipboard format they are in.
+ *
+ * @example Request an item and look at its format
+ * ```ts
+ * import { DdeClient } from "./dde.ts";
+ * using conv = DdeClient.connect("quotes", "prices");
+ * const data = conv.requestData("EURUSD");
+ * console.log(data.format === 1 ? "CF_TEXT" : data.format, data.text());
+ * ```
+ */
 export class DdeData {
   /** The bytes. */
   readonly bytes: Uint8Array<ArrayBuffer>;
@@ -107,6 +134,8 @@ export class DdeData {
   readonly format: number;
 
   /**
+   * Wraps received bytes.
+   *
    * @param bytes The bytes.
    * @param format Their format.
    */
@@ -294,7 +323,17 @@ const timeoutSchema = z.number({ error: "must be a number of milliseconds" })
   .min(1, { error: "must be at least 1 ms" })
   .max(0x7fff_ffff, { error: "must be below 2^31 ms" });
 
-/** A format for DDE data: `"CF_TEXT"`, `"CF_UNICODETEXT"`, or a clipboard format number. */
+/**
+ * A format for DDE data: `"CF_TEXT"`, `"CF_UNICODETEXT"`, or a clipboard format number.
+ *
+ * @example Ask for Unicode text only
+ * ```ts
+ * import { DdeClient, type DdeFormat } from "./dde.ts";
+ * using conv = DdeClient.connect("quotes", "prices");
+ * const formats: DdeFormat[] = ["CF_UNICODETEXT"];
+ * console.log(conv.request("EURUSD", { formats }));
+ * ```
+ */
 export type DdeFormat = "CF_TEXT" | "CF_UNICODETEXT" | number;
 
 const formatSchema = z.union([
@@ -307,19 +346,47 @@ function formatId(f: DdeFormat): number {
   return f === "CF_TEXT" ? CF_TEXT : f === "CF_UNICODETEXT" ? CF_UNICODETEXT : f;
 }
 
-/** Options of {@linkcode DdeClient.connect}. */
+/**
+ * Options of {@linkcode DdeClient.connect}.
+ *
+ * @example Give a slow server 30 s per transaction
+ * ```ts
+ * import { DdeClient } from "./dde.ts";
+ * using conv = DdeClient.connect("LabServer", "Results", { timeout: 30_000 });
+ * ```
+ */
 export interface DdeConnectOptions {
   /** Milliseconds each transaction may take. Default 5000. */
   timeout?: number;
 }
 
-/** Options of a client transaction. */
+/**
+ * Options of a client transaction.
+ *
+ * @example One slow command
+ * ```ts
+ * import { DdeClient } from "./dde.ts";
+ * using conv = DdeClient.connect("LabServer", "Control");
+ * conv.execute("[Calibrate]", { timeout: 60_000 });
+ * ```
+ */
 export interface DdeTransactionOptions {
   /** Milliseconds this transaction may take; default the connection's. */
   timeout?: number;
 }
 
-/** Options of {@linkcode DdeClient.request}. */
+/**
+ * Options of {@linkcode DdeClient.request}.
+ *
+ * @example Request bytes in a registered format
+ * ```ts
+ * import { DdeClient } from "./dde.ts";
+ * import { registerFormat } from "./clipboard.ts";
+ * using conv = DdeClient.connect("Excel", "[Book1]Sheet1");
+ * const xlTable = registerFormat("XlTable");
+ * const data = conv.requestData("R1C1:R2C2", { formats: [xlTable], timeout: 2000 });
+ * ```
+ */
 export interface DdeRequestOptions extends DdeTransactionOptions {
   /**
    * The formats to ask for, in order; the first the server answers wins. Default
@@ -328,7 +395,19 @@ export interface DdeRequestOptions extends DdeTransactionOptions {
   formats?: DdeFormat[];
 }
 
-/** Options of {@linkcode DdeClient.advise}. */
+/**
+ * Options of {@linkcode DdeClient.advise}.
+ *
+ * @example A warm link for ten minutes: told of changes, request what is needed
+ * ```ts
+ * import { DdeClient } from "./dde.ts";
+ * using conv = DdeClient.connect("quotes", "prices");
+ * const signal = AbortSignal.timeout(600_000);
+ * for await (const update of conv.advise("EURUSD", { hot: false, signal })) {
+ *   console.log(`${update.item} changed: ${conv.request(update.item)}`);
+ * }
+ * ```
+ */
 export interface DdeAdviseOptions extends DdeTransactionOptions {
   /** `true` (default): a hot link, each update carries the data; `false`: a warm link, updates
    * only say that the item changed (`data` is `null`; request it if needed). */
@@ -339,7 +418,18 @@ export interface DdeAdviseOptions extends DdeTransactionOptions {
   signal?: AbortSignal;
 }
 
-/** An advise update. */
+/**
+ * An advise update.
+ *
+ * @example Print each new value of a hot link
+ * ```ts
+ * import { DdeClient } from "./dde.ts";
+ * using conv = DdeClient.connect("quotes", "prices");
+ * for await (const { topic, item, data } of conv.advise("EURUSD")) {
+ *   console.log(`${topic}!${item} = ${data?.text()}`);
+ * }
+ * ```
+ */
 export interface DdeAdvise {
   /** The topic. */
   topic: string;
@@ -735,7 +825,21 @@ export class DdeClient {
   }
 }
 
-/** The callbacks that serve a {@linkcode DdeServer}'s topics and items. */
+/**
+ * The callbacks that serve a {@linkcode DdeServer}'s topics and items.
+ *
+ * @example A read-only clock topic and a command topic
+ * ```ts
+ * import { DdeServer, type DdeServerHandlers } from "./dde.ts";
+ * const handlers: DdeServerHandlers = {
+ *   topics: (topic) => topic === "Clock" || topic === "Control",
+ *   request: (topic, item) => topic === "Clock" && item === "Now" ? new Date().toISOString() : undefined,
+ *   poke: () => false, // nothing is writable
+ *   execute: (topic, command) => topic === "Control" && command === "[Ping]",
+ * };
+ * using server = new DdeServer("TimeService", handlers);
+ * ```
+ */
 export interface DdeServerHandlers {
   /**
    * The topics served: a list (case-insensitive) or a predicate. Default: every topic.
