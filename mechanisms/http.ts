@@ -67,7 +67,17 @@ const pathSchema = z.string({ error: "must be a path" }).min(1, { error: "must n
 // ---------------------------------------------------------------------------------------------
 // public types
 
-/** Progress of a transfer. */
+/**
+ * Progress of a transfer.
+ *
+ * @example Print a percentage while downloading
+ * ```ts
+ * import { downloadFile, type Progress } from "./http.ts";
+ * const show = ({ loaded, total }: Progress) =>
+ *   console.log(total ? `${Math.round((loaded / total) * 100)} %` : `${loaded} bytes`);
+ * await downloadFile("http://127.0.0.1:8000/big.iso", "big.iso", { onProgress: show });
+ * ```
+ */
 export interface Progress {
   /** Bytes transferred so far. */
   loaded: number;
@@ -75,7 +85,21 @@ export interface Progress {
   total?: number;
 }
 
-/** Options shared by every transfer. */
+/**
+ * Options shared by every transfer.
+ *
+ * @example A token, a 10 s timeout and a way to cancel
+ * ```ts
+ * import { download } from "./http.ts";
+ * const controller = new AbortController();
+ * const response = await download("https://example.com/report.csv", {
+ *   headers: { Authorization: "Bearer 123" },
+ *   timeout: 10_000,
+ *   signal: controller.signal,
+ *   userAgent: "report-fetcher/1.0",
+ * });
+ * ```
+ */
 export interface TransferOptions {
   /** Request headers. */
   headers?: Record<string, string>;
@@ -94,13 +118,33 @@ export interface TransferOptions {
   insecure?: boolean;
 }
 
-/** Options of {@linkcode download} and {@linkcode downloadFile}. */
+/**
+ * Options of {@linkcode download} and {@linkcode downloadFile}.
+ *
+ * @example Read an error page instead of throwing
+ * ```ts
+ * import { download } from "./http.ts";
+ * const response = await download("http://127.0.0.1:8000/missing", { allowErrorStatus: true });
+ * if (response.status === 404) console.log(await new Response(response.body).text());
+ * ```
+ */
 export interface DownloadOptions extends TransferOptions {
   /** Return a 4xx/5xx response instead of throwing {@linkcode HttpStatusError} (default false). */
   allowErrorStatus?: boolean;
 }
 
-/** Options of {@linkcode upload}. */
+/**
+ * Options of {@linkcode upload}.
+ *
+ * @example POST a JSON file
+ * ```ts
+ * import { upload } from "./http.ts";
+ * await upload("http://127.0.0.1:8000/api/import", "rows.json", {
+ *   method: "POST",
+ *   contentType: "application/json",
+ * });
+ * ```
+ */
 export interface UploadOptions extends TransferOptions {
   /** `PUT` (default) or `POST`. */
   method?: "PUT" | "POST";
@@ -108,7 +152,18 @@ export interface UploadOptions extends TransferOptions {
   contentType?: string;
 }
 
-/** What a response said. */
+/**
+ * What a response said.
+ *
+ * @example Log where a redirect led and how big the body is
+ * ```ts
+ * import { download, type ResponseInfo } from "./http.ts";
+ * const response = await download("http://127.0.0.1:8000/latest");
+ * const { url, status, statusText, headers, contentLength }: ResponseInfo = response;
+ * console.log(url, status, statusText, headers.get("content-type"), contentLength);
+ * await response.body.cancel();
+ * ```
+ */
 export interface ResponseInfo {
   /** The final URL, after redirects. */
   url: string;
@@ -122,7 +177,18 @@ export interface ResponseInfo {
   contentLength?: number;
 }
 
-/** A response whose body is still to be read. */
+/**
+ * A response whose body is still to be read.
+ *
+ * @example Stream the body to a file, then wait for the transfer's thread
+ * ```ts
+ * import { download } from "./http.ts";
+ * const response = await download("http://127.0.0.1:8000/data.bin");
+ * await using file = await Deno.open("data.bin", { write: true, create: true });
+ * await response.body.pipeTo(file.writable);
+ * await response.finished;
+ * ```
+ */
 export interface HttpDownload extends ResponseInfo {
   /** The body. Cancelling it cancels the transfer. */
   body: ReadableStream<Uint8Array<ArrayBuffer>>;
@@ -130,7 +196,16 @@ export interface HttpDownload extends ResponseInfo {
   finished: Promise<void>;
 }
 
-/** The result of {@linkcode downloadFile}. */
+/**
+ * The result of {@linkcode downloadFile}.
+ *
+ * @example Report what was saved
+ * ```ts
+ * import { downloadFile } from "./http.ts";
+ * const { path, bytes, status } = await downloadFile("http://127.0.0.1:8000/a.zip", "a.zip");
+ * console.log(`${status}: ${bytes} bytes in ${path}`);
+ * ```
+ */
 export interface DownloadFileResult extends ResponseInfo {
   /** Where the body was written. */
   path: string;
@@ -138,7 +213,16 @@ export interface DownloadFileResult extends ResponseInfo {
   bytes: number;
 }
 
-/** The result of {@linkcode upload}. */
+/**
+ * The result of {@linkcode upload}.
+ *
+ * @example Read the server's answer to an upload
+ * ```ts
+ * import { upload } from "./http.ts";
+ * const { status, bytes, body } = await upload("http://127.0.0.1:8000/files/a.txt", "a.txt");
+ * console.log(`${status} after ${bytes} bytes: ${body}`);
+ * ```
+ */
 export interface UploadResult extends ResponseInfo {
   /** Bytes sent. */
   bytes: number;

@@ -54,7 +54,16 @@ export { MAX_MAILSLOT_PATH } from "./_names.ts";
 export type { SecurityOptions } from "../ffi/security.ts";
 
 const ERROR_ALREADY_EXISTS = 183;
-/** The largest message a domain broadcast (`\\*\mailslot\x`, `\\domain\mailslot\x`) carries. */
+/**
+ * The largest message a domain broadcast (`\\*\mailslot\x`, `\\domain\mailslot\x`) carries.
+ *
+ * @example Keep a broadcast within the limit
+ * ```ts
+ * import { MAX_BROADCAST_MESSAGE, sendMailslot } from "./mailslot.ts";
+ * const note = new TextEncoder().encode("service restarted");
+ * if (note.length <= MAX_BROADCAST_MESSAGE) sendMailslot("\\\\*\\mailslot\\events", note);
+ * ```
+ */
 export const MAX_BROADCAST_MESSAGE = 424;
 
 /**
@@ -88,7 +97,16 @@ function toBytes(data: Uint8Array | string): Uint8Array {
   return typeof data === "string" ? new TextEncoder().encode(data) : data;
 }
 
-/** What {@linkcode MailslotReader.info} reports (`GetMailslotInfo`). */
+/**
+ * What {@linkcode MailslotReader.info} reports (`GetMailslotInfo`).
+ *
+ * @example Drain what is waiting without blocking
+ * ```ts
+ * import { MailslotReader } from "./mailslot.ts";
+ * using slot = MailslotReader.create("events");
+ * while (slot.info().nextSize !== null) console.log(await slot.readText());
+ * ```
+ */
 export interface MailslotInfo {
   /** The largest message the slot takes, in bytes; 0 means any size. */
   maxMessageSize: number;
@@ -100,7 +118,15 @@ export interface MailslotInfo {
   readTimeout: number;
 }
 
-/** Options of {@linkcode MailslotReader.create}. */
+/**
+ * Options of {@linkcode MailslotReader.create}.
+ *
+ * @example Small messages, reads that give up after a second
+ * ```ts
+ * import { MailslotReader } from "./mailslot.ts";
+ * using slot = MailslotReader.create("events", { maxMessageSize: 400, readTimeout: 1000 });
+ * ```
+ */
 export interface MailslotReaderOptions {
   /** The largest message accepted, in bytes (`nMaxMessageSize`). Default 0: any size. */
   maxMessageSize?: number;
@@ -127,7 +153,18 @@ const readOptionsSchema = z.object({
   signal: signalSchema,
 }).strict().optional();
 
-/** Options of one {@linkcode MailslotReader.read}. */
+/**
+ * Options of one {@linkcode MailslotReader.read}.
+ *
+ * @example Wait up to 5 s for the next message, or until the user presses Ctrl+C
+ * ```ts
+ * import { MailslotReader } from "./mailslot.ts";
+ * using slot = MailslotReader.create("events");
+ * const controller = new AbortController();
+ * Deno.addSignalListener("SIGINT", () => controller.abort());
+ * const message = await slot.read({ timeout: 5000, signal: controller.signal });
+ * ```
+ */
 export interface MailslotReadOptions {
   /** Milliseconds to wait; default: the slot's read timeout. */
   timeout?: number;

@@ -41,7 +41,15 @@ import {
 import { wide } from "../ffi/strings.ts";
 import { parseArg } from "./_validate.ts";
 
-/** Writes NDR (little-endian, natural alignment) the way MIDL stubs marshal. */
+/**
+ * Writes NDR (little-endian, natural alignment) the way MIDL stubs marshal.
+ *
+ * @example The body of `Log(long level, [string] wchar_t* text, hyper time)`
+ * ```ts
+ * import { NdrWriter } from "./msrpc.ts";
+ * const body = new NdrWriter().long(2).wstring("disk full").hyper(BigInt(Date.now())).bytes();
+ * ```
+ */
 export class NdrWriter {
   #bytes = new Uint8Array(256);
   #view = new DataView(this.#bytes.buffer);
@@ -108,7 +116,16 @@ export class NdrWriter {
   }
 }
 
-/** Reads NDR written by {@linkcode NdrWriter} (or a MIDL stub). */
+/**
+ * Reads NDR written by {@linkcode NdrWriter} (or a MIDL stub).
+ *
+ * @example Read the values back in the order they were written
+ * ```ts
+ * import { NdrReader, NdrWriter } from "./msrpc.ts";
+ * const reader = new NdrReader(new NdrWriter().long(7).wstring("héllo").bytes());
+ * console.log(reader.long(), reader.wstring()); // 7 "héllo"
+ * ```
+ */
 export class NdrReader {
   readonly #view: DataView;
   #at = 0;
@@ -166,10 +183,30 @@ export class NdrReader {
   }
 }
 
-/** A procedure of a served interface: reads the request's NDR, writes the response's. */
+/**
+ * A procedure of a served interface: reads the request's NDR, writes the response's.
+ *
+ * @example `long Length([string] wchar_t* text)`
+ * ```ts
+ * import type { MsRpcProcedure } from "./msrpc.ts";
+ * const length: MsRpcProcedure = (request, response) => {
+ *   response.long(request.wstring().length);
+ * };
+ * ```
+ */
 export type MsRpcProcedure = (request: NdrReader, response: NdrWriter) => void;
 
-/** Where an interface listens (server) or is reached (client). */
+/**
+ * Where an interface listens (server) or is reached (client).
+ *
+ * @example One interface over local RPC and over a named pipe
+ * ```ts
+ * import type { MsRpcEndpoint } from "./msrpc.ts";
+ * const uuid = "5b0bdf8e-4d7a-4c6b-9a7e-3c1f7e0b9a11";
+ * const local: MsRpcEndpoint = { uuid, protseq: "ncalrpc", endpoint: "calc" };
+ * const pipe: MsRpcEndpoint = { uuid, version: [1, 0], protseq: "ncacn_np", endpoint: "\\pipe\\calc" };
+ * ```
+ */
 export interface MsRpcEndpoint {
   /** The interface's UUID. */
   uuid: string;
@@ -181,13 +218,41 @@ export interface MsRpcEndpoint {
   endpoint: string;
 }
 
-/** Options of {@linkcode MsRpcServer.listen}. */
+/**
+ * Options of {@linkcode MsRpcServer.listen}.
+ *
+ * @example Procedure 0 adds, procedure 1 echoes a string
+ * ```ts
+ * import { MsRpcServer } from "./msrpc.ts";
+ * const iface = { uuid: "5b0bdf8e-4d7a-4c6b-9a7e-3c1f7e0b9a11", endpoint: "calc" };
+ * using server = MsRpcServer.listen({
+ *   ...iface,
+ *   procedures: [
+ *     (req, res) => res.long(req.long() + req.long()),
+ *     (req, res) => res.wstring(req.wstring()),
+ *   ],
+ * });
+ * ```
+ */
 export interface MsRpcServerOptions extends MsRpcEndpoint {
   /** The procedures, by number. */
   procedures: MsRpcProcedure[];
 }
 
-/** Options of {@linkcode MsRpcClient.connect}. */
+/**
+ * Options of {@linkcode MsRpcClient.connect}.
+ *
+ * @example Reach the interface on another machine over named pipes
+ * ```ts
+ * import { MsRpcClient } from "./msrpc.ts";
+ * using client = MsRpcClient.connect({
+ *   uuid: "5b0bdf8e-4d7a-4c6b-9a7e-3c1f7e0b9a11",
+ *   protseq: "ncacn_np",
+ *   endpoint: "\\pipe\\calc",
+ *   host: "buildserver",
+ * });
+ * ```
+ */
 export interface MsRpcClientOptions extends MsRpcEndpoint {
   /** The server's host for ncacn_np (DCE RPC to another machine). Default: this one. */
   host?: string;
@@ -238,6 +303,14 @@ function check(status: number, functionName: string, context: string): void {
 
 /**
  * A registered RPC interface served from TypeScript.
+ *
+ * @example Serve an interface until the process is told to stop
+ * ```ts
+ * import { MsRpcServer } from "./msrpc.ts";
+ * const iface = { uuid: "5b0bdf8e-4d7a-4c6b-9a7e-3c1f7e0b9a11", endpoint: "calc" };
+ * using server = MsRpcServer.listen({ ...iface, procedures: [(req, res) => res.long(-req.long())] });
+ * await new Promise((resolve) => Deno.addSignalListener("SIGINT", () => resolve(undefined)));
+ * ```
  */
 export class MsRpcServer implements Disposable {
   readonly #interface: Uint8Array<ArrayBuffer>;
@@ -355,7 +428,18 @@ export class MsRpcServer implements Disposable {
   }
 }
 
-/** A binding to a server's interface. */
+/**
+ * A binding to a server's interface.
+ *
+ * @example Call procedure 0 with two longs
+ * ```ts
+ * import { MsRpcClient, NdrReader, NdrWriter } from "./msrpc.ts";
+ * const iface = { uuid: "5b0bdf8e-4d7a-4c6b-9a7e-3c1f7e0b9a11", endpoint: "calc" };
+ * using client = MsRpcClient.connect(iface);
+ * const reply = await client.call(0, new NdrWriter().long(2).long(3).bytes());
+ * new NdrReader(reply).long(); // 5
+ * ```
+ */
 export class MsRpcClient implements Disposable {
   readonly #binding: BigUint64Array;
   readonly #interface: Uint8Array<ArrayBuffer>;
