@@ -84,7 +84,17 @@ const ERROR_PIPE_NOT_CONNECTED = 233;
 const ERROR_MORE_DATA = 234;
 const ERROR_PIPE_CONNECTED = 535;
 
-/** How a pipe carries data: a byte stream, or messages whose boundaries are kept. */
+/**
+ * How a pipe carries data: a byte stream, or messages whose boundaries are kept.
+ *
+ * @example Server and client agree on message mode
+ * ```ts
+ * import { NamedPipeClient, NamedPipeServer, type PipeMode } from "./pipe.ts";
+ * const mode: PipeMode = "message";
+ * using server = NamedPipeServer.listen("jobs", { mode });
+ * await using client = await NamedPipeClient.connect("jobs", { mode });
+ * ```
+ */
 export type PipeMode = "byte" | "message";
 
 // ---------------------------------------------------------------------------------------------
@@ -125,7 +135,17 @@ const bytesSchema = z.union([z.instanceof(Uint8Array), z.string()], {
   error: "must be a Uint8Array or a string",
 });
 
-/** Options of one read, write or transaction. */
+/**
+ * Options of one read, write or transaction.
+ *
+ * @example Read for at most 2 s, or until the caller gives up
+ * ```ts
+ * import type { PipeConnection } from "./pipe.ts";
+ * declare const conn: PipeConnection;
+ * const controller = new AbortController();
+ * const n = await conn.read(new Uint8Array(4096), { timeout: 2000, signal: controller.signal });
+ * ```
+ */
 export interface IoOptions {
   /** Cancels the operation (`CancelIoEx`); the promise rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -168,7 +188,17 @@ class Lane {
 // ---------------------------------------------------------------------------------------------
 // connections
 
-/** What {@linkcode PipeConnection.peek} sees without reading. */
+/**
+ * What {@linkcode PipeConnection.peek} sees without reading.
+ *
+ * @example Look at the first bytes of the next message
+ * ```ts
+ * import type { PipeConnection } from "./pipe.ts";
+ * declare const conn: PipeConnection;
+ * const { available, leftThisMessage, data } = conn.peek(4);
+ * if (available > 0) console.log(`${leftThisMessage} bytes, starting with`, data);
+ * ```
+ */
 export interface PeekResult {
   /** Bytes waiting in the pipe (all messages). */
   available: number;
@@ -178,7 +208,16 @@ export interface PeekResult {
   data: Uint8Array;
 }
 
-/** Options of {@linkcode PipeConnection.transact}. */
+/**
+ * Options of {@linkcode PipeConnection.transact}.
+ *
+ * @example Expect large replies
+ * ```ts
+ * import type { PipeConnection } from "./pipe.ts";
+ * declare const conn: PipeConnection;
+ * const report = await conn.transact("report", { replyBufferSize: 1 << 20, timeout: 10_000 });
+ * ```
+ */
 export interface TransactOptions extends IoOptions {
   /** The first read's buffer size; a longer reply is reassembled. Default 65536. */
   replyBufferSize?: number;
@@ -655,7 +694,19 @@ export class PipeConnection implements Disposable, AsyncDisposable {
 // ---------------------------------------------------------------------------------------------
 // server
 
-/** Options of {@linkcode NamedPipeServer.listen}. */
+/**
+ * Options of {@linkcode NamedPipeServer.listen}.
+ *
+ * @example At most 16 clients, open to every authenticated user of this machine
+ * ```ts
+ * import { NamedPipeServer } from "./pipe.ts";
+ * using server = NamedPipeServer.listen("jobs", {
+ *   mode: "message",
+ *   maxInstances: 16,
+ *   sddl: "D:P(A;;GA;;;AU)",
+ * });
+ * ```
+ */
 export interface NamedPipeServerOptions {
   /**
    * `"byte"` (default): a byte stream (`PIPE_TYPE_BYTE`). `"message"`: writes are messages and
@@ -1004,7 +1055,15 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
 // ---------------------------------------------------------------------------------------------
 // client
 
-/** Options of {@linkcode NamedPipeClient.connect}. */
+/**
+ * Options of {@linkcode NamedPipeClient.connect}.
+ *
+ * @example Wait up to 30 s for the server to start
+ * ```ts
+ * import { NamedPipeClient } from "./pipe.ts";
+ * await using client = await NamedPipeClient.connect("jobs", { timeout: 30_000 });
+ * ```
+ */
 export interface NamedPipeConnectOptions {
   /**
    * The read mode. Default: the pipe's own type (`GetNamedPipeInfo`), so a client of a
@@ -1142,7 +1201,15 @@ export class NamedPipeClient extends PipeConnection {
 // ---------------------------------------------------------------------------------------------
 // one-shot call
 
-/** Options of {@linkcode callNamedPipe}. */
+/**
+ * Options of {@linkcode callNamedPipe}.
+ *
+ * @example A quick status question that gives up after 500 ms
+ * ```ts
+ * import { callNamedPipe } from "./pipe.ts";
+ * const reply = await callNamedPipe("jobs", "status?", { timeout: 500, replyBufferSize: 256 });
+ * ```
+ */
 export interface CallNamedPipeOptions {
   /** Milliseconds to wait for a free instance and for the reply. Default 10000. */
   timeout?: number;

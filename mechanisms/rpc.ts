@@ -33,6 +33,17 @@ import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 /**
  * A schema: anything with zod's `safeParse` (a zod schema is one; so is any library's object
  * of that shape).
+ *
+ * @example A schema without zod
+ * ```ts
+ * import type { Schema } from "./rpc.ts";
+ * const positive: Schema<number> = {
+ *   safeParse: (v) =>
+ *     typeof v === "number" && v > 0
+ *       ? { success: true, data: v }
+ *       : { success: false, error: { issues: [{ path: [], message: "must be a positive number" }] } },
+ * };
+ * ```
  */
 export interface Schema<Output = unknown> {
   /** Checks a value: its parsed form, or the issues found. */
@@ -41,7 +52,20 @@ export interface Schema<Output = unknown> {
     | { success: false; error: { issues: readonly SchemaIssue[] } };
 }
 
-/** One problem a schema found. */
+/**
+ * One problem a schema found.
+ *
+ * @example Print where a value went wrong
+ * ```ts
+ * import { z } from "zod";
+ * import type { SchemaIssue } from "./rpc.ts";
+ * const result = z.object({ a: z.number() }).safeParse({ a: "x" });
+ * if (!result.success) {
+ *   const issue: SchemaIssue = result.error.issues[0];
+ *   console.log(issue.path.join("."), issue.message); // a, Invalid input: ...
+ * }
+ * ```
+ */
 export interface SchemaIssue {
   /** Where in the value. */
   readonly path: readonly PropertyKey[];
@@ -49,10 +73,32 @@ export interface SchemaIssue {
   readonly message: string;
 }
 
-/** The type a schema produces. */
+/**
+ * The type a schema produces.
+ *
+ * @example The parameter type of a procedure
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, type Infer } from "./rpc.ts";
+ * const api = defineProcedures({ add: { params: z.tuple([z.number(), z.number()]), result: z.number() } });
+ * const params: Infer<typeof api.add.params> = [2, 3];
+ * ```
+ */
 export type Infer<S> = S extends Schema<infer O> ? O : never;
 
-/** One procedure: the schema of its parameters and of its result. */
+/**
+ * One procedure: the schema of its parameters and of its result.
+ *
+ * @example A procedure that takes a path and returns its size
+ * ```ts
+ * import { z } from "zod";
+ * import type { ProcedureSchema } from "./rpc.ts";
+ * const fileSize = {
+ *   params: z.object({ path: z.string() }),
+ *   result: z.number().int().min(0),
+ * } satisfies ProcedureSchema;
+ * ```
+ */
 export interface ProcedureSchema<P extends Schema = Schema, R extends Schema = Schema> {
   /** Parameters (JSON-RPC `params`: an object or an array). */
   params: P;
@@ -60,10 +106,36 @@ export interface ProcedureSchema<P extends Schema = Schema, R extends Schema = S
   result: R;
 }
 
-/** Procedures by name. */
+/**
+ * Procedures by name.
+ *
+ * @example A function that works with any API
+ * ```ts
+ * import type { Procedures } from "./rpc.ts";
+ * function methodNames(api: Procedures): string[] {
+ *   return Object.keys(api).sort();
+ * }
+ * ```
+ */
 export type Procedures = Record<string, ProcedureSchema>;
 
-/** The server's implementation of each procedure. */
+/**
+ * The server's implementation of each procedure.
+ *
+ * @example Handlers checked against the API, one of them cancellable
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, type Handlers } from "./rpc.ts";
+ * const api = defineProcedures({
+ *   add: { params: z.tuple([z.number(), z.number()]), result: z.number() },
+ *   fetchText: { params: z.object({ url: z.string() }), result: z.string() },
+ * });
+ * const handlers: Handlers<typeof api> = {
+ *   add: ([a, b]) => a + b,
+ *   fetchText: async ({ url }, { signal }) => await (await fetch(url, { signal })).text(),
+ * };
+ * ```
+ */
 export type Handlers<T extends Procedures> = {
   [K in keyof T]: (
     params: Infer<T[K]["params"]>,
@@ -76,12 +148,34 @@ export type Handlers<T extends Procedures> = {
  *
  * @param procedures The procedures.
  * @returns The same object.
+ *
+ * @example Declare an API once, for both sides
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures } from "./rpc.ts";
+ * export const api = defineProcedures({
+ *   greet: { params: z.object({ name: z.string() }), result: z.string() },
+ * });
+ * ```
  */
 export function defineProcedures<T extends Procedures>(procedures: T): T {
   return procedures;
 }
 
-/** JSON-RPC 2.0 error codes, and winipc's. */
+/**
+ * JSON-RPC 2.0 error codes, and winipc's.
+ *
+ * @example Tell a refused argument from a failed procedure
+ * ```ts
+ * import { RpcError, RpcErrorCode } from "./rpc.ts";
+ * declare const call: () => Promise<unknown>;
+ * try {
+ *   await call();
+ * } catch (e) {
+ *   if (e instanceof RpcError && e.code === RpcErrorCode.InvalidParams) console.log("bad input");
+ * }
+ * ```
+ */
 export const RpcErrorCode = {
   /** The message was not JSON. */
   ParseError: -32700,
@@ -99,7 +193,23 @@ export const RpcErrorCode = {
   RequestCancelled: -32800,
 } as const;
 
-/** An error carried across a call: a JSON-RPC error object. */
+/**
+ * An error carried across a call: a JSON-RPC error object.
+ *
+ * @example Fail a call with an application code and data
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, RpcError, RpcServer } from "./rpc.ts";
+ * const api = defineProcedures({ withdraw: { params: z.tuple([z.number()]), result: z.number() } });
+ * let balance = 100;
+ * await using server = await RpcServer.listen("bank", api, {
+ *   withdraw: ([amount]) => {
+ *     if (amount > balance) throw new RpcError(1001, "Insufficient funds", { balance });
+ *     return balance -= amount;
+ *   },
+ * });
+ * ```
+ */
 export class RpcError extends Error {
   /** The JSON-RPC error code. */
   readonly code: number;
@@ -120,7 +230,23 @@ export class RpcError extends Error {
   }
 }
 
-/** What RPC runs over: a connection that carries whole messages both ways. */
+/**
+ * What RPC runs over: a connection that carries whole messages both ways.
+ *
+ * @example A message-mode named pipe connection as a MessageConnection
+ * ```ts
+ * import type { MessageConnection } from "./rpc.ts";
+ * import type { PipeConnection } from "./pipe.ts";
+ * declare const pipe: PipeConnection; // opened with mode: "message"
+ * const conn: MessageConnection = {
+ *   send: async (data) => {
+ *     await pipe.write(data);
+ *   },
+ *   receive: () => pipe.readMessage(),
+ *   close: () => pipe.close(),
+ * };
+ * ```
+ */
 export interface MessageConnection {
   /** Sends one whole message. */
   send(data: Uint8Array): Promise<void>;
@@ -160,6 +286,18 @@ function issueText(error: { issues: readonly SchemaIssue[] }): string {
  * @param conn The connection.
  * @param procedures The schemas.
  * @param handlers The implementations.
+ *
+ * @example Serve every shared-memory connection of a listener
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, serveConnection } from "./rpc.ts";
+ * import { listenShm } from "./shm_listener.ts";
+ * const api = defineProcedures({ ping: { params: z.tuple([]), result: z.literal("pong") } });
+ * await using listener = await listenShm("Local\\pinger");
+ * for await (const conn of listener) {
+ *   serveConnection(conn, api, { ping: () => "pong" as const });
+ * }
+ * ```
  */
 export async function serveConnection<T extends Procedures>(
   conn: MessageConnection,
@@ -265,10 +403,31 @@ export async function serveConnection<T extends Procedures>(
   conn.close();
 }
 
-/** How RPC messages travel. */
+/**
+ * How RPC messages travel.
+ *
+ * @example Pick the transport from the environment
+ * ```ts
+ * import type { RpcTransport } from "./rpc.ts";
+ * const transport: RpcTransport = Deno.env.get("RPC_TRANSPORT") === "shm" ? "shm" : "pipe";
+ * ```
+ */
 export type RpcTransport = "pipe" | "shm";
 
-/** Options of {@linkcode RpcServer.listen}. */
+/**
+ * Options of {@linkcode RpcServer.listen}.
+ *
+ * @example Serve over shared memory, sleeping sooner when idle
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, RpcServer } from "./rpc.ts";
+ * const api = defineProcedures({ now: { params: z.tuple([]), result: z.number() } });
+ * await using server = await RpcServer.listen("Local\\clock", api, { now: () => Date.now() }, {
+ *   transport: "shm",
+ *   spinMicros: 10,
+ * });
+ * ```
+ */
 export interface RpcServerOptions {
   /** `"pipe"` (default: a message-mode named pipe) or `"shm"` (shared-memory connections). */
   transport?: RpcTransport;
@@ -309,6 +468,16 @@ async function accept(name: string, options: RpcServerOptions): Promise<Acceptor
 
 /**
  * Serves procedures to every client that connects under a name.
+ *
+ * @example Serve until Ctrl+C
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, RpcServer } from "./rpc.ts";
+ * const api = defineProcedures({ upper: { params: z.tuple([z.string()]), result: z.string() } });
+ * await using server = await RpcServer.listen("text", api, { upper: ([s]) => s.toUpperCase() });
+ * console.log(`serving ${server.name} over ${server.transport}`);
+ * await new Promise((resolve) => Deno.addSignalListener("SIGINT", () => resolve(undefined)));
+ * ```
  */
 export class RpcServer implements AsyncDisposable {
   readonly #acceptor: Acceptor;
@@ -377,7 +546,19 @@ export class RpcServer implements AsyncDisposable {
   }
 }
 
-/** Options of a call. */
+/**
+ * Options of a call.
+ *
+ * @example Give up after 2 s, or when the user cancels
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, RpcClient } from "./rpc.ts";
+ * const api = defineProcedures({ slow: { params: z.tuple([]), result: z.string() } });
+ * await using client = await RpcClient.connect("worker", api);
+ * const cancel = new AbortController();
+ * const result = await client.call("slow", [], { timeout: 2000, signal: cancel.signal });
+ * ```
+ */
 export interface CallOptions {
   /** Milliseconds before the call fails with `Deno.errors.TimedOut` (and is cancelled). */
   timeout?: number;
@@ -388,7 +569,20 @@ export interface CallOptions {
 const callOptionsSchema = z.object({ timeout: timeoutSchema.optional(), signal: signalSchema })
   .strict().optional();
 
-/** Options of {@linkcode RpcClient.connect}. */
+/**
+ * Options of {@linkcode RpcClient.connect}.
+ *
+ * @example Connect over shared memory, waiting up to 30 s for the server
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, RpcClient } from "./rpc.ts";
+ * const api = defineProcedures({ now: { params: z.tuple([]), result: z.number() } });
+ * await using client = await RpcClient.connect("Local\\clock", api, {
+ *   transport: "shm",
+ *   timeout: 30_000,
+ * });
+ * ```
+ */
 export interface RpcClientOptions {
   /** `"pipe"` (default) or `"shm"`: what the server listens on. */
   transport?: RpcTransport;
@@ -411,6 +605,17 @@ const clientOptionsSchema = z.object({
 
 /**
  * Calls the procedures of a server. Calls may run concurrently.
+ *
+ * @example Concurrent typed calls
+ * ```ts
+ * import { z } from "zod";
+ * import { defineProcedures, RpcClient } from "./rpc.ts";
+ * const api = defineProcedures({
+ *   square: { params: z.tuple([z.number()]), result: z.number() },
+ * });
+ * await using client = await RpcClient.connect("math", api);
+ * const squares = await Promise.all([1, 2, 3].map((n) => client.call("square", [n])));
+ * ```
  */
 export class RpcClient<T extends Procedures> implements AsyncDisposable {
   readonly #conn: MessageConnection;
