@@ -199,14 +199,51 @@ export function listPorts(): string[] {
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-/** Parity of each character. */
+/**
+ * Parity of each character.
+ *
+ * @example 7 data bits, even parity (7E1)
+ * ```ts
+ * import { type Parity, SerialPort } from "./serial.ts";
+ * const parity: Parity = "even";
+ * using port = SerialPort.open("COM5", { baudRate: 9600, dataBits: 7, parity, stopBits: 1 });
+ * ```
+ */
 export type Parity = "none" | "odd" | "even" | "mark" | "space";
-/** Stop bits after each character. */
+/**
+ * Stop bits after each character.
+ *
+ * @example Two stop bits for a slow device
+ * ```ts
+ * import { SerialPort, type StopBits } from "./serial.ts";
+ * const stopBits: StopBits = 2;
+ * using port = SerialPort.open("COM5", { baudRate: 1200, stopBits });
+ * ```
+ */
 export type StopBits = 1 | 1.5 | 2;
-/** Flow control: none, hardware (RTS/CTS) or software (XON/XOFF). */
+/**
+ * Flow control: none, hardware (RTS/CTS) or software (XON/XOFF).
+ *
+ * @example Hardware flow control at high speed
+ * ```ts
+ * import { type FlowControl, SerialPort } from "./serial.ts";
+ * const flowControl: FlowControl = "rts-cts";
+ * using port = SerialPort.open("COM5", { baudRate: 921_600, flowControl });
+ * ```
+ */
 export type FlowControl = "none" | "rts-cts" | "xon-xoff";
 
-/** The line settings of a port (the parts of its `DCB` a user sets). */
+/**
+ * The line settings of a port (the parts of its `DCB` a user sets).
+ *
+ * @example Print a port's settings as 9600 8N1
+ * ```ts
+ * import { SerialPort } from "./serial.ts";
+ * using port = SerialPort.open("COM5", { configure: false });
+ * const { baudRate, dataBits, parity, stopBits } = port.settings();
+ * console.log(`${baudRate} ${dataBits}${parity[0].toUpperCase()}${stopBits}`);
+ * ```
+ */
 export interface SerialSettings {
   /** Bits per second. Default 9600. */
   baudRate: number;
@@ -223,7 +260,15 @@ export interface SerialSettings {
   flowControl: FlowControl;
 }
 
-/** Options of {@linkcode SerialPort.open}. */
+/**
+ * Options of {@linkcode SerialPort.open}.
+ *
+ * @example A read ends 20 ms after the last byte; a write may take 2 s
+ * ```ts
+ * import { SerialPort } from "./serial.ts";
+ * using port = SerialPort.open("COM5", { baudRate: 115200, readInterval: 20, writeTimeout: 2000 });
+ * ```
+ */
 export interface SerialOptions extends Partial<SerialSettings> {
   /**
    * Apply the line settings with `SetCommState` (default `true`). `false` leaves the device as it
@@ -283,7 +328,17 @@ const ioOptionsSchema = z.object({
   signal: signalSchema,
 }).strict().optional();
 
-/** Options of a read or write. */
+/**
+ * Options of a read or write.
+ *
+ * @example Wait 500 ms for an answer
+ * ```ts
+ * import { SerialPort } from "./serial.ts";
+ * using port = SerialPort.open("COM5");
+ * await port.write(new TextEncoder().encode("*IDN?\r\n"), { timeout: 500 });
+ * const n = await port.read(new Uint8Array(256), { timeout: 500 });
+ * ```
+ */
 export interface IoOptions {
   /** Milliseconds to wait; `Infinity` (the default) waits as long as it takes. */
   timeout?: number;
@@ -291,7 +346,17 @@ export interface IoOptions {
   signal?: AbortSignal;
 }
 
-/** The raw `COMMTIMEOUTS` of a port, in milliseconds (`0xFFFFFFFF` is `MAXDWORD`). */
+/**
+ * The raw `COMMTIMEOUTS` of a port, in milliseconds (`0xFFFFFFFF` is `MAXDWORD`).
+ *
+ * @example Reads return at once with what has arrived
+ * ```ts
+ * import { SerialPort } from "./serial.ts";
+ * using port = SerialPort.open("COM5");
+ * port.setTimeouts({ readInterval: 0xffff_ffff, readMultiplier: 0, readConstant: 0 });
+ * console.log(port.timeouts());
+ * ```
+ */
 export interface CommTimeouts {
   /** `ReadIntervalTimeout`. */
   readInterval: number;
@@ -305,7 +370,16 @@ export interface CommTimeouts {
   writeConstant: number;
 }
 
-/** The modem input lines (`GetCommModemStatus`). */
+/**
+ * The modem input lines (`GetCommModemStatus`).
+ *
+ * @example Wait until the device is ready to receive
+ * ```ts
+ * import { SerialPort } from "./serial.ts";
+ * using port = SerialPort.open("COM5");
+ * while (!port.modemStatus().cts) await port.waitEvent(["cts"], { timeout: 5000 });
+ * ```
+ */
 export interface ModemStatus {
   /** Clear To Send. */
   cts: boolean;
@@ -317,10 +391,30 @@ export interface ModemStatus {
   dcd: boolean;
 }
 
-/** A line error that `ClearCommError` reports. */
+/**
+ * A line error that `ClearCommError` reports.
+ *
+ * @example Count framing errors (a baud rate mismatch, often)
+ * ```ts
+ * import { type LineError, SerialPort } from "./serial.ts";
+ * using port = SerialPort.open("COM5");
+ * const errors: LineError[] = port.clearErrors().errors;
+ * if (errors.includes("framing")) console.log("check the baud rate");
+ * ```
+ */
 export type LineError = "rx-overflow" | "overrun" | "parity" | "framing" | "break";
 
-/** The state `ClearCommError` reports (and clears). */
+/**
+ * The state `ClearCommError` reports (and clears).
+ *
+ * @example See what is queued each way
+ * ```ts
+ * import { SerialPort } from "./serial.ts";
+ * using port = SerialPort.open("COM5");
+ * const { inQueue, outQueue, hold } = port.clearErrors();
+ * console.log(`${inQueue} bytes to read, ${outQueue} to send`, hold.cts ? "(held by CTS)" : "");
+ * ```
+ */
 export interface CommStatus {
   /** The line errors since the last call. */
   errors: LineError[];
@@ -332,7 +426,17 @@ export interface CommStatus {
   hold: { cts: boolean; dsr: boolean; dcd: boolean; xoff: boolean; xoffSent: boolean };
 }
 
-/** An event `WaitCommEvent` can wait for. */
+/**
+ * An event `WaitCommEvent` can wait for.
+ *
+ * @example Wait for a byte or a ring
+ * ```ts
+ * import { type CommEvent, SerialPort } from "./serial.ts";
+ * using port = SerialPort.open("COM5");
+ * const happened: CommEvent[] = await port.waitEvent(["rxchar", "ring"]);
+ * if (happened.includes("ring")) console.log("incoming call");
+ * ```
+ */
 export type CommEvent =
   | "rxchar"
   | "rxflag"
