@@ -58,10 +58,31 @@ const SECTION_QUERY = 0x0001;
 /** The suffix of the mutex that serialises {@linkcode SharedMemory.createOrOpen}. */
 const INIT_LOCK_SUFFIX = "#winipc-init";
 
-/** How a mapping or view may be accessed. */
+/**
+ * How a mapping or view may be accessed.
+ *
+ * @example A reader that can never write by mistake
+ * ```ts
+ * import { type MappingAccess, SharedMemory } from "./shm.ts";
+ * const access: MappingAccess = "read-only";
+ * using shm = SharedMemory.open("Local\\board", { access });
+ * console.log(shm.view.readText(0));
+ * ```
+ */
 export type MappingAccess = "read-write" | "read-only";
 
-/** Options of {@linkcode SharedMemory.create}. */
+/**
+ * Options of {@linkcode SharedMemory.create}.
+ *
+ * @example 8 GiB, readable and writable only by its owner
+ * ```ts
+ * import { SharedMemory } from "./shm.ts";
+ * using shm = SharedMemory.create("Local\\big", {
+ *   size: 8n << 30n,
+ *   security: { sddl: "D:P(A;;GA;;;OW)" },
+ * });
+ * ```
+ */
 export interface CreateSharedMemoryOptions {
   /** Size in bytes (number or bigint; sizes beyond 4 GiB work). Required. */
   size: number | bigint;
@@ -69,26 +90,56 @@ export interface CreateSharedMemoryOptions {
   security?: SecurityOptions;
 }
 
-/** Options of {@linkcode SharedMemory.open}. */
+/**
+ * Options of {@linkcode SharedMemory.open}.
+ *
+ * @example Open a mapping another process created, read-only
+ * ```ts
+ * import { SharedMemory } from "./shm.ts";
+ * using shm = SharedMemory.open("Local\\board", { access: "read-only" });
+ * ```
+ */
 export interface OpenSharedMemoryOptions {
   /** `"read-write"` (default) or `"read-only"`: the rights asked of `OpenFileMappingW`. */
   access?: MappingAccess;
 }
 
-/** Options of {@linkcode SharedMemory.createOrOpen}. */
+/**
+ * Options of {@linkcode SharedMemory.createOrOpen}.
+ *
+ * @example The first peer writes a header; the others wait up to 5 s for it
+ * ```ts
+ * import { SharedMemory } from "./shm.ts";
+ * using shm = await SharedMemory.createOrOpen("Local\\ring", {
+ *   size: 1 << 20,
+ *   init: (view) => view.setUint32(0, 0x52494e47), // "RING"
+ *   timeout: 5000,
+ * });
+ * ```
+ */
 export interface CreateOrOpenSharedMemoryOptions extends CreateSharedMemoryOptions {
   /**
    * Runs once, in the peer that created the mapping, before any other peer can open it. It gets
-   * the whole view. Other peers' `createOrOpen` resolves only after it has returned.
+   * the whole view. Other peers' `createOrOpen` resolves only after it has returned (a promise it
+   * returns is awaited; any other value is ignored).
    */
-  init?: (view: SharedView) => void | Promise<void>;
+  init?: (view: SharedView) => unknown;
   /** Milliseconds to wait for a peer that is initialising. Default 10,000. */
   timeout?: number;
   /** Aborts the wait. */
   signal?: AbortSignal;
 }
 
-/** Options of {@linkcode SharedMemory.map}. */
+/**
+ * Options of {@linkcode SharedMemory.map}.
+ *
+ * @example Map 64 KiB at an offset of 5 GiB
+ * ```ts
+ * import { SharedMemory } from "./shm.ts";
+ * using shm = SharedMemory.open("Local\\big");
+ * using window = shm.map({ offset: 5n << 30n, length: 65536, access: "read-only" });
+ * ```
+ */
 export interface MapOptions {
   /** Where the view starts in the mapping, in bytes (any value; winipc aligns it). Default 0. */
   offset?: number | bigint;
@@ -98,7 +149,18 @@ export interface MapOptions {
   access?: MappingAccess;
 }
 
-/** Text encodings of {@linkcode SharedView.readText} and {@linkcode SharedView.writeText}. */
+/**
+ * Text encodings of {@linkcode SharedView.readText} and {@linkcode SharedView.writeText}.
+ *
+ * @example Share text with a program that reads UTF-16 (wchar_t)
+ * ```ts
+ * import { SharedMemory, type TextEncoding } from "./shm.ts";
+ * const encoding: TextEncoding = "utf-16le";
+ * using shm = SharedMemory.create("Local\\status", { size: 4096 });
+ * shm.view.writeText(0, "prêt ✓", { encoding });
+ * shm.view.readText(0, { encoding }); // "prêt ✓"
+ * ```
+ */
 export type TextEncoding = "utf-8" | "utf-16le";
 
 const accessSchema = z.enum(["read-write", "read-only"], {
@@ -162,6 +224,17 @@ const utf16Decoder = new TextDecoder("utf-16le");
 /**
  * A named (or unnamed) file mapping backed by the paging file. It lives while any process holds a
  * handle to it. Owns its handle and the views made by {@linkcode SharedMemory.map}.
+ *
+ * @example A server creates the mapping, clients open it
+ * ```ts
+ * import { SharedMemory } from "./shm.ts";
+ * // server
+ * using board = SharedMemory.create("Local\\board", { size: 4096 });
+ * board.view.writeText(0, "hello");
+ * // client, in another process
+ * using seen = SharedMemory.open("Local\\board");
+ * console.log(seen.view.readText(0)); // "hello"
+ * ```
  */
 export class SharedMemory implements Disposable {
   readonly #handle: OwnedHandle;
@@ -469,6 +542,15 @@ let mapView: (
  *
  * On a read-only view the write helpers throw; writing through `bytes` there is an access
  * violation that ends the process, as in C.
+ *
+ * @example Counters that several processes update atomically
+ * ```ts
+ * import { SharedMemory } from "./shm.ts";
+ * using shm = await SharedMemory.createOrOpen("Local\\stats", { size: 4096 });
+ * using view = shm.map({ length: 64 });
+ * const counters = view.int32Array(0, 16);
+ * Atomics.add(counters, 0, 1);
+ * ```
  */
 export class SharedView implements Disposable {
   static {

@@ -34,7 +34,15 @@ const nameSchema = objectNameSchema.refine((s) => s.length <= 200, {
   error: "must be at most 200 characters",
 });
 
-/** Options of {@linkcode listenShm} and {@linkcode connectShm}. */
+/**
+ * Options of {@linkcode listenShm} and {@linkcode connectShm}.
+ *
+ * @example Small rings for short messages; give the listener 2 s
+ * ```ts
+ * import { connectShm } from "./shm_listener.ts";
+ * await using conn = await connectShm("Local\\echo", { capacity: 1 << 16, timeout: 2000 });
+ * ```
+ */
 export interface ShmConnectionOptions {
   /** Bytes of each ring of each connection (a power of two). Default 1 MiB. */
   capacity?: number;
@@ -52,6 +60,17 @@ const optionsSchema = z.object({
 
 /**
  * Accepts shared-memory connections. Iterate it (or call `accept()`); close it to stop.
+ *
+ * @example Take one client, answer it, stop listening
+ * ```ts
+ * import { listenShm } from "./shm_listener.ts";
+ * await using listener = await listenShm("Local\\jobs");
+ * const conn = await listener.accept();
+ * if (conn) {
+ *   await conn.send(new TextEncoder().encode(`hello from ${listener.name}`));
+ *   await conn[Symbol.asyncDispose]();
+ * }
+ * ```
  */
 export class ShmListener implements AsyncIterable<ShmChannel>, AsyncDisposable {
   readonly #rendezvous: ShmChannel;
@@ -121,6 +140,18 @@ export class ShmListener implements AsyncIterable<ShmChannel>, AsyncDisposable {
  * @param options `spinMicros` for accepted connections.
  * @returns The listener.
  * @throws {Win32Error} `ERROR_ALREADY_EXISTS` when another listener has the name.
+ *
+ * @example Serve each client on its own task
+ * ```ts
+ * import { listenShm } from "./shm_listener.ts";
+ * await using listener = await listenShm("Local\\upper", { spinMicros: 20 });
+ * for await (const conn of listener) {
+ *   (async () => {
+ *     const text = new TextDecoder();
+ *     for await (const m of conn) await conn.send(new TextEncoder().encode(text.decode(m).toUpperCase()));
+ *   })();
+ * }
+ * ```
  */
 export async function listenShm(
   name: string,
@@ -143,6 +174,14 @@ let connections = 0;
  * @returns The connection: `send` reaches the listener's side, `receive` gets what it sends.
  * @throws {Win32Error} `ERROR_FILE_NOT_FOUND` when nobody listens under the name.
  * @throws {Deno.errors.TimedOut} When the listener does not take the connection in time.
+ *
+ * @example Send a request, read the reply
+ * ```ts
+ * import { connectShm } from "./shm_listener.ts";
+ * await using conn = await connectShm("Local\\upper");
+ * await conn.send(new TextEncoder().encode("hello"));
+ * console.log(new TextDecoder().decode((await conn.receive())!)); // "HELLO"
+ * ```
  */
 export async function connectShm(
   name: string,
