@@ -112,7 +112,20 @@ const bytesSchema = z.instanceof(Uint8Array, { error: "must be a Uint8Array" });
 // ---------------------------------------------------------------------------------------------
 // addresses
 
-/** A socket's address, as `Deno.NetAddr` has it, plus the IP family. */
+/**
+ * A socket's address, as `Deno.NetAddr` has it, plus the IP family.
+ *
+ * @example Log who connected
+ * ```ts
+ * import { listen, type NetAddr } from "./socket.ts";
+ * await using listener = await listen({ port: 0 });
+ * for await (const conn of listener) {
+ *   const { hostname, port, family }: NetAddr = conn.remoteAddr;
+ *   console.log(`IPv${family} client ${hostname}:${port}`);
+ *   conn.close();
+ * }
+ * ```
+ */
 export interface NetAddr {
   /** `"tcp"` or `"udp"`. */
   transport: "tcp" | "udp";
@@ -404,6 +417,16 @@ const poller = new Poller();
  * Tests await it so that no FFI call is pending when they end.
  *
  * @returns A promise that resolves when the poller is idle.
+ *
+ * @example A test that leaves no FFI call behind
+ * ```ts
+ * import { listen, pollerIdle } from "./socket.ts";
+ * Deno.test("listen on an ephemeral port", async () => {
+ *   const listener = await listen({ port: 0 });
+ *   listener.close();
+ *   await pollerIdle();
+ * });
+ * ```
  */
 export function pollerIdle(): Promise<void> {
   return poller.idle();
@@ -711,7 +734,20 @@ export class TcpConn implements Disposable, AsyncDisposable {
 // ---------------------------------------------------------------------------------------------
 // TCP listener
 
-/** Options of {@linkcode listen}. */
+/**
+ * Options of {@linkcode listen}.
+ *
+ * @example Listen on every IPv4 address, port 8080, and nobody else may bind it
+ * ```ts
+ * import { listen } from "./socket.ts";
+ * await using listener = await listen({
+ *   port: 8080,
+ *   hostname: "0.0.0.0",
+ *   exclusiveAddressUse: true,
+ *   backlog: 64,
+ * });
+ * ```
+ */
 export interface ListenOptions {
   /** The port; 0 lets the system choose (read it from `listener.addr.port`). */
   port: number;
@@ -874,7 +910,21 @@ export async function listen(options: ListenOptions): Promise<TcpListener> {
   }
 }
 
-/** Options of {@linkcode connect}. */
+/**
+ * Options of {@linkcode connect}.
+ *
+ * @example Connect over IPv6 without Nagle's delay, giving up after 3 s
+ * ```ts
+ * import { connect } from "./socket.ts";
+ * await using conn = await connect({
+ *   hostname: "localhost",
+ *   port: 9000,
+ *   family: 6,
+ *   noDelay: true,
+ *   signal: AbortSignal.timeout(3000),
+ * });
+ * ```
+ */
 export interface ConnectOptions {
   /** The port, 1 to 65535. */
   port: number;
@@ -948,7 +998,15 @@ export async function connect(options: ConnectOptions): Promise<TcpConn> {
 // ---------------------------------------------------------------------------------------------
 // UDP
 
-/** Options of {@linkcode listenDatagram}. */
+/**
+ * Options of {@linkcode listenDatagram}.
+ *
+ * @example Bind UDP port 5353 on IPv6 loopback, shared with other listeners
+ * ```ts
+ * import { listenDatagram } from "./socket.ts";
+ * await using udp = await listenDatagram({ port: 5353, hostname: "::1", reuseAddress: true });
+ * ```
+ */
 export interface DatagramOptions {
   /** The port; 0 lets the system choose. */
   port: number;
@@ -960,7 +1018,17 @@ export interface DatagramOptions {
   reuseAddress?: boolean;
 }
 
-/** Where a datagram goes. */
+/**
+ * Where a datagram goes.
+ *
+ * @example Send one datagram to a named host
+ * ```ts
+ * import { type DatagramTarget, listenDatagram } from "./socket.ts";
+ * await using udp = await listenDatagram({ port: 0 });
+ * const target: DatagramTarget = { hostname: "localhost", port: 514 };
+ * await udp.send(new TextEncoder().encode("<14>winipc: hello"), target);
+ * ```
+ */
 export interface DatagramTarget {
   /** Host name or address. */
   hostname: string;
