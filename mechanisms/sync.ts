@@ -97,6 +97,17 @@ function parseName(name: unknown, allowNull: boolean): string | null {
 /**
  * What every synchronisation object has: a handle this object owns, a name, and whether this
  * call created it. Closing is idempotent; `using` closes.
+ *
+ * @example Report any synchronisation object
+ * ```ts
+ * import { Event, type KernelObject, Mutex } from "./sync.ts";
+ * function describe(object: KernelObject): string {
+ *   return `${object.name ?? "(unnamed)"}: ${object.created ? "created" : "opened"}`;
+ * }
+ * using lock = Mutex.createOrOpen("Local\\jobs.lock");
+ * using ready = Event.create();
+ * console.log(describe(lock), describe(ready));
+ * ```
  */
 export abstract class KernelObject implements Disposable {
   readonly #handle: OwnedHandle;
@@ -142,7 +153,15 @@ export abstract class KernelObject implements Disposable {
 // ---------------------------------------------------------------------------------------------
 // Mutex
 
-/** Options of a new mutex. */
+/**
+ * Options of a new mutex.
+ *
+ * @example A mutex that child processes inherit
+ * ```ts
+ * import { Mutex } from "./sync.ts";
+ * using lock = Mutex.create("Local\\jobs.lock", { security: { inheritable: true } });
+ * ```
+ */
 export interface MutexOptions {
   /** Inheritance and access control of the new object. */
   security?: SecurityOptions;
@@ -210,6 +229,16 @@ function localKey(name: string | null, self: object): string | object {
 
 /**
  * Ownership of a {@linkcode Mutex}, from `lock()` until `release()` or the end of a `using` scope.
+ *
+ * @example Repair the shared state when the previous owner died holding the lock
+ * ```ts
+ * import { Mutex } from "./sync.ts";
+ * using lock = Mutex.createOrOpen("Local\\inventory.lock");
+ * {
+ *   using guard = await lock.lock({ timeout: 5000 });
+ *   if (guard.abandoned) console.log("last owner crashed: checking the inventory");
+ * } // released here
+ * ```
  */
 export class MutexGuard implements Disposable {
   /**
@@ -439,7 +468,15 @@ export class Mutex extends KernelObject {
 // ---------------------------------------------------------------------------------------------
 // Event
 
-/** Options of a new event. */
+/**
+ * Options of a new event.
+ *
+ * @example A manual-reset event that starts signalled: every waiter passes until reset()
+ * ```ts
+ * import { Event } from "./sync.ts";
+ * using open = Event.create("Local\\gate", { manualReset: true, initialState: true });
+ * ```
+ */
 export interface EventOptions {
   /** `true`: stays signalled until `reset()`. `false` (default): one waiter wakes, then it resets. */
   manualReset?: boolean;
@@ -569,7 +606,21 @@ export class Event extends KernelObject {
 // ---------------------------------------------------------------------------------------------
 // Semaphore
 
-/** Options of a new semaphore. */
+/**
+ * Options of a new semaphore.
+ *
+ * @example At most four workers at a time, across processes
+ * ```ts
+ * import { Semaphore } from "./sync.ts";
+ * using slots = Semaphore.createOrOpen("Local\\workers", { initial: 4, maximum: 4 });
+ * await slots.acquire();
+ * try {
+ *   // ... the work
+ * } finally {
+ *   slots.release();
+ * }
+ * ```
+ */
 export interface SemaphoreOptions {
   /** The count it starts with. Default 0. */
   initial?: number;
