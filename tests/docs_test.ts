@@ -18,7 +18,8 @@ function report(list: Finding[]): string {
 }
 
 Deno.test({
-  name: "docs: every export has JSDoc, a titled @example and no raw pointer type (but channel.ts)",
+  name:
+    "docs: every export has JSDoc and a titled @example that type-checks, and no raw pointer type (but channel.ts)",
   ignore: onWindows,
   fn: async () => {
     const rest = (await audit()).filter((f) => f.file !== CHANNEL);
@@ -53,6 +54,7 @@ Deno.test({
         "73 pointer-type Holder.address",
         "87 missing-jsdoc Holder.close",
         "103 doc-lint configure",
+        "113 example-type @example",
       ],
       report(sample),
     );
@@ -63,6 +65,10 @@ Deno.test({
     assert.equal(
       sample.find((f) => f.rule === "doc-lint")?.message,
       "private-type-ref: public type 'configure' references private type 'Settings'",
+    );
+    assert.match(
+      sample.find((f) => f.rule === "example-type")?.message ?? "",
+      /^TS2345: Argument of type 'string' is not assignable to parameter of type 'number'/,
     );
   },
 });

@@ -11,7 +11,9 @@
  *   `Deno.UnsafePointer`, `Deno.UnsafeCallback`, ...) or a `bigint`/`number` documented as a raw
  *   pointer or handle, other than through a member named `unsafe*` (`unsafeHandle`);
  * - `doc-lint`: an error of `deno doc --lint` (a private type in a public signature, ...) that
- *   the rules above do not already report.
+ *   the rules above do not already report;
+ * - `example-type`: an example that does not type-check (`deno check --doc` over the files that
+ *   declare the audited symbols).
  *
  * Private (`#x` and `private`) members are not public and are not read.
  *
@@ -27,7 +29,8 @@ export type Rule =
   | "missing-example"
   | "untitled-example"
   | "pointer-type"
-  | "doc-lint";
+  | "doc-lint"
+  | "example-type";
 
 /** One problem in the public API's documentation or signatures. */
 export interface Finding {
@@ -165,7 +168,64 @@ export async function auditDocs(options: AuditOptions = {}): Promise<Finding[]> 
     );
     if (!known) findings.push(lintFinding);
   }
+  // deno check --doc: every example type-checks, in each file that declares an audited symbol
+  const declaring = new Set(files);
+  for (const node of Object.values(doc.nodes)) {
+    for (const symbol of node.symbols ?? []) {
+      for (const d of symbol.declarations) {
+        const file = d.kind === "reference" ? d.def.target.filename : d.location.filename;
+        if (file.startsWith(`file://${rootPrefix}`)) {
+          declaring.add(decodeURIComponent(file.slice(`file://${rootPrefix}`.length)));
+        }
+      }
+    }
+  }
+  const check = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--doc", "--quiet", ...[...declaring].sort()],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  if (!check.success) {
+    const output = new TextDecoder().decode(check.stdout) + new TextDecoder().decode(check.stderr);
+    findings.push(...parseDocCheck(output, rootPrefix));
+  }
   return findings.sort(byPlace);
+}
+
+/**
+ * The type errors in the output of `deno check --doc`, each placed on the line of the example
+ * where it is.
+ *
+ * @param output What it printed (without colours).
+ * @param rootPrefix The repository's folder with a final `/`, to make file names relative.
+ * @returns One `example-type` finding per error (one in all when the output cannot be read).
+ */
+export function parseDocCheck(output: string, rootPrefix: string): Finding[] {
+  const found: Finding[] = [];
+  const pattern =
+    /^(TS\d+) \[ERROR\]: (.*)\n(?:(?!TS\d+ \[ERROR\]).*\n)*?\s*at file:\/\/(.*?)#(\d+)-\d+\.\w+:(\d+):\d+/gm;
+  for (const m of output.matchAll(pattern)) {
+    const file = m[3].startsWith(rootPrefix) ? m[3].slice(rootPrefix.length) : m[3];
+    found.push({
+      rule: "example-type",
+      file,
+      line: Number(m[4]) + Number(m[5]) - 1,
+      symbol: "@example",
+      message: `${m[1]}: ${m[2]}`,
+    });
+  }
+  if (found.length === 0) {
+    found.push({
+      rule: "example-type",
+      file: "(deno check --doc)",
+      line: 0,
+      symbol: "@example",
+      message: output.trim().split("\n").slice(0, 20).join("\n"),
+    });
+  }
+  return found;
 }
 
 /**
