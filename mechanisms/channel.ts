@@ -49,7 +49,16 @@ import { Event, Semaphore } from "./sync.ts";
 
 /** "WIPC" little-endian: the first word of every channel mapping. */
 const MAGIC = 0x4350_4957;
-/** The layout version this module speaks. */
+/**
+ * The layout version this module speaks: a channel created by a winipc with another layout is
+ * refused by {@linkcode ShmChannel.open} with an error naming both versions.
+ *
+ * @example Say which layout a process speaks
+ * ```ts
+ * import { CHANNEL_LAYOUT_VERSION } from "./channel.ts";
+ * console.log(`shm channel layout ${CHANNEL_LAYOUT_VERSION}`);
+ * ```
+ */
 export const CHANNEL_LAYOUT_VERSION = 2;
 const HEADER_BYTES = 4096;
 /** Header words (Int32 indexes). */
@@ -72,7 +81,20 @@ const STATE_OPEN = 1;
 const STATE_CLOSED = 2;
 const FRAME_HEADER = 8;
 
-/** Options of {@linkcode ShmChannel.create}. */
+/**
+ * Options of {@linkcode ShmChannel.create}.
+ *
+ * @example A large ring for big messages, polled hard, that many clients come and go on
+ * ```ts
+ * import { ShmChannel, type ShmChannelCreateOptions } from "./channel.ts";
+ * const options: ShmChannelCreateOptions = {
+ *   capacity: 64 << 20, // messages of up to 32 MiB
+ *   spinMicros: 2000,
+ *   endWhenSendersClose: false,
+ * };
+ * await using channel = await ShmChannel.create("Local\frames", options);
+ * ```
+ */
 export interface ShmChannelCreateOptions {
   /** Bytes of each ring: a power of two from 4 KiB to 1 GiB. Default 1 MiB. */
   capacity?: number;
@@ -93,7 +115,15 @@ export interface ShmChannelCreateOptions {
   endWhenSendersClose?: boolean;
 }
 
-/** Options of {@linkcode ShmChannel.open}. */
+/**
+ * Options of {@linkcode ShmChannel.open}.
+ *
+ * @example Wait up to 5 s for the creator to finish setting the channel up
+ * ```ts
+ * import { ShmChannel } from "./channel.ts";
+ * await using channel = await ShmChannel.open("Local\frames", { timeout: 5000 });
+ * ```
+ */
 export interface ShmChannelOpenOptions {
   /** Microseconds to spin before sleeping. Default 50. */
   spinMicros?: number;
@@ -103,7 +133,18 @@ export interface ShmChannelOpenOptions {
   signal?: AbortSignal;
 }
 
-/** Options of a single send or receive. */
+/**
+ * Options of a single send or receive.
+ *
+ * @example Give up on a reply after a second, or when the user cancels
+ * ```ts
+ * import { ShmChannel } from "./channel.ts";
+ * await using channel = await ShmChannel.open("Local\jobs");
+ * const cancel = new AbortController();
+ * await channel.send(new Uint8Array([1]), { timeout: 1000 });
+ * const reply = await channel.receive({ timeout: 1000, signal: cancel.signal });
+ * ```
+ */
 export interface ChannelOpOptions {
   /** Aborts the wait. */
   signal?: AbortSignal;
@@ -111,7 +152,22 @@ export interface ChannelOpOptions {
   timeout?: number;
 }
 
-/** A peer process ended without closing the channel (or in the middle of a message). */
+/**
+ * A peer process ended without closing the channel (or in the middle of a message).
+ *
+ * @example Tell a crashed peer from a clean end
+ * ```ts
+ * import { PeerGoneError, ShmChannel } from "./channel.ts";
+ * await using channel = await ShmChannel.create("Local\jobs");
+ * try {
+ *   for await (const message of channel) console.log(message.length);
+ *   console.log("every sender closed");
+ * } catch (e) {
+ *   if (e instanceof PeerGoneError) console.log(`process ${e.pid} died`);
+ *   else throw e;
+ * }
+ * ```
+ */
 export class PeerGoneError extends Error {
   /** The peer's process id. */
   readonly pid: number;
@@ -208,6 +264,19 @@ interface Ring {
  * (as a Rust `mpsc` receiver ends when every sender is dropped). An opener that connects after
  * that is not seen by a stream that has ended, so when senders start independently, count what
  * you expect rather than rely on the end.
+ *
+ * @example A worker process that answers jobs, and its client
+ * ```ts
+ * import { ShmChannel } from "./channel.ts";
+ * // the worker: receives jobs, answers each
+ * await using jobs = await ShmChannel.create("Local\jobs", { capacity: 4 << 20 });
+ * for await (const job of jobs) await jobs.send(job.reverse());
+ *
+ * // the client, in another process
+ * await using client = await ShmChannel.open("Local\jobs");
+ * await client.send(new Uint8Array([1, 2, 3]));
+ * console.log(await client.receive()); // Uint8Array [3, 2, 1]
+ * ```
  */
 export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Uint8Array> {
   readonly #shm: SharedMemory;
