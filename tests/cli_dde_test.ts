@@ -1,20 +1,6 @@
 import assert from "node:assert/strict";
-import { DdeClient, DdeError } from "../mechanisms/dde.ts";
+import { serviceAppears } from "./_dde_helpers.ts";
 import { runCli, spawnCli, uniqueName, winTest } from "./_helpers.ts";
-
-/** Waits until a DDE service answers on the topic (the serving CLI has registered it). */
-async function serviceAppears(service: string, topic: string, timeout = 30_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    try {
-      DdeClient.connect(service, topic).close();
-      return;
-    } catch (e) {
-      if (!(e instanceof DdeError) || Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 winTest(
   "cli: dde poke --json and execute --json against dde serve in another process",

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DdeClient, DdeError } from "../mechanisms/dde.ts";
+import { serviceAppears } from "./_dde_helpers.ts";
 import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 async function startServer(service: string, topic: string) {
@@ -114,20 +115,6 @@ winTest("DDE bad input: a missing service or topic, bad arguments", async () => 
   assert.throws(() => conv.execute(""), /Invalid argument "command"/);
   assert.throws(() => conv.request("x", { formats: [] }), /must name at least one format/);
 });
-
-/** Waits until a DDE service answers on the topic. */
-async function serviceAppears(service: string, topic: string, timeout = 30_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    try {
-      DdeClient.connect(service, topic).close();
-      return;
-    } catch (e) {
-      if (!(e instanceof DdeError) || Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 winTest("CLI: dde serve with poke, request and execute from other processes", async () => {
   const service = uniqueName("cli-svc");
