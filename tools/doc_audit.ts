@@ -138,30 +138,15 @@ export interface AuditOptions {
 export async function auditDocs(options: AuditOptions = {}): Promise<Finding[]> {
   const root = options.root ?? repoRoot();
   const files = options.files ?? await auditedEntryPoints(root);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--json", ...files],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  if (!out.success) {
-    throw new Error(`deno doc --json failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  const doc = JSON.parse(new TextDecoder().decode(out.stdout)) as DocOutput;
+  const rootPrefix = `${root.replace(/\/$/, "")}/`;
+  const json = await deno(root, ["doc", "--json", ...files]);
+  if (!json.success) throw new Error(`deno doc --json failed: ${json.stderr}`);
+  const doc = JSON.parse(json.stdout) as DocOutput;
   const findings = auditDocOutput(doc, root);
   // deno doc --lint: what JSR checks (private types in public signatures, missing return types);
   // a missing JSDoc that the audit reported already is not repeated
-  const lint = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--lint", ...files],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder().decode(lint.stdout) + new TextDecoder().decode(lint.stderr);
-  const rootPrefix = `${root.replace(/\/$/, "")}/`;
-  for (const lintFinding of parseDocLint(text, rootPrefix)) {
+  const lint = await deno(root, ["doc", "--lint", ...files]);
+  for (const lintFinding of parseDocLint(lint.stdout + lint.stderr, rootPrefix)) {
     const known = findings.some((f) =>
       f.rule === "missing-jsdoc" && lintFinding.message.startsWith("missing-jsdoc") &&
       f.file === lintFinding.file && f.line === lintFinding.line
@@ -180,18 +165,29 @@ export async function auditDocs(options: AuditOptions = {}): Promise<Finding[]> 
       }
     }
   }
-  const check = await new Deno.Command(Deno.execPath(), {
-    args: ["check", "--doc", "--quiet", ...[...declaring].sort()],
+  const check = await deno(root, ["check", "--doc", "--quiet", ...[...declaring].sort()]);
+  if (!check.success) findings.push(...parseDocCheck(check.stdout + check.stderr, rootPrefix));
+  return findings.sort(byPlace);
+}
+
+/** Runs this Deno with arguments in the repository, without colours. */
+async function deno(
+  root: string,
+  args: string[],
+): Promise<{ success: boolean; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
     cwd: root,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).output();
-  if (!check.success) {
-    const output = new TextDecoder().decode(check.stdout) + new TextDecoder().decode(check.stderr);
-    findings.push(...parseDocCheck(output, rootPrefix));
-  }
-  return findings.sort(byPlace);
+  const decoder = new TextDecoder();
+  return {
+    success: out.success,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
 }
 
 /**
