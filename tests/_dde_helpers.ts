@@ -3,11 +3,12 @@
  *
  * @module
  */
-import { DdeClient, DdeError } from "../mechanisms/dde.ts";
+import { spawnFixture } from "./_helpers.ts";
 
 /**
  * Waits until a DDE service answers on the topic (a server in another process has registered
- * it).
+ * it). The probing runs in a child process (see tests/fixtures/dde_wait.ts for why: under Wine,
+ * failed connects leave windows behind that would hang later DDE tests).
  *
  * @param service The service name.
  * @param topic A topic it serves.
@@ -18,14 +19,13 @@ export async function serviceAppears(
   topic: string,
   timeout = 30_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    try {
-      DdeClient.connect(service, topic).close();
-      return;
-    } catch (e) {
-      if (!(e instanceof DdeError) || Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  await using probe = spawnFixture("dde_wait.ts", [service, topic, String(timeout)], {
+    stderr: "piped",
+  });
+  const { code, stderr, rest } = await probe.finish();
+  if (code !== 0 || rest[0] !== "up") {
+    throw new Error(
+      `DDE service "${service}" did not appear on topic "${topic}" (exit ${code}): ${stderr}`,
+    );
   }
 }
