@@ -110,11 +110,9 @@ const shmTarget: BenchTarget = {
       connect: () =>
         Promise.resolve({
           roundTrip(message) {
-            if (!channel.trySend(message)) {
-              return channel.send(message).then(() => receiveSpinning(channel, SPIN_MICROS))
-                .then((reply) => reply!);
-            }
-            const reply = receiveSpinning(channel, SPIN_MICROS);
+            const reply = channel.trySend(message)
+              ? receiveSpinning(channel, SPIN_MICROS)
+              : channel.send(message).then(() => receiveSpinning(channel, SPIN_MICROS));
             return reply instanceof Uint8Array ? reply : reply.then((view) => view!);
           },
           send: (message) => channel.trySend(message) ? undefined : channel.send(message),

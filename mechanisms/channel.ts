@@ -749,13 +749,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       const start = from & ring.mask;
       const first = Math.min(bytes, this.#capacity - start);
       const at = ring.dataOffset + start;
-      if (first <= 128) {
-        // a short span: plain stores beat the call into fill()
-        const i32 = this.#i32;
-        for (let i = at >> 2, end = (at + first) >> 2; i < end; i++) i32[i] = 0;
-      } else {
-        this.#u8.fill(0, at, at + first);
-      }
+      this.#u8.fill(0, at, at + first);
       if (first < bytes) this.#u8.fill(0, ring.dataOffset, ring.dataOffset + bytes - first);
       this.#published = this.#tail;
     }
@@ -847,9 +841,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
    * @returns A copy of the message, or `undefined` when none is ready.
    */
   tryReceive(): Uint8Array | undefined {
-    if (this.#closed) throw new Deno.errors.BadResource("Channel is closed");
-    this.#claimConsumer();
-    const view = this.#take();
+    const view = this.tryReceiveView();
     if (view === undefined) return undefined;
     const copy = view.slice();
     this.#release();
