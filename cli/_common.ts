@@ -86,6 +86,25 @@ export function emit(
 }
 
 /**
+ * Prints a listening verb's status (that it is ready, the address it listens on). A listening
+ * verb's stdout carries only the messages it receives, so a script can read them line by line:
+ * the status goes to stderr as text, or, with `--json`, to stdout as a JSON line whose `event` key
+ * tells it from the messages.
+ *
+ * @param json Whether `--json` was given.
+ * @param record The status as a JSON object, with an `event` key.
+ * @param text The status as text.
+ */
+export function status(
+  json: boolean | undefined,
+  record: { event: string } & Record<string, unknown>,
+  text: string,
+): void {
+  if (json) console.log(JSON.stringify(record));
+  else console.error(text);
+}
+
+/**
  * An AbortSignal that fires after `--timeout` seconds (never without one).
  *
  * @param seconds The timeout, or undefined.

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { type Handlers, RpcClient, RpcServer } from "../mechanisms/rpc.ts";
 import { builtinHandlers, builtinProcedures } from "../mechanisms/rpc_builtins.ts";
 import { objectNameSchema } from "../mechanisms/_validate.ts";
-import { check, deadline, emit, parser, timeoutParser } from "./_common.ts";
+import { check, deadline, emit, parser, status, timeoutParser } from "./_common.ts";
 
 const transportParser = parser(
   z.enum(["pipe", "shm"], { error: 'must be "pipe" or "shm"' }),
@@ -78,7 +78,7 @@ export function registerRpc(program: Command): void {
       await using server = await RpcServer.listen(name, builtinProcedures, logged, {
         transport: opts.transport,
       });
-      emit(
+      status(
         opts.json,
         { event: "ready", name, methods: Object.keys(builtinProcedures) },
         `serving rpc "${name}" (${Object.keys(builtinProcedures).join(", ")})`,

@@ -8,7 +8,16 @@ import { z } from "zod";
 import { SharedMemory } from "../mechanisms/shm.ts";
 import { Mutex } from "../mechanisms/sync.ts";
 import { objectNameSchema } from "../mechanisms/_validate.ts";
-import { check, deadline, emit, intSchema, isDeadline, parser, timeoutParser } from "./_common.ts";
+import {
+  check,
+  deadline,
+  emit,
+  intSchema,
+  isDeadline,
+  parser,
+  status,
+  timeoutParser,
+} from "./_common.ts";
 
 const sizeParser = parser(
   z.string()
@@ -46,7 +55,7 @@ export function registerShm(program: Command): void {
 
   shm.command("serve")
     .description(
-      "create a mapping and keep it alive; prints a ready line, then the text each time it changes",
+      "create a mapping and keep it alive; prints the text each time it changes (a ready line\ngoes to stderr, or with --json to stdout as an event)",
     )
     .argument("<name>", "mapping name (Local\\ and Global\\ prefixes allowed)")
     .requiredOption("--size <bytes>", "size of the mapping in bytes", sizeParser)
@@ -66,7 +75,7 @@ export function registerShm(program: Command): void {
       await withOptionalLock(opts.mutex, () => {
         if (opts.init !== undefined) mapping.view.writeText(0, opts.init);
       });
-      emit(
+      status(
         opts.json,
         { event: "ready", name, size: Number(mapping.size) },
         `serving shm "${name}" (${mapping.size} bytes)`,

@@ -28,6 +28,7 @@ import {
   intSchema,
   isDeadline,
   parser,
+  status,
   timeoutParser,
 } from "./_common.ts";
 
@@ -247,7 +248,7 @@ export function registerSocket(program: Command): void {
 }
 
 function ready(json: boolean | undefined, transport: "tcp" | "udp", addr: NetAddr): void {
-  emit(
+  status(
     json,
     { event: "listening", transport, hostname: addr.hostname, port: addr.port },
     `listening on ${transport} ${show(addr)}`,

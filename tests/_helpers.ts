@@ -41,40 +41,60 @@ export function repoPath(relative: string): string {
 export class Fixture implements AsyncDisposable {
   readonly child: Deno.ChildProcess;
   readonly #lines: AsyncIterator<string>;
+  readonly #errorLines: AsyncIterator<string> | undefined;
   #stderr: Promise<string>;
   readonly output: string[] = [];
 
   constructor(child: Deno.ChildProcess, stderrPiped = true) {
     this.child = child;
-    this.#lines = child.stdout
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new LineSplitter())[Symbol.asyncIterator]();
-    this.#stderr = stderrPiped ? new Response(child.stderr).text() : Promise.resolve("");
+    this.#lines = lines(child.stdout);
+    if (stderrPiped) {
+      // one branch for the whole text (finish(), error messages), one read line by line
+      const [whole, byLine] = child.stderr.tee();
+      this.#stderr = new Response(whole).text();
+      this.#errorLines = lines(byLine);
+    } else {
+      this.#stderr = Promise.resolve("");
+    }
   }
 
   /**
-   * The next line the fixture prints.
+   * The next line the fixture prints on stdout.
    *
    * @param timeout Milliseconds to wait.
    */
-  async line(timeout = 30_000): Promise<string> {
+  line(timeout = 30_000): Promise<string> {
+    return this.#next(this.#lines, "stdout", timeout);
+  }
+
+  /**
+   * The next line the fixture prints on stderr (a listening verb's status goes there).
+   *
+   * @param timeout Milliseconds to wait.
+   */
+  errorLine(timeout = 30_000): Promise<string> {
+    if (!this.#errorLines) throw new Error("The fixture's stderr is not piped");
+    return this.#next(this.#errorLines, "stderr", timeout);
+  }
+
+  async #next(from: AsyncIterator<string>, stream: string, timeout: number): Promise<string> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`Fixture printed no line within ${timeout} ms`)),
+        () => reject(new Error(`Fixture printed no line on ${stream} within ${timeout} ms`)),
         timeout,
       );
     });
     try {
-      const next = await Promise.race([this.#lines.next(), timedOut]);
+      const next = await Promise.race([from.next(), timedOut]);
       if (next.done) {
         const status = await this.child.status;
         throw new Error(
-          `Fixture ended (code ${status.code}) before printing a line; stderr:\n${await this
+          `Fixture ended (code ${status.code}) before printing a line on ${stream}; stderr:\n${await this
             .#stderr}`,
         );
       }
-      this.output.push(next.value);
+      if (from === this.#lines) this.output.push(next.value);
       return next.value;
     } finally {
       clearTimeout(timer);
@@ -114,6 +134,12 @@ export class Fixture implements AsyncDisposable {
     }
     await this.finish().catch(() => undefined);
   }
+}
+
+/** The lines of a byte stream, as an iterator. */
+function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
+  return stream.pipeThrough(new TextDecoderStream()).pipeThrough(new LineSplitter())
+    [Symbol.asyncIterator]();
 }
 
 class LineSplitter extends TransformStream<string, string> {

@@ -71,7 +71,7 @@ for (const transport of ["pipe", "shm"] as const) {
 winTest("cli: rpc serve --json fails with one error: line and no JSON", async () => {
   const name = uniqueName("cli-rpc-taken");
   await using first = spawnCli(["rpc", "serve", name, "--transport", "shm", "--timeout", "60"]);
-  assert.equal(await first.line(), `serving rpc "${name}" (echo, add, sha256)`);
+  assert.equal(await first.errorLine(), `serving rpc "${name}" (echo, add, sha256)`);
   const taken = await runCli([
     "rpc",
     "serve",

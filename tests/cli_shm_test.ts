@@ -16,7 +16,7 @@ winTest("winipc shm serve|read|write between processes, as a user runs them", as
     "--timeout",
     "60",
   ]);
-  assert.equal(await server.line(), `serving shm "${name}" (4096 bytes)`);
+  assert.equal(await server.errorLine(), `serving shm "${name}" (4096 bytes)`);
 
   const read = await runCli(["shm", "read", name, "--mutex", `${name}.lock`]);
   assert.deepEqual(read, { code: 0, stdout: "héllo ✓\n", stderr: "" });
@@ -72,7 +72,7 @@ winTest(
     }
     const name = uniqueName("cli-shm-small");
     await using server = spawnCli(["shm", "serve", name, "--size", "8", "--timeout", "60"]);
-    await server.line();
+    await server.errorLine(); // the ready line
     // The opened view covers the section as the kernel reports it (a whole page under Wine).
     const tooLong = await runCli(["shm", "write", name, "x".repeat(5000)]);
     assert.equal(tooLong.code, 1);

@@ -91,7 +91,7 @@ winTest("a server that dies mid-call: the caller gets an error, not a hang", asy
 winTest("winipc rpc serve|call, as a user runs them", async () => {
   const name = uniqueName("rpc-cli");
   await using server = spawnCli(["rpc", "serve", name, "--timeout", "60"]);
-  assert.equal(await server.line(), `serving rpc "${name}" (echo, add, sha256)`);
+  assert.equal(await server.errorLine(), `serving rpc "${name}" (echo, add, sha256)`);
   const add = await runCli(["rpc", "call", name, "add", "[2, 3]"]);
   assert.deepEqual(add, { code: 0, stdout: "5\n", stderr: "" });
   assert.equal(await server.line(), "add [2,3]");
@@ -131,7 +131,7 @@ winTest("winipc rpc serve|call, as a user runs them", async () => {
     "--timeout",
     "60",
   ]);
-  assert.equal(await shmServer.line(), `serving rpc "${name}-shm" (echo, add, sha256)`);
+  assert.equal(await shmServer.errorLine(), `serving rpc "${name}-shm" (echo, add, sha256)`);
   const overShm = await runCli([
     "rpc",
     "call",

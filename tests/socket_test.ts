@@ -299,7 +299,7 @@ winTest("socket errors carry WSA names; bad input fails before any call", async 
 
 winTest("CLI: socket serve --echo and socket send --reply between two processes", async () => {
   await using server = spawnCli(["socket", "serve", "--port", "0", "--echo", "--count", "2"]);
-  const ready = await server.line();
+  const ready = await server.errorLine();
   const match = ready.match(/^listening on tcp 127\.0\.0\.1:(\d+)$/);
   assert.ok(match, ready);
   const target = `127.0.0.1:${match[1]}`;
@@ -318,6 +318,11 @@ winTest("CLI: socket serve exits 0 at --timeout; bad usage exits 2; failures exi
   const timed = await runCli(["socket", "serve", "--port", "0", "--timeout", "0.5", "--json"]);
   assert.deepEqual(timed.code, 0, timed.stderr);
   assert.deepEqual(JSON.parse(timed.stdout.trim()).event, "listening");
+  // without --json, stdout carries only messages: the address goes to stderr
+  const quiet = await runCli(["socket", "serve", "--port", "0", "--timeout", "0.5"]);
+  assert.deepEqual(quiet.code, 0, quiet.stderr);
+  assert.equal(quiet.stdout, "");
+  assert.match(quiet.stderr, /^listening on tcp 127\.0\.0\.1:\d+\n$/);
 
   const badPort = await runCli(["socket", "serve", "--port", "70000"]);
   assert.deepEqual(badPort.code, 2);
