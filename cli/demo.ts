@@ -1,11 +1,14 @@
 /**
  * `winipc demo`: starts a second winipc process and exercises each mechanism between the two,
- * printing a table (mechanism, what was sent, what came back, round-trip time, ok/failed). Exits
+ * printing a table (mechanism, what was sent, what came back, the time of that first exchange,
+ * ok/failed). Exits
  * 1 when any mechanism fails; a mechanism that cannot run on this machine (no serial port pair)
  * is shown as skipped, with the reason.
  *
- * The second process starts every server first and says "ready"; the round trips are measured
- * after that, so they do not include its start-up.
+ * The second process starts every server first and says "ready"; the exchanges are timed after
+ * that, so they do not include its start-up. Each time does include what a first exchange costs:
+ * creating or connecting to the object, the first use of the mechanism's DLLs and code in this
+ * process. Warm round trips are what `winipc bench` measures; the table says so below itself.
  *
  * @module
  */
@@ -494,7 +497,7 @@ export function registerDemo(program: Command): void {
         }
       } else {
         const table = new Table({
-          head: ["mechanism", "sent", "came back", "round trip", "result"],
+          head: ["mechanism", "sent", "came back", "first exchange", "result"],
           style: tableStyle(),
         });
         for (const r of rows) {
@@ -507,6 +510,10 @@ export function registerDemo(program: Command): void {
           ]);
         }
         console.log(table.toString());
+        console.log(
+          "Each time is one first exchange: it includes creating or connecting to the object and\n" +
+            "the first use of the mechanism in this process. For warm round trips: winipc bench",
+        );
       }
       if (!status.success) {
         throw new Error(`the demo's second process failed (code ${status.code}): ${peerError}`);

@@ -30,7 +30,8 @@ winTest("winipc demo runs every mechanism against a second process", async () =>
 winTest("winipc demo prints a table", async () => {
   const demo = await runCli(["demo"]);
   assert.equal(demo.code, 0, demo.stderr);
-  assert.match(demo.stdout, /mechanism.*sent.*came back.*round trip.*result/);
+  assert.match(demo.stdout, /mechanism.*sent.*came back.*first exchange.*result/);
+  assert.match(demo.stdout, /For warm round trips: winipc bench\n$/);
   assert.match(
     demo.stdout,
     /│ shm +│ hello from \d+ over shm +│ echo:hello from \d+ over shm +│ [\d.]+ ms +│ ok +│/,
