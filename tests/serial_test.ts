@@ -171,7 +171,8 @@ serialTest(
       clearInterval(timer);
     }
     assert.ok(performance.now() - started >= 350, "waited for the timeout");
-    assert.ok(ticks >= 5, `timers ran during the read (${ticks} ticks)`);
+    // a blocked loop runs the interval at most once; about 35 are expected
+    assert.ok(ticks >= 3, `timers ran during the read (${ticks} ticks)`);
     // the port still works after a cancelled read
     await using peer = SerialPort.open(COM_B!, { baudRate: 115200 });
     await peer.write(encode("after"));

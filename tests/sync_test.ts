@@ -34,7 +34,9 @@ winTest(
     const guard = await mutex.lock({ timeout: 30_000 });
     clearInterval(interval);
     assert.ok(performance.now() - start > 200, "it waited for the holder");
-    assert.ok(ticks.n > 5, `the event loop ran while waiting (${ticks.n} ticks)`);
+    // A blocked event loop would run the interval at most once, when it unblocks; any count of 3
+    // or more shows it ran during the wait, however slow the machine (about 140 are expected).
+    assert.ok(ticks.n >= 3, `the event loop ran while waiting (${ticks.n} ticks)`);
     assert.equal(guard.abandoned, false);
     guard.release();
     guard.release(); // harmless
@@ -113,7 +115,8 @@ winTest("waits leave the event loop free, time out, and abort at once", async ()
   assert.equal(await event.wait({ timeout: 300 }), false);
   clearInterval(interval);
   assert.ok(performance.now() - start >= 250);
-  assert.ok(ticks >= 10, `timers ran during the wait (${ticks})`);
+  // a blocked loop runs the interval at most once; about 25 are expected
+  assert.ok(ticks >= 3, `timers ran during the wait (${ticks})`);
   const controller = new AbortController();
   const pending = event.wait({ signal: controller.signal });
   const abortedAt = performance.now();
