@@ -16,7 +16,12 @@ interface Tally {
   passed: number;
   failed: number;
   ignored: number;
+  /** The failing tests, as `file: name`, in the order they failed. */
+  failures: string[];
 }
+
+const RUNNING = /^running \d+ tests? from (\S+)/;
+const FAILED_TEST = /^(\s*)(.+?) \.\.\. FAILED\b/;
 
 const SUMMARY =
   /^(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored(?: \(\d+ steps?\))?)?/m;
@@ -26,24 +31,46 @@ async function run(label: string, command: Deno.Command): Promise<Tally> {
   console.log(`\n=== ${label} ===`);
   const child = command.spawn();
   let tail = "";
+  let partial = "";
+  let file = "";
+  const failures: string[] = [];
+  // Reads the test names that failed, a whole line at a time, while the output passes through.
+  const scan = (text: string) => {
+    const lines = (partial + text).replaceAll("\r", "").split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const running = line.match(RUNNING);
+      if (running) file = running[1];
+      const failed = line.match(FAILED_TEST);
+      // a failed step also fails its test: name the test (no indentation), not each step
+      if (failed && failed[1] === "") failures.push(`${file}: ${failed[2]}`);
+    }
+  };
   const decoder = new TextDecoder();
   const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
     for await (const chunk of stream) {
       await sink.write(chunk);
       if (sink === Deno.stdout) {
-        tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+        const text = decoder.decode(chunk, { stream: true });
+        tail = (tail + text).slice(-4096);
+        scan(text);
       }
     }
   };
   await Promise.all([pump(child.stdout, Deno.stdout), pump(child.stderr, Deno.stderr)]);
+  scan("\n");
   const status = await child.status;
   const match = tail.replaceAll("\r", "").match(SUMMARY);
   if (!match) {
-    console.log(`${label}: no summary line (exit code ${status.code}); counted as one failure`);
-    return { passed: 0, failed: 1, ignored: 0 };
+    const why = `${label}: no summary line (exit code ${status.code}); counted as one failure`;
+    console.log(why);
+    return { passed: 0, failed: 1, ignored: 0, failures: [...failures, why] };
   }
-  const tally = { passed: +match[1], failed: +match[2], ignored: +(match[3] ?? 0) };
-  if (!status.success && tally.failed === 0) tally.failed = 1;
+  const tally = { passed: +match[1], failed: +match[2], ignored: +(match[3] ?? 0), failures };
+  if (!status.success && tally.failed === 0) {
+    tally.failed = 1;
+    failures.push(`${label}: deno test exited with code ${status.code}`);
+  }
   return tally;
 }
 
@@ -161,11 +188,15 @@ if (Deno.build.os === "windows") {
   }
 }
 
-const total = tallies.reduce(
-  (a, t) => ({ passed: a.passed + t.passed, failed: a.failed + t.failed, ignored: a.ignored }),
-  { passed: 0, failed: 0, ignored: 0 },
-);
+const passed = tallies.reduce((n, t) => n + t.passed, 0);
+const failed = tallies.reduce((n, t) => n + t.failed, 0);
 // Tests ignored on Linux run under Wine; only what the last (most complete) run skipped is skipped.
-total.ignored = tallies.at(-1)?.ignored ?? 0;
-console.log(`\n${total.passed} passed, ${total.failed} failed, ${total.ignored} skipped`);
-Deno.exit(total.failed === 0 ? 0 : 1);
+const skipped = tallies.at(-1)?.ignored ?? 0;
+const failures = tallies.flatMap((t) => t.failures);
+if (failures.length) {
+  // Last, just above the closing line, so that a red run says why at a glance.
+  console.log(`\nfailed (${failures.length}):`);
+  for (const name of failures) console.log(`  ${name}`);
+}
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
+Deno.exit(failed === 0 ? 0 : 1);
