@@ -1,7 +1,10 @@
 /**
  * `winipc bench`: round trips between this process and a second one, per mechanism and message
- * size, against Deno's own TCP (`Deno.listen`/`Deno.connect`) as the reference a user would pick
- * instead.
+ * size, against Deno's own TCP (`deno-tcp`: `Deno.listen`/`Deno.connect`) and Deno's own named
+ * pipes (`deno-pipe`: `node:net` on `\\.\pipe\<name>`) as the references a user would pick
+ * instead. With `--floor`, each kernel mechanism is followed by its floor: the same ping-pong over
+ * plain synchronous Win32 calls in both processes (mechanisms/_floor.ts), the fastest any Deno
+ * library can be on this system, measured in the same run.
  *
  * For each mechanism and size: a warm-up (not counted), then round trips for about a second:
  * half of it timed one by one (p50 and p99 latency), half in batches of about a millisecond
@@ -15,7 +18,23 @@ import type { Command } from "@commander-js/extra-typings";
 import process from "node:process";
 import Table from "cli-table3";
 import { z } from "zod";
+import net from "node:net";
 import { ShmChannel } from "../mechanisms/channel.ts";
+import {
+  floorCopyDataConnect,
+  type FloorEnd,
+  type FloorHandler,
+  FloorMailslot,
+  floorMailslotServe,
+  floorMailslotWriter,
+  floorPipeConnect,
+  FloorPipeServer,
+  floorShmCreate,
+  floorShmServe,
+  FloorTcpListener,
+  floorTcpServe,
+  floorWindowServe,
+} from "../mechanisms/_floor.ts";
 import { MessageWindow, sendCopyData } from "../mechanisms/copydata.ts";
 import { MailslotReader, MailslotWriter } from "../mechanisms/mailslot.ts";
 import { NamedPipeClient, NamedPipeServer } from "../mechanisms/pipe.ts";
@@ -46,6 +65,8 @@ interface BenchClient {
 /** One mechanism in the benchmark. */
 interface BenchTarget {
   mechanism: string;
+  /** `"floor"` for the same ping-pong over plain synchronous Win32 calls (`--floor`). */
+  impl?: "floor";
   /** The parent's side: prepares, returns arguments for the peer, then connects. */
   prepare(
     session: string,
@@ -208,9 +229,12 @@ function framedClient(conn: ByteConn): BenchClient {
   };
 }
 
-/** The peer's side over a connected byte stream: answers frames until the end of the stream. */
-async function serveFramed(conn: ByteConn): Promise<void> {
-  console.log("ready");
+/**
+ * The peer's side over a connected byte stream: answers frames until the end of the stream. Says
+ * "ready" first unless the peer said it already (a peer that listens says it before it connects).
+ */
+async function serveFramed(conn: ByteConn, announce = true): Promise<void> {
+  if (announce) console.log("ready");
   const reader = new FrameReader(conn);
   for (;;) {
     const message = await reader.next();
@@ -239,6 +263,78 @@ const denoTcpTarget: BenchTarget = {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
     conn.setNoDelay(true);
     await serveFramed(conn);
+  },
+};
+
+/** A `node:net` socket as a {@linkcode ByteConn}. */
+function nodeConn(socket: net.Socket): ByteConn {
+  const chunks: Uint8Array[] = [];
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  socket.on("data", (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    notify();
+  });
+  socket.on("end", () => {
+    ended = true;
+    notify();
+  });
+  socket.on("error", (e: Error) => {
+    failure = e;
+    notify();
+  });
+  return {
+    async read(buffer) {
+      while (chunks.length === 0 && !ended && !failure) {
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+      if (failure) throw failure;
+      if (chunks.length === 0) return null;
+      const chunk = chunks[0];
+      const n = Math.min(chunk.length, buffer.length);
+      buffer.set(chunk.subarray(0, n));
+      if (n === chunk.length) chunks.shift();
+      else chunks[0] = chunk.subarray(n);
+      return n;
+    },
+    write: (data) =>
+      new Promise((resolve, reject) =>
+        socket.write(data, (e) => e ? reject(e) : resolve(data.length))
+      ),
+    close: () => void socket.destroy(),
+  };
+}
+
+/**
+ * Deno's own named pipes (`node:net` on `\\.\pipe\<name>`, byte mode): what a Deno user can
+ * pick instead of winipc's pipes, as `deno-tcp` is for sockets.
+ */
+const denoPipeTarget: BenchTarget = {
+  mechanism: "deno-pipe",
+  prepare(session) {
+    const path = `\\\\.\\pipe\\${session}.node`;
+    return Promise.resolve({
+      peerArgs: [path],
+      connect: () =>
+        new Promise<BenchClient>((resolve, reject) => {
+          const socket = net.connect(path, () => resolve(framedClient(nodeConn(socket))));
+          socket.once("error", reject);
+        }),
+    });
+  },
+  async serve([path]) {
+    const done = Promise.withResolvers<void>();
+    const server = net.createServer((socket) => {
+      server.close();
+      serveFramed(nodeConn(socket), false).then(done.resolve, done.reject);
+    });
+    server.listen(path, () => console.log("ready"));
+    await done.promise;
   },
 };
 
@@ -388,20 +484,144 @@ const copydataTarget: BenchTarget = {
   },
 };
 
+/** The floor peers' handler: the bench's answer, and the end after SINK_END. */
+const floorHandler: FloorHandler = (message) => ({
+  reply: answer(message),
+  last: message[0] === SINK_END,
+});
+
+/** A floor end as a bench client (its calls block; replies come back without a promise). */
+function floorClient(end: FloorEnd): BenchClient {
+  return {
+    roundTrip: (message) => end.roundTrip(message),
+    send: (message) => end.send(message),
+    receive: () => Promise.resolve(end.receive()),
+    close: () => Promise.resolve(end.close()),
+  };
+}
+
+/** The floors (`--floor`): each mechanism's ping-pong over plain synchronous Win32 calls. */
+const FLOOR_TARGETS: BenchTarget[] = [
+  {
+    mechanism: "shm",
+    impl: "floor",
+    prepare(session, size) {
+      const name = `${session}.floor`;
+      const end = floorShmCreate(name, size);
+      return Promise.resolve({
+        peerArgs: [name, String(size)],
+        connect: () => Promise.resolve(floorClient(end)),
+      });
+    },
+    serve([name, size]) {
+      console.log("ready");
+      floorShmServe(name, Number(size), floorHandler);
+      return Promise.resolve();
+    },
+  },
+  {
+    mechanism: "pipe",
+    impl: "floor",
+    prepare(session, size) {
+      const name = `${session}.floor`;
+      return Promise.resolve({
+        peerArgs: [name, String(size)],
+        connect: () => Promise.resolve(floorClient(floorPipeConnect(name, size))),
+      });
+    },
+    serve([name, size]) {
+      const server = new FloorPipeServer(name, Number(size));
+      console.log("ready");
+      server.serve(floorHandler);
+      return Promise.resolve();
+    },
+  },
+  {
+    mechanism: "mailslot",
+    impl: "floor",
+    prepare(session, size) {
+      const inbox = new FloorMailslot(`${session}.floor.back`, size);
+      return Promise.resolve({
+        peerArgs: [`${session}.floor.there`, `${session}.floor.back`, String(size)],
+        connect() {
+          const out = floorMailslotWriter(`${session}.floor.there`);
+          return Promise.resolve(floorClient({
+            roundTrip(message) {
+              out.write(message);
+              return inbox.read();
+            },
+            send: (message) => out.write(message),
+            receive: () => inbox.read(),
+            close() {
+              out.close();
+              inbox.close();
+            },
+          }));
+        },
+      });
+    },
+    serve([there, back, size]) {
+      const inbox = new FloorMailslot(there, Number(size));
+      console.log("ready");
+      floorMailslotServe(inbox, back, floorHandler);
+      return Promise.resolve();
+    },
+  },
+  {
+    mechanism: "copydata",
+    impl: "floor",
+    prepare(session) {
+      const title = `${session}.floor`;
+      return Promise.resolve({
+        peerArgs: [title],
+        v8Flags: ["--stack-size=4096"],
+        connect: () => Promise.resolve(floorClient(floorCopyDataConnect(title))),
+      });
+    },
+    serve([title]) {
+      floorWindowServe(title, floorHandler, () => console.log("ready"));
+      return Promise.resolve();
+    },
+  },
+  {
+    mechanism: "socket",
+    impl: "floor",
+    prepare(_session, size) {
+      const listener = new FloorTcpListener();
+      return Promise.resolve({
+        peerArgs: [String(listener.port), String(size)],
+        connect: () => Promise.resolve(floorClient(listener.accept(size))),
+      });
+    },
+    serve([port, size]) {
+      console.log("ready");
+      floorTcpServe(Number(port), Number(size), floorHandler);
+      return Promise.resolve();
+    },
+  },
+];
+
 /** Every mechanism the benchmark knows, in table order. */
 export const BENCH_TARGETS: BenchTarget[] = [
   shmTarget,
   pipeTarget,
+  denoPipeTarget,
   mailslotTarget,
   copydataTarget,
   socketTarget,
   denoTcpTarget,
 ];
 
+/** The name a target's peer is started with (`bench --peer <id>`). */
+const peerId = (target: BenchTarget) =>
+  target.impl ? `${target.mechanism}-${target.impl}` : target.mechanism;
+
 /** One line of results, at full precision (the table rounds; `--json` prints these as they are). */
 export interface BenchResult {
   /** The mechanism, named as its CLI group. */
   mechanism: string;
+  /** `"floor"` on a floor's line (`--floor`); absent on winipc's own. */
+  impl?: "floor";
   /** The message size in bytes. */
   size: number;
   /** The median round trip, in microseconds. */
@@ -437,7 +657,7 @@ async function measure(
 ): Promise<BenchResult> {
   const session = `winipc-bench-${Deno.pid}-${Date.now().toString(36)}-${target.mechanism}-${size}`;
   const { peerArgs, v8Flags, connect } = await target.prepare(session, size);
-  const peer = selfCommand(["bench", "--peer", target.mechanism, ...peerArgs], v8Flags).spawn();
+  const peer = selfCommand(["bench", "--peer", peerId(target), ...peerArgs], v8Flags).spawn();
   const lines = peer.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const first = await lines.read();
   if (!first.value?.startsWith("ready")) {
@@ -517,6 +737,7 @@ async function measure(
     onProgress(1);
     return {
       mechanism: target.mechanism,
+      ...(target.impl ? { impl: target.impl } : {}),
       size,
       rtt_us_p50: percentile(sorted, 0.5) * 1000,
       rtt_us_p99: percentile(sorted, 0.99) * 1000,
@@ -557,16 +778,21 @@ export function registerBench(program: Command): void {
       parser(intSchema(1, 64 << 20)),
     )
     .option("--seconds <s>", "seconds per measurement (default 1)", parser(intSchema(1, 60)), 1)
+    .option(
+      "--floor",
+      'after each mechanism, the same ping-pong over plain synchronous Win32 calls ("impl": "floor")',
+    )
     .option("--json", "print one JSON line per measurement")
     .option("--peer <mechanism>", "run as the benchmark's second process (internal)")
     .argument("[peer-args...]")
     .addHelpText(
       "after",
-      "\nExamples:\n  winipc bench\n  winipc bench --mechanism shm,deno-tcp --size 64 --json",
+      "\nExamples:\n  winipc bench\n  winipc bench --mechanism shm,deno-tcp --size 64 --json\n" +
+        "  winipc bench --mechanism pipe,socket --size 64 --floor",
     )
     .action(async (peerArgs, opts) => {
       if (opts.peer !== undefined) {
-        const target = BENCH_TARGETS.find((t) => t.mechanism === opts.peer);
+        const target = [...BENCH_TARGETS, ...FLOOR_TARGETS].find((t) => peerId(t) === opts.peer);
         if (!target) throw new UsageError(`Unknown mechanism: ${opts.peer}`);
         await target.serve(peerArgs);
         return;
@@ -578,7 +804,10 @@ export function registerBench(program: Command): void {
         opts.mechanism.split(",").map((s) => s.trim()),
         "--mechanism",
       );
-      const targets = BENCH_TARGETS.filter((t) => names.includes(t.mechanism));
+      const targets = BENCH_TARGETS.filter((t) => names.includes(t.mechanism)).flatMap((t) => {
+        const floor = opts.floor && FLOOR_TARGETS.find((f) => f.mechanism === t.mechanism);
+        return floor ? [t, floor] : [t];
+      });
       const sizes = opts.size === undefined ? SIZES : [opts.size];
       const showProgress = Deno.stderr.isTerminal();
       const bar = showProgress
@@ -592,9 +821,14 @@ export function registerBench(program: Command): void {
       bar?.start(total * 100, 0, { task: "" });
       const results: BenchResult[] = [];
       let done = 0;
-      for (const target of targets) {
-        for (const size of sizes) {
-          bar?.update(done * 100, { task: `${target.mechanism} ${size} B` });
+      // size by size, each mechanism's floor right after it: the two are measured side by side
+      const runs = opts.floor
+        ? sizes.flatMap((size) => targets.map((target) => ({ target, size })))
+        : targets.flatMap((target) => sizes.map((size) => ({ target, size })));
+      for (const { target, size } of runs) {
+        {
+          const label = target.impl ? `${target.mechanism} ${target.impl}` : target.mechanism;
+          bar?.update(done * 100, { task: `${label} ${size} B` });
           const result = await measure(
             target,
             size,
@@ -608,19 +842,29 @@ export function registerBench(program: Command): void {
       }
       bar?.stop();
       if (!opts.json) {
+        const head = ["mechanism", "size", "p50 µs", "p99 µs", "round trips/s", "MB/s one way"];
         const table = new Table({
-          head: ["mechanism", "size", "p50 µs", "p99 µs", "round trips/s", "MB/s one way"],
+          head: opts.floor ? [...head, "p50 / floor"] : head,
           style: tableStyle(),
         });
         for (const r of results) {
-          table.push([
-            r.mechanism,
+          const row = [
+            r.impl ? `${r.mechanism} (${r.impl})` : r.mechanism,
             r.size,
             figure(r.rtt_us_p50),
             figure(r.rtt_us_p99),
             figure(r.msgs_per_s),
             figure(r.mb_per_s),
-          ]);
+          ];
+          if (opts.floor) {
+            const floor = r.impl
+              ? undefined
+              : results.find((f) =>
+                f.impl === "floor" && f.mechanism === r.mechanism && f.size === r.size
+              );
+            row.push(floor ? `${figure(r.rtt_us_p50 / floor.rtt_us_p50)}×` : "");
+          }
+          table.push(row);
         }
         console.log(table.toString());
       }

@@ -1,52 +1,74 @@
 import assert from "node:assert/strict";
 import { runCli, winTest } from "./_helpers.ts";
 
-winTest("winipc bench --json measures round trips between two processes", async () => {
-  const result = await runCli([
-    "bench",
-    "--mechanism",
-    "shm,pipe,mailslot,copydata,socket,deno-tcp",
-    "--size",
-    "64",
-    "--seconds",
-    "1",
-    "--json",
-  ]);
-  assert.equal(result.code, 0, result.stderr);
-  const lines = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.mechanism), [
-    "shm",
-    "pipe",
-    "mailslot",
-    "copydata",
-    "socket",
-    "deno-tcp",
-  ]);
-  for (const line of lines) {
-    assert.deepEqual(Object.keys(line), [
-      "mechanism",
-      "size",
-      "rtt_us_p50",
-      "rtt_us_p99",
-      "msgs_per_s",
-      "mb_per_s",
+winTest(
+  "winipc bench --json --floor measures round trips between two processes, and each floor",
+  async () => {
+    const result = await runCli([
+      "bench",
+      "--mechanism",
+      "shm,pipe,deno-pipe,mailslot,copydata,socket,deno-tcp",
+      "--size",
+      "64",
+      "--seconds",
+      "1",
+      "--floor",
+      "--json",
     ]);
-    assert.equal(line.size, 64);
-    assert.ok(line.rtt_us_p50 > 0 && line.rtt_us_p50 <= line.rtt_us_p99, JSON.stringify(line));
-    assert.ok(line.msgs_per_s > 0 && line.mb_per_s > 0, JSON.stringify(line));
-  }
-});
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    // each kernel mechanism is followed by its floor; Deno's own references have none
+    assert.deepEqual(lines.map((l) => l.impl ? `${l.mechanism} ${l.impl}` : l.mechanism), [
+      "shm",
+      "shm floor",
+      "pipe",
+      "pipe floor",
+      "deno-pipe",
+      "mailslot",
+      "mailslot floor",
+      "copydata",
+      "copydata floor",
+      "socket",
+      "socket floor",
+      "deno-tcp",
+    ]);
+    const figures = ["size", "rtt_us_p50", "rtt_us_p99", "msgs_per_s", "mb_per_s"];
+    for (const line of lines) {
+      assert.deepEqual(
+        Object.keys(line),
+        line.impl ? ["mechanism", "impl", ...figures] : ["mechanism", ...figures],
+      );
+      assert.equal(line.size, 64);
+      // full precision: nothing is rounded to 0, however slow the machine
+      assert.ok(line.rtt_us_p50 > 0 && line.rtt_us_p50 <= line.rtt_us_p99, JSON.stringify(line));
+      assert.ok(line.msgs_per_s > 0 && line.mb_per_s > 0, JSON.stringify(line));
+    }
+  },
+);
 
 winTest("winipc bench prints a table, and rejects an unknown mechanism with exit 2", async () => {
-  const table = await runCli(["bench", "--mechanism", "shm", "--size", "4096", "--seconds", "1"]);
+  const table = await runCli([
+    "bench",
+    "--mechanism",
+    "shm",
+    "--size",
+    "4096",
+    "--seconds",
+    "1",
+    "--floor",
+  ]);
   assert.equal(table.code, 0, table.stderr);
-  assert.match(table.stdout, /mechanism.*size.*p50 µs.*p99 µs.*round trips\/s.*MB\/s one way/);
-  assert.match(table.stdout, /│ shm +│ 4096 +│/);
+  assert.match(
+    table.stdout,
+    /mechanism.*size.*p50 µs.*p99 µs.*round trips\/s.*MB\/s one way.*p50 \/ floor/,
+  );
+  assert.match(table.stdout, /│ shm +│ 4096 +│( [\d.,]+ +│){4} [\d.,]+× +│/);
+  assert.match(table.stdout, /│ shm \(floor\) +│ 4096 +│( [\d.,]+ +│){4} +│/);
   const bad = await runCli(["bench", "--mechanism", "carrier-pigeon"]);
   assert.equal(bad.code, 2);
   assert.match(
     bad.stderr,
-    /^error: Invalid --mechanism: must be among shm, pipe, mailslot, copydata, socket, deno-tcp/,
+    /^error: Invalid --mechanism: must be among shm, pipe, deno-pipe, mailslot, copydata, socket, deno-tcp/,
   );
   const badSize = await runCli(["bench", "--size", "0"]);
   assert.equal(badSize.code, 2);
