@@ -1,8 +1,17 @@
 /**
  * The Windows clipboard: text ({@linkcode readText}, {@linkcode writeText}, `CF_UNICODETEXT`),
+ * HTML ({@linkcode readHtml}, {@linkcode writeHtml}, CF_HTML), images as PNG
+ * ({@linkcode readImage}, {@linkcode writeImage}: the "PNG" format, `CF_DIBV5` and `CF_DIB`), file
+ * lists ({@linkcode readFiles}, {@linkcode writeFiles}: `CF_HDROP` and "Preferred DropEffect"),
  * bytes in registered custom formats ({@linkcode read}, {@linkcode write} with several formats in
- * one set), the formats present with their names ({@linkcode listFormats}), and changes as an
- * async iterator ({@linkcode watch}, `AddClipboardFormatListener` + `WM_CLIPBOARDUPDATE`).
+ * one set; {@linkcode htmlItem}, {@linkcode imageItems} and {@linkcode fileItems} make the rich
+ * formats' items), the formats present with their names ({@linkcode listFormats}), and changes as
+ * an async iterator ({@linkcode watch}, `AddClipboardFormatListener` + `WM_CLIPBOARDUPDATE`).
+ *
+ * What another program put on the clipboard is checked before use: a malformed CF_HTML header, a
+ * bitmap whose sizes disagree with its length or a file list that runs past its end is a
+ * {@linkcode ClipboardFormatError}. Formats whose handle is a GDI object (`CF_BITMAP`,
+ * `CF_PALETTE`, `CF_ENHMETAFILE`, the private GDI range) are never read as memory.
  *
  * The clipboard is one per session and only one window may have it open at a time. When another
  * process holds it, `OpenClipboard` fails with `ERROR_ACCESS_DENIED`; winipc retries with a short
@@ -28,12 +37,28 @@ import { lastError, Win32Error } from "../ffi/error.ts";
 import { GMEM_MOVEABLE, kernel32 } from "../ffi/kernel32.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import { CF_UNICODETEXT, HWND_MESSAGE, user32, WM_CLIPBOARDUPDATE } from "../ffi/user32.ts";
+import {
+  ClipboardFormatError,
+  type ClipboardHtml,
+  decodeFileList,
+  decodeHtml,
+  dibToRgba,
+  encodeFileList,
+  encodeHtml,
+  pngToRgba,
+  type RgbaImage,
+  rgbaToDibV5,
+  rgbaToPng,
+} from "./_clipboard_codecs.ts";
+import { hasPngSignature } from "fast-png";
 import { AsyncQueue } from "./_queue.ts";
 import { parseArg, signalSchema } from "./_validate.ts";
 import { pollUntil } from "./_wait.ts";
 import { hwndValue, NativeWindow } from "./_window.ts";
 
 const ERROR_ACCESS_DENIED = 5;
+
+export { ClipboardFormatError, type ClipboardHtml };
 
 /**
  * The standard clipboard formats, by number.
@@ -421,6 +446,7 @@ export async function write(items: ClipboardItem[], options?: ClipboardOptions):
   const list = parseArg(itemsSchema, items, "items");
   const prepared = list.map((item, i) => {
     const id = resolveFormat(item.format, `items.${i}.format`, true);
+    refuseGdi(id, `items.${i}.format`);
     const bytes = typeof item.data === "string" ? encodeUnicode(item.data) : item.data;
     return { id, bytes };
   });
@@ -457,6 +483,7 @@ export async function read(
   options?: ClipboardOptions,
 ): Promise<Uint8Array<ArrayBuffer> | null> {
   let id = resolveFormat(format, "format", false);
+  refuseGdi(id, "format");
   return await withClipboard(options, "read", () => {
     if (id === -1) {
       const formats = enumFormats();
@@ -520,6 +547,369 @@ export async function clear(options?: ClipboardOptions): Promise<void> {
       });
     }
   });
+}
+
+// ---- rich formats: HTML, images, file lists ----
+
+/** The registered format of HTML on the clipboard (CF_HTML). */
+export const HTML_FORMAT = "HTML Format";
+/** The registered format in which browsers and Office put PNG images. */
+export const PNG_FORMAT = "PNG";
+/** The registered format that says whether dropped or pasted files are copied or moved. */
+export const DROP_EFFECT_FORMAT = "Preferred DropEffect";
+const CF_DIB = 8;
+const CF_DIBV5 = 17;
+const CF_HDROP = 15;
+const DROPEFFECT = { copy: 1, move: 2, link: 4 } as const;
+
+/**
+ * Formats whose clipboard handle is a GDI object (a bitmap, palette or metafile), not memory:
+ * reading them as bytes would read garbage or crash, so {@linkcode read} and {@linkcode write}
+ * refuse them. `CF_BITMAP` is read as an image with {@linkcode readImage} (the system synthesises
+ * `CF_DIB` from it).
+ */
+function gdiFormat(id: number): boolean {
+  return id === 2 || id === 9 || id === 14 || id === 0x82 || id === 0x8e ||
+    (id >= 0x300 && id <= 0x3ff);
+}
+
+function refuseGdi(id: number, name: string): void {
+  if (!gdiFormat(id)) return;
+  throw new TypeError(
+    `Invalid argument "${name}": clipboard format ${formatName(id)} holds a GDI handle, not memory${
+      id === 2 ? "; read images with readImage()" : ""
+    }`,
+  );
+}
+
+/**
+ * Options of {@linkcode writeHtml} and {@linkcode htmlItem}.
+ *
+ * @example HTML with a plain-text alternative and its source
+ * ```ts
+ * import { writeHtml } from "./clipboard.ts";
+ * await writeHtml("<b>Total</b>: 42 €", { text: "Total: 42 €", sourceUrl: "https://example.com/" });
+ * ```
+ */
+export interface HtmlOptions {
+  /** The page the fragment came from (CF_HTML's `SourceURL`). */
+  sourceUrl?: string;
+}
+
+/**
+ * Options of {@linkcode writeHtml}.
+ *
+ * @example HTML and its plain text in one set
+ * ```ts
+ * import { writeHtml } from "./clipboard.ts";
+ * await writeHtml("<i>hi</i>", { text: "hi", timeout: 5000 });
+ * ```
+ */
+export interface WriteHtmlOptions extends HtmlOptions, ClipboardOptions {
+  /** A plain-text alternative (`CF_UNICODETEXT`), set together with the HTML. */
+  text?: string;
+}
+
+const htmlOptionsSchema = z.object({
+  sourceUrl: z.string({ error: "must be a string" })
+    .refine((s) => !/[\r\n\0]/.test(s), { error: "must not contain line breaks or NUL" })
+    .optional(),
+}).strict().optional();
+
+/**
+ * One clipboard item that carries HTML as CF_HTML ("HTML Format": a header of byte offsets, then
+ * the fragment in a minimal document, UTF-8), for {@linkcode write} beside other formats.
+ *
+ * @param fragment The HTML.
+ * @param options The source URL.
+ * @returns The item.
+ * @throws {TypeError} For a fragment that is not a string, or a bad source URL.
+ *
+ * @example HTML and an application format in one set
+ * ```ts
+ * import { htmlItem, write } from "./clipboard.ts";
+ * await write([htmlItem("<b>3</b> rows"), { format: "example/rows", data: "[1,2,3]" }]);
+ * ```
+ */
+export function htmlItem(fragment: string, options?: HtmlOptions): ClipboardItem {
+  const html = parseArg(z.string({ error: "must be a string" }), fragment, "fragment");
+  const opts = parseArg(htmlOptionsSchema, options, "options") ?? {};
+  return { format: HTML_FORMAT, data: encodeHtml(html, opts.sourceUrl) };
+}
+
+/**
+ * Puts HTML on the clipboard (CF_HTML), with a plain-text alternative when `text` is given, in
+ * one set.
+ *
+ * @param fragment The HTML that was copied (a fragment, not a whole document).
+ * @param options The plain text, the source URL, retry timeout and AbortSignal.
+ * @throws {TypeError} For bad arguments.
+ * @throws {Win32Error} When the clipboard stays held by another process.
+ *
+ * @example Copy a formatted line
+ * ```ts
+ * import { writeHtml } from "./clipboard.ts";
+ * await writeHtml("<b>Überweisung</b> ✓", { text: "Überweisung ✓" });
+ * ```
+ */
+export async function writeHtml(fragment: string, options: WriteHtmlOptions = {}): Promise<void> {
+  const { text, sourceUrl, ...rest } = options ?? {};
+  const items = [htmlItem(fragment, sourceUrl === undefined ? {} : { sourceUrl })];
+  if (text !== undefined) {
+    items.push({ format: CF_UNICODETEXT, data: parseArg(z.string(), text, "options.text") });
+  }
+  return await write(items, rest);
+}
+
+/**
+ * Reads the HTML on the clipboard (CF_HTML), checking every offset of its header.
+ *
+ * @param options Retry timeout and AbortSignal.
+ * @returns The fragment, its HTML context and source URL, or `null` when there is no HTML.
+ * @throws {ClipboardFormatError} When the data does not follow CF_HTML's layout.
+ * @throws {Win32Error} When the clipboard stays held by another process.
+ *
+ * @example Paste HTML, or text where there is none
+ * ```ts
+ * import { readHtml, readText } from "./clipboard.ts";
+ * const html = await readHtml();
+ * console.log(html ? html.fragment : await readText());
+ * ```
+ */
+export async function readHtml(options?: ClipboardOptions): Promise<ClipboardHtml | null> {
+  const id = registerFormat(HTML_FORMAT);
+  const bytes = await withClipboard(options, "read HTML", () => readFormat(id));
+  return bytes === null ? null : decodeHtml(bytes);
+}
+
+/**
+ * The clipboard items that carry an image: the PNG itself (the registered "PNG" format, as
+ * browsers and Office write it) and a 32-bit `CF_DIBV5` with alpha, from which the system
+ * synthesises `CF_DIB` and `CF_BITMAP` for older readers.
+ *
+ * @param png The image as PNG bytes (any bit depth and colour type).
+ * @returns The items, for {@linkcode write}.
+ * @throws {TypeError} When the bytes are not a PNG this can decode.
+ *
+ * @example An image and its description in one set
+ * ```ts
+ * import { imageItems, write } from "./clipboard.ts";
+ * const png = await Deno.readFile("chart.png");
+ * await write([...imageItems(png), { format: "CF_UNICODETEXT", data: "sales chart" }]);
+ * ```
+ */
+export function imageItems(png: Uint8Array): ClipboardItem[] {
+  const bytes = parseArg(z.instanceof(Uint8Array, { error: "must be a Uint8Array" }), png, "png");
+  let image: RgbaImage;
+  try {
+    image = pngToRgba(bytes);
+  } catch (e) {
+    if (!(e instanceof ClipboardFormatError)) throw e;
+    throw new TypeError(
+      `Invalid argument "png": ${e.message.replace(/^Malformed PNG data on the clipboard: /, "")}`,
+    );
+  }
+  return [{ format: PNG_FORMAT, data: bytes }, { format: CF_DIBV5, data: rgbaToDibV5(image) }];
+}
+
+/**
+ * Puts an image on the clipboard: see {@linkcode imageItems} for the formats.
+ *
+ * @param png The image as PNG bytes.
+ * @param options Retry timeout and AbortSignal.
+ * @throws {TypeError} When the bytes are not a PNG.
+ * @throws {Win32Error} When the clipboard stays held by another process.
+ *
+ * @example Copy a PNG file
+ * ```ts
+ * import { writeImage } from "./clipboard.ts";
+ * await writeImage(await Deno.readFile("logo.png"));
+ * ```
+ */
+export async function writeImage(png: Uint8Array, options?: ClipboardOptions): Promise<void> {
+  return await write(imageItems(png), options);
+}
+
+/** The bytes of a PNG up to the end of its IEND chunk (clipboard memory may be rounded up). */
+function trimPng(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 8; at + 12 <= bytes.length;) {
+    const length = view.getUint32(at, false);
+    const end = at + 12 + length;
+    if (end > bytes.length) break;
+    if (view.getUint32(at + 4, false) === 0x4945_4e44) return bytes.subarray(0, end); // "IEND"
+    at = end;
+  }
+  throw new ClipboardFormatError(PNG_FORMAT, "no IEND chunk within the data");
+}
+
+/**
+ * Reads the image on the clipboard as PNG bytes: the "PNG" format as it was put there when there
+ * is one, else `CF_DIBV5` or `CF_DIB` (24 or 32 bits, bottom-up or top-down; a `CF_BITMAP` is
+ * read through the `CF_DIB` the system synthesises from it), encoded as PNG.
+ *
+ * @param options Retry timeout and AbortSignal.
+ * @returns The PNG bytes, or `null` when the clipboard holds no image.
+ * @throws {ClipboardFormatError} When a bitmap's header disagrees with its data.
+ * @throws {Win32Error} When the clipboard stays held by another process.
+ *
+ * @example Save a pasted image
+ * ```ts
+ * import { readImage } from "./clipboard.ts";
+ * const png = await readImage();
+ * if (png) await Deno.writeFile("pasted.png", png);
+ * ```
+ */
+export async function readImage(options?: ClipboardOptions): Promise<Uint8Array | null> {
+  const pngId = registerFormat(PNG_FORMAT);
+  const found = await withClipboard(options, "read an image", () => {
+    for (const id of [pngId, CF_DIBV5, CF_DIB]) {
+      const bytes = readFormat(id);
+      if (bytes !== null) return { id, bytes };
+    }
+    return null;
+  });
+  if (found === null) return null;
+  if (found.id === pngId) {
+    if (!hasPngSignature(found.bytes)) {
+      throw new ClipboardFormatError(PNG_FORMAT, "no PNG signature");
+    }
+    return trimPng(found.bytes);
+  }
+  return rgbaToPng(dibToRgba(found.bytes, found.id === CF_DIBV5 ? "CF_DIBV5" : "CF_DIB"));
+}
+
+/**
+ * Files on the clipboard (copied or cut in a file manager).
+ *
+ * @example Tell a cut from a copy
+ * ```ts
+ * import { readFiles } from "./clipboard.ts";
+ * const files = await readFiles();
+ * if (files?.effect === "move") console.log("cut:", files.paths);
+ * ```
+ */
+export interface ClipboardFiles {
+  /** The paths, in order. */
+  paths: string[];
+  /** What the writer asked a paste to do ("Preferred DropEffect"), when it said. */
+  effect?: "copy" | "move" | "link";
+}
+
+/**
+ * Options of {@linkcode writeFiles} and {@linkcode fileItems}.
+ *
+ * @example Cut, not copy
+ * ```ts
+ * import { writeFiles } from "./clipboard.ts";
+ * await writeFiles(["C:\\data\\report.txt"], { effect: "move" });
+ * ```
+ */
+export interface FileListOptions {
+  /** What a paste should do: `"copy"` (default) or `"move"` (a cut). */
+  effect?: "copy" | "move";
+}
+
+const pathsSchema = z.array(
+  z.string({ error: "must be a string" })
+    .min(1, { error: "must not be empty" })
+    .max(32_767, { error: "must be at most 32,767 characters" })
+    .refine((p) => !p.includes("\0"), { error: "must not contain NUL" })
+    .refine((p) => /^(?:[A-Za-z]:[\\/]|\\\\)/.test(p), {
+      error: 'must be an absolute Windows path ("C:\\..." or "\\\\server\\share\\...")',
+    }),
+  { error: "must be an array of paths" },
+).min(1, { error: "must hold at least one path" }).max(65_536, { error: "too many paths" });
+const fileOptionsSchema = z.object({
+  effect: z.enum(["copy", "move"], { error: 'must be "copy" or "move"' }).optional(),
+}).strict().optional();
+
+/**
+ * The clipboard items that carry a file list: `CF_HDROP` (a `DROPFILES` with wide names) and
+ * "Preferred DropEffect".
+ *
+ * @param paths Absolute paths.
+ * @param options Copy or move.
+ * @returns The items, for {@linkcode write}.
+ * @throws {TypeError} For a path that is empty, relative or contains NUL.
+ *
+ * @example Files and their names as text in one set
+ * ```ts
+ * import { fileItems, write } from "./clipboard.ts";
+ * const paths = ["C:\\data\\a.txt", "C:\\data\\b.txt"];
+ * await write([...fileItems(paths), { format: "CF_UNICODETEXT", data: paths.join("\r\n") }]);
+ * ```
+ */
+export function fileItems(paths: string[], options?: FileListOptions): ClipboardItem[] {
+  const list = parseArg(pathsSchema, paths, "paths");
+  const effect = parseArg(fileOptionsSchema, options, "options")?.effect ?? "copy";
+  return [
+    { format: CF_HDROP, data: encodeFileList(list) },
+    {
+      format: DROP_EFFECT_FORMAT,
+      data: new Uint8Array(new Uint32Array([DROPEFFECT[effect]]).buffer),
+    },
+  ];
+}
+
+/**
+ * Puts a file list on the clipboard, as a file manager's copy (or, with `effect: "move"`, cut)
+ * does.
+ *
+ * @param paths Absolute paths.
+ * @param options Copy or move, retry timeout and AbortSignal.
+ * @throws {TypeError} For a bad path.
+ * @throws {Win32Error} When the clipboard stays held by another process.
+ *
+ * @example Copy two files
+ * ```ts
+ * import { writeFiles } from "./clipboard.ts";
+ * await writeFiles(["C:\\data\\a.txt", "C:\\data\\b.txt"]);
+ * ```
+ */
+export async function writeFiles(
+  paths: string[],
+  options: FileListOptions & ClipboardOptions = {},
+): Promise<void> {
+  const { effect, ...rest } = options ?? {};
+  return await write(fileItems(paths, effect === undefined ? {} : { effect }), rest);
+}
+
+/**
+ * Reads the file list on the clipboard (`CF_HDROP`), and whether it was a copy or a cut.
+ *
+ * @param options Retry timeout and AbortSignal.
+ * @returns The paths and effect, or `null` when the clipboard holds no files.
+ * @throws {ClipboardFormatError} When the `DROPFILES` data runs past its end.
+ * @throws {Win32Error} When the clipboard stays held by another process.
+ *
+ * @example Print copied files
+ * ```ts
+ * import { readFiles } from "./clipboard.ts";
+ * for (const path of (await readFiles())?.paths ?? []) console.log(path);
+ * ```
+ */
+export async function readFiles(options?: ClipboardOptions): Promise<ClipboardFiles | null> {
+  const effectId = registerFormat(DROP_EFFECT_FORMAT);
+  const found = await withClipboard(options, "read files", () => {
+    const list = readFormat(CF_HDROP);
+    return list === null ? null : { list, effect: readFormat(effectId) };
+  });
+  if (found === null) return null;
+  const paths = decodeFileList(found.list);
+  let effect: ClipboardFiles["effect"];
+  if (found.effect !== null && found.effect.length >= 4) {
+    const value = new DataView(found.effect.buffer, found.effect.byteOffset, 4).getUint32(0, true);
+    // a cut says move (often with copy's bit too); link alone is a link
+    effect = value & DROPEFFECT.move
+      ? "move"
+      : value & DROPEFFECT.copy
+      ? "copy"
+      : value & DROPEFFECT.link
+      ? "link"
+      : undefined;
+  }
+  return effect === undefined ? { paths } : { paths, effect };
 }
 
 /**

@@ -4,20 +4,32 @@
 import assert from "node:assert/strict";
 import {
   clear,
+  ClipboardFormatError,
+  fileItems,
   formatName,
+  htmlItem,
+  imageItems,
   listFormats,
   read,
+  readFiles,
+  readHtml,
+  readImage,
   readText,
   registerFormat,
   sequenceNumber,
   watch,
   write,
+  writeFiles,
+  writeHtml,
+  writeImage,
   writeText,
 } from "../mechanisms/clipboard.ts";
+import { pngToRgba, rgbaToPng } from "../mechanisms/_clipboard_codecs.ts";
 import { Win32Error } from "../ffi/error.ts";
 import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 const NON_ASCII = "héllo wörld ✓ 𝄞 日本語 — clipboard";
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 winTest("clipboard: text set in another process is read here, and the other way", async () => {
   const text = `${NON_ASCII} ${uniqueName("a")}`;
@@ -168,3 +180,107 @@ winTest("CLI: clipboard set, get and watch (CF_UNICODETEXT)", async () => {
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^error: missing required argument 'text'/);
 });
+
+/** The fixture's 2×2 image, RGBA, top row first. */
+const RAW_PIXELS = [255, 0, 0, 255, 0, 255, 0, 128, 0, 0, 255, 0, 255, 255, 255, 0x40];
+
+winTest("clipboard: HTML, a 32-bit image with alpha and files put by a raw writer", async () => {
+  await using writer = spawnFixture("clipboard_raw.ts", ["put"]);
+  assert.equal(await writer.line(), "ok");
+  assert.equal((await writer.finish()).code, 0);
+  const html = await readHtml();
+  assert.equal(html?.fragment, "<b>Grüße</b> ✓");
+  assert.equal(html?.sourceUrl, "https://example.com/raw");
+  assert.match(html!.html, /^<html><body><!--StartFragment--><b>Grüße<\/b> ✓/);
+  const png = await readImage();
+  assert.ok(png);
+  assert.deepEqual(pngToRgba(png), { width: 2, height: 2, data: new Uint8Array(RAW_PIXELS) });
+  assert.deepEqual(await readFiles(), {
+    paths: ["C:\\raw\\one.txt", "C:\\raw\\zwei ✓.txt", "\\\\host\\share\\3"],
+    effect: "move",
+  });
+  assert.equal(await readText(), "rich");
+});
+
+winTest("clipboard: HTML, an image and files written here, read by a raw reader", async () => {
+  const image = { width: 2, height: 2, data: new Uint8Array(RAW_PIXELS) };
+  const png = rgbaToPng(image);
+  const paths = ["C:\\data\\a.txt", "C:\\données\\b ✓.txt", "\\\\server\\share\\c"];
+  await write([
+    htmlItem("<i>héllo</i> ✓", { sourceUrl: "https://example.com/x" }),
+    ...imageItems(png),
+    ...fileItems(paths),
+    { format: "CF_UNICODETEXT", data: "plain" },
+  ]);
+  await using reader = spawnFixture("clipboard_raw.ts", ["get"]);
+  const seen = JSON.parse(await reader.line());
+  assert.equal(seen.fragment, "<i>héllo</i> ✓");
+  assert.equal(seen.sourceUrl, "https://example.com/x");
+  assert.deepEqual(seen.dib, { width: 2, height: 2, bits: 32, pixels: RAW_PIXELS });
+  assert.equal(seen.png.slice(0, png.length * 2), hex(png), "the PNG as it was written");
+  assert.deepEqual(seen.files, paths);
+  assert.equal(seen.effect, 1, "DROPEFFECT_COPY");
+  assert.equal(await readText(), "plain");
+  // each writer on its own, as the one-call helpers do it
+  await writeHtml("<u>only</u>", { text: "only" });
+  assert.equal((await readHtml())?.fragment, "<u>only</u>");
+  assert.equal(await readText(), "only");
+  assert.equal(await readImage(), null, "writeHtml replaced the image");
+  await writeImage(png);
+  assert.deepEqual(await readImage(), png);
+  await writeFiles(["C:\\x"], { effect: "move" });
+  assert.deepEqual(await readFiles(), { paths: ["C:\\x"], effect: "move" });
+  assert.equal(await readHtml(), null);
+});
+
+winTest(
+  "clipboard: GDI-handle formats are never read as memory; bad rich input is refused",
+  async () => {
+    for (const format of ["CF_BITMAP", "CF_PALETTE", "CF_ENHMETAFILE", 0x300, 0x3ff]) {
+      await assert.rejects(read(format), (e: Error) => {
+        assert.ok(e instanceof TypeError);
+        assert.match(e.message, /holds a GDI handle, not memory/);
+        return true;
+      });
+      await assert.rejects(write([{ format, data: new Uint8Array(4) }]), TypeError);
+    }
+    await assert.rejects(read("CF_BITMAP"), /read images with readImage\(\)/);
+    await assert.rejects(
+      writeImage(new Uint8Array([1, 2, 3])),
+      /Invalid argument "png": no PNG signature/,
+    );
+    await assert.rejects(writeFiles([]), /Invalid argument "paths": must hold at least one path/);
+    await assert.rejects(writeFiles(["relative.txt"]), /must be an absolute Windows path/);
+    await assert.rejects(writeFiles(["C:\\a"], { effect: "link" as "copy" }), /"copy" or "move"/);
+    await assert.rejects(writeHtml(42 as unknown as string), /Invalid argument "fragment"/);
+  },
+);
+
+winTest(
+  "clipboard: malformed rich data from another writer is a ClipboardFormatError",
+  async () => {
+    const badHtml =
+      "Version:0.9\r\nStartHTML:0\r\nEndHTML:5000\r\nStartFragment:10\r\nEndFragment:4000\r\n";
+    await write([{ format: "HTML Format", data: new TextEncoder().encode(badHtml) }]);
+    await assert.rejects(readHtml(), (e: Error) => {
+      assert.ok(e instanceof ClipboardFormatError);
+      assert.match(e.message, /EndFragment \(4000\) is past the end of the data/);
+      return true;
+    });
+    const dib = new Uint8Array(40 + 8);
+    new DataView(dib.buffer).setUint32(0, 40, true);
+    new DataView(dib.buffer).setInt32(4, 100, true);
+    new DataView(dib.buffer).setInt32(8, 100, true);
+    new DataView(dib.buffer).setUint16(14, 32, true);
+    await write([{ format: "CF_DIB", data: dib }]);
+    // Wine synthesises CF_DIBV5 from the CF_DIB (keeping the claimed size), so either is refused
+  await assert.rejects(
+    readImage(),
+    /Malformed CF_DIB(V5)? data on the clipboard: 100×100 at 32 bits needs \d+ bytes, the data has/,
+  );
+    const hdrop = new Uint8Array(24);
+    new DataView(hdrop.buffer).setUint32(0, 1 << 20, true);
+    await write([{ format: "CF_HDROP", data: hdrop }]);
+    await assert.rejects(readFiles(), /offset \(1048576\) is outside the data/);
+  },
+);
