@@ -342,8 +342,6 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   readonly #creatorPid: number;
   /** Set when a peer broke the protocol: every later receive throws it. */
   #broken: ProtocolError | undefined;
-  /** The ring's reserve as last read: frames up to it were claimed by a sender. */
-  #reserveSeen = 0;
   /** Bytes of every incoming frame when fixed (see {@linkcode fixedFrames}), else 0. */
   #abandonedFrame = 0;
   /** This end's read position in its incoming ring (it is the ring's only consumer). */
@@ -818,7 +816,6 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       throw this.#fail(`the read position ${published} (reserve ${reserve}) is out of bounds`);
     }
     this.#published = published;
-    this.#reserveSeen = reserve;
     // A consumer that died may have read past what it published: not again.
     this.#tail = (consumed & 7) === 0 && ((consumed - published) >>> 0) <= this.#capacity &&
         ((reserve - consumed) >>> 0) <= this.#capacity
@@ -855,6 +852,15 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     const ring = this.#in;
     const from = this.#published;
     const bytes = (this.#tail - from) >>> 0;
+    // Every frame read was claimed by a sender: the read position never passes the reserve. (A
+    // frame written without a claim is caught here, once per batch, not on every message.)
+    const reserve = Atomics.load(this.#i32, ring.reserve);
+    if (bytes > this.#capacity || ((reserve - this.#tail) >>> 0) > this.#capacity) {
+      this.#fail(
+        `the read position ${this.#tail} passed what senders claimed (reserve ${reserve})`,
+      );
+      return;
+    }
     if (bytes !== 0) {
       const start = from & ring.mask;
       const first = Math.min(bytes, this.#capacity - start);
@@ -892,8 +898,8 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
 
   /** Takes the next frame: a view of it (lent until #release) or undefined when none is ready. */
   #take(): Uint8Array | undefined {
-    if (this.#broken) throw this.#broken;
     this.#release();
+    if (this.#broken) throw this.#broken;
     const i32 = this.#i32;
     const ring = this.#in;
     const capacity = this.#capacity;
@@ -907,32 +913,29 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
         if (i32[ring.producerWaiting] !== 0) this.#publish();
         return undefined;
       }
-      // Every frame lies within what senders claimed: the reserve is re-read only when a frame
-      // reaches past the value last read (once per batch of messages while they stream).
+      // Checked against what this end knows alone (no other word of the mapping is read): what
+      // it has consumed but not yet published plus this frame stays within one ring, so that
+      // #publish zeroes only this ring. (That the frame was claimed is checked by #publish.)
       const bytes = state < 0 ? -state : (FRAME_HEADER + state - 1 + 7) & ~7;
-      let claimed = (this.#reserveSeen - this.#tail) >>> 0;
-      if (claimed < bytes || claimed > capacity) {
-        this.#reserveSeen = Atomics.load(i32, ring.reserve);
-        claimed = (this.#reserveSeen - this.#tail) >>> 0;
-      }
+      const unpublished = ((this.#tail - this.#published) >>> 0) + bytes;
       if (state < 0) {
         // padding to the ring's end, consumed like a frame; it never follows another padding
-        if (bytes !== capacity - pos || round !== 0 || claimed < bytes || claimed > capacity) {
+        if (bytes !== capacity - pos || round !== 0 || unpublished > capacity) {
           throw this.#fail(
             `a padding frame of ${bytes} bytes at offset ${pos} does not end at the ring's end (${capacity} bytes)`,
           );
         }
         this.#lent = bytes;
         this.#release();
+        if (this.#broken) throw this.#broken;
         continue;
       }
       const length = state - 1;
       if (
-        length > capacity / 2 - FRAME_HEADER || pos + bytes > capacity || claimed < bytes ||
-        claimed > capacity
+        length > capacity / 2 - FRAME_HEADER || pos + bytes > capacity || unpublished > capacity
       ) {
         throw this.#fail(
-          `a frame length of ${length} bytes at offset ${pos} is past the ring (${capacity} bytes, ${claimed} claimed)`,
+          `a frame length of ${length} bytes at offset ${pos} is past the ring (${capacity} bytes)`,
         );
       }
       this.#lent = bytes;
@@ -955,7 +958,6 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     if ((this.#tail & this.#in.mask) % bytes !== 0 || claimed < bytes || claimed > this.#capacity) {
       return false;
     }
-    this.#reserveSeen = reserve;
     this.#lent = bytes;
     this.#release();
     if (this.#published !== this.#tail) this.#publish();
