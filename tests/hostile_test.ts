@@ -13,6 +13,9 @@ import {
 import { hostileApi } from "./fixtures/hostile_api.ts";
 import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
+/** The hostile API's procedures, for servers that do not watch concurrency. */
+const handlers = { check: ({ n }: { n: number }) => n * 2, hold: () => 0 };
+
 winTest("1: a frame length past the ring ends the channel with a ProtocolError", async () => {
   const name = uniqueName("hostile-length");
   await using channel = await ShmChannel.create(name, { capacity: 4096 });
@@ -57,7 +60,7 @@ winTest(
   "4: a client that claims a rendezvous frame and is killed does not stop the shm RpcServer",
   async () => {
     const name = uniqueName("hostile-claim");
-    await using server = await RpcServer.listen(name, hostileApi, { check: ({ n }) => n * 2 }, {
+    await using server = await RpcServer.listen(name, hostileApi, handlers, {
       transport: "shm",
     });
     const peer = spawnFixture("hostile_peer.ts", ["claim", name, "1024"]);
@@ -167,7 +170,7 @@ winTest(
   "12: a throwing params refine, then a huge batch, leave the RPC server serving",
   async () => {
     const name = uniqueName("hostile-rpc");
-    await using _server = await RpcServer.listen(name, hostileApi, { check: ({ n }) => n * 2 }, {
+    await using _server = await RpcServer.listen(name, hostileApi, handlers, {
       transport: "shm",
       maxBatch: 100,
     });
@@ -177,5 +180,25 @@ winTest(
     const batch = JSON.parse(await peer.line());
     assert.equal(batch.error?.code, -32600, JSON.stringify(batch));
     assert.match(batch.error.message, /batch of 1000 /i);
+  },
+);
+
+winTest(
+  "12: a client's calls run at most maxConcurrent at a time, and all are answered",
+  async () => {
+    const name = uniqueName("hostile-flood");
+    let running = 0;
+    let most = 0;
+    await using _server = await RpcServer.listen(name, hostileApi, {
+      check: ({ n }) => n,
+      hold: async ({ ms }) => {
+        most = Math.max(most, ++running);
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        return running--;
+      },
+    }, { transport: "shm", maxConcurrent: 3 });
+    await using peer = spawnFixture("hostile_peer.ts", ["flood", name, "40"]);
+    assert.equal(await peer.line(60_000), "answered 40");
+    assert.equal(most, 3);
   },
 );
