@@ -29,6 +29,7 @@ import { z } from "zod";
 import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "./pipe.ts";
 import { connectShm, listenShm } from "./shm_listener.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { spinSchema } from "./_shm_limits.ts";
 
 /**
  * A schema: anything with zod's `safeParse` (a zod schema is one; so is any library's object
@@ -704,14 +705,14 @@ export interface RpcClientOptions {
 const transportSchema = z.enum(["pipe", "shm"], { error: 'must be "pipe" or "shm"' });
 const serverOptionsSchema = z.object({
   transport: transportSchema.optional(),
-  spinMicros: z.number().min(0).optional(),
+  spinMicros: spinSchema.optional(),
   maxConcurrent: limitSchema.optional(),
   maxBatch: limitSchema.optional(),
 }).strict().optional();
 const clientOptionsSchema = z.object({
   transport: transportSchema.optional(),
   timeout: timeoutSchema.optional(),
-  spinMicros: z.number().min(0).optional(),
+  spinMicros: spinSchema.optional(),
 }).strict().optional();
 
 /**

@@ -143,6 +143,20 @@ winTest("9: a SEC_RESERVE section is refused before it is mapped", async () => {
   assert.throws(() => SharedMemory.open(name), /SEC_RESERVE|not committed/);
 });
 
+winTest("9: a file-backed section is refused before it is mapped", async () => {
+  const name = uniqueName("hostile-file");
+  const peer = spawnFixture("hostile_peer.ts", ["file-section", name]);
+  const ready = await peer.line();
+  try {
+    assert.match(ready, /^ready /);
+    assert.throws(() => SharedMemory.open(name), /file-backed/);
+    await assert.rejects(ShmChannel.open(name, { timeout: 5000 }), /file-backed/);
+  } finally {
+    await peer[Symbol.asyncDispose]();
+    await Deno.remove(ready.slice("ready ".length)).catch(() => undefined);
+  }
+});
+
 winTest("9: a squatted init mutex fails fast with a clear error", async () => {
   const name = uniqueName("hostile-init");
   await using peer = spawnFixture("hostile_peer.ts", ["hold-init", name]);
