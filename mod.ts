@@ -36,6 +36,7 @@ export {
   CHANNEL_LAYOUT_VERSION,
   type ChannelOpOptions,
   PeerGoneError,
+  ProtocolError,
   ShmChannel,
   type ShmChannelCreateOptions,
   type ShmChannelOpenOptions,
@@ -64,6 +65,7 @@ export {
   type Schema,
   type SchemaIssue,
   serveConnection,
+  type ServeOptions,
 } from "./mechanisms/rpc.ts";
 export {
   MsRpcClient,

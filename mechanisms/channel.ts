@@ -33,7 +33,7 @@
  * @module
  */
 import { z } from "zod";
-import { Win32Error } from "../ffi/error.ts";
+import { lastError, Win32Error } from "../ffi/error.ts";
 import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE } from "../ffi/kernel32.ts";
 import type { SecurityOptions } from "../ffi/security.ts";
 import {
@@ -44,6 +44,7 @@ import {
   timeoutSchema,
 } from "./_validate.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
+import { capacitySchema, fixedFrames, spinSchema, validCapacity } from "./_shm_limits.ts";
 import { pollUntil } from "./_wait.ts";
 import { Event, Semaphore } from "./sync.ts";
 
@@ -59,7 +60,7 @@ const MAGIC = 0x4350_4957;
  * console.log(`shm channel layout ${CHANNEL_LAYOUT_VERSION}`);
  * ```
  */
-export const CHANNEL_LAYOUT_VERSION = 2;
+export const CHANNEL_LAYOUT_VERSION = 3;
 const HEADER_BYTES = 4096;
 /** Header words (Int32 indexes). */
 const H = { magic: 0, version: 1, capacity: 2, maxOpeners: 3, creatorPid: 4, creatorState: 5 };
@@ -105,7 +106,7 @@ export interface ShmChannelCreateOptions {
    * peer's wake-up, or poll {@linkcode ShmChannel.tryReceiveView}.
    */
   spinMicros?: number;
-  /** Access control of the mapping. */
+  /** Access control of the mapping, its events and its init mutex. */
   security?: SecurityOptions;
   /**
    * Whether the creator's receiving ends (`null`) once every opener that connected has closed.
@@ -131,6 +132,8 @@ export interface ShmChannelOpenOptions {
   timeout?: number;
   /** Aborts that wait. */
   signal?: AbortSignal;
+  /** Access control of the channel's events, should this end be the one that creates them. */
+  security?: SecurityOptions;
 }
 
 /**
@@ -184,12 +187,37 @@ export class PeerGoneError extends Error {
   }
 }
 
-const capacitySchema = z.number().int({ error: "must be an integer" })
-  .min(4096, { error: "must be at least 4096 bytes" })
-  .max(1 << 30, { error: "must be at most 1 GiB" })
-  .refine((n) => (n & (n - 1)) === 0, { error: "must be a power of two" });
-const spinSchema = z.number().min(0, { error: "must not be negative" })
-  .max(1_000_000, { error: "must be at most 1,000,000 microseconds" });
+/**
+ * A peer broke the channel's protocol: a word it wrote in the shared mapping (a frame length, a
+ * padding size, a producer id, the capacity) is out of the bounds this end knows. The channel is
+ * ended for this end: every later receive throws the same error; other channels and connections
+ * are not affected.
+ *
+ * @example Tell a hostile or corrupt peer from a crashed one
+ * ```ts
+ * import { PeerGoneError, ProtocolError, ShmChannel } from "./channel.ts";
+ * await using channel = await ShmChannel.create("Local\jobs");
+ * try {
+ *   for await (const message of channel) console.log(message.length);
+ * } catch (e) {
+ *   if (e instanceof ProtocolError) console.log(`bad peer: ${e.message}`);
+ *   else if (e instanceof PeerGoneError) console.log(`process ${e.pid} died`);
+ *   else throw e;
+ * }
+ * ```
+ */
+export class ProtocolError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What was wrong, with the value read.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
 const nameSchema = objectNameSchema.refine((s) => s.length <= 248, {
   error: "must be at most 248 characters",
 });
@@ -203,6 +231,7 @@ const openSchema = z.object({
   spinMicros: spinSchema.optional(),
   timeout: timeoutSchema.optional(),
   signal: signalSchema,
+  security: securitySchema,
 }).strict().optional();
 const opSchema = z.object({ signal: signalSchema, timeout: timeoutSchema.optional() }).strict()
   .optional();
@@ -214,7 +243,16 @@ function checkData(data: unknown): asserts data is Uint8Array {
   }
 }
 
-/** Liveness of other processes, by pid: one handle each, kept while the channel is open. */
+/** Process handles a channel end keeps at most (the oldest is closed to make room). */
+const MAX_WATCHED = 128;
+const ERROR_ACCESS_DENIED = 5;
+const ERROR_TOO_MANY_POSTS = 298;
+
+/**
+ * Liveness of other processes, by pid: one handle each, at most {@linkcode MAX_WATCHED} kept (a
+ * peer can write any pid into the mapping). A process this user may not open is alive as far as
+ * we can tell: it is asked again next time, not taken for dead.
+ */
 class ProcessWatch {
   #handles = new Map<number, Deno.PointerValue>();
   alive(pid: number): boolean {
@@ -222,10 +260,20 @@ class ProcessWatch {
     let handle = this.#handles.get(pid);
     if (handle === undefined) {
       handle = kernel32().OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+      if (handle === null && lastError() === ERROR_ACCESS_DENIED) return true;
+      if (this.#handles.size >= MAX_WATCHED) {
+        const [oldest, old] = this.#handles.entries().next().value!;
+        if (old) kernel32().CloseHandle(old);
+        this.#handles.delete(oldest);
+      }
       this.#handles.set(pid, handle);
     }
     // No handle: the process is gone (or never was). Signalled: it has ended.
     return handle !== null && kernel32().WaitForSingleObject(handle, 0) !== 0;
+  }
+  /** Handles held now. */
+  get size(): number {
+    return this.#handles.size;
   }
   close(): void {
     for (const handle of this.#handles.values()) if (handle) kernel32().CloseHandle(handle);
@@ -286,10 +334,16 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   readonly #capacity: number;
   readonly #in: Ring;
   readonly #out: Ring;
-  readonly #slot: number; // the producer id written in frames: 0 for the creator, 1+ for openers
+  readonly #slot: number; // 0 for the creator, 1+ for openers (their slot in the header)
   readonly #spinMicros: number;
   readonly #endWhenSendersClose: boolean;
   readonly #watch = new ProcessWatch();
+  /** The creator's pid, read (and checked) once. */
+  readonly #creatorPid: number;
+  /** Set when a peer broke the protocol: every later receive throws it. */
+  #broken: ProtocolError | undefined;
+  /** Bytes of every incoming frame when fixed (see {@linkcode fixedFrames}), else 0. */
+  #abandonedFrame = 0;
   /** This end's read position in its incoming ring (it is the ring's only consumer). */
   #tail = 0;
   /** The read position last published to senders; the ring is zeroed up to it. */
@@ -315,6 +369,8 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     slot: number,
     spinMicros: number,
     events: [Event, Semaphore, Event, Semaphore],
+    capacity: number,
+    creatorPid: number,
     endWhenSendersClose = true,
   ) {
     this.#endWhenSendersClose = endWhenSendersClose;
@@ -323,7 +379,8 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     this.#view = shm.view;
     this.#u8 = this.#view.bytes;
     this.#i32 = this.#view.int32Array(0, Math.floor(this.#view.length / 4));
-    this.#capacity = this.#i32[H.capacity];
+    this.#capacity = capacity; // checked once by create/open: the mapping's word is not read again
+    this.#creatorPid = creatorPid;
     this.#publishEvery = this.#capacity / 8;
     this.role = role;
     this.#slot = slot;
@@ -350,13 +407,21 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     this.#out = role === "creator" ? rings[1] : rings[0];
   }
 
-  static #events(name: string): [Event, Semaphore, Event, Semaphore] {
-    return [
-      Event.createOrOpen(`${name}#0d`),
-      Semaphore.createOrOpen(`${name}#0s`),
-      Event.createOrOpen(`${name}#1d`),
-      Semaphore.createOrOpen(`${name}#1s`),
-    ];
+  static #events(
+    name: string,
+    security: SecurityOptions | undefined,
+  ): [Event, Semaphore, Event, Semaphore] {
+    const made: (Event | Semaphore)[] = [];
+    try {
+      made.push(Event.createOrOpen(`${name}#0d`, { security }));
+      made.push(Semaphore.createOrOpen(`${name}#0s`, { security }));
+      made.push(Event.createOrOpen(`${name}#1d`, { security }));
+      made.push(Semaphore.createOrOpen(`${name}#1s`, { security }));
+    } catch (e) {
+      for (const object of made) object.close();
+      throw e;
+    }
+    return made as [Event, Semaphore, Event, Semaphore];
   }
 
   /**
@@ -396,13 +461,22 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
         context: `Cannot create channel "${n}"`,
       });
     }
+    let events;
+    try {
+      events = ShmChannel.#events(n, opts.security);
+    } catch (e) {
+      shm.close();
+      throw e;
+    }
     return new ShmChannel(
       n,
       shm,
       "creator",
       0,
       opts.spinMicros ?? 50,
-      ShmChannel.#events(n),
+      events,
+      capacity,
+      Deno.pid,
       opts.endWhenSendersClose ?? true,
     );
   }
@@ -419,10 +493,19 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   static async open(name: string, options?: ShmChannelOpenOptions): Promise<ShmChannel> {
     const n = parseArg(nameSchema, name, "name");
     const opts: ShmChannelOpenOptions = parseArg(openSchema, options, "options") ?? {};
-    const shm = await SharedMemory.openInitialized(n, {
-      timeout: opts.timeout,
-      signal: opts.signal,
-    });
+    // A channel whose magic word is set has finished its init (the word is written last): open it
+    // without the init lock, which any process can hold.
+    let shm: SharedMemory | undefined;
+    try {
+      shm = SharedMemory.open(n);
+      if (Atomics.load(shm.view.int32Array(0, 1), H.magic) !== MAGIC) {
+        shm.close();
+        shm = undefined;
+      }
+    } catch {
+      shm = undefined; // not there (yet), or not a section we map: the path below says which
+    }
+    shm ??= await SharedMemory.openInitialized(n, { timeout: opts.timeout, signal: opts.signal });
     try {
       const header = shm.view.int32Array(0, 8);
       const magic = Atomics.load(header, H.magic);
@@ -440,12 +523,31 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
           }, this winipc speaks version ${CHANNEL_LAYOUT_VERSION}`,
         );
       }
-      const capacity = header[H.capacity];
-      if (BigInt(HEADER_BYTES + 2 * capacity) > shm.size) {
-        throw new Error(`Cannot open channel "${n}": its header is damaged (capacity ${capacity})`);
+      // Each word is read once, into a local, and checked before use.
+      const capacity = Atomics.load(header, H.capacity);
+      if (!validCapacity(capacity) || BigInt(HEADER_BYTES + 2 * capacity) > shm.size) {
+        throw new ProtocolError(
+          `Cannot open channel "${n}": its header is damaged (capacity ${capacity}, mapping of ${shm.size} bytes)`,
+        );
+      }
+      const creatorPid = Atomics.load(header, H.creatorPid);
+      if (creatorPid <= 0) {
+        throw new ProtocolError(
+          `Cannot open channel "${n}": its header is damaged (creator pid ${creatorPid})`,
+        );
       }
       const slot = ShmChannel.#claimSlot(shm.view.int32Array(SLOTS * 4, MAX_OPENERS * 2), n);
-      return new ShmChannel(n, shm, "opener", slot, opts.spinMicros ?? 50, ShmChannel.#events(n));
+      const events = ShmChannel.#events(n, opts.security);
+      return new ShmChannel(
+        n,
+        shm,
+        "opener",
+        slot,
+        opts.spinMicros ?? 50,
+        events,
+        capacity,
+        creatorPid,
+      );
     } catch (e) {
       shm.close();
       throw e;
@@ -534,7 +636,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
    * Writes one frame if the ring has room. No FFI call unless the receiver sleeps.
    *
    * The reserve, the frame's state word (publish) and the consumer's flag go through `Atomics`.
-   * The tail, the slot word and the flag's re-read are plain accesses placed between `Atomics`
+   * The tail, the sender's pid word and the flag's re-read are plain accesses placed between `Atomics`
    * calls, which the compiler does not move them across; x86 keeps loads and stores in order, so
    * a stale tail only ever under-reports free space.
    */
@@ -555,11 +657,11 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       let at = ring.dataOffset + pos;
       if (need !== frame) {
         // not enough room before the end: a padding frame fills it, the message starts at 0
-        Atomics.store(i32, (at >> 2) + 1, this.#slot + 1);
+        Atomics.store(i32, (at >> 2) + 1, Deno.pid);
         Atomics.store(i32, at >> 2, -(capacity - pos));
         at = ring.dataOffset;
       }
-      i32[(at >> 2) + 1] = this.#slot + 1;
+      i32[(at >> 2) + 1] = Deno.pid; // the sender, for a receiver that finds the frame unpublished
       this.#u8.set(data, at + FRAME_HEADER);
       Atomics.exchange(i32, at >> 2, data.length + 1); // publish (a full barrier on x86)
       if (
@@ -648,10 +750,8 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
 
   #checkReceiverAlive(): void {
     const out = this.#out;
-    const pid = out.index === 0
-      ? this.#i32[H.creatorPid]
-      : Atomics.load(this.#i32, out.consumerPid);
-    if (pid !== 0 && !this.#watch.alive(pid)) {
+    const pid = out.index === 0 ? this.#creatorPid : Atomics.load(this.#i32, out.consumerPid);
+    if (pid > 0 && !this.#watch.alive(pid)) {
       throw new PeerGoneError(pid, `Channel "${this.name}": the receiving process ${pid} ended`);
     }
   }
@@ -708,12 +808,19 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   /** Takes up the read position where the ring's previous consumer (if any) left it. */
   #startConsuming(): void {
     const ring = this.#in;
-    this.#published = Atomics.load(this.#i32, ring.tail);
+    const published = Atomics.load(this.#i32, ring.tail);
     const consumed = Atomics.load(this.#i32, ring.consumed);
+    const reserve = Atomics.load(this.#i32, ring.reserve);
+    // Positions are multiples of 8, and the read position is at most a ring behind the reserve.
+    if ((published & 7) !== 0 || ((reserve - published) >>> 0) > this.#capacity) {
+      throw this.#fail(`the read position ${published} (reserve ${reserve}) is out of bounds`);
+    }
+    this.#published = published;
     // A consumer that died may have read past what it published: not again.
-    this.#tail = ((consumed - this.#published) >>> 0) <= this.#capacity
+    this.#tail = (consumed & 7) === 0 && ((consumed - published) >>> 0) <= this.#capacity &&
+        ((reserve - consumed) >>> 0) <= this.#capacity
       ? consumed
-      : this.#published;
+      : published;
     this.#consumerClaimed = true;
   }
 
@@ -745,6 +852,15 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     const ring = this.#in;
     const from = this.#published;
     const bytes = (this.#tail - from) >>> 0;
+    // Every frame read was claimed by a sender: the read position never passes the reserve. (A
+    // frame written without a claim is caught here, once per batch, not on every message.)
+    const reserve = Atomics.load(this.#i32, ring.reserve);
+    if (bytes > this.#capacity || ((reserve - this.#tail) >>> 0) > this.#capacity) {
+      this.#fail(
+        `the read position ${this.#tail} passed what senders claimed (reserve ${reserve})`,
+      );
+      return;
+    }
     if (bytes !== 0) {
       const start = from & ring.mask;
       const first = Math.min(bytes, this.#capacity - start);
@@ -755,34 +871,97 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     }
     Atomics.store(this.#i32, ring.tail, this.#tail); // a full barrier before the load
     if (Atomics.load(this.#i32, ring.producerWaiting) !== 0) {
+      // A count any peer may write: at most one unit per opener (and the creator) is useful.
       const waiting = Atomics.exchange(this.#i32, ring.producerWaiting, 0);
-      if (waiting > 0) ring.space.release(waiting);
+      if (waiting > 0) this.#wake(ring.space, Math.min(waiting, MAX_OPENERS + 1));
     }
+  }
+
+  /**
+   * Releases units of a ring's space semaphore. A count already at its maximum (units piled up
+   * by a peer's waiting count, or a semaphore some other program created first with a low
+   * maximum) means waiters have all the wake-ups they need: that error alone is not raised.
+   */
+  #wake(space: Semaphore, count: number): void {
+    try {
+      space.release(count);
+    } catch (e) {
+      if (!(e instanceof Win32Error && e.code === ERROR_TOO_MANY_POSTS)) throw e;
+    }
+  }
+
+  /** Ends receiving on this channel: a peer wrote a word out of bounds. */
+  #fail(what: string): ProtocolError {
+    this.#broken ??= new ProtocolError(`Channel "${this.name}": ${what}`);
+    return this.#broken;
   }
 
   /** Takes the next frame: a view of it (lent until #release) or undefined when none is ready. */
   #take(): Uint8Array | undefined {
     this.#release();
+    if (this.#broken) throw this.#broken;
     const i32 = this.#i32;
     const ring = this.#in;
-    for (;;) {
-      const at = ring.dataOffset + (this.#tail & ring.mask);
-      const state = Atomics.load(i32, at >> 2);
+    const capacity = this.#capacity;
+    // At most two rounds: a padding frame (which always reaches the ring's end), then a frame.
+    for (let round = 0;; round++) {
+      const pos = this.#tail & ring.mask;
+      const at = ring.dataOffset + pos;
+      const state = Atomics.load(i32, at >> 2); // read once: the peer may rewrite the word
       if (state === 0) {
         // Nothing to read. A sender that waits for room gets what was consumed.
         if (i32[ring.producerWaiting] !== 0) this.#publish();
         return undefined;
       }
+      // Checked against what this end knows alone (no other word of the mapping is read): what
+      // it has consumed but not yet published plus this frame stays within one ring, so that
+      // #publish zeroes only this ring. (That the frame was claimed is checked by #publish.)
+      const bytes = state < 0 ? -state : (FRAME_HEADER + state - 1 + 7) & ~7;
+      const unpublished = ((this.#tail - this.#published) >>> 0) + bytes;
       if (state < 0) {
-        // padding to the ring's end: consumed like a frame
-        this.#lent = -state;
+        // padding to the ring's end, consumed like a frame; it never follows another padding
+        if (bytes !== capacity - pos || round !== 0 || unpublished > capacity) {
+          throw this.#fail(
+            `a padding frame of ${bytes} bytes at offset ${pos} does not end at the ring's end (${capacity} bytes)`,
+          );
+        }
+        this.#lent = bytes;
         this.#release();
+        if (this.#broken) throw this.#broken;
         continue;
       }
       const length = state - 1;
-      this.#lent = (FRAME_HEADER + length + 7) & ~7;
+      if (
+        length > capacity / 2 - FRAME_HEADER || pos + bytes > capacity || unpublished > capacity
+      ) {
+        throw this.#fail(
+          `a frame length of ${length} bytes at offset ${pos} is past the ring (${capacity} bytes)`,
+        );
+      }
+      this.#lent = bytes;
       return this.#u8.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
     }
+  }
+
+  /** @internal See {@linkcode fixedFrames}. */
+  [fixedFrames](bytes: number): void {
+    this.#abandonedFrame = bytes;
+  }
+
+  /**
+   * Steps over a frame whose sender died before publishing it, on a ring whose frames all have
+   * one size. Returns whether it did.
+   */
+  #skipAbandoned(reserve: number): boolean {
+    const bytes = this.#abandonedFrame;
+    const claimed = (reserve - this.#tail) >>> 0;
+    if ((this.#tail & this.#in.mask) % bytes !== 0 || claimed < bytes || claimed > this.#capacity) {
+      return false;
+    }
+    this.#lent = bytes;
+    this.#release();
+    if (this.#published !== this.#tail) this.#publish();
+    return true;
   }
 
   /** Whether the peers that send to this end are gone; throws when one died. */
@@ -794,9 +973,14 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     if (reserve !== tail) {
       // a frame is claimed but not published: is its writer still alive?
       const at = ring.dataOffset + (tail & ring.mask);
-      const slot = Atomics.load(i32, (at >> 2) + 1) - 1;
-      const pid = slot === 0 ? i32[H.creatorPid] : slot > 0 ? i32[SLOTS + (slot - 1) * 2] : 0;
-      if (pid !== 0 && !this.#watch.alive(pid)) {
+      // The sender's pid, 0 until it writes it. (Its slot would not do: a slot whose owner died
+      // is taken by the next opener.) Pids are below 2^31.
+      const pid = Atomics.load(i32, (at >> 2) + 1);
+      if (pid < 0) {
+        throw this.#fail(`a frame names the sender pid ${pid}, which is not a process id`);
+      }
+      if (pid > 0 && !this.#watch.alive(pid)) {
+        if (this.#abandonedFrame !== 0 && this.#skipAbandoned(reserve)) return undefined;
         throw new PeerGoneError(
           pid,
           `Channel "${this.name}": process ${pid} ended in the middle of a message`,
@@ -806,7 +990,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     }
     if (ring.index === 1) {
       // the creator sends to openers
-      const pid = i32[H.creatorPid];
+      const pid = this.#creatorPid;
       if (Atomics.load(i32, H.creatorState) === STATE_CLOSED) return END;
       if (!this.#watch.alive(pid)) {
         throw new PeerGoneError(pid, `Channel "${this.name}": the creating process ${pid} ended`);
@@ -818,7 +1002,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     let dead = 0;
     for (let i = 0; i < MAX_OPENERS; i++) {
       const pid = Atomics.load(i32, SLOTS + i * 2);
-      if (pid === 0) continue;
+      if (pid <= 0) continue;
       seen++;
       const state = Atomics.load(i32, SLOTS + i * 2 + 1);
       if (state === STATE_CLOSED) continue;

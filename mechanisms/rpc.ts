@@ -29,6 +29,7 @@ import { z } from "zod";
 import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "./pipe.ts";
 import { connectShm, listenShm } from "./shm_listener.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { spinSchema } from "./_shm_limits.ts";
 
 /**
  * A schema: anything with zod's `safeParse` (a zod schema is one; so is any library's object
@@ -279,6 +280,40 @@ function issueText(error: { issues: readonly SchemaIssue[] }): string {
   return `${issue.path.length ? issue.path.join(".") + ": " : ""}${issue.message}`;
 }
 
+/** Default of {@linkcode ServeOptions.maxConcurrent}. */
+const DEFAULT_MAX_CONCURRENT = 64;
+/** Default of {@linkcode ServeOptions.maxBatch}. */
+const DEFAULT_MAX_BATCH = 100;
+
+/**
+ * Limits of {@linkcode serveConnection} (and of every connection of an {@linkcode RpcServer}).
+ *
+ * @example Let a trusted client run many calls at once
+ * ```ts
+ * import type { ServeOptions } from "./rpc.ts";
+ * const limits: ServeOptions = { maxConcurrent: 1024, maxBatch: 1000 };
+ * ```
+ */
+export interface ServeOptions {
+  /**
+   * Calls of one connection that may run at once. Once reached, the connection is not read
+   * until one ends (the client waits; nothing is refused). Default 64.
+   */
+  maxConcurrent?: number;
+  /**
+   * Requests a batch may hold. A longer batch is answered with one `InvalidRequest` error and
+   * none of its calls runs. Default 100.
+   */
+  maxBatch?: number;
+}
+
+const limitSchema = z.number().int({ error: "must be an integer" })
+  .min(1, { error: "must be at least 1" }).max(1_000_000, { error: "must be at most 1,000,000" });
+const serveOptionsSchema = z.object({
+  maxConcurrent: limitSchema.optional(),
+  maxBatch: limitSchema.optional(),
+}).strict().optional();
+
 /**
  * Serves procedures on one connection until it ends: requests run concurrently, each answered
  * when done.
@@ -286,6 +321,7 @@ function issueText(error: { issues: readonly SchemaIssue[] }): string {
  * @param conn The connection.
  * @param procedures The schemas.
  * @param handlers The implementations.
+ * @param options `maxConcurrent` and `maxBatch`.
  *
  * @example Serve every shared-memory connection of a listener
  * ```ts
@@ -303,8 +339,20 @@ export async function serveConnection<T extends Procedures>(
   conn: MessageConnection,
   procedures: T,
   handlers: Handlers<T>,
+  options?: ServeOptions,
 ): Promise<void> {
+  const opts: ServeOptions = parseArg(serveOptionsSchema, options, "options") ?? {};
+  const maxConcurrent = opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+  const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
   const running = new Map<Id, AbortController>();
+  /** Calls of this connection in flight; the connection is not read while there are too many. */
+  let inflight = 0;
+  let room: (() => void) | undefined;
+  const done = () => {
+    inflight--;
+    room?.();
+    room = undefined;
+  };
   const reply = async (message: unknown) => {
     try {
       await conn.send(encoder.encode(JSON.stringify(message)));
@@ -312,7 +360,24 @@ export async function serveConnection<T extends Procedures>(
       // the client is gone; its calls are over
     }
   };
+  /** Answers one request; never rejects (a schema or handler that throws is an error reply). */
   const handle = async (raw: unknown): Promise<unknown> => {
+    try {
+      return await handleUnchecked(raw);
+    } catch (e) {
+      const id = (raw as { id?: unknown } | null)?.id;
+      if (id === undefined) return undefined; // a notification gets no answer
+      return {
+        jsonrpc: "2.0",
+        id: typeof id === "number" || typeof id === "string" ? id : null,
+        error: {
+          code: RpcErrorCode.InternalError,
+          message: e instanceof Error ? e.message : String(e),
+        },
+      };
+    }
+  };
+  const handleUnchecked = async (raw: unknown): Promise<unknown> => {
     const parsed = requestSchema.safeParse(raw);
     const id = (raw as { id?: Id } | null)?.id ?? null;
     if (!parsed.success) {
@@ -340,7 +405,16 @@ export async function serveConnection<T extends Procedures>(
       ? procedures[request.method]
       : undefined;
     if (!schema) return fail(RpcErrorCode.MethodNotFound, `Method not found: ${request.method}`);
-    const params = schema.params.safeParse(request.params);
+    let params: ReturnType<Schema["safeParse"]>;
+    try {
+      params = schema.params.safeParse(request.params);
+    } catch (e) {
+      // a schema that throws (a refine or transform) instead of reporting an issue
+      return fail(
+        RpcErrorCode.InvalidParams,
+        `Invalid params for ${request.method}: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
     if (!params.success) {
       return fail(
         RpcErrorCode.InvalidParams,
@@ -389,14 +463,32 @@ export async function serveConnection<T extends Procedures>(
       });
       continue;
     }
+    if (Array.isArray(body) && body.length > maxBatch) {
+      await reply({
+        jsonrpc: "2.0",
+        id: null,
+        error: {
+          code: RpcErrorCode.InvalidRequest,
+          message:
+            `Invalid request: a batch of ${body.length} requests is larger than the server's limit of ${maxBatch}`,
+        },
+      });
+      continue;
+    }
+    // Wait for room: a client cannot make this server run more than maxConcurrent of its calls.
+    while (inflight >= maxConcurrent) await new Promise<void>((resolve) => room = resolve);
     if (Array.isArray(body)) {
       // a batch: answered as one array, once all its calls are done
-      Promise.all(body.map(handle)).then((answers) => {
+      inflight += body.length;
+      Promise.all(body.map((item) => handle(item).finally(done))).then((answers) => {
         const present = answers.filter((a) => a !== undefined);
         if (present.length) return reply(present);
       });
     } else {
-      handle(body).then((answer) => answer === undefined ? undefined : reply(answer));
+      inflight++;
+      handle(body).then((answer) => answer === undefined ? undefined : reply(answer)).finally(
+        done,
+      );
     }
   }
   for (const controller of running.values()) controller.abort();
@@ -433,6 +525,10 @@ export interface RpcServerOptions {
   transport?: RpcTransport;
   /** Microseconds shared-memory connections spin before sleeping. Default 50. */
   spinMicros?: number;
+  /** Calls of one connection that may run at once (see {@linkcode ServeOptions}). Default 64. */
+  maxConcurrent?: number;
+  /** Requests a batch may hold (see {@linkcode ServeOptions}). Default 100. */
+  maxBatch?: number;
 }
 
 /** A message-mode pipe connection as a {@linkcode MessageConnection}. */
@@ -493,6 +589,7 @@ export class RpcServer implements AsyncDisposable {
     acceptor: Acceptor,
     procedures: Procedures,
     handlers: Handlers<Procedures>,
+    limits: ServeOptions,
   ) {
     this.name = name;
     this.transport = transport;
@@ -500,12 +597,23 @@ export class RpcServer implements AsyncDisposable {
     this.#done = (async () => {
       try {
         for await (const conn of acceptor.connections) {
-          serveConnection(conn, procedures, handlers).catch(() => undefined);
+          // serveConnection answers every failure of a call; what is left is the connection's
+          // own end, which ends that client only
+          serveConnection(conn, procedures, handlers, limits).catch(() => undefined);
         }
       } catch (e) {
-        if (!(e instanceof Deno.errors.BadResource)) throw e; // closed while accepting
+        // Accepting failed for good (a listener whose rendezvous a peer broke): connections
+        // already open are still served; the error is kept for asyncDispose.
+        if (!(e instanceof Deno.errors.BadResource)) this.#acceptError = e;
       }
     })();
+  }
+
+  #acceptError: unknown;
+
+  /** Why the server stopped accepting clients before it was closed, or `undefined`. */
+  get acceptError(): unknown {
+    return this.#acceptError;
   }
 
   /**
@@ -514,7 +622,8 @@ export class RpcServer implements AsyncDisposable {
    * @param name The name clients connect to (a pipe name for `"pipe"`).
    * @param procedures The schemas.
    * @param handlers The implementations.
-   * @param options `transport` (`"pipe"` by default, or `"shm"`), `spinMicros`.
+   * @param options `transport` (`"pipe"` by default, or `"shm"`), `spinMicros`, and the limits
+   * `maxConcurrent` and `maxBatch`.
    * @returns The running server.
    */
   static async listen<T extends Procedures>(
@@ -531,6 +640,7 @@ export class RpcServer implements AsyncDisposable {
       acceptor,
       procedures,
       handlers as Handlers<Procedures>,
+      { maxConcurrent: opts.maxConcurrent, maxBatch: opts.maxBatch },
     );
   }
 
@@ -595,12 +705,14 @@ export interface RpcClientOptions {
 const transportSchema = z.enum(["pipe", "shm"], { error: 'must be "pipe" or "shm"' });
 const serverOptionsSchema = z.object({
   transport: transportSchema.optional(),
-  spinMicros: z.number().min(0).optional(),
+  spinMicros: spinSchema.optional(),
+  maxConcurrent: limitSchema.optional(),
+  maxBatch: limitSchema.optional(),
 }).strict().optional();
 const clientOptionsSchema = z.object({
   transport: transportSchema.optional(),
   timeout: timeoutSchema.optional(),
-  spinMicros: z.number().min(0).optional(),
+  spinMicros: spinSchema.optional(),
 }).strict().optional();
 
 /**

@@ -48,11 +48,18 @@ import {
   signalSchema,
   timeoutSchema,
 } from "./_validate.ts";
-import { Mutex } from "./sync.ts";
+import { Mutex, type MutexGuard } from "./sync.ts";
 
 export type { SecurityOptions } from "../ffi/security.ts";
 
 const ERROR_ALREADY_EXISTS = 183;
+const ERROR_FILE_NOT_FOUND = 2;
+/**
+ * Milliseconds a peer waits for the holder of the init lock to create the mapping. A peer that
+ * holds it creates the mapping at once; a holder that has not after this long is not a peer
+ * (another program took the name first).
+ */
+const SQUAT_GRACE_MS = 2000;
 /** `SECTION_QUERY`: lets NtQuerySection read an opened mapping's size. */
 const SECTION_QUERY = 0x0001;
 /** The suffix of the mutex that serialises {@linkcode SharedMemory.createOrOpen}. */
@@ -203,8 +210,19 @@ function allocationGranularity(): number {
   return granularity;
 }
 
-/** The size of a mapping, from the section object itself (`SectionBasicInformation`). */
-function sectionSize(handle: Deno.PointerObject): bigint {
+/** Section attributes (`SEC_*`) that NtQuerySection reports for a section of another kind. */
+const SEC_FILE = 0x0080_0000;
+const SEC_IMAGE = 0x0100_0000;
+const SEC_RESERVE = 0x0400_0000;
+
+/**
+ * The size of a mapping another process made, from the section object itself
+ * (`SectionBasicInformation`), after checking its kind: only a section backed by the paging file
+ * with every page committed (`SEC_COMMIT`) is accepted. A `SEC_RESERVE` section's pages fault on
+ * first touch, and a file-backed or image section is not what this module maps; a process that
+ * squats the name with one would crash its peers.
+ */
+function sectionSize(handle: Deno.PointerObject, name: string | null): bigint {
   const info = new BigInt64Array(3); // { PVOID BaseAddress; ULONG Attributes; LARGE_INTEGER Size }
   const status = ntdll().NtQuerySection(handle, 0, info, 24n, null);
   if (status !== 0) {
@@ -214,7 +232,30 @@ function sectionSize(handle: Deno.PointerObject): bigint {
       }`,
     );
   }
+  const attributes = Number(info[1] & 0xffff_ffffn);
+  const kind = attributes & SEC_RESERVE
+    ? "SEC_RESERVE (its pages are not committed)"
+    : attributes & SEC_IMAGE
+    ? "SEC_IMAGE (an executable image)"
+    : attributes & SEC_FILE
+    ? "file-backed"
+    : attributes & SEC_COMMIT
+    ? undefined
+    : `of attributes 0x${attributes.toString(16)}`;
+  if (kind !== undefined) {
+    throw new Error(
+      `Cannot open file mapping "${name}": it is a ${kind} section, not a paging-file section with every page committed`,
+    );
+  }
   return info[2];
+}
+
+/** Whether a mapping of that name exists (one we may not open counts). */
+function mappingExists(name: string): boolean {
+  const raw = kernel32().OpenFileMappingW(SECTION_QUERY, 0, wide(name));
+  if (raw === null) return lastError() !== ERROR_FILE_NOT_FOUND;
+  kernel32().CloseHandle(raw);
+  return true;
 }
 
 const utf8 = new TextEncoder();
@@ -289,13 +330,16 @@ export class SharedMemory implements Disposable {
     if (raw === null) throw new Win32Error("CreateFileMappingW", error, { context });
     const handle = new OwnedHandle(raw);
     const created = error !== ERROR_ALREADY_EXISTS;
-    return new SharedMemory(
-      name,
-      handle,
-      created ? size : sectionSize(raw),
-      created,
-      "read-write",
-    );
+    let actual = size;
+    if (!created) {
+      try {
+        actual = sectionSize(raw, name);
+      } catch (e) {
+        handle.close();
+        throw e;
+      }
+    }
+    return new SharedMemory(name, handle, actual, created, "read-write");
   }
 
   /**
@@ -357,7 +401,7 @@ export class SharedMemory implements Disposable {
     );
     const handle = new OwnedHandle(raw);
     try {
-      return new SharedMemory(n, handle, sectionSize(raw), false, access);
+      return new SharedMemory(n, handle, sectionSize(raw, n), false, access);
     } catch (e) {
       handle.close();
       throw e;
@@ -432,13 +476,35 @@ export class SharedMemory implements Disposable {
 
   static async #underInitLock<T>(
     name: string,
-    options: { timeout?: number; signal?: AbortSignal },
+    options: { timeout?: number; signal?: AbortSignal; security?: SecurityOptions },
     fn: () => T | Promise<T>,
   ): Promise<T> {
-    using lock = Mutex.createOrOpen(name + INIT_LOCK_SUFFIX);
+    const lockName = name + INIT_LOCK_SUFFIX;
+    using lock = Mutex.createOrOpen(lockName, { security: options.security });
     // An abandoned lock means a creator died in init: its mapping died with it unless a peer
     // held it, and no peer can have, since every peer opens it under this lock.
-    using _guard = await lock.lock({ timeout: options.timeout ?? 10_000, signal: options.signal });
+    const timeout = options.timeout ?? 10_000;
+    const started = performance.now();
+    let guard: MutexGuard;
+    try {
+      guard = await lock.lock({
+        timeout: Math.min(timeout, SQUAT_GRACE_MS),
+        signal: options.signal,
+      });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.TimedOut) || timeout <= SQUAT_GRACE_MS) throw e;
+      if (!mappingExists(name)) {
+        throw new Deno.errors.Busy(
+          `Cannot set up shared memory "${name}": its init lock "${lockName}" is held by a process that has not created the mapping in ${SQUAT_GRACE_MS} ms (another program holds the name)`,
+        );
+      }
+      // The mapping exists: its creator may still be in init.
+      guard = await lock.lock({
+        timeout: Math.max(0, timeout - (performance.now() - started)),
+        signal: options.signal,
+      });
+    }
+    using _guard = guard;
     return await fn();
   }
 

@@ -25,10 +25,26 @@
  * @module
  */
 import { z } from "zod";
-import { ShmChannel } from "./channel.ts";
-import { objectNameSchema, parseArg, timeoutSchema } from "./_validate.ts";
+import { PeerGoneError, ProtocolError, ShmChannel } from "./channel.ts";
+import type { SecurityOptions } from "../ffi/security.ts";
+import {
+  objectNameSchema,
+  parseArg,
+  securitySchema,
+  signalSchema,
+  timeoutSchema,
+} from "./_validate.ts";
+import { capacitySchema, fixedFrames, spinSchema } from "./_shm_limits.ts";
 
 const HELLO = "winipc-shm-connect/1 ";
+/**
+ * Every hello is padded to this many bytes (a 1 KiB frame), so that the listener can step over
+ * the frame of a client that died in the middle of sending one.
+ */
+const HELLO_BYTES = 1016;
+const HELLO_FRAME = 1024;
+/** What follows `<listener>#c` in a connection's name: `<pid>-<n>-<random>`, as connectShm makes it. */
+const CONNECTION_SUFFIX = /^[1-9][0-9]{0,9}-[1-9][0-9]{0,15}-[0-9a-z]{1,8}$/;
 
 const nameSchema = objectNameSchema.refine((s) => s.length <= 200, {
   error: "must be at most 200 characters",
@@ -44,18 +60,39 @@ const nameSchema = objectNameSchema.refine((s) => s.length <= 200, {
  * ```
  */
 export interface ShmConnectionOptions {
-  /** Bytes of each ring of each connection (a power of two). Default 1 MiB. */
+  /** Bytes of each ring of each connection (a power of two, 4 KiB to 1 GiB). Default 1 MiB. */
   capacity?: number;
-  /** Microseconds to spin before sleeping. Default 50. */
+  /** Microseconds to spin before sleeping (0 to 1,000,000). Default 50. */
   spinMicros?: number;
-  /** Milliseconds `connectShm` waits for the listener to open the connection. Default 10,000. */
+  /**
+   * Milliseconds `connectShm` waits in all: to send its hello on the listener's rendezvous (a
+   * full rendezvous ring waits) and for the listener to open the connection. Default 10,000.
+   */
   timeout?: number;
+  /** Aborts `connectShm`'s waits. */
+  signal?: AbortSignal;
+  /**
+   * Access control of the objects made: the listener's rendezvous channel (for `listenShm`),
+   * the connection's channel (for `connectShm`). Default: the creator's default DACL.
+   */
+  security?: SecurityOptions;
+  /**
+   * Called (by `listenShm`'s listener) for each client it refused: a hello that names a channel
+   * outside the listener's own names (a `ProtocolError`), or a channel it could not open. The
+   * listener keeps serving others. Default: refused clients are skipped.
+   */
+  onError?: (error: Error) => void;
 }
 
 const optionsSchema = z.object({
-  capacity: z.number().int().optional(),
-  spinMicros: z.number().min(0).optional(),
+  capacity: capacitySchema.optional(),
+  spinMicros: spinSchema.optional(),
   timeout: timeoutSchema.optional(),
+  signal: signalSchema,
+  security: securitySchema,
+  onError: z.custom<(error: Error) => void>((v) => typeof v === "function", {
+    error: "must be a function",
+  }).optional(),
 }).strict().optional();
 
 /**
@@ -75,14 +112,55 @@ const optionsSchema = z.object({
 export class ShmListener implements AsyncIterable<ShmChannel>, AsyncDisposable {
   readonly #rendezvous: ShmChannel;
   readonly #spinMicros: number | undefined;
+  readonly #onError: ((error: Error) => void) | undefined;
+  /** The pid of a dead client whose claimed hello blocks the rendezvous, once reported. */
+  #stuckOn = 0;
   /** The name clients connect to. */
   readonly name: string;
 
   /** @internal Use {@linkcode listenShm}. */
-  constructor(name: string, rendezvous: ShmChannel, spinMicros: number | undefined) {
+  constructor(
+    name: string,
+    rendezvous: ShmChannel,
+    spinMicros: number | undefined,
+    onError?: (error: Error) => void,
+  ) {
     this.name = name;
     this.#rendezvous = rendezvous;
     this.#spinMicros = spinMicros;
+    this.#onError = onError;
+  }
+
+  /** Reports a refused client to the `onError` option; an error it throws is not ours to raise. */
+  #refused(error: Error): void {
+    try {
+      this.#onError?.(error);
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
+  }
+
+  /** The connection name a hello asks for, when it is one connectShm made under this listener. */
+  #connectionName(hello: Uint8Array): string | undefined {
+    let end = hello.length;
+    while (end > 0 && hello[end - 1] === 0) end--;
+    const text = new TextDecoder().decode(hello.subarray(0, end));
+    if (!text.startsWith(HELLO)) return undefined; // not a winipc client: ignore it
+    const name = text.slice(HELLO.length);
+    const prefix = `${this.name}#c`;
+    if (!name.startsWith(prefix) || !CONNECTION_SUFFIX.test(name.slice(prefix.length))) {
+      this.#refused(
+        new ProtocolError(
+          `Listener "${this.name}": a client asked it to open "${
+            name.slice(0, 300)
+          }", which is not a connection name under "${prefix}"`,
+        ),
+      );
+      return undefined;
+    }
+    return name;
   }
 
   /**
@@ -97,18 +175,25 @@ export class ShmListener implements AsyncIterable<ShmChannel>, AsyncDisposable {
         hello = await this.#rendezvous.receive();
       } catch (e) {
         if (e instanceof Deno.errors.BadResource) return null; // closed while waiting
-        throw e;
+        if (e instanceof PeerGoneError) {
+          // A client died in the middle of its hello, in a frame that could not be stepped
+          // over (not one a winipc client writes): reported once; the rendezvous waits on.
+          if (this.#stuckOn !== e.pid) this.#refused(e);
+          this.#stuckOn = e.pid;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          continue;
+        }
+        throw e; // a ProtocolError: the rendezvous ring itself is broken
       }
       if (hello === null) return null;
-      const text = new TextDecoder().decode(hello);
-      if (!text.startsWith(HELLO)) continue; // not a winipc client: ignore it
+      this.#stuckOn = 0;
+      const name = this.#connectionName(hello);
+      if (name === undefined) continue;
       try {
-        return await ShmChannel.open(text.slice(HELLO.length), {
-          spinMicros: this.#spinMicros,
-          timeout: 10_000,
-        });
-      } catch {
+        return await ShmChannel.open(name, { spinMicros: this.#spinMicros, timeout: 10_000 });
+      } catch (e) {
         // the client gave up (or died) before we opened its channel: wait for the next one
+        this.#refused(e instanceof Error ? e : new Error(String(e)));
       }
     }
   }
@@ -158,9 +243,14 @@ export async function listenShm(
   options?: ShmConnectionOptions,
 ): Promise<ShmListener> {
   const n = parseArg(nameSchema, name, "name");
-  const opts = parseArg(optionsSchema, options, "options") ?? {};
-  const rendezvous = await ShmChannel.create(n, { capacity: 1 << 16, endWhenSendersClose: false });
-  return new ShmListener(n, rendezvous, opts.spinMicros);
+  const opts: ShmConnectionOptions = parseArg(optionsSchema, options, "options") ?? {};
+  const rendezvous = await ShmChannel.create(n, {
+    capacity: 1 << 16,
+    endWhenSendersClose: false,
+    security: opts.security,
+  });
+  rendezvous[fixedFrames](HELLO_FRAME);
+  return new ShmListener(n, rendezvous, opts.spinMicros, opts.onError);
 }
 
 let connections = 0;
@@ -188,17 +278,22 @@ export async function connectShm(
   options?: ShmConnectionOptions,
 ): Promise<ShmChannel> {
   const n = parseArg(nameSchema, name, "name");
-  const opts = parseArg(optionsSchema, options, "options") ?? {};
-  await using rendezvous = await ShmChannel.open(n);
+  const opts: ShmConnectionOptions = parseArg(optionsSchema, options, "options") ?? {};
+  const deadline = performance.now() + (opts.timeout ?? 10_000);
+  const left = () => Math.max(0, Math.ceil(deadline - performance.now()));
+  await using rendezvous = await ShmChannel.open(n, { timeout: left(), signal: opts.signal });
   const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
   const own = `${n}#c${Deno.pid}-${++connections}-${random}`;
   const conn = await ShmChannel.create(own, {
     capacity: opts.capacity,
     spinMicros: opts.spinMicros,
+    security: opts.security,
   });
   try {
-    await rendezvous.send(new TextEncoder().encode(HELLO + own));
-    await conn.waitForPeer({ timeout: opts.timeout ?? 10_000 });
+    const hello = new Uint8Array(HELLO_BYTES); // padded with NULs: see HELLO_BYTES
+    new TextEncoder().encodeInto(HELLO + own, hello);
+    await rendezvous.send(hello, { timeout: left(), signal: opts.signal });
+    await conn.waitForPeer({ timeout: left(), signal: opts.signal });
     return conn;
   } catch (e) {
     conn.close();

@@ -171,7 +171,7 @@ winTest("a mismatched header, a foreign mapping and bad arguments fail clearly",
   header[1] = 99;
   await assert.rejects(
     ShmChannel.open(versioned),
-    /its layout version is 99, this winipc speaks version 2/,
+    /its layout version is 99, this winipc speaks version 3/,
   );
   await assert.rejects(ShmChannel.open(uniqueName("chan-none")), /ERROR_FILE_NOT_FOUND/);
   await assert.rejects(ShmChannel.create(uniqueName("c"), { capacity: 5000 }), /power of two/);

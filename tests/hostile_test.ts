@@ -1,0 +1,218 @@
+// Hostile and crashed peers (issue 16, findings 1-10 and 12): each test runs the attack from a
+// second process (tests/fixtures/hostile_peer.ts) through the real mechanism.
+import assert from "node:assert/strict";
+import {
+  connectShm,
+  listenShm,
+  ProtocolError,
+  RpcServer,
+  SharedMemory,
+  ShmChannel,
+  type ShmListener,
+} from "../mod.ts";
+import { hostileApi } from "./fixtures/hostile_api.ts";
+import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+
+/** The hostile API's procedures, for servers that do not watch concurrency. */
+const handlers = { check: ({ n }: { n: number }) => n * 2, hold: () => 0 };
+
+winTest("1: a frame length past the ring ends the channel with a ProtocolError", async () => {
+  const name = uniqueName("hostile-length");
+  await using channel = await ShmChannel.create(name, { capacity: 4096 });
+  await using peer = spawnFixture("hostile_peer.ts", ["bad-length", name]);
+  assert.equal(await peer.line(), "sent");
+  await assert.rejects(
+    channel.receive({ timeout: 10_000 }),
+    (e: unknown) => e instanceof ProtocolError && /length/.test(e.message),
+  );
+  // The channel stays ended: it does not read on past the bad frame.
+  await assert.rejects(channel.receive({ timeout: 1000 }), ProtocolError);
+});
+
+winTest("2: padding words rewritten in a loop: a receive still settles", async () => {
+  const name = uniqueName("hostile-padding");
+  await using channel = await ShmChannel.create(name, { capacity: 1 << 16 });
+  await using peer = spawnFixture("hostile_peer.ts", ["padding-loop", name, "8000"]);
+  assert.equal(await peer.line(), "rewriting");
+  await assert.rejects(
+    channel.receive({ timeout: 2000 }),
+    (e: unknown) => e instanceof ProtocolError && /padding/.test(e.message),
+  );
+  // It settled while the peer was still rewriting: the peer's next line comes when it stops.
+  const next = await Promise.race([
+    peer.line(10_000).then(() => "stopped"),
+    new Promise((resolve) => setTimeout(() => resolve("rewriting"), 0)),
+  ]);
+  assert.equal(next, "rewriting");
+});
+
+winTest("3: a channel header whose capacity is not a power of two is refused", async () => {
+  const name = uniqueName("hostile-capacity");
+  await using peer = spawnFixture("hostile_peer.ts", ["bad-capacity", name]);
+  assert.equal(await peer.line(), "ready");
+  await assert.rejects(
+    ShmChannel.open(name, { timeout: 10_000 }),
+    (e: unknown) => e instanceof ProtocolError && /capacity -4096/.test(e.message),
+  );
+});
+
+winTest(
+  "4: a client that claims a rendezvous frame and is killed does not stop the shm RpcServer",
+  async () => {
+    const name = uniqueName("hostile-claim");
+    await using server = await RpcServer.listen(name, hostileApi, handlers, {
+      transport: "shm",
+    });
+    const peer = spawnFixture("hostile_peer.ts", ["claim", name, "1024"]);
+    assert.equal(await peer.line(), "claimed");
+    peer.child.kill(); // TerminateProcess, with the frame claimed and never published
+    await peer.finish();
+    // An honest client is still served (in another process: the RPC fixture's calls).
+    const { RpcClient } = await import("../mod.ts");
+    await using client = await RpcClient.connect(name, hostileApi, {
+      transport: "shm",
+      timeout: 20_000,
+    });
+    assert.equal(await client.call("check", { n: 21 }), 42);
+    assert.equal(server.acceptError, undefined);
+  },
+);
+
+winTest(
+  "5: a sender pid out of range in a frame ends the channel with a ProtocolError",
+  async () => {
+    const name = uniqueName("hostile-slot");
+    await using channel = await ShmChannel.create(name, { capacity: 4096 });
+    await using peer = spawnFixture("hostile_peer.ts", ["bad-pid", name]);
+    assert.equal(await peer.line(), "claimed");
+    await assert.rejects(
+      channel.receive({ timeout: 3000 }),
+      (e: unknown) => e instanceof ProtocolError && /sender pid -12345/.test(e.message),
+    );
+  },
+);
+
+winTest("6: a peer-written producerWaiting does not make receive throw", async () => {
+  const name = uniqueName("hostile-waiting");
+  await using channel = await ShmChannel.create(name, { capacity: 4096 });
+  await using _peer = spawnFixture("hostile_peer.ts", ["waiting-flag", name]);
+  for (const word of ["hello", "world"]) {
+    const message = await channel.receive({ timeout: 10_000 });
+    assert.equal(new TextDecoder().decode(message!), word);
+  }
+});
+
+winTest("7: the listener does not open a channel name outside its own prefix", async () => {
+  const name = uniqueName("hostile-deputy");
+  const victimName = uniqueName("hostile-victim");
+  await using victim = await ShmChannel.create(victimName, { capacity: 4096 });
+  const refused: Error[] = [];
+  await using listener: ShmListener = await listenShm(name, {
+    onError: (e) => refused.push(e),
+  });
+  await using peer = spawnFixture("hostile_peer.ts", ["hello", name, victimName]);
+  assert.equal(await peer.line(), "sent");
+  const honest = connectShm(name, { timeout: 20_000 });
+  const conn = await listener.accept();
+  assert.ok(conn);
+  assert.ok(conn.name.startsWith(`${name}#c`), `accepted ${conn.name}`);
+  await conn[Symbol.asyncDispose]();
+  await (await honest)[Symbol.asyncDispose]();
+  assert.equal(refused.length, 1);
+  assert.ok(refused[0] instanceof ProtocolError);
+  assert.equal(victim.connected, false, "nobody opened the victim channel");
+});
+
+winTest("8: bad spinMicros fails at listenShm; connectShm's hello send times out", async () => {
+  await assert.rejects(
+    listenShm(uniqueName("hostile-spin"), { spinMicros: 2_000_000 }),
+    /spinMicros/,
+  );
+  const name = uniqueName("hostile-full");
+  await using _listener = await listenShm(name);
+  // A peer claims the whole rendezvous ring and stays: no hello can be sent.
+  await using peer = spawnFixture("hostile_peer.ts", ["claim", name, String(1 << 16)]);
+  assert.equal(await peer.line(), "claimed");
+  await assert.rejects(connectShm(name, { timeout: 1500 }), Deno.errors.TimedOut);
+});
+
+winTest("9: a SEC_RESERVE section is refused before it is mapped", async () => {
+  const name = uniqueName("hostile-reserve");
+  await using peer = spawnFixture("hostile_peer.ts", ["reserve-section", name]);
+  assert.equal(await peer.line(), "ready");
+  assert.throws(() => SharedMemory.open(name), /SEC_RESERVE|not committed/);
+});
+
+winTest("9: a file-backed section is refused before it is mapped", async () => {
+  const name = uniqueName("hostile-file");
+  const peer = spawnFixture("hostile_peer.ts", ["file-section", name]);
+  const ready = await peer.line();
+  try {
+    assert.match(ready, /^ready /);
+    assert.throws(() => SharedMemory.open(name), /file-backed/);
+    await assert.rejects(ShmChannel.open(name, { timeout: 5000 }), /file-backed/);
+  } finally {
+    await peer[Symbol.asyncDispose]();
+    await Deno.remove(ready.slice("ready ".length)).catch(() => undefined);
+  }
+});
+
+winTest("9: a squatted init mutex fails fast with a clear error", async () => {
+  const name = uniqueName("hostile-init");
+  await using peer = spawnFixture("hostile_peer.ts", ["hold-init", name]);
+  assert.equal(await peer.line(), "held");
+  await assert.rejects(
+    ShmChannel.create(name),
+    (e: unknown) => e instanceof Error && /#winipc-init.*held/.test(e.message),
+  );
+});
+
+winTest("10: a channel's events get the security option", async () => {
+  const name = uniqueName("hostile-security");
+  await using _channel = await ShmChannel.create(name, {
+    capacity: 4096,
+    security: { sddl: "D:P(A;;GA;;;WD)" },
+  });
+  const peer = spawnFixture("hostile_peer.ts", ["dacl", `${name}#0d`]);
+  const dacl = await peer.line();
+  await peer.finish();
+  // Windows may print the generic right GA as its specific rights.
+  assert.match(dacl, /^D:P\(A;;[A-Z0-9x]+;;;WD\)$/);
+});
+
+winTest(
+  "12: a throwing params refine, then a huge batch, leave the RPC server serving",
+  async () => {
+    const name = uniqueName("hostile-rpc");
+    await using _server = await RpcServer.listen(name, hostileApi, handlers, {
+      transport: "shm",
+      maxBatch: 100,
+    });
+    await using peer = spawnFixture("hostile_peer.ts", ["rpc", name]);
+    assert.deepEqual(JSON.parse(await peer.line()), { error: -32602 });
+    assert.deepEqual(JSON.parse(await peer.line()), { value: 4 });
+    const batch = JSON.parse(await peer.line());
+    assert.equal(batch.error?.code, -32600, JSON.stringify(batch));
+    assert.match(batch.error.message, /batch of 1000 /i);
+  },
+);
+
+winTest(
+  "12: a client's calls run at most maxConcurrent at a time, and all are answered",
+  async () => {
+    const name = uniqueName("hostile-flood");
+    let running = 0;
+    let most = 0;
+    await using _server = await RpcServer.listen(name, hostileApi, {
+      check: ({ n }) => n,
+      hold: async ({ ms }) => {
+        most = Math.max(most, ++running);
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        return running--;
+      },
+    }, { transport: "shm", maxConcurrent: 3 });
+    await using peer = spawnFixture("hostile_peer.ts", ["flood", name, "40"]);
+    assert.equal(await peer.line(60_000), "answered 40");
+    assert.equal(most, 3);
+  },
+);
