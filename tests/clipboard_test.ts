@@ -274,10 +274,10 @@ winTest(
     new DataView(dib.buffer).setUint16(14, 32, true);
     await write([{ format: "CF_DIB", data: dib }]);
     // Wine synthesises CF_DIBV5 from the CF_DIB (keeping the claimed size), so either is refused
-  await assert.rejects(
-    readImage(),
-    /Malformed CF_DIB(V5)? data on the clipboard: 100×100 at 32 bits needs \d+ bytes, the data has/,
-  );
+    await assert.rejects(
+      readImage(),
+      /Malformed CF_DIB(V5)? data on the clipboard: 100×100 at 32 bits needs \d+ bytes, the data has/,
+    );
     const hdrop = new Uint8Array(24);
     new DataView(hdrop.buffer).setUint32(0, 1 << 20, true);
     await write([{ format: "CF_HDROP", data: hdrop }]);
