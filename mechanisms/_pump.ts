@@ -92,6 +92,67 @@ export class StackLimitError extends RangeError {
   }
 }
 
+let callbackDepth = 0;
+let deferred: (() => void)[] = [];
+let deferTimer: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * Runs the JavaScript body of a callback that Windows calls on the main thread (a window
+ * procedure, a DDEML callback, a served COM object's method), counting how deep such calls are
+ * nested, so that {@linkcode releaseAfterCallbacks} knows whether one is on the stack.
+ *
+ * @param body The callback's body.
+ * @returns What the body returns.
+ */
+export function inCallback<T>(body: () => T): T {
+  callbackDepth++;
+  try {
+    return body();
+  } finally {
+    callbackDepth--;
+  }
+}
+
+/** Whether a callback counted by {@linkcode inCallback} is running now. */
+export function insideCallback(): boolean {
+  return callbackDepth > 0;
+}
+
+/**
+ * Runs `release` now, or, when a callback is on the stack, once every native frame has returned.
+ *
+ * A `Deno.UnsafeCallback` closed while it runs frees the code its native caller returns into, so
+ * a window, DDE instance or served object that its own callback closes keeps its callback (and
+ * whatever the foreign code still uses) until the stack has unwound. The release then runs from a
+ * timer of its own (ref'd, so the process does not end before it): a timer callback starts from
+ * the event loop, with no foreign frame below it.
+ *
+ * @param release Frees the resources.
+ */
+export function releaseAfterCallbacks(release: () => void): void {
+  if (callbackDepth === 0) {
+    release();
+    return;
+  }
+  deferred.push(release);
+  deferTimer ??= setTimeout(runDeferred, 0);
+}
+
+function runDeferred(): void {
+  deferTimer = undefined;
+  const now = deferred;
+  deferred = [];
+  let failure: unknown;
+  for (const release of now) {
+    try {
+      release();
+    } catch (e) {
+      failure ??= e;
+    }
+  }
+  if (failure !== undefined) throw failure;
+}
+
 /** A user of the pump: while attached, the main thread's queue is pumped. */
 export interface PumpLease {
   /** Keep the process alive while this lease is attached (the default). */

@@ -67,7 +67,7 @@ import {
   XTYP_REQUEST,
   XTYPF_NODATA,
 } from "../ffi/user32.ts";
-import { pump, type PumpLease } from "./_pump.ts";
+import { inCallback, pump, type PumpLease, releaseAfterCallbacks } from "./_pump.ts";
 import { AsyncQueue } from "./_queue.ts";
 import { parseArg, signalSchema } from "./_validate.ts";
 
@@ -209,16 +209,20 @@ class Instance {
     const u = user32();
     this.#callback = new Deno.UnsafeCallback(
       PFNCALLBACK,
-      (type, format, hconv, hsz1, hsz2, hdata, data1, data2) => {
-        try {
-          const r = handler(type, format, hconv, hsz1, hsz2, hdata, BigInt(data1), BigInt(data2));
-          return typeof r === "number" ? Deno.UnsafePointer.create(BigInt(r)) : r;
-        } catch (e) {
-          this.error ??= e;
-          onError(e);
-          return null;
-        }
-      },
+      (type, format, hconv, hsz1, hsz2, hdata, data1, data2) =>
+        inCallback(() => {
+          // Closed from inside a callback: DDEML ends once the stack unwinds; until then every
+          // transaction is refused (a connect, a poke: "not processed").
+          if (this.#closed) return null;
+          try {
+            const r = handler(type, format, hconv, hsz1, hsz2, hdata, BigInt(data1), BigInt(data2));
+            return typeof r === "number" ? Deno.UnsafePointer.create(BigInt(r)) : r;
+          } catch (e) {
+            this.error ??= e;
+            onError(e);
+            return null;
+          }
+        }),
     );
     const id = new Uint32Array(1);
     const code = u.DdeInitializeW(id, this.#callback.pointer, afCmd, 0);
@@ -302,15 +306,28 @@ class Instance {
     return this.#closed;
   }
 
-  close(): void {
+  /**
+   * Ends the instance. Called from inside a DDEML callback (DDEML forbids `DdeUninitialize`
+   * there, and the callback must outlive its own call), the instance counts as closed at once
+   * and is ended after the callback returned.
+   *
+   * @param before Runs first, while the instance still works (a name-service unregistration).
+   */
+  close(before?: () => void): void {
     if (this.#closed) return;
     this.#closed = true;
-    const u = user32();
-    for (const h of this.#strings.values()) u.DdeFreeStringHandle(this.id, h);
-    this.#strings.clear();
-    u.DdeUninitialize(this.id);
-    this.#callback.close();
-    this.#lease.release();
+    releaseAfterCallbacks(() => {
+      const u = user32();
+      try {
+        before?.();
+      } finally {
+        for (const h of this.#strings.values()) u.DdeFreeStringHandle(this.id, h);
+        this.#strings.clear();
+        u.DdeUninitialize(this.id);
+        this.#callback.close();
+        this.#lease.release();
+      }
+    });
   }
 }
 
@@ -987,10 +1004,12 @@ export class DdeServer {
    * @param topic The topic.
    * @param item The item.
    * @throws {DdeError} When DDEML refuses.
+   * @throws {Deno.errors.BadResource} Once the server is closed.
    */
   advise(topic: string, item: string): void {
     const t = parseArg(nameSchema, topic, "topic");
     const i = parseArg(nameSchema, item, "item");
+    if (this.#instance.closed) throw new Deno.errors.BadResource("DDE server is closed");
     const ok = this.#instance.withHsz(
       t,
       (topicHsz) =>
@@ -1026,16 +1045,16 @@ export class DdeServer {
     this.#instance.unref();
   }
 
-  /** Unregisters the service and ends DDEML. Idempotent. */
+  /**
+   * Unregisters the service and ends DDEML. Idempotent. Called from inside one of the server's
+   * own callbacks (`poke`, `request`, `execute`), the server refuses every transaction from then
+   * on and is ended once that callback has returned.
+   */
   close(): void {
     if (this.#instance.closed) return;
-    user32().DdeNameService(
-      this.#instance.id,
-      this.#instance.hsz(this.#service),
-      null,
-      DNS_UNREGISTER,
-    );
-    this.#instance.close();
+    const inst = this.#instance;
+    const service = inst.hsz(this.#service);
+    inst.close(() => user32().DdeNameService(inst.id, service, null, DNS_UNREGISTER));
     this.#errors.close();
   }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DdeClient, DdeError } from "../mechanisms/dde.ts";
+import { DdeClient, DdeError, DdeServer } from "../mechanisms/dde.ts";
 import { serviceAppears } from "./_dde_helpers.ts";
 import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
@@ -175,3 +175,42 @@ winTest("CLI: dde errors: a missing service (exit 1) and bad usage (exit 2)", as
   const quiet = await runCli(["dde", "serve", uniqueName("cli-quiet"), "T", "--timeout", "1"]);
   assert.deepEqual(quiet, { code: 0, stdout: "", stderr: "" });
 });
+
+winTest("re-entry: 1,000 DDE pokes with gc() inside the server's callback", async () => {
+  const service = uniqueName("svc-gc");
+  await using server = spawnFixture("dde_peer.ts", ["serve", service, "Data"], {
+    denoFlags: ["--v8-flags=--expose-gc"],
+  });
+  assert.equal(await server.line(), "ready");
+  using conv = DdeClient.connect(service, "Data", { timeout: 10_000 });
+  for (let i = 0; i < 1000; i++) conv.poke(`item${i % 7}`, `value ${i}`);
+  assert.equal(conv.request("item5"), "value 999");
+});
+
+winTest(
+  "a DDE server closed inside its own poke callback: no crash, the next poke is refused",
+  async () => {
+    const service = uniqueName("svc-close");
+    const pokes: string[] = [];
+    const server = new DdeServer(service, {
+      topics: ["Data"],
+      poke: (_topic, item, data) => {
+        pokes.push(data.text());
+        if (item === "close") server.close();
+      },
+    });
+    try {
+      await serviceAppears(service, "Data");
+      await using client = spawnFixture("dde_client.ts", [service, "Data", "close", "a", "b"]);
+      const { code, rest } = await client.finish();
+      assert.equal(code, 0);
+      assert.equal(rest[0], "ok", "connected");
+      assert.equal(rest[1], "ok", "the poke that closed the server was answered");
+      assert.match(rest[2], /^error (DMLERR_|closed)/, "the next poke is refused");
+      assert.deepEqual(pokes, ["a"]);
+      assert.throws(() => server.advise("Data", "close"), Deno.errors.BadResource);
+    } finally {
+      server.close();
+    }
+  },
+);
