@@ -476,6 +476,16 @@ export const XTYPF_ACKREQ = 0x0008;
 
 /** `DMLERR_NO_ERROR` */
 export const DMLERR_NO_ERROR = 0;
+/** `DMLERR_ADVACKTIMEOUT`: an advise-start transaction timed out. */
+export const DMLERR_ADVACKTIMEOUT = 0x4000;
+/** `DMLERR_DATAACKTIMEOUT`: a request transaction timed out. */
+export const DMLERR_DATAACKTIMEOUT = 0x4002;
+/** `DMLERR_EXECACKTIMEOUT`: an execute transaction timed out. */
+export const DMLERR_EXECACKTIMEOUT = 0x4005;
+/** `DMLERR_NO_CONV_ESTABLISHED`: no server answered a connect. */
+export const DMLERR_NO_CONV_ESTABLISHED = 0x400a;
+/** `DMLERR_POKEACKTIMEOUT`: a poke transaction timed out. */
+export const DMLERR_POKEACKTIMEOUT = 0x400b;
 
 /** Symbolic names of the DDEML error codes (`DdeGetLastError`, `DdeInitialize`). */
 export const DMLERR_NAMES: Readonly<Record<number, string>> = {
