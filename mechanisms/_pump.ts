@@ -23,6 +23,27 @@
  * A nonblocking call needs a free thread of Deno's blocking pool; when other work holds them all
  * (pipes of several child processes did), a {@linkcode FALLBACK_MS} ms timer wakes the pump.
  *
+ * Why not a window thread, measured (`tools/pump_latency/run.ts`, 2026-12-02, deno.exe 2.9.6
+ * under Wine 10, on a 2-core machine shared with other test runs, so noisy): one C sender, 60
+ * WM_COPYDATA messages 150 to 200 ms apart, p50 of each receiver in the same run, two runs:
+ *
+ * | receiver | run 1 p50 | run 2 p50 | vs C |
+ * |---|---|---|---|
+ * | C, thread blocked in `GetMessageW` | 206 µs | 252 µs | 1× |
+ * | a Deno thread blocked in `GetMessageW`, answering by itself | 378 µs | 473 µs | 1.8–1.9× |
+ * | a Worker owns the window, blocks in `GetMessageW`, the main thread computes the reply | 852 µs | 1,007 µs | 4.0–4.1× |
+ * | this pump (main thread, idle, nonblocking `Sleep(1)`) | 917 µs | 925 µs | 3.7–4.5× |
+ *
+ * A Worker-owned window wakes no faster than this pump once the reply comes from the main thread
+ * (a `MessageWindow`'s `onCopyData`, a DDE server's callbacks, a served COM object): the hop there
+ * and back costs what the sleep costs. A window thread that answers by itself is bounded by the
+ * second row, 1.8–1.9× C here, so even it misses issue 17's 1.4× in these runs. The pump stays on
+ * the main thread for now. What is left: windows whose replies need no JavaScript
+ * (`MessageWindow` without `onCopyData`, the clipboard watcher) could move to a window thread
+ * that answers at once and queues the payloads for the main thread (a Worker keeps the process
+ * alive, so `unref()` needs a way around that); and on stock Windows the idle `Sleep(1)` costs up
+ * to 15.6 ms, which only such a thread removes.
+ *
  * Deep stacks: a message sent from another process reaches the window procedure through a
  * user-mode callback, and Wine copies its data (a `WM_COPYDATA` payload) onto the receiving
  * thread's stack below the current frame. V8 refuses to run JavaScript past its own stack limit
