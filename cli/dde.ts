@@ -74,12 +74,12 @@ export function registerDde(program: Command): void {
     .argument("<topic>", "the topic")
     .argument("<item>", "the item")
     .option("--json", "print a JSON line")
-    .action((rawService, rawTopic, rawItem, opts) => {
+    .action(async (rawService, rawTopic, rawItem, opts) => {
       const service = check(nameSchema, rawService, "<service>");
       const topic = check(nameSchema, rawTopic, "<topic>");
       const item = check(nameSchema, rawItem, "<item>");
-      using conv = DdeClient.connect(service, topic, { timeout: 10_000 });
-      const data = conv.requestData(item);
+      using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
+      const data = await conv.requestData(item);
       const text = data.text();
       emit(
         opts.json,
@@ -97,12 +97,12 @@ export function registerDde(program: Command): void {
     .argument("<item>", "the item")
     .argument("<value>", "the value")
     .option("--json", "print a JSON line")
-    .action((rawService, rawTopic, rawItem, value, opts) => {
+    .action(async (rawService, rawTopic, rawItem, value, opts) => {
       const service = check(nameSchema, rawService, "<service>");
       const topic = check(nameSchema, rawTopic, "<topic>");
       const item = check(nameSchema, rawItem, "<item>");
-      using conv = DdeClient.connect(service, topic, { timeout: 10_000 });
-      conv.poke(item, value);
+      using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
+      await conv.poke(item, value);
       if (opts.json) emit(true, { service, topic, item, value }, "");
     });
 
@@ -112,12 +112,12 @@ export function registerDde(program: Command): void {
     .argument("<topic>", "the topic")
     .argument("<command>", "the command")
     .option("--json", "print a JSON line")
-    .action((rawService, rawTopic, rawCommand, opts) => {
+    .action(async (rawService, rawTopic, rawCommand, opts) => {
       const service = check(nameSchema, rawService, "<service>");
       const topic = check(nameSchema, rawTopic, "<topic>");
       const command = check(nameSchema, rawCommand, "<command>");
-      using conv = DdeClient.connect(service, topic, { timeout: 10_000 });
-      conv.execute(command);
+      using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
+      await conv.execute(command);
       if (opts.json) emit(true, { service, topic, command }, "");
     });
 }

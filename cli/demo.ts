@@ -219,10 +219,10 @@ const ddeCase: DemoCase = {
     });
     return Promise.resolve({ done: finished.then(() => server.close()) });
   },
-  run(session, sent) {
-    using client = DdeClient.connect(`${session}.dde`, "demo", { timeout: TIMEOUT });
-    client.poke("greeting", sent);
-    return Promise.resolve(client.request("greeting"));
+  async run(session, sent) {
+    using client = await DdeClient.connect(`${session}.dde`, "demo", { timeout: TIMEOUT });
+    await client.poke("greeting", sent);
+    return await client.request("greeting");
   },
 };
 

@@ -17,10 +17,10 @@ if (Deno.args[0] === "peer") {
 } else {
   const peer = startPeer(import.meta.filename!, String(Deno.pid));
   await firstLine(peer);
-  using client = DdeClient.connect(service, "EURUSD");
-  console.log(`price: ${client.request("price")}`);
-  client.poke("price", "1.0901");
-  console.log(`after poke: ${client.request("price")}`);
+  using client = await DdeClient.connect(service, "EURUSD");
+  console.log(`price: ${await client.request("price")}`);
+  await client.poke("price", "1.0901");
+  console.log(`after poke: ${await client.request("price")}`);
   peer.kill();
   await peer.status;
 }

@@ -123,3 +123,17 @@ export function lazyLibrary<S extends Deno.ForeignLibraryInterface>(
     return lib.symbols;
   };
 }
+
+/**
+ * A symbol table whose functions may carry `callback: true`: the declaration that a foreign
+ * function can call back into JavaScript on this thread (a window procedure run by
+ * `DispatchMessageW`, a DDEML callback, a served COM object's method). Deno 1.x read the flag
+ * (such a function is never compiled to a fast call, so a callback and a garbage collection
+ * inside it are safe); the Deno 2.9 runtime ignores fields it does not know, and its typings
+ * no longer list it. winipc declares it on every such function all the same, so the table says
+ * which calls re-enter, and a runtime that reads the flag again gets it.
+ */
+export type ReentrantLibraryInterface = Record<
+  string,
+  (Deno.ForeignFunction & { callback?: boolean }) | Deno.ForeignStatic
+>;

@@ -8,13 +8,13 @@
  *
  * @module
  */
-import { lazyLibrary } from "./library.ts";
+import { lazyLibrary, type ReentrantLibraryInterface } from "./library.ts";
 
 const symbols = {
   /** HRESULT CoInitializeEx(LPVOID pvReserved, DWORD dwCoInit) */
   CoInitializeEx: { parameters: ["pointer", "u32"], result: "i32" },
   /** void CoUninitialize(void) */
-  CoUninitialize: { parameters: [], result: "void" },
+  CoUninitialize: { parameters: [], result: "void", callback: true },
   /** HRESULT CLSIDFromProgID(LPCOLESTR lpszProgID, LPCLSID lpclsid) */
   CLSIDFromProgID: { parameters: ["buffer", "buffer"], result: "i32" },
   /** HRESULT CLSIDFromString(LPCOLESTR lpsz, LPCLSID pclsid) */
@@ -25,23 +25,25 @@ const symbols = {
   CoCreateInstance: {
     parameters: ["buffer", "pointer", "u32", "buffer", "buffer"],
     result: "i32",
+    callback: true,
   },
   /** HRESULT CoCreateInstanceEx(REFCLSID Clsid, IUnknown *punkOuter, DWORD dwClsCtx, COSERVERINFO *pServerInfo, DWORD dwCount, MULTI_QI *pResults) */
   CoCreateInstanceEx: {
     parameters: ["buffer", "pointer", "u32", "buffer", "u32", "buffer"],
     result: "i32",
+    callback: true,
   },
   /** void CoTaskMemFree(LPVOID pv) */
   CoTaskMemFree: { parameters: ["pointer"], result: "void" },
   /** HRESULT GetRunningObjectTable(DWORD reserved, LPRUNNINGOBJECTTABLE *pprot) */
-  GetRunningObjectTable: { parameters: ["u32", "buffer"], result: "i32" },
+  GetRunningObjectTable: { parameters: ["u32", "buffer"], result: "i32", callback: true },
   /** HRESULT CreateItemMoniker(LPCOLESTR lpszDelim, LPCOLESTR lpszItem, LPMONIKER *ppmk) */
   CreateItemMoniker: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   /** HRESULT CreateFileMoniker(LPCOLESTR lpszPathName, LPMONIKER *ppmk) */
   CreateFileMoniker: { parameters: ["buffer", "buffer"], result: "i32" },
   /** HRESULT CreateBindCtx(DWORD reserved, LPBC *ppbc) */
   CreateBindCtx: { parameters: ["u32", "buffer"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ReentrantLibraryInterface;
 
 /**
  * The ole32.dll symbols, opened on first use.
@@ -111,7 +113,14 @@ export function vcall(
     new Deno.UnsafePointerView(vtable).getBigUint64(index * 8),
   );
   if (!method) throw new Error(`COM vtable slot ${index} is NULL`);
-  const definition = { parameters: ["pointer", ...parameters], result } as Deno.ForeignFunction;
+  // Any method may call back into JavaScript: an object served from this process, or, in a
+  // single-threaded apartment, the modal loop that pumps messages while a call to another
+  // process waits.
+  const definition = {
+    parameters: ["pointer", ...parameters],
+    result,
+    callback: true,
+  } as Deno.ForeignFunction;
   const fn = new Deno.UnsafeFnPointer(
     method as Deno.PointerObject<Deno.ForeignFunction>,
     definition,

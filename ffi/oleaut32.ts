@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { lazyLibrary } from "./library.ts";
+import { lazyLibrary, type ReentrantLibraryInterface } from "./library.ts";
 import { StructLayout } from "./struct.ts";
 
 const symbols = {
@@ -19,13 +19,17 @@ const symbols = {
   /** void VariantInit(VARIANTARG *pvarg) */
   VariantInit: { parameters: ["buffer"], result: "void" },
   /** HRESULT VariantClear(VARIANTARG *pvarg) */
-  VariantClear: { parameters: ["buffer"], result: "i32" },
+  VariantClear: { parameters: ["buffer"], result: "i32", callback: true },
   /** HRESULT VariantClear on a VARIANT in foreign memory. */
-  VariantClearPtr: { name: "VariantClear", parameters: ["pointer"], result: "i32" },
+  VariantClearPtr: { name: "VariantClear", parameters: ["pointer"], result: "i32", callback: true },
   /** HRESULT VariantCopy(VARIANTARG *pvargDest, const VARIANTARG *pvargSrc) */
-  VariantCopy: { parameters: ["buffer", "pointer"], result: "i32" },
+  VariantCopy: { parameters: ["buffer", "pointer"], result: "i32", callback: true },
   /** HRESULT VariantChangeType(VARIANTARG *pvargDest, const VARIANTARG *pvarSrc, USHORT wFlags, VARTYPE vt) */
-  VariantChangeType: { parameters: ["buffer", "buffer", "u16", "u16"], result: "i32" },
+  VariantChangeType: {
+    parameters: ["buffer", "buffer", "u16", "u16"],
+    result: "i32",
+    callback: true,
+  },
   /** SAFEARRAY *SafeArrayCreateVector(VARTYPE vt, LONG lLbound, ULONG cElements) */
   SafeArrayCreateVector: { parameters: ["u16", "i32", "u32"], result: "pointer" },
   /** HRESULT SafeArrayAccessData(SAFEARRAY *psa, void **ppvData) */
@@ -33,7 +37,7 @@ const symbols = {
   /** HRESULT SafeArrayUnaccessData(SAFEARRAY *psa) */
   SafeArrayUnaccessData: { parameters: ["pointer"], result: "i32" },
   /** HRESULT SafeArrayDestroy(SAFEARRAY *psa) */
-  SafeArrayDestroy: { parameters: ["pointer"], result: "i32" },
+  SafeArrayDestroy: { parameters: ["pointer"], result: "i32", callback: true },
   /** UINT SafeArrayGetDim(SAFEARRAY *psa) */
   SafeArrayGetDim: { parameters: ["pointer"], result: "u32" },
   /** HRESULT SafeArrayGetLBound(SAFEARRAY *psa, UINT nDim, LONG *plLbound) */
@@ -46,7 +50,7 @@ const symbols = {
   SystemTimeToVariantTime: { parameters: ["buffer", "buffer"], result: "i32" },
   /** INT VariantTimeToSystemTime(DOUBLE vtime, LPSYSTEMTIME lpSystemTime) */
   VariantTimeToSystemTime: { parameters: ["f64", "buffer"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ReentrantLibraryInterface;
 
 /**
  * The oleaut32.dll symbols, opened on first use.

@@ -17,6 +17,16 @@ const symbols = {
   },
   /** RPC_STATUS RpcServerUnregisterIf(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, unsigned int WaitForCallsToComplete) */
   RpcServerUnregisterIf: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
+  /**
+   * RpcServerUnregisterIf on a worker thread: with `WaitForCallsToComplete` it waits for calls
+   * in flight, whose dispatch callbacks need the main thread, so it must not run there.
+   */
+  RpcServerUnregisterIfAsync: {
+    name: "RpcServerUnregisterIf",
+    parameters: ["buffer", "pointer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
   /** RPC_STATUS RpcBindingFromStringBindingW(RPC_WSTR StringBinding, RPC_BINDING_HANDLE *Binding) */
   RpcBindingFromStringBindingW: { parameters: ["buffer", "buffer"], result: "i32" },
   /** RPC_STATUS RpcBindingFree(RPC_BINDING_HANDLE *Binding) */

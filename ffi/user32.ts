@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { lazyLibrary } from "./library.ts";
+import { lazyLibrary, type ReentrantLibraryInterface } from "./library.ts";
 import { StructLayout } from "./struct.ts";
 
 const symbols = {
@@ -37,13 +37,15 @@ const symbols = {
       "pointer",
     ],
     result: "pointer",
+    callback: true,
   },
   /** BOOL DestroyWindow(HWND hWnd) */
-  DestroyWindow: { parameters: ["pointer"], result: "i32" },
+  DestroyWindow: { parameters: ["pointer"], result: "i32", callback: true },
   /** LRESULT DefWindowProcW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam) */
   DefWindowProcW: {
     parameters: ["pointer", "u32", "usize", "isize"],
     result: "isize",
+    callback: true,
   },
   /** BOOL IsWindow(HWND hWnd) */
   IsWindow: { parameters: ["pointer"], result: "i32" },
@@ -63,19 +65,21 @@ const symbols = {
   PeekMessageW: {
     parameters: ["buffer", "pointer", "u32", "u32", "u32"],
     result: "i32",
+    callback: true,
   },
   /** BOOL GetMessageW(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax); blocks: never on the main thread */
-  GetMessageW: { parameters: ["buffer", "pointer", "u32", "u32"], result: "i32" },
+  GetMessageW: { parameters: ["buffer", "pointer", "u32", "u32"], result: "i32", callback: true },
   /** BOOL TranslateMessage(const MSG *lpMsg) */
   TranslateMessage: { parameters: ["buffer"], result: "i32" },
   /** LRESULT DispatchMessageW(const MSG *lpMsg) */
-  DispatchMessageW: { parameters: ["buffer"], result: "isize" },
+  DispatchMessageW: { parameters: ["buffer"], result: "isize", callback: true },
   /** DWORD GetQueueStatus(UINT flags) */
   GetQueueStatus: { parameters: ["u32"], result: "u32" },
   /** DWORD MsgWaitForMultipleObjects(DWORD nCount, const HANDLE *pHandles, BOOL fWaitAll, DWORD dwMilliseconds, DWORD dwWakeMask) */
   MsgWaitForMultipleObjects: {
     parameters: ["u32", "buffer", "i32", "u32", "u32"],
     result: "u32",
+    callback: true,
   },
   /** MsgWaitForMultipleObjects on a worker thread (which sees only its own queue). */
   MsgWaitForMultipleObjectsAsync: {
@@ -88,6 +92,7 @@ const symbols = {
   MsgWaitForMultipleObjectsEx: {
     parameters: ["u32", "buffer", "u32", "u32", "u32"],
     result: "u32",
+    callback: true,
   },
   /** BOOL InSendMessage(void) */
   InSendMessage: { parameters: [], result: "i32" },
@@ -99,11 +104,13 @@ const symbols = {
   SendMessageW: {
     parameters: ["pointer", "u32", "usize", "isize"],
     result: "isize",
+    callback: true,
   },
   /** LRESULT SendMessageTimeoutW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam, UINT fuFlags, UINT uTimeout, PDWORD_PTR lpdwResult) */
   SendMessageTimeoutW: {
     parameters: ["pointer", "u32", "usize", "isize", "u32", "u32", "buffer"],
     result: "isize",
+    callback: true,
   },
   /** SendMessageTimeoutW on a worker thread: the event loop runs while the receiver works. */
   SendMessageTimeoutWAsync: {
@@ -122,19 +129,20 @@ const symbols = {
   BroadcastSystemMessageW: {
     parameters: ["u32", "buffer", "u32", "usize", "isize"],
     result: "i32",
+    callback: true,
   },
 
   // ---- the clipboard ----
   /** BOOL OpenClipboard(HWND hWndNewOwner) */
-  OpenClipboard: { parameters: ["pointer"], result: "i32" },
+  OpenClipboard: { parameters: ["pointer"], result: "i32", callback: true },
   /** BOOL CloseClipboard(void) */
-  CloseClipboard: { parameters: [], result: "i32" },
+  CloseClipboard: { parameters: [], result: "i32", callback: true },
   /** BOOL EmptyClipboard(void) */
-  EmptyClipboard: { parameters: [], result: "i32" },
+  EmptyClipboard: { parameters: [], result: "i32", callback: true },
   /** HANDLE GetClipboardData(UINT uFormat) */
-  GetClipboardData: { parameters: ["u32"], result: "pointer" },
+  GetClipboardData: { parameters: ["u32"], result: "pointer", callback: true },
   /** HANDLE SetClipboardData(UINT uFormat, HANDLE hMem) */
-  SetClipboardData: { parameters: ["u32", "pointer"], result: "pointer" },
+  SetClipboardData: { parameters: ["u32", "pointer"], result: "pointer", callback: true },
   /** HWND GetOpenClipboardWindow(void) */
   GetOpenClipboardWindow: { parameters: [], result: "pointer" },
   /** DWORD GetClipboardSequenceNumber(void) */
@@ -150,18 +158,19 @@ const symbols = {
   /** BOOL IsClipboardFormatAvailable(UINT format) */
   IsClipboardFormatAvailable: { parameters: ["u32"], result: "i32" },
   /** BOOL AddClipboardFormatListener(HWND hwnd) */
-  AddClipboardFormatListener: { parameters: ["pointer"], result: "i32" },
+  AddClipboardFormatListener: { parameters: ["pointer"], result: "i32", callback: true },
   /** BOOL RemoveClipboardFormatListener(HWND hwnd) */
-  RemoveClipboardFormatListener: { parameters: ["pointer"], result: "i32" },
+  RemoveClipboardFormatListener: { parameters: ["pointer"], result: "i32", callback: true },
 
   // ---- DDEML ----
   /** UINT DdeInitializeW(LPDWORD pidInst, PFNCALLBACK pfnCallback, DWORD afCmd, DWORD ulRes) */
   DdeInitializeW: {
     parameters: ["buffer", "function", "u32", "u32"],
     result: "u32",
+    callback: true,
   },
   /** BOOL DdeUninitialize(DWORD idInst) */
-  DdeUninitialize: { parameters: ["u32"], result: "i32" },
+  DdeUninitialize: { parameters: ["u32"], result: "i32", callback: true },
   /** HSZ DdeCreateStringHandleW(DWORD idInst, LPCWSTR psz, int iCodePage) */
   DdeCreateStringHandleW: { parameters: ["u32", "buffer", "i32"], result: "pointer" },
   /** BOOL DdeFreeStringHandle(DWORD idInst, HSZ hsz) */
@@ -176,16 +185,18 @@ const symbols = {
   DdeConnect: {
     parameters: ["u32", "pointer", "pointer", "pointer"],
     result: "pointer",
+    callback: true,
   },
   /** BOOL DdeDisconnect(HCONV hConv) */
-  DdeDisconnect: { parameters: ["pointer"], result: "i32" },
+  DdeDisconnect: { parameters: ["pointer"], result: "i32", callback: true },
   /** HDDEDATA DdeClientTransaction(LPBYTE pData, DWORD cbData, HCONV hConv, HSZ hszItem, UINT wFmt, UINT wType, DWORD dwTimeout, LPDWORD pdwResult) */
   DdeClientTransaction: {
     parameters: ["buffer", "u32", "pointer", "pointer", "u32", "u32", "u32", "buffer"],
     result: "pointer",
+    callback: true,
   },
   /** BOOL DdeAbandonTransaction(DWORD idInst, HCONV hConv, DWORD idTransaction) */
-  DdeAbandonTransaction: { parameters: ["u32", "pointer", "u32"], result: "i32" },
+  DdeAbandonTransaction: { parameters: ["u32", "pointer", "u32"], result: "i32", callback: true },
   /** HDDEDATA DdeCreateDataHandle(DWORD idInst, LPBYTE pSrc, DWORD cb, DWORD cbOff, HSZ hszItem, UINT wFmt, UINT afCmd) */
   DdeCreateDataHandle: {
     parameters: ["u32", "buffer", "u32", "u32", "pointer", "u32", "u32"],
@@ -203,12 +214,13 @@ const symbols = {
   DdeNameService: {
     parameters: ["u32", "pointer", "pointer", "u32"],
     result: "pointer",
+    callback: true,
   },
   /** BOOL DdePostAdvise(DWORD idInst, HSZ hszTopic, HSZ hszItem) */
-  DdePostAdvise: { parameters: ["u32", "pointer", "pointer"], result: "i32" },
+  DdePostAdvise: { parameters: ["u32", "pointer", "pointer"], result: "i32", callback: true },
   /** UINT DdeGetLastError(DWORD idInst) */
   DdeGetLastError: { parameters: ["u32"], result: "u32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ReentrantLibraryInterface;
 
 /**
  * The user32.dll symbols, opened on first use.
@@ -464,6 +476,16 @@ export const XTYPF_ACKREQ = 0x0008;
 
 /** `DMLERR_NO_ERROR` */
 export const DMLERR_NO_ERROR = 0;
+/** `DMLERR_ADVACKTIMEOUT`: an advise-start transaction timed out. */
+export const DMLERR_ADVACKTIMEOUT = 0x4000;
+/** `DMLERR_DATAACKTIMEOUT`: a request transaction timed out. */
+export const DMLERR_DATAACKTIMEOUT = 0x4002;
+/** `DMLERR_EXECACKTIMEOUT`: an execute transaction timed out. */
+export const DMLERR_EXECACKTIMEOUT = 0x4005;
+/** `DMLERR_NO_CONV_ESTABLISHED`: no server answered a connect. */
+export const DMLERR_NO_CONV_ESTABLISHED = 0x400a;
+/** `DMLERR_POKEACKTIMEOUT`: a poke transaction timed out. */
+export const DMLERR_POKEACKTIMEOUT = 0x400b;
 
 /** Symbolic names of the DDEML error codes (`DdeGetLastError`, `DdeInitialize`). */
 export const DMLERR_NAMES: Readonly<Record<number, string>> = {

@@ -23,6 +23,27 @@
  * A nonblocking call needs a free thread of Deno's blocking pool; when other work holds them all
  * (pipes of several child processes did), a {@linkcode FALLBACK_MS} ms timer wakes the pump.
  *
+ * Why not a window thread, measured (`tools/pump_latency/run.ts`, 2026-12-02, deno.exe 2.9.6
+ * under Wine 10, on a 2-core machine shared with other test runs, so noisy): one C sender, 60
+ * WM_COPYDATA messages 150 to 200 ms apart, p50 of each receiver in the same run, two runs:
+ *
+ * | receiver | run 1 p50 | run 2 p50 | vs C |
+ * |---|---|---|---|
+ * | C, thread blocked in `GetMessageW` | 206 µs | 252 µs | 1× |
+ * | a Deno thread blocked in `GetMessageW`, answering by itself | 378 µs | 473 µs | 1.8–1.9× |
+ * | a Worker owns the window, blocks in `GetMessageW`, the main thread computes the reply | 852 µs | 1,007 µs | 4.0–4.1× |
+ * | this pump (main thread, idle, nonblocking `Sleep(1)`) | 917 µs | 925 µs | 3.7–4.5× |
+ *
+ * A Worker-owned window wakes no faster than this pump once the reply comes from the main thread
+ * (a `MessageWindow`'s `onCopyData`, a DDE server's callbacks, a served COM object): the hop there
+ * and back costs what the sleep costs. A window thread that answers by itself is bounded by the
+ * second row, 1.8–1.9× C here, so even it misses issue 17's 1.4× in these runs. The pump stays on
+ * the main thread for now. What is left: windows whose replies need no JavaScript
+ * (`MessageWindow` without `onCopyData`, the clipboard watcher) could move to a window thread
+ * that answers at once and queues the payloads for the main thread (a Worker keeps the process
+ * alive, so `unref()` needs a way around that); and on stock Windows the idle `Sleep(1)` costs up
+ * to 15.6 ms, which only such a thread removes.
+ *
  * Deep stacks: a message sent from another process reaches the window procedure through a
  * user-mode callback, and Wine copies its data (a `WM_COPYDATA` payload) onto the receiving
  * thread's stack below the current frame. V8 refuses to run JavaScript past its own stack limit
@@ -90,6 +111,67 @@ export class StackLimitError extends RangeError {
     );
     this.name = "StackLimitError";
   }
+}
+
+let callbackDepth = 0;
+let deferred: (() => void)[] = [];
+let deferTimer: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * Runs the JavaScript body of a callback that Windows calls on the main thread (a window
+ * procedure, a DDEML callback, a served COM object's method), counting how deep such calls are
+ * nested, so that {@linkcode releaseAfterCallbacks} knows whether one is on the stack.
+ *
+ * @param body The callback's body.
+ * @returns What the body returns.
+ */
+export function inCallback<T>(body: () => T): T {
+  callbackDepth++;
+  try {
+    return body();
+  } finally {
+    callbackDepth--;
+  }
+}
+
+/** Whether a callback counted by {@linkcode inCallback} is running now. */
+export function insideCallback(): boolean {
+  return callbackDepth > 0;
+}
+
+/**
+ * Runs `release` now, or, when a callback is on the stack, once every native frame has returned.
+ *
+ * A `Deno.UnsafeCallback` closed while it runs frees the code its native caller returns into, so
+ * a window, DDE instance or served object that its own callback closes keeps its callback (and
+ * whatever the foreign code still uses) until the stack has unwound. The release then runs from a
+ * timer of its own (ref'd, so the process does not end before it): a timer callback starts from
+ * the event loop, with no foreign frame below it.
+ *
+ * @param release Frees the resources.
+ */
+export function releaseAfterCallbacks(release: () => void): void {
+  if (callbackDepth === 0) {
+    release();
+    return;
+  }
+  deferred.push(release);
+  deferTimer ??= setTimeout(runDeferred, 0);
+}
+
+function runDeferred(): void {
+  deferTimer = undefined;
+  const now = deferred;
+  deferred = [];
+  let failure: unknown;
+  for (const release of now) {
+    try {
+      release();
+    } catch (e) {
+      failure ??= e;
+    }
+  }
+  if (failure !== undefined) throw failure;
 }
 
 /** A user of the pump: while attached, the main thread's queue is pumped. */

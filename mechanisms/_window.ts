@@ -21,7 +21,7 @@ import {
   WS_EX_TOOLWINDOW,
   WS_POPUP,
 } from "../ffi/user32.ts";
-import { pump, type PumpLease } from "./_pump.ts";
+import { inCallback, pump, type PumpLease, releaseAfterCallbacks } from "./_pump.ts";
 
 /** A window procedure in TypeScript: return a value to answer, `undefined` for the default. */
 export type WindowProcedure = (
@@ -57,6 +57,7 @@ export class NativeWindow {
   #callback: Deno.UnsafeCallback<typeof WNDPROC>;
   #lease: PumpLease;
   #hInstance: Deno.PointerValue;
+  #creating = true;
 
   /**
    * Creates the window (hidden) and attaches it to the pump.
@@ -70,15 +71,22 @@ export class NativeWindow {
     const name = options.className ?? `winipc.${Deno.pid}.${++classCounter}.${Date.now()}`;
     this.#className = wide(name);
     const { procedure, onError } = options;
-    this.#callback = new Deno.UnsafeCallback(WNDPROC, (hwnd, message, wParam, lParam) => {
-      try {
-        const r = procedure(hwnd!, message, BigInt(wParam), BigInt(lParam));
-        if (r !== undefined) return BigInt(r);
-      } catch (error) {
-        onError(error);
-      }
-      return u.DefWindowProcW(hwnd, message, wParam, lParam);
-    });
+    this.#callback = new Deno.UnsafeCallback(
+      WNDPROC,
+      (hwnd, message, wParam, lParam) =>
+        inCallback(() => {
+          // Messages a destroyed window still gets (WM_DESTROY, WM_NCDESTROY) go to the default.
+          if (this.#hwnd !== null || this.#creating) {
+            try {
+              const r = procedure(hwnd!, message, BigInt(wParam), BigInt(lParam));
+              if (r !== undefined) return BigInt(r);
+            } catch (error) {
+              onError(error);
+            }
+          }
+          return u.DefWindowProcW(hwnd, message, wParam, lParam);
+        }),
+    );
     const cls = WNDCLASSEXW.alloc({
       cbSize: WNDCLASSEXW.size,
       lpfnWndProc: this.#callback.pointer,
@@ -117,6 +125,7 @@ export class NativeWindow {
       });
     }
     this.#hwnd = checkHandle(hwnd, "CreateWindowExW");
+    this.#creating = false;
     this.#lease = pump.attach(onError);
   }
 
@@ -141,16 +150,24 @@ export class NativeWindow {
     this.#lease.unref();
   }
 
-  /** Destroys the window, unregisters its class and releases the callback. Idempotent. */
+  /**
+   * Destroys the window, unregisters its class and releases the callback. Idempotent.
+   *
+   * Closed from inside its own window procedure (or any callback on the stack), the window is
+   * destroyed at once (senders from then on get `ERROR_INVALID_WINDOW_HANDLE`), and the class and
+   * the callback are released once the callback has returned.
+   */
   close(): void {
     const hwnd = this.#hwnd;
     if (!hwnd) return;
     this.#hwnd = null;
     const u = user32();
     u.DestroyWindow(hwnd);
-    u.UnregisterClassW(this.#className, this.#hInstance);
-    this.#callback.close();
-    this.#lease.release();
+    releaseAfterCallbacks(() => {
+      u.UnregisterClassW(this.#className, this.#hInstance);
+      this.#callback.close();
+      this.#lease.release();
+    });
   }
 }
 

@@ -87,8 +87,8 @@ import {
   VT_UNKNOWN,
   VT_VARIANT,
 } from "../ffi/oleaut32.ts";
-import { MSG_SIZE, PM_REMOVE, user32Pump } from "../ffi/user32_pump.ts";
 import { wide } from "../ffi/strings.ts";
+import { inCallback, pump, type PumpLease, releaseAfterCallbacks } from "./_pump.ts";
 import { parseArg } from "./_validate.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -138,6 +138,7 @@ export const HRESULT_NAMES: Readonly<Record<number, string>> = {
   0x8004_01e4: "MK_E_SYNTAX",
   0x8004_01f0: "CO_E_NOTINITIALIZED",
   0x8004_01f3: "CO_E_CLASSSTRING",
+  0x8004_01fd: "CO_E_OBJNOTCONNECTED",
   0x8008_0005: "CO_E_SERVER_EXEC_FAILURE",
   0x800a_0035: "CTL_E_FILENOTFOUND",
   0x800a_01b6: "CTL_E_OBJECTDOESNOTSUPPORTPROPERTYORMETHOD",
@@ -270,6 +271,8 @@ const E_NOINTERFACE = 0x8000_4002 | 0;
 const E_NOTIMPL = 0x8000_4001 | 0;
 const E_POINTER = 0x8000_4003 | 0;
 const E_FAIL = 0x8000_4005 | 0;
+/** `CO_E_OBJNOTCONNECTED`: what a served object answers once its registration is closed. */
+const CO_E_OBJNOTCONNECTED = 0x8004_01fd | 0;
 const RPC_E_CHANGED_MODE = 0x8001_0106 | 0;
 const DISP_E_MEMBERNOTFOUND = 0x8002_0003 | 0;
 const DISP_E_PARAMNOTFOUND = 0x8002_0004 | 0;
@@ -833,7 +836,12 @@ export function clearVariant(variant: Uint8Array): void {
 // makes them through these.
 let adoptUnknown: (ptr: Deno.PointerObject) => ComUnknown;
 let adoptDispatch: (ptr: Deno.PointerObject, label?: string) => Dispatch;
-let registration: (name: string, cookie: number, object: Deno.PointerObject) => ComRegistration;
+let registration: (
+  name: string,
+  cookie: number,
+  object: Deno.PointerObject,
+  lease: PumpLease,
+) => ComRegistration;
 
 /**
  * An `IUnknown` that has no `IDispatch`: it can be passed back to COM, queried, and released.
@@ -1504,6 +1512,7 @@ interface ServedObject {
   refs: number;
   memory: Uint8Array<ArrayBuffer>; // the COM object: its first 8 bytes point at the vtable
   names: string[]; // dispid - 1 → member name
+  closed: boolean; // its registration was closed: calls answer CO_E_OBJNOTCONNECTED
 }
 
 const served = new Map<bigint, ServedObject>();
@@ -1609,6 +1618,7 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
     } as const,
     (self, _riid, names, count, _lcid, ids) => {
       const state = stateOf(self);
+      if (state?.closed) return CO_E_OBJNOTCONNECTED;
       if (!state || !names || !ids) return E_POINTER;
       const nameView = new Deno.UnsafePointerView(names);
       const idView = new DataView(Deno.UnsafePointerView.getArrayBuffer(ids, count * 4));
@@ -1640,7 +1650,7 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
       result: "i32",
     } as const,
     (self, dispid, _riid, _lcid, flags, params, result, excep, _argErr) =>
-      invokeServed(self, dispid, flags, params, result, excep),
+      inCallback(() => invokeServed(self, dispid, flags, params, result, excep)),
   );
   for (const cb of [queryInterfaceCb, addRefCb, releaseCb, getTypeInfoCountCb, getTypeInfoCb]) {
     callbacks.push(cb);
@@ -1674,6 +1684,7 @@ function invokeServed(
 ): number {
   const state = stateOf(self);
   if (!state) return E_FAIL;
+  if (state.closed) return CO_E_OBJNOTCONNECTED;
   const name = state.names[dispid - 1];
   if (name === undefined) return DISP_E_MEMBERNOTFOUND;
   try {
@@ -1726,33 +1737,9 @@ function exposeDispatch(target: object): Deno.PointerObject {
     refs: 1,
     memory,
     names: memberNames(target),
+    closed: false,
   });
   return self;
-}
-
-let pumpTimer: ReturnType<typeof setInterval> | undefined;
-let pumpUsers = 0;
-
-/** Dispatches the thread's pending window messages (COM calls from other processes). */
-function pumpOnce(): void {
-  const u = user32Pump();
-  const msg = new Uint8Array(MSG_SIZE);
-  for (let i = 0; i < 1000 && u.PeekMessageW(msg, null, 0, 0, PM_REMOVE); i++) {
-    u.TranslateMessage(msg);
-    u.DispatchMessageW(msg);
-  }
-}
-
-function startPump(): void {
-  pumpUsers++;
-  if (pumpTimer !== undefined) return;
-  pumpTimer = setInterval(pumpOnce, 2);
-}
-
-function stopPump(): void {
-  if (--pumpUsers > 0 || pumpTimer === undefined) return;
-  clearInterval(pumpTimer);
-  pumpTimer = undefined;
 }
 
 /**
@@ -1772,16 +1759,24 @@ export class ComRegistration implements Disposable {
   readonly #name: string;
   #cookie: number | null;
   readonly #object: Deno.PointerObject;
+  readonly #lease: PumpLease;
 
   static {
-    registration = (name, cookie, object) => new ComRegistration(name, cookie, object);
+    registration = (name, cookie, object, lease) =>
+      new ComRegistration(name, cookie, object, lease);
   }
 
   /** Holds a registration that {@linkcode serveObject} made. */
-  private constructor(name: string, cookie: number, object: Deno.PointerObject) {
+  private constructor(
+    name: string,
+    cookie: number,
+    object: Deno.PointerObject,
+    lease: PumpLease,
+  ) {
     this.#name = name;
     this.#cookie = cookie;
     this.#object = object;
+    this.#lease = lease;
   }
 
   /** The name clients pass to {@linkcode getObject}. */
@@ -1794,19 +1789,28 @@ export class ComRegistration implements Disposable {
     return this.#object;
   }
 
-  /** Revokes the registration (`IRunningObjectTable::Revoke`); a second call does nothing. */
+  /**
+   * Revokes the registration (`IRunningObjectTable::Revoke`); a second call does nothing. From
+   * then on the object answers every call, also from clients that still hold it, with
+   * `CO_E_OBJNOTCONNECTED`. Called from inside one of the object's own methods, the revocation
+   * and the release of the object run once that call has returned.
+   */
   close(): void {
     const cookie = this.#cookie;
     if (cookie === null) return;
     this.#cookie = null;
-    try {
-      withRot(`Cannot revoke "${this.#name}"`, (rot) => {
-        vcall(rot, 4, ["u32"], "i32", cookie);
-      });
-      release(this.#object);
-    } finally {
-      stopPump();
-    }
+    const state = stateOf(this.#object);
+    if (state) state.closed = true;
+    releaseAfterCallbacks(() => {
+      try {
+        withRot(`Cannot revoke "${this.#name}"`, (rot) => {
+          vcall(rot, 4, ["u32"], "i32", cookie);
+        });
+        release(this.#object);
+      } finally {
+        this.#lease.release();
+      }
+    });
   }
 
   /** Revokes the registration. */
@@ -1821,8 +1825,8 @@ export class ComRegistration implements Disposable {
  * {@linkcode getObject} and call it. Methods (own or inherited) are callable; other properties
  * can be read and written. Member names match case-insensitively, as in VB. A method that throws
  * reaches the caller as `DISP_E_EXCEPTION` with the error's name and message. Methods must be
- * synchronous (COM calls are). While registered, a message pump runs on this thread (an
- * interval timer), which keeps the process alive until `close()`.
+ * synchronous (COM calls are). While registered, the process's message pump (`_pump.ts`) runs
+ * on this thread and keeps the process alive until `close()`.
  *
  * @param name The name to register under (1 to 255 characters, no `!`).
  * @param target The object.
@@ -1868,8 +1872,7 @@ export function serveObject(name: string, target: object): ComRegistration {
         release(moniker);
       }
     });
-    startPump();
-    return registration(item, cookie, object);
+    return registration(item, cookie, object, pump.attach());
   } catch (e) {
     release(object);
     throw e;

@@ -4,13 +4,16 @@
  * callbacks, with advise updates pushed by {@linkcode DdeServer.advise}).
  *
  * DDEML calls an instance's callback on the thread that called `DdeInitializeW`, while that thread
- * handles messages: here the main thread, from winipc's message pump (or inside a synchronous
- * DDEML call of ours). So the callback is a plain `Deno.UnsafeCallback`, and an instance keeps the
+ * handles messages: for a server the main thread, from winipc's message pump (or inside a
+ * synchronous DDEML call of ours); for a client the conversation's own thread. So the callback is a plain `Deno.UnsafeCallback`, and an instance keeps the
  * pump running while it is open.
  *
- * Client transactions are synchronous DDEML transactions with a timeout (default 5000 ms): DDEML
- * waits for the server's answer in its own modal loop, so the event loop pauses for the length of
- * one transaction (a few milliseconds with a responsive server, at most `timeout`).
+ * Client transactions are synchronous DDEML transactions with a timeout (default 5000 ms), made
+ * on a thread of the conversation's own (a Worker, see `_dde_worker.ts`): DDEML waits for the
+ * server's answer in its own modal loop there, and `DdeConnect` waits for every top-level window
+ * of the session, so a slow server or a hung window stops that thread only. The methods of
+ * {@linkcode DdeClient} return promises that settle when DDEML returns or at the timeout; the
+ * event loop of the calling thread never waits. A server's callbacks run on the main thread.
  *
  * Text: `CF_TEXT` is 8-bit text; winipc reads and writes it as Latin-1 (the Windows ANSI code page
  * of most DDE servers agrees on ASCII). `CF_UNICODETEXT` is UTF-16. {@linkcode DdeClient.request}
@@ -20,9 +23,9 @@
  * @example A client
  * ```ts
  * import { DdeClient } from "./dde.ts";
- * using conv = DdeClient.connect("Excel", "[Book1]Sheet1");
- * console.log(conv.request("R1C1"));
- * conv.poke("R1C2", "42");
+ * using conv = await DdeClient.connect("Excel", "[Book1]Sheet1");
+ * console.log(await conv.request("R1C1"));
+ * await conv.poke("R1C2", "42");
  * ```
  *
  * @example A server
@@ -49,7 +52,12 @@ import {
   CP_WINUNICODE,
   DDE_FACK,
   DDE_FNOTPROCESSED,
+  DMLERR_ADVACKTIMEOUT,
+  DMLERR_DATAACKTIMEOUT,
+  DMLERR_EXECACKTIMEOUT,
+  DMLERR_NO_CONV_ESTABLISHED,
   DMLERR_NO_ERROR,
+  DMLERR_POKEACKTIMEOUT,
   DMLERR_TEXT,
   dmlErrorName,
   DNS_REGISTER,
@@ -67,9 +75,16 @@ import {
   XTYP_REQUEST,
   XTYPF_NODATA,
 } from "../ffi/user32.ts";
-import { pump, type PumpLease } from "./_pump.ts";
+import { inCallback, pump, type PumpLease, releaseAfterCallbacks } from "./_pump.ts";
 import { AsyncQueue } from "./_queue.ts";
 import { parseArg, signalSchema } from "./_validate.ts";
+import type {
+  DdeEvent,
+  DdeReply,
+  DdeRequest,
+  DdeRequestBody,
+  DdeWireError,
+} from "./_dde_worker.ts";
 
 /**
  * A DDEML call failed; `code` is the `DdeGetLastError` value.
@@ -78,8 +93,8 @@ import { parseArg, signalSchema } from "./_validate.ts";
  * ```ts
  * import { DdeClient, DdeError } from "./dde.ts";
  * try {
- *   using conv = DdeClient.connect("Excel", "[Book1]Sheet1");
- *   console.log(conv.request("R1C1"));
+ *   using conv = await DdeClient.connect("Excel", "[Book1]Sheet1");
+ *   console.log(await conv.request("R1C1"));
  * } catch (e) {
  *   if (e instanceof DdeError && e.codeName === "DMLERR_NO_CONV_ESTABLISHED") {
  *     console.log("Excel is not running");
@@ -122,8 +137,8 @@ export class DdeError extends Error {
  * @example Request an item and look at its format
  * ```ts
  * import { DdeClient } from "./dde.ts";
- * using conv = DdeClient.connect("quotes", "prices");
- * const data = conv.requestData("EURUSD");
+ * using conv = await DdeClient.connect("quotes", "prices");
+ * const data = await conv.requestData("EURUSD");
  * console.log(data.format === 1 ? "CF_TEXT" : data.format, data.text());
  * ```
  */
@@ -209,16 +224,20 @@ class Instance {
     const u = user32();
     this.#callback = new Deno.UnsafeCallback(
       PFNCALLBACK,
-      (type, format, hconv, hsz1, hsz2, hdata, data1, data2) => {
-        try {
-          const r = handler(type, format, hconv, hsz1, hsz2, hdata, BigInt(data1), BigInt(data2));
-          return typeof r === "number" ? Deno.UnsafePointer.create(BigInt(r)) : r;
-        } catch (e) {
-          this.error ??= e;
-          onError(e);
-          return null;
-        }
-      },
+      (type, format, hconv, hsz1, hsz2, hdata, data1, data2) =>
+        inCallback(() => {
+          // Closed from inside a callback: DDEML ends once the stack unwinds; until then every
+          // transaction is refused (a connect, a poke: "not processed").
+          if (this.#closed) return null;
+          try {
+            const r = handler(type, format, hconv, hsz1, hsz2, hdata, BigInt(data1), BigInt(data2));
+            return typeof r === "number" ? Deno.UnsafePointer.create(BigInt(r)) : r;
+          } catch (e) {
+            this.error ??= e;
+            onError(e);
+            return null;
+          }
+        }),
     );
     const id = new Uint32Array(1);
     const code = u.DdeInitializeW(id, this.#callback.pointer, afCmd, 0);
@@ -302,15 +321,28 @@ class Instance {
     return this.#closed;
   }
 
-  close(): void {
+  /**
+   * Ends the instance. Called from inside a DDEML callback (DDEML forbids `DdeUninitialize`
+   * there, and the callback must outlive its own call), the instance counts as closed at once
+   * and is ended after the callback returned.
+   *
+   * @param before Runs first, while the instance still works (a name-service unregistration).
+   */
+  close(before?: () => void): void {
     if (this.#closed) return;
     this.#closed = true;
-    const u = user32();
-    for (const h of this.#strings.values()) u.DdeFreeStringHandle(this.id, h);
-    this.#strings.clear();
-    u.DdeUninitialize(this.id);
-    this.#callback.close();
-    this.#lease.release();
+    releaseAfterCallbacks(() => {
+      const u = user32();
+      try {
+        before?.();
+      } finally {
+        for (const h of this.#strings.values()) u.DdeFreeStringHandle(this.id, h);
+        this.#strings.clear();
+        u.DdeUninitialize(this.id);
+        this.#callback.close();
+        this.#lease.release();
+      }
+    });
   }
 }
 
@@ -329,9 +361,9 @@ const timeoutSchema = z.number({ error: "must be a number of milliseconds" })
  * @example Ask for Unicode text only
  * ```ts
  * import { DdeClient, type DdeFormat } from "./dde.ts";
- * using conv = DdeClient.connect("quotes", "prices");
+ * using conv = await DdeClient.connect("quotes", "prices");
  * const formats: DdeFormat[] = ["CF_UNICODETEXT"];
- * console.log(conv.request("EURUSD", { formats }));
+ * console.log(await conv.request("EURUSD", { formats }));
  * ```
  */
 export type DdeFormat = "CF_TEXT" | "CF_UNICODETEXT" | number;
@@ -352,7 +384,7 @@ function formatId(f: DdeFormat): number {
  * @example Give a slow server 30 s per transaction
  * ```ts
  * import { DdeClient } from "./dde.ts";
- * using conv = DdeClient.connect("LabServer", "Results", { timeout: 30_000 });
+ * using conv = await DdeClient.connect("LabServer", "Results", { timeout: 30_000 });
  * ```
  */
 export interface DdeConnectOptions {
@@ -366,8 +398,8 @@ export interface DdeConnectOptions {
  * @example One slow command
  * ```ts
  * import { DdeClient } from "./dde.ts";
- * using conv = DdeClient.connect("LabServer", "Control");
- * conv.execute("[Calibrate]", { timeout: 60_000 });
+ * using conv = await DdeClient.connect("LabServer", "Control");
+ * await conv.execute("[Calibrate]", { timeout: 60_000 });
  * ```
  */
 export interface DdeTransactionOptions {
@@ -382,9 +414,9 @@ export interface DdeTransactionOptions {
  * ```ts
  * import { DdeClient } from "./dde.ts";
  * import { registerFormat } from "./clipboard.ts";
- * using conv = DdeClient.connect("Excel", "[Book1]Sheet1");
+ * using conv = await DdeClient.connect("Excel", "[Book1]Sheet1");
  * const xlTable = registerFormat("XlTable");
- * const data = conv.requestData("R1C1:R2C2", { formats: [xlTable], timeout: 2000 });
+ * const data = await conv.requestData("R1C1:R2C2", { formats: [xlTable], timeout: 2000 });
  * ```
  */
 export interface DdeRequestOptions extends DdeTransactionOptions {
@@ -401,10 +433,10 @@ export interface DdeRequestOptions extends DdeTransactionOptions {
  * @example A warm link for ten minutes: told of changes, request what is needed
  * ```ts
  * import { DdeClient } from "./dde.ts";
- * using conv = DdeClient.connect("quotes", "prices");
+ * using conv = await DdeClient.connect("quotes", "prices");
  * const signal = AbortSignal.timeout(600_000);
  * for await (const update of conv.advise("EURUSD", { hot: false, signal })) {
- *   console.log(`${update.item} changed: ${conv.request(update.item)}`);
+ *   console.log(`${update.item} changed: ${await conv.request(update.item)}`);
  * }
  * ```
  */
@@ -424,7 +456,7 @@ export interface DdeAdviseOptions extends DdeTransactionOptions {
  * @example Print each new value of a hot link
  * ```ts
  * import { DdeClient } from "./dde.ts";
- * using conv = DdeClient.connect("quotes", "prices");
+ * using conv = await DdeClient.connect("quotes", "prices");
  * for await (const { topic, item, data } of conv.advise("EURUSD")) {
  *   console.log(`${topic}!${item} = ${data?.text()}`);
  * }
@@ -454,18 +486,22 @@ const adviseOptionsSchema = z.object({
 }).strict().optional();
 
 /**
- * A DDE conversation with a server's service and topic.
+ * The blocking form of a DDE conversation: every call is a synchronous DDEML call on the calling
+ * thread, which waits (its event loop with it) until the server answers or the timeout passes,
+ * and `connect` waits for every top-level window of the session to take its `WM_DDE_INITIATE`.
+ * {@linkcode DdeClient} runs one of these on a thread of its own; use this class directly only on
+ * a thread that may block (a Worker of yours).
  *
- * @example Request, poke, execute
+ * @example Request, poke, execute from a Worker
  * ```ts
- * import { DdeClient } from "./dde.ts";
- * using conv = DdeClient.connect("Prices", "Quotes", { timeout: 2000 });
+ * import { DdeConversation } from "./dde.ts";
+ * using conv = DdeConversation.connect("Prices", "Quotes", { timeout: 2000 });
  * const value = conv.request("EURUSD");
  * conv.poke("Note", "hello");
  * conv.execute("[Recalc()]");
  * ```
  */
-export class DdeClient {
+export class DdeConversation {
   #instance: Instance;
   #hconv: Deno.PointerObject | null;
   #timeout: number;
@@ -515,11 +551,15 @@ export class DdeClient {
    * @throws {DdeError} `DMLERR_NO_CONV_ESTABLISHED` when no server answers.
    * @throws {TypeError} For an empty name.
    */
-  static connect(service: string, topic: string, options: DdeConnectOptions = {}): DdeClient {
+  static connect(
+    service: string,
+    topic: string,
+    options: DdeConnectOptions = {},
+  ): DdeConversation {
     const s = parseArg(nameSchema, service, "service");
     const t = parseArg(nameSchema, topic, "topic");
     const o = parseArg(connectOptionsSchema, options, "options") ?? {};
-    return new DdeClient(s, t, o.timeout ?? 5000);
+    return new DdeConversation(s, t, o.timeout ?? 5000);
   }
 
   /** The service name. */
@@ -826,6 +866,425 @@ export class DdeClient {
 }
 
 /**
+ * How long past a transaction's own timeout the client waits for its thread before it gives up
+ * on it (DDEML reports its own timeouts, with their codes, in that time), in ms.
+ */
+const THREAD_GRACE_MS = 500;
+/** How long a closed conversation's thread may take to disconnect before it is terminated, in ms. */
+const CLOSE_GRACE_MS = 1000;
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+function fromWire(error: DdeWireError): Error {
+  switch (error.kind) {
+    case "dde": {
+      const e = new DdeError(error.functionName, error.code, "");
+      e.message = error.message;
+      return e;
+    }
+    case "closed":
+      return new Deno.errors.BadResource(error.message);
+    case "reset":
+      return new Deno.errors.ConnectionReset(error.message);
+    default: {
+      const e = new Error(error.message);
+      e.name = error.name;
+      return e;
+    }
+  }
+}
+
+/**
+ * A DDE conversation with a server's service and topic.
+ *
+ * Every DDEML call of the conversation runs on a thread of its own (a Worker holding a
+ * {@linkcode DdeConversation}), so a server that is slow to answer, or a hung top-level window of
+ * the session (which holds up every `DdeConnect`, see `_dde_worker.ts`), never stops this thread's
+ * event loop: `connect` and each transaction resolve when the server answers, or reject at their
+ * timeout. A transaction that DDEML does not end by its timeout (its thread is held up) rejects
+ * `THREAD_GRACE_MS` (500 ms) later, and the conversation is then closed, its thread abandoned.
+ * The thread starts with `connect` (about 0.4 to 0.9 s under Wine, not counted in its timeout)
+ * and, as any Worker, keeps the process alive until the conversation is closed: hold it with
+ * `using`, or call `close()`.
+ *
+ * @example Request, poke, execute
+ * ```ts
+ * import { DdeClient } from "./dde.ts";
+ * using conv = await DdeClient.connect("Prices", "Quotes", { timeout: 2000 });
+ * const value = await conv.request("EURUSD");
+ * await conv.poke("Note", "hello");
+ * await conv.execute("[Recalc()]");
+ * ```
+ */
+export class DdeClient {
+  #worker: Worker | undefined;
+  #pending = new Map<number, Pending>();
+  #next = 1;
+  #timeout: number;
+  #service: string;
+  #topic: string;
+  #hconv: bigint = 0n;
+  #loops = new Map<number, { key: string; queue: AsyncQueue<DdeAdvise> }>();
+  #closedReason: string | undefined;
+  /** Resolves once the thread has loaded (its start-up does not count against a timeout). */
+  #ready = Promise.withResolvers<void>();
+
+  private constructor(service: string, topic: string, timeout: number) {
+    this.#service = service;
+    this.#topic = topic;
+    this.#timeout = timeout;
+    const worker = new Worker(new URL("./_dde_worker.ts", import.meta.url), { type: "module" });
+    worker.onmessage = (e: MessageEvent<DdeReply | DdeEvent>) => this.#receive(e.data);
+    worker.onerror = (e) => {
+      e.preventDefault();
+      this.#abandon(`The DDE thread failed: ${e.message}`);
+    };
+    this.#worker = worker;
+    this.#ready.promise.catch(() => undefined); // a thread that fails to load rejects it
+  }
+
+  /**
+   * Connects to a service and topic (`DdeConnect`, on the conversation's own thread).
+   *
+   * @param service The service (application) name.
+   * @param topic The topic.
+   * @param options The default transaction timeout, also the time `connect` may take.
+   * @returns The conversation.
+   * @throws {DdeError} `DMLERR_NO_CONV_ESTABLISHED` when no server answers, also when the
+   *   connection is not made within the timeout (a hung window of the session holds it up).
+   * @throws {TypeError} For an empty name.
+   */
+  static async connect(
+    service: string,
+    topic: string,
+    options: DdeConnectOptions = {},
+  ): Promise<DdeClient> {
+    const s = parseArg(nameSchema, service, "service");
+    const t = parseArg(nameSchema, topic, "topic");
+    const o = parseArg(connectOptionsSchema, options, "options") ?? {};
+    const timeout = o.timeout ?? 5000;
+    const client = new DdeClient(s, t, timeout);
+    try {
+      await client.#ready.promise;
+      const { hconv } = await client.#call(
+        { op: "connect", service: s, topic: t, timeout },
+        timeout,
+        () =>
+          new DdeError(
+            "DdeConnect",
+            DMLERR_NO_CONV_ESTABLISHED,
+            `Cannot connect to DDE service "${s}" topic "${t}" within ${timeout} ms (a window ` +
+              "of the session that does not answer messages holds DdeConnect up)",
+          ),
+      ) as { hconv: bigint };
+      client.#hconv = hconv;
+      return client;
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+  }
+
+  /** The service name. */
+  get service(): string {
+    return this.#service;
+  }
+
+  /** The topic. */
+  get topic(): string {
+    return this.#topic;
+  }
+
+  /** The raw `HCONV` (owned by the conversation's thread). */
+  get unsafeHandle(): Deno.PointerObject {
+    if (this.#closedReason !== undefined) {
+      throw new Deno.errors.BadResource("DDE conversation is closed");
+    }
+    return Deno.UnsafePointer.create(this.#hconv)!;
+  }
+
+  #receive(message: DdeReply | DdeEvent): void {
+    if ("event" in message) {
+      if (message.event === "ready") {
+        this.#ready.resolve();
+        return;
+      }
+      const loop = this.#loops.get(message.loop);
+      if (!loop) return;
+      if (message.event === "advise") {
+        loop.queue.push({
+          topic: message.topic,
+          item: message.item,
+          data: message.bytes === null ? null : new DdeData(message.bytes, message.format),
+        });
+      } else {
+        this.#loops.delete(message.loop);
+        if (message.error) loop.queue.fail(fromWire(message.error));
+        else loop.queue.close();
+      }
+      return;
+    }
+    const pending = this.#pending.get(message.id);
+    if (!pending) return;
+    this.#pending.delete(message.id);
+    clearTimeout(pending.timer);
+    if (message.ok) pending.resolve(message.value);
+    else pending.reject(fromWire(message.error));
+  }
+
+  /** Posts a request; `late` makes the error when the thread does not answer in time. */
+  #call(
+    request: DdeRequestBody,
+    timeout: number | null,
+    late?: () => Error,
+  ): Promise<unknown> {
+    const worker = this.#worker;
+    if (!worker || this.#closedReason !== undefined) {
+      return Promise.reject(
+        new Deno.errors.BadResource(`DDE conversation is closed${this.#closedReason ?? ""}`),
+      );
+    }
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { resolve, reject, timer: undefined };
+      if (timeout !== null) {
+        const limit = request.op === "connect" ? timeout : timeout + THREAD_GRACE_MS;
+        pending.timer = setTimeout(() => {
+          if (!this.#pending.has(id)) return;
+          this.#pending.delete(id);
+          reject(late?.() ?? new Deno.errors.TimedOut(`The DDE thread did not answer in time`));
+          this.#abandon(": its thread was held up past a timeout");
+        }, limit);
+      }
+      this.#pending.set(id, pending);
+      worker.postMessage({ ...request, id } as DdeRequest);
+    });
+  }
+
+  /** Ends the thread at once (it may be held up inside DDEML) and fails what waits on it. */
+  #abandon(reason: string): void {
+    if (this.#closedReason === undefined) this.#closedReason = reason;
+    this.#ready.reject(new Deno.errors.BadResource(`DDE conversation is closed${reason}`));
+    this.#worker?.terminate();
+    this.#worker = undefined;
+    this.#failAll(new Deno.errors.BadResource(`DDE conversation is closed${reason}`));
+  }
+
+  #failAll(error: Error): void {
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this.#pending.clear();
+    for (const { queue } of this.#loops.values()) queue.fail(error);
+    this.#loops.clear();
+  }
+
+  #transactionTimeout(
+    timeout: number | undefined,
+    what: string,
+    code: number,
+  ): [number, () => Error] {
+    const ms = timeout ?? this.#timeout;
+    return [
+      ms,
+      () =>
+        new DdeError(
+          "DdeClientTransaction",
+          code,
+          `Cannot ${what} on "${this.#service}|${this.#topic}" within ${ms} ms (the DDE thread ` +
+            "is held up: a hung window of the session or a server that does not answer)",
+        ),
+    ];
+  }
+
+  /**
+   * Requests an item's value (`XTYP_REQUEST`), trying the formats in order.
+   *
+   * @param item The item.
+   * @param options Formats (default `CF_TEXT`, then `CF_UNICODETEXT`) and timeout.
+   * @returns The value and its format.
+   * @throws {DdeError} The last format's error, e.g. `DMLERR_NOTPROCESSED` (no such item) or
+   *   `DMLERR_DATAACKTIMEOUT`.
+   */
+  async requestData(item: string, options: DdeRequestOptions = {}): Promise<DdeData> {
+    const name = parseArg(nameSchema, item, "item");
+    const o = parseArg(requestOptionsSchema, options, "options") ?? {};
+    const formats = (o.formats ?? ["CF_TEXT", "CF_UNICODETEXT"]).map(formatId);
+    const [timeout, late] = this.#transactionTimeout(
+      o.timeout,
+      `request DDE item "${name}"`,
+      DMLERR_DATAACKTIMEOUT,
+    );
+    // each format is one transaction, each with the whole timeout
+    const { bytes, format } = await this.#call(
+      { op: "request", item: name, formats, timeout },
+      timeout * formats.length,
+      late,
+    ) as { bytes: Uint8Array<ArrayBuffer>; format: number };
+    return new DdeData(bytes, format);
+  }
+
+  /**
+   * Requests an item's value as text (`CF_TEXT` first, then `CF_UNICODETEXT`).
+   *
+   * @param item The item.
+   * @param options Formats and timeout.
+   * @returns The text.
+   * @throws {DdeError} When the server does not answer the item.
+   */
+  async request(item: string, options: DdeRequestOptions = {}): Promise<string> {
+    return (await this.requestData(item, options)).text();
+  }
+
+  /**
+   * Sets an item's value (`XTYP_POKE`). Text goes as `CF_TEXT` (Latin-1) when it fits, else as
+   * `CF_UNICODETEXT`; bytes go in the format given.
+   *
+   * @param item The item.
+   * @param value Text, or bytes.
+   * @param options The format for bytes (default `CF_TEXT`) and timeout.
+   * @throws {DdeError} E.g. `DMLERR_NOTPROCESSED` when the server refuses it.
+   */
+  async poke(
+    item: string,
+    value: string | Uint8Array,
+    options: DdeTransactionOptions & { format?: DdeFormat } = {},
+  ): Promise<void> {
+    const name = parseArg(nameSchema, item, "item");
+    const v = parseArg(
+      z.union([z.string(), z.instanceof(Uint8Array)], {
+        error: "must be a string or a Uint8Array",
+      }),
+      value,
+      "value",
+    );
+    const o = parseArg(
+      z.object({ timeout: timeoutSchema.optional(), format: formatSchema.optional() }).strict()
+        .optional(),
+      options,
+      "options",
+    ) ?? {};
+    const [timeout, late] = this.#transactionTimeout(
+      o.timeout,
+      `poke DDE item "${name}"`,
+      DMLERR_POKEACKTIMEOUT,
+    );
+    await this.#call(
+      { op: "poke", item: name, value: v, format: o.format, timeout },
+      timeout,
+      late,
+    );
+  }
+
+  /**
+   * Sends a command (`XTYP_EXECUTE`), as UTF-16 text.
+   *
+   * Under Wine 10, DDEML passes commands of ASCII and Latin-1 characters intact but mangles other
+   * characters (it takes such UTF-16 for ANSI text and converts it again); Windows keeps UTF-16
+   * between Unicode DDEML instances.
+   *
+   * @param command The command, e.g. `"[Open(\"a.xls\")]"`.
+   * @param options Timeout.
+   * @throws {DdeError} E.g. `DMLERR_NOTPROCESSED` when the server refuses it.
+   */
+  async execute(command: string, options: DdeTransactionOptions = {}): Promise<void> {
+    const cmd = parseArg(
+      z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }),
+      command,
+      "command",
+    );
+    const o = parseArg(transactionOptionsSchema, options, "options") ?? {};
+    const [timeout, late] = this.#transactionTimeout(
+      o.timeout,
+      "execute a DDE command",
+      DMLERR_EXECACKTIMEOUT,
+    );
+    await this.#call({ op: "execute", command: cmd, timeout }, timeout, late);
+  }
+
+  /**
+   * Starts an advise loop on an item (`XTYP_ADVSTART`): yields an update each time the server
+   * advises, in order. Ending the iteration (break, the signal, `close()`) stops the loop
+   * (`XTYP_ADVSTOP`). A server that refuses the loop makes the first `next()` reject.
+   *
+   * @param item The item.
+   * @param options Hot or warm, format, timeout, AbortSignal.
+   * @returns An async iterator of updates.
+   * @throws {DdeError} (from the iteration) When the server refuses the advise loop.
+   * @throws {Deno.errors.AlreadyExists} When a loop on the item is already running.
+   */
+  advise(item: string, options: DdeAdviseOptions = {}): AsyncIterableIterator<DdeAdvise> {
+    const name = parseArg(nameSchema, item, "item");
+    const o: DdeAdviseOptions = parseArg(adviseOptionsSchema, options, "options") ?? {};
+    const key = name.toLowerCase();
+    for (const loop of this.#loops.values()) {
+      if (loop.key === key) {
+        throw new Deno.errors.AlreadyExists(`An advise loop on "${name}" is already running`);
+      }
+    }
+    const queue = new AsyncQueue<DdeAdvise>();
+    const loop = this.#next++;
+    this.#loops.set(loop, { key, queue });
+    const [timeout, late] = this.#transactionTimeout(
+      o.timeout,
+      `start an advise loop on DDE item "${name}"`,
+      DMLERR_ADVACKTIMEOUT,
+    );
+    this.#call(
+      { op: "advise", loop, item: name, hot: o.hot, format: o.format, timeout },
+      timeout,
+      late,
+    ).catch((e) => {
+      this.#loops.delete(loop);
+      queue.fail(e);
+    });
+    const stop = () => {
+      if (this.#loops.get(loop)?.queue !== queue) return;
+      this.#loops.delete(loop);
+      queue.close();
+      this.#call({ op: "stop", loop }, null).catch(() => undefined);
+    };
+    return queue.iterate(o.signal, stop);
+  }
+
+  /**
+   * Ends the conversation, its advise loops and its thread. Idempotent. Transactions still
+   * waiting reject with `BadResource`; the thread ends once the DDEML call it is making returns.
+   */
+  close(): void {
+    if (this.#closedReason !== undefined) return;
+    this.#closedReason = "";
+    this.#ready.reject(new Deno.errors.BadResource("DDE conversation is closed"));
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#failAll(new Deno.errors.BadResource("DDE conversation is closed"));
+    for (const { queue } of this.#loops.values()) queue.close();
+    this.#loops.clear();
+    if (!worker) return; // abandoned (held up past a timeout): already terminated
+    // After what it is doing, the thread disconnects and ends DDEML (the partner sees a clean
+    // termination, and DDEML's windows go with the thread), then ends.
+    // A thread still inside a DDEML call after CLOSE_GRACE_MS is terminated (it ends when the
+    // call returns).
+    const timer = setTimeout(() => worker.terminate(), CLOSE_GRACE_MS);
+    worker.onmessage = () => {
+      clearTimeout(timer);
+      worker.terminate();
+    };
+    worker.postMessage({ op: "close", id: 0 } satisfies DdeRequest);
+  }
+
+  /** Ends the conversation. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
  * The callbacks that serve a {@linkcode DdeServer}'s topics and items.
  *
  * @example A read-only clock topic and a command topic
@@ -987,10 +1446,12 @@ export class DdeServer {
    * @param topic The topic.
    * @param item The item.
    * @throws {DdeError} When DDEML refuses.
+   * @throws {Deno.errors.BadResource} Once the server is closed.
    */
   advise(topic: string, item: string): void {
     const t = parseArg(nameSchema, topic, "topic");
     const i = parseArg(nameSchema, item, "item");
+    if (this.#instance.closed) throw new Deno.errors.BadResource("DDE server is closed");
     const ok = this.#instance.withHsz(
       t,
       (topicHsz) =>
@@ -1026,16 +1487,16 @@ export class DdeServer {
     this.#instance.unref();
   }
 
-  /** Unregisters the service and ends DDEML. Idempotent. */
+  /**
+   * Unregisters the service and ends DDEML. Idempotent. Called from inside one of the server's
+   * own callbacks (`poke`, `request`, `execute`), the server refuses every transaction from then
+   * on and is ended once that callback has returned.
+   */
   close(): void {
     if (this.#instance.closed) return;
-    user32().DdeNameService(
-      this.#instance.id,
-      this.#instance.hsz(this.#service),
-      null,
-      DNS_UNREGISTER,
-    );
-    this.#instance.close();
+    const inst = this.#instance;
+    const service = inst.hsz(this.#service);
+    inst.close(() => user32().DdeNameService(inst.id, service, null, DNS_UNREGISTER));
     this.#errors.close();
   }
 

@@ -312,11 +312,11 @@ function check(status: number, functionName: string, context: string): void {
  * await new Promise((resolve) => Deno.addSignalListener("SIGINT", () => resolve(undefined)));
  * ```
  */
-export class MsRpcServer implements Disposable {
+export class MsRpcServer implements Disposable, AsyncDisposable {
   readonly #interface: Uint8Array<ArrayBuffer>;
   readonly #callback: DispatchCallback;
   readonly #keep: unknown[];
-  #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(
     iface: Uint8Array<ArrayBuffer>,
@@ -413,18 +413,38 @@ export class MsRpcServer implements Disposable {
     new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(reply!, out.length)).set(out);
   }
 
-  /** Unregisters the interface (waiting for calls in progress) and frees the callback. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    rpcrt4().RpcServerUnregisterIf(this.#interface, null, 0);
-    this.#callback.close();
-    this.#keep.length = 0;
+  /**
+   * Unregisters the interface, waits for the calls in progress to complete, then frees the
+   * dispatch callback. Idempotent: every call returns the same promise.
+   *
+   * New calls are refused at once (clients get `RPC_S_UNKNOWN_IF` or `RPC_S_SERVER_UNAVAILABLE`).
+   * The wait (`RpcServerUnregisterIf` with `WaitForCallsToComplete`) runs on a worker thread,
+   * because the calls it waits for run their procedures on this thread: so `close()` may be
+   * called from inside a procedure, and that call, and any other already dispatched, still
+   * completes. The callback is freed only after the wait, never under a call that still uses it.
+   *
+   * @returns Resolves once the calls in flight completed and the callback is freed.
+   * @throws {Win32Error} (rejects) With the RPC status when the runtime refuses the
+   *   unregistration; the callback is then kept, as a call may still reach it.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const status = await rpcrt4().RpcServerUnregisterIfAsync(this.#interface, null, 1);
+      check(status, "RpcServerUnregisterIf", "Cannot stop serving the RPC interface");
+      this.#callback.close();
+      this.#keep.length = 0;
+    })();
+    return this.#closing;
   }
 
-  /** Unregisters the interface. */
+  /** Starts closing ({@linkcode MsRpcServer.close}); the callback is freed once calls complete. */
   [Symbol.dispose](): void {
-    this.close();
+    this.close().catch(() => undefined);
+  }
+
+  /** Closes and waits until the calls in flight completed. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
 

@@ -161,7 +161,8 @@ class LineSplitter extends TransformStream<string, string> {
 
 /**
  * Starts `deno run -A tests/fixtures/<name>` with arguments, reading its stdout by line. Its
- * stderr goes to the test's own stderr.
+ * stderr goes to the test's own stderr. `denoFlags` go before the script (e.g.
+ * `--v8-flags=--expose-gc`).
  *
  * Only stdout is piped unless `stderr: "piped"` is asked for: Deno for Windows reads a child's pipes on its blocking thread pool, the
  * same small pool that runs `nonblocking` FFI calls. With eight or more child pipes being read,
@@ -171,11 +172,12 @@ class LineSplitter extends TransformStream<string, string> {
 export function spawnFixture(
   name: string,
   args: string[] = [],
-  options: { stderr?: "inherit" | "piped" } = {},
+  options: { stderr?: "inherit" | "piped"; denoFlags?: string[] } = {},
 ): Fixture {
   const stderr = options.stderr ?? "inherit";
+  const flags = options.denoFlags ?? [];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", repoPath(`tests/fixtures/${name}`), ...args],
+    args: ["run", "-A", "--quiet", ...flags, repoPath(`tests/fixtures/${name}`), ...args],
     stdin: "null",
     stdout: "piped",
     stderr,

@@ -362,3 +362,38 @@ winTest("CLI: com call prints results; errors exit 1, bad usage exits 2", async 
   const missing = await runCli(["com", "call", "Scripting.Dictionary"]);
   assert.equal(missing.code, 2);
 });
+
+winTest("re-entry: 2,000 calls to a served object with gc() inside them", async () => {
+  const name = uniqueName("rot-gc");
+  await using server = spawnFixture("com_server.ts", [name], {
+    denoFlags: ["--v8-flags=--expose-gc"],
+  });
+  await server.expect("ready");
+  const calls = 2000;
+  await using client = spawnFixture("com_client.ts", [name, String(calls)]);
+  const results = JSON.parse(await client.line(120_000)) as number[];
+  assert.deepEqual(results, Array.from({ length: calls }, (_, i) => i + 1));
+  using service = getObject(name);
+  assert.equal(service.stop(), calls);
+  assert.equal(await server.expect("stopped *"), `stopped ${calls}`);
+});
+
+winTest(
+  "a served object closed inside its own method: no crash, the next call gets CO_E_OBJNOTCONNECTED",
+  async () => {
+    const name = uniqueName("rot-close");
+    await using server = spawnFixture("com_server.ts", [name]);
+    await server.expect("ready");
+    using service = getObject(name);
+    assert.equal(service.bump(), 1);
+    assert.equal(service.closeNow(), 1);
+    assert.throws(() => service.bump(), (e: unknown) => {
+      assert.ok(e instanceof ComError, String(e));
+      assert.equal(e.hresultName, "CO_E_OBJNOTCONNECTED");
+      return true;
+    });
+    assert.throws(() => getObject(name), /MK_E_UNAVAILABLE/);
+    assert.equal(await server.expect("stopped *"), "stopped 1");
+    assert.equal((await server.finish()).code, 0);
+  },
+);

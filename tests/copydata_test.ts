@@ -366,3 +366,43 @@ winTest("CLI: copydata --json, --timeout, a missing window and bad usage", async
   assert.equal(badTitle.code, 2);
   assert.match(badTitle.stderr, /^error: Invalid <window-title>: must not be empty/);
 });
+
+winTest(
+  "re-entry: 10,000 WM_COPYDATA from another process, gc() inside the window procedure",
+  async () => {
+    const title = uniqueName("gc");
+    const count = 10_000;
+    await using receiver = spawnFixture("copydata_gc.ts", [title, String(count)], {
+      denoFlags: ["--v8-flags=--expose-gc"],
+    });
+    assert.equal(await receiver.line(), "ready");
+    await using sender = spawnFixture("copydata_sender.ts", [title, String(count)]);
+    assert.equal(await sender.line(300_000), `sent ${count} 0`);
+    assert.equal(await receiver.line(), `received ${count}`);
+    assert.equal((await receiver.finish()).code, 0);
+  },
+);
+
+winTest(
+  "a window closed inside its own window procedure: no crash, the next send gets a clear error",
+  async () => {
+    const window = new MessageWindow({
+      messageOnly: true,
+      onCopyData: (m) => {
+        if (m.dwData === 1n) window.close();
+        return 7;
+      },
+    });
+    const handle = window.handle;
+    assert.equal(await sendCopyData(handle, "close yourself", { dwData: 1n }), 7);
+    assert.equal(window.closed, true);
+    await assert.rejects(
+      sendCopyData(handle, "anyone there?", { timeout: 2000 }),
+      (e: unknown) => e instanceof Deno.errors.NotFound && /was closed/.test(e.message),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the deferred release has run
+    // the pump and the process carry on: a new window answers
+    using again = new MessageWindow({ messageOnly: true, onCopyData: () => 8 });
+    assert.equal(await sendCopyData(again.handle, "hello"), 8);
+  },
+);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DdeClient, DdeError } from "../mechanisms/dde.ts";
+import { DdeClient, DdeError, DdeServer } from "../mechanisms/dde.ts";
 import { serviceAppears } from "./_dde_helpers.ts";
 import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
@@ -14,40 +14,40 @@ winTest(
   async () => {
     const service = uniqueName("svc");
     await using server = await startServer(service, "Data");
-    using conv = DdeClient.connect(service, "Data", { timeout: 10_000 });
+    using conv = await DdeClient.connect(service, "Data", { timeout: 10_000 });
     assert.equal(conv.service, service);
 
-    assert.throws(() => conv.request("missing"), (e) => {
+    await assert.rejects(conv.request("missing"), (e) => {
       assert.ok(e instanceof DdeError);
       assert.equal(e.codeName, "DMLERR_NOTPROCESSED");
       assert.match(e.message, /Cannot request DDE item "missing"/);
       return true;
     });
 
-    conv.poke("greeting", "héllo wörld"); // Latin-1: goes as CF_TEXT
-    const latin = conv.requestData("greeting");
+    await conv.poke("greeting", "héllo wörld"); // Latin-1: goes as CF_TEXT
+    const latin = await conv.requestData("greeting");
     assert.equal(latin.format, 1, "answered as CF_TEXT");
     assert.equal(latin.text(), "héllo wörld");
 
-    conv.poke("name", "日本語 ✓ 𝄞"); // not Latin-1: goes as CF_UNICODETEXT
-    const uni = conv.requestData("name");
+    await conv.poke("name", "日本語 ✓ 𝄞"); // not Latin-1: goes as CF_UNICODETEXT
+    const uni = await conv.requestData("name");
     assert.equal(uni.format, 13, "the server refuses CF_TEXT for it, CF_UNICODETEXT answers");
     assert.equal(uni.text(), "日本語 ✓ 𝄞");
-    assert.equal(conv.request("name", { formats: ["CF_UNICODETEXT"] }), "日本語 ✓ 𝄞");
+    assert.equal(await conv.request("name", { formats: ["CF_UNICODETEXT"] }), "日本語 ✓ 𝄞");
 
     // Latin-1 only: Wine's DDEML mangles other characters in execute commands (see execute())
-    conv.execute('[Run("ü ß")]');
+    await conv.execute('[Run("ü ß")]');
     assert.deepEqual(JSON.parse(await server.line()), { execute: '[Run("ü ß")]' });
-    assert.equal(conv.request("lastCommand"), '[Run("ü ß")]');
+    assert.equal(await conv.request("lastCommand"), '[Run("ü ß")]');
   },
 );
 
 winTest("DDE advise loop: 100 hot updates delivered in order", async () => {
   const service = uniqueName("svc");
   await using server = await startServer(service, "Feed");
-  using conv = DdeClient.connect(service, "Feed", { timeout: 10_000 });
+  using conv = await DdeClient.connect(service, "Feed", { timeout: 10_000 });
   const updates = conv.advise("counter");
-  conv.execute("advise counter 100");
+  await conv.execute("advise counter 100");
   assert.deepEqual(JSON.parse(await server.line()), { execute: "advise counter 100" });
   const seen: string[] = [];
   const timer = setTimeout(() => updates.return?.(), 60_000);
@@ -68,9 +68,9 @@ winTest("DDE advise loop: 100 hot updates delivered in order", async () => {
 winTest("DDE warm advise loop: updates without data", async () => {
   const service = uniqueName("svc");
   await using server = await startServer(service, "Feed");
-  using conv = DdeClient.connect(service, "Feed", { timeout: 10_000 });
+  using conv = await DdeClient.connect(service, "Feed", { timeout: 10_000 });
   const updates = conv.advise("warm", { hot: false });
-  conv.execute("advise warm 3");
+  await conv.execute("advise warm 3");
   const first = await updates.next();
   assert.equal(first.done, false);
   assert.equal(first.value!.item, "warm");
@@ -82,9 +82,9 @@ winTest("DDE warm advise loop: updates without data", async () => {
 winTest("DDE transaction timeout: a slow server gives DMLERR_EXECACKTIMEOUT", async () => {
   const service = uniqueName("svc");
   await using server = await startServer(service, "Slow");
-  using conv = DdeClient.connect(service, "Slow", { timeout: 10_000 });
+  using conv = await DdeClient.connect(service, "Slow", { timeout: 10_000 });
   const started = performance.now();
-  assert.throws(() => conv.execute("sleep 3000", { timeout: 500 }), (e) => {
+  await assert.rejects(conv.execute("sleep 3000", { timeout: 500 }), (e) => {
     assert.ok(e instanceof DdeError);
     assert.equal(e.codeName, "DMLERR_EXECACKTIMEOUT");
     assert.match(e.message, /the server did not answer an execute in time/);
@@ -96,7 +96,7 @@ winTest("DDE transaction timeout: a slow server gives DMLERR_EXECACKTIMEOUT", as
 
 winTest("DDE bad input: a missing service or topic, bad arguments", async () => {
   const service = uniqueName("nosvc");
-  assert.throws(() => DdeClient.connect(service, "Topic", { timeout: 2000 }), (e) => {
+  await assert.rejects(DdeClient.connect(service, "Topic", { timeout: 2000 }), (e) => {
     assert.ok(e instanceof DdeError);
     assert.equal(e.codeName, "DMLERR_NO_CONV_ESTABLISHED");
     assert.equal(e.functionName, "DdeConnect");
@@ -105,15 +105,18 @@ winTest("DDE bad input: a missing service or topic, bad arguments", async () => 
   });
   const real = uniqueName("svc");
   await using _server = await startServer(real, "Data");
-  assert.throws(
-    () => DdeClient.connect(real, "OtherTopic"),
+  await assert.rejects(
+    DdeClient.connect(real, "OtherTopic"),
     (e) => e instanceof DdeError && e.codeName === "DMLERR_NO_CONV_ESTABLISHED",
   );
-  assert.throws(() => DdeClient.connect("", "x"), /Invalid argument "service": must not be empty/);
-  assert.throws(() => DdeClient.connect("a", "b", { timeout: 0 }), RangeError);
-  using conv = DdeClient.connect(real, "Data");
-  assert.throws(() => conv.execute(""), /Invalid argument "command"/);
-  assert.throws(() => conv.request("x", { formats: [] }), /must name at least one format/);
+  await assert.rejects(
+    DdeClient.connect("", "x"),
+    /Invalid argument "service": must not be empty/,
+  );
+  await assert.rejects(DdeClient.connect("a", "b", { timeout: 0 }), RangeError);
+  using conv = await DdeClient.connect(real, "Data");
+  await assert.rejects(conv.execute(""), /Invalid argument "command"/);
+  await assert.rejects(conv.request("x", { formats: [] }), /must name at least one format/);
 });
 
 winTest("CLI: dde serve with poke, request and execute from other processes", async () => {
@@ -175,3 +178,91 @@ winTest("CLI: dde errors: a missing service (exit 1) and bad usage (exit 2)", as
   const quiet = await runCli(["dde", "serve", uniqueName("cli-quiet"), "T", "--timeout", "1"]);
   assert.deepEqual(quiet, { code: 0, stdout: "", stderr: "" });
 });
+
+winTest("re-entry: 1,000 DDE pokes with gc() inside the server's callback", async () => {
+  const service = uniqueName("svc-gc");
+  await using server = spawnFixture("dde_peer.ts", ["serve", service, "Data"], {
+    denoFlags: ["--v8-flags=--expose-gc"],
+  });
+  assert.equal(await server.line(), "ready");
+  using conv = await DdeClient.connect(service, "Data", { timeout: 10_000 });
+  for (let i = 0; i < 1000; i++) await conv.poke(`item${i % 7}`, `value ${i}`);
+  assert.equal(await conv.request("item5"), "value 999");
+});
+
+winTest(
+  "a DDE server closed inside its own poke callback: no crash, the next poke is refused",
+  async () => {
+    const service = uniqueName("svc-close");
+    const pokes: string[] = [];
+    const server = new DdeServer(service, {
+      topics: ["Data"],
+      poke: (_topic, item, data) => {
+        pokes.push(data.text());
+        if (item === "close") server.close();
+      },
+    });
+    try {
+      await serviceAppears(service, "Data");
+      await using client = spawnFixture("dde_client.ts", [service, "Data", "close", "a", "b"]);
+      const { code, rest } = await client.finish();
+      assert.equal(code, 0);
+      assert.equal(rest[0], "ok", "connected");
+      assert.equal(rest[1], "ok", "the poke that closed the server was answered");
+      assert.match(rest[2], /^error (DMLERR_|closed)/, "the next poke is refused");
+      assert.deepEqual(pokes, ["a"]);
+      assert.throws(() => server.advise("Data", "close"), Deno.errors.BadResource);
+    } finally {
+      server.close();
+    }
+  },
+);
+
+winTest(
+  "a hung top-level window: connect and transactions reject on time, the event loop keeps ticking",
+  async () => {
+    const service = uniqueName("svc-hung");
+    await using _server = await startServer(service, "Data");
+    // two conversations made before the hang: one that a timed-out transaction ends (its
+    // thread is abandoned), one for the next transaction
+    using pokes = await DdeClient.connect(service, "Data", { timeout: 10_000 });
+    using requests = await DdeClient.connect(service, "Data", { timeout: 10_000 });
+    await pokes.poke("before", "ok");
+    // From now on every DdeConnect of the session waits for this window (its thread sleeps 30 s).
+    await using hung = spawnFixture("hung_window.ts", [uniqueName("hung"), "30"]);
+    assert.equal(await hung.line(), "ready");
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 20);
+    try {
+      const timeout = 1500;
+      for (
+        const [what, attempt] of [
+          ["connect", () => DdeClient.connect(uniqueName("nobody"), "Data", { timeout })],
+          ["poke", () => pokes.poke("during", "x", { timeout })],
+          ["request", () => requests.request("before", { timeout, formats: ["CF_TEXT"] })],
+        ] as const
+      ) {
+        const t0 = performance.now();
+        const ticks0 = ticks;
+        await assert.rejects(attempt(), (e: unknown) => {
+          assert.ok(
+            e instanceof DdeError || e instanceof Deno.errors.BadResource,
+            `${what}: ${e}`,
+          );
+          return true;
+        });
+        const elapsed = performance.now() - t0;
+        // well before the window wakes up (30 s); a loaded machine may be slower than 1.5 s
+        assert.ok(elapsed < 15_000, `${what} took ${elapsed.toFixed(0)} ms`);
+        // the event loop ran meanwhile: at least a third of the ticks a 20 ms interval makes
+        const expected = elapsed / 20;
+        assert.ok(
+          ticks - ticks0 >= expected / 3,
+          `${what}: ${ticks - ticks0} ticks in ${elapsed.toFixed(0)} ms`,
+        );
+      }
+    } finally {
+      clearInterval(interval);
+    }
+  },
+);

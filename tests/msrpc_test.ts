@@ -70,3 +70,35 @@ winTest("Microsoft RPC: a missing server and bad options give clear errors", asy
     /options.endpoint/,
   );
 });
+
+winTest(
+  "MsRpcServer.close() inside a call, with slow calls in flight: they complete or fail cleanly",
+  async () => {
+    const endpoint = uniqueName("msrpc-close");
+    await using server = spawnFixture("msrpc_close.ts", [endpoint]);
+    assert.equal(await server.line(), "ready");
+    using client = MsRpcClient.connect({ ...SAMPLE_INTERFACE, endpoint });
+    // proves the server is up before the slow calls
+    assert.equal(new NdrReader(await client.call(0, new NdrWriter().long(5).bytes())).long(), 5);
+    const slow = Array.from(
+      { length: 4 },
+      (_, i) => client.call(0, new NdrWriter().long(i).bytes()),
+    );
+    const closing = client.call(1, new Uint8Array(0));
+    const outcomes = await Promise.allSettled([...slow, closing]);
+    for (const [i, outcome] of outcomes.entries()) {
+      if (outcome.status === "fulfilled") {
+        assert.equal(new NdrReader(outcome.value).long(), i < 4 ? i : 1);
+      } else {
+        assert.ok(outcome.reason instanceof Win32Error, String(outcome.reason));
+      }
+    }
+    assert.equal(await server.line(), "released");
+    await assert.rejects(
+      client.call(0, new NdrWriter().long(1).bytes()),
+      (e: unknown) => e instanceof Win32Error,
+    );
+    const { code } = await server.finish();
+    assert.equal(code, 0);
+  },
+);

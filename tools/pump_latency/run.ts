@@ -1,0 +1,86 @@
+/**
+ * Idle wake-up of a window, measured: the same C sender (`sender.exe`, 60 WM_COPYDATA messages
+ * of 64 bytes, 150 to 200 ms apart, plain SendMessageTimeoutW) against each receiver in turn, in
+ * one run:
+ *
+ * - `c`: `receiver.exe`, a C thread blocked in GetMessageW (the floor: Wine's own wake-up);
+ * - `deno-blocked`: a Deno main thread blocked in GetMessageW (its event loop stops);
+ * - `worker`: a Worker owns the window and blocks in GetMessageW, the reply comes from the main
+ *   thread (postMessage there, Atomics.wait for the answer);
+ * - `winipc`: a `MessageWindow` on the main thread, idle, served by `mechanisms/_pump.ts`.
+ *
+ * Build the C programs first (Debian: `apt-get install gcc-mingw-w64-x86-64`):
+ *
+ * ```sh
+ * x86_64-w64-mingw32-gcc -O2 -municode -o .scratch/receiver.exe tools/pump_latency/receiver.c -luser32
+ * x86_64-w64-mingw32-gcc -O2 -municode -o .scratch/sender.exe tools/pump_latency/sender.c -luser32
+ * deno run -A tools/wine_run.ts tools/pump_latency/run.ts .scratch [count] [receivers]
+ * ```
+ *
+ * Prints one line per receiver: p50, p90 and max in µs, and p50 as a multiple of C's.
+ *
+ * @module
+ */
+const [bin = ".scratch", countText = "60", only = "c,winipc,deno-blocked,worker"] = Deno.args;
+const here = new URL(".", import.meta.url);
+const path = (u: URL) => decodeURIComponent(u.pathname.replace(/^\/([A-Za-z]:)/, "$1"));
+const script = (name: string) => path(new URL(name, here));
+
+function receiver(kind: string, title: string): Deno.ChildProcess {
+  const deno = (file: string) => ["run", "-A", "--quiet", script(file), title];
+  const [cmd, args] = kind === "c" ? [`${bin}/receiver.exe`, [title]] : [
+    Deno.execPath(),
+    deno(
+      kind === "winipc"
+        ? "winipc_receiver.ts"
+        : kind === "worker"
+        ? "worker_receiver.ts"
+        : "bare_receiver.ts",
+    ),
+  ];
+  return new Deno.Command(cmd, { args, stdout: "piped", stderr: "inherit", stdin: "null" }).spawn();
+}
+
+async function firstLine(stream: ReadableStream<Uint8Array>): Promise<void> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("receiver ended before it was ready");
+    text += value;
+  }
+  reader.releaseLock();
+}
+
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+const results = new Map<string, number[]>();
+for (const kind of only.split(",")) {
+  const title = `winipc-pump-latency-${kind}-${Deno.pid}`;
+  const child = receiver(kind, title);
+  try {
+    await firstLine(child.stdout);
+    await new Promise((r) => setTimeout(r, 500)); // let it go idle
+    const out = await new Deno.Command(`${bin}/sender.exe`, {
+      args: [title, countText],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const lines = new TextDecoder().decode(out.stdout).trim().split(/\r?\n/);
+    if (lines.at(-1) !== "done") throw new Error(`${kind}: sender failed: ${lines.at(-1)}`);
+    results.set(kind, lines.slice(0, -1).map(Number).sort((a, b) => a - b));
+  } finally {
+    child.kill();
+    await child.status;
+  }
+}
+const floor = results.get("c") ? quantile(results.get("c")!, 0.5) : NaN;
+for (const [kind, values] of results) {
+  const p50 = quantile(values, 0.5);
+  console.log(
+    `${kind.padEnd(13)} p50 ${p50.toFixed(0).padStart(6)} µs  p90 ${
+      quantile(values, 0.9).toFixed(0).padStart(6)
+    } µs  max ${values.at(-1)!.toFixed(0).padStart(6)} µs  ${(p50 / floor).toFixed(2)}x C`,
+  );
+}
