@@ -5,53 +5,16 @@
  *
  * Whatever another program put on the clipboard is untrusted: every offset, size and count read
  * here is checked against the data's length before use, and a violation is a
- * {@linkcode ClipboardFormatError} that says what was wrong, never an out-of-range read.
+ * `ClipboardFormatError` that says what was wrong, never an out-of-range read.
  *
  * @module
  */
 import { convertIndexedToRgb, decode, encode, hasPngSignature } from "fast-png";
-
-/**
- * Clipboard data that does not follow its format's layout (a malformed CF_HTML header, a DIB
- * whose sizes disagree with its length, a file list that runs past its end, bytes that are not a
- * PNG).
- *
- * @example Tell a malformed format from other failures
- * ```ts
- * import { ClipboardFormatError, readHtml } from "./clipboard.ts";
- * try {
- *   await readHtml();
- * } catch (e) {
- *   if (e instanceof ClipboardFormatError) console.log(`${e.format}: ${e.message}`);
- * }
- * ```
- */
-export class ClipboardFormatError extends Error {
-  /** The format whose data was malformed (`"HTML Format"`, `"CF_DIB"`, ...). */
-  readonly format: string;
-
-  /**
-   * @param format The format's name.
-   * @param message What was wrong.
-   */
-  constructor(format: string, message: string) {
-    super(`Malformed ${format} data on the clipboard: ${message}`);
-    this.name = "ClipboardFormatError";
-    this.format = format;
-  }
-}
+// A cycle, on purpose: the error and the HTML type are public, so they live in the clipboard
+// module; neither module uses the other's exports before it has been evaluated.
+import { ClipboardFormatError, type ClipboardHtml } from "./clipboard.ts";
 
 // ---- CF_HTML ----
-
-/** The HTML on the clipboard, as CF_HTML carries it. */
-export interface ClipboardHtml {
-  /** The fragment that was copied (between StartFragment and EndFragment). */
-  fragment: string;
-  /** The whole HTML context around it (StartHTML to EndHTML), or the fragment when absent. */
-  html: string;
-  /** The page the fragment came from, when the writer said. */
-  sourceUrl?: string;
-}
 
 const HTML = "HTML Format";
 const encoder = new TextEncoder();

@@ -38,8 +38,6 @@ import { GMEM_MOVEABLE, kernel32 } from "../ffi/kernel32.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import { CF_UNICODETEXT, HWND_MESSAGE, user32, WM_CLIPBOARDUPDATE } from "../ffi/user32.ts";
 import {
-  ClipboardFormatError,
-  type ClipboardHtml,
   decodeFileList,
   decodeHtml,
   dibToRgba,
@@ -58,7 +56,56 @@ import { hwndValue, NativeWindow } from "./_window.ts";
 
 const ERROR_ACCESS_DENIED = 5;
 
-export { ClipboardFormatError, type ClipboardHtml };
+/**
+ * Clipboard data that does not follow its format's layout (a malformed CF_HTML header, a DIB
+ * whose sizes disagree with its length, a file list that runs past its end, bytes that are not a
+ * PNG).
+ *
+ * @example Tell a malformed format from other failures
+ * ```ts
+ * import { ClipboardFormatError, readHtml } from "./clipboard.ts";
+ * try {
+ *   await readHtml();
+ * } catch (e) {
+ *   if (e instanceof ClipboardFormatError) console.log(`${e.format}: ${e.message}`);
+ * }
+ * ```
+ */
+export class ClipboardFormatError extends Error {
+  /** The format whose data was malformed (`"HTML Format"`, `"CF_DIB"`, ...). */
+  readonly format: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param format The format's name.
+   * @param message What was wrong.
+   */
+  constructor(format: string, message: string) {
+    super(`Malformed ${format} data on the clipboard: ${message}`);
+    this.name = "ClipboardFormatError";
+    this.format = format;
+  }
+}
+
+/**
+ * The HTML on the clipboard, as CF_HTML carries it.
+ *
+ * @example Paste the fragment, keep where it came from
+ * ```ts
+ * import { type ClipboardHtml, readHtml } from "./clipboard.ts";
+ * const html: ClipboardHtml | null = await readHtml();
+ * if (html) console.log(html.fragment, html.sourceUrl ?? "(no source)");
+ * ```
+ */
+export interface ClipboardHtml {
+  /** The fragment that was copied (between StartFragment and EndFragment). */
+  fragment: string;
+  /** The whole HTML context around it (StartHTML to EndHTML), or the fragment when absent. */
+  html: string;
+  /** The page the fragment came from, when the writer said. */
+  sourceUrl?: string;
+}
 
 /**
  * The standard clipboard formats, by number.
@@ -551,11 +598,36 @@ export async function clear(options?: ClipboardOptions): Promise<void> {
 
 // ---- rich formats: HTML, images, file lists ----
 
-/** The registered format of HTML on the clipboard (CF_HTML). */
+/**
+ * The registered format of HTML on the clipboard (CF_HTML).
+ *
+ * @example Read the raw CF_HTML bytes, header included
+ * ```ts
+ * import { HTML_FORMAT, read } from "./clipboard.ts";
+ * const raw = await read(HTML_FORMAT);
+ * ```
+ */
 export const HTML_FORMAT = "HTML Format";
-/** The registered format in which browsers and Office put PNG images. */
+/**
+ * The registered format in which browsers and Office put PNG images.
+ *
+ * @example Whether the clipboard holds a PNG as such
+ * ```ts
+ * import { listFormats, PNG_FORMAT } from "./clipboard.ts";
+ * const hasPng = (await listFormats()).some((f) => f.name === PNG_FORMAT);
+ * ```
+ */
 export const PNG_FORMAT = "PNG";
-/** The registered format that says whether dropped or pasted files are copied or moved. */
+/**
+ * The registered format that says whether dropped or pasted files are copied or moved (a DWORD of
+ * `DROPEFFECT_*` bits).
+ *
+ * @example Read the raw drop effect
+ * ```ts
+ * import { DROP_EFFECT_FORMAT, read } from "./clipboard.ts";
+ * const bytes = await read(DROP_EFFECT_FORMAT);
+ * ```
+ */
 export const DROP_EFFECT_FORMAT = "Preferred DropEffect";
 const CF_DIB = 8;
 const CF_DIBV5 = 17;

@@ -3,8 +3,8 @@
  * including what a hostile or broken writer may put there.
  */
 import assert from "node:assert/strict";
+import { ClipboardFormatError } from "../mechanisms/clipboard.ts";
 import {
-  ClipboardFormatError,
   decodeFileList,
   decodeHtml,
   dibToRgba,
