@@ -47,6 +47,21 @@ export {
   ShmListener,
 } from "./mechanisms/shm_listener.ts";
 export {
+  listServices,
+  LoanedSample,
+  type OverflowPolicy,
+  PUBSUB_LAYOUT_VERSION,
+  PubSubError,
+  type PubSubServiceInfo,
+  type PubSubServiceOptions,
+  type PubSubWaitOptions,
+  Publisher,
+  type PublisherOptions,
+  ReceivedSample,
+  Subscriber,
+  type SubscriberOptions,
+} from "./mechanisms/pubsub.ts";
+export {
   type CallOptions,
   defineProcedures,
   type Handlers,
