@@ -156,7 +156,8 @@ export interface PublisherOptions extends PubSubServiceOptions {
 export interface SubscriberOptions extends PubSubServiceOptions {
   /**
    * Create the service (with the shape given here) when it does not exist. Default `false`: a
-   * missing service is a `Deno.errors.NotFound`.
+   * missing service is a `Deno.errors.NotFound`. A subscriber takes an existing service as it is:
+   * the shape options only apply when it creates one.
    */
   create?: boolean;
   /** Microseconds an idle subscriber spins before it sleeps. Default 50. */
@@ -530,7 +531,11 @@ class Service {
     this.i32 = shm.view.int32Array(0, Math.floor(shm.view.length / 4));
     this.layout = readLayout(this.i32, shm.size, name);
   }
-  static async open(name: string, create: PubSubServiceOptions | undefined): Promise<Service> {
+  static async open(
+    name: string,
+    create: PubSubServiceOptions | undefined,
+    checkGiven: boolean,
+  ): Promise<Service> {
     const registry = await openRegistry();
     let shm: SharedMemory | undefined;
     try {
@@ -561,7 +566,7 @@ class Service {
         }
       }
       const service = new Service(name, shm, registry);
-      if (create) checkShape(service.layout, create, name);
+      if (create && checkGiven) checkShape(service.layout, create, name);
       register(registry, name);
       return service;
     } catch (e) {
@@ -760,7 +765,7 @@ export class Publisher implements Disposable {
   static async create(name: string, options?: PublisherOptions): Promise<Publisher> {
     const n = parseArg(nameSchema, name, "name");
     const opts: PublisherOptions = parseArg(publisherSchema, options, "options") ?? {};
-    const svc = await Service.open(n, opts);
+    const svc = await Service.open(n, opts, true);
     try {
       const i32 = svc.i32;
       const watch = new ProcessWatch();
@@ -1248,7 +1253,7 @@ export class Subscriber implements Disposable {
     const n = parseArg(nameSchema, name, "name");
     const opts: SubscriberOptions = parseArg(subscriberSchema, options, "options") ?? {};
     const { create, spinMicros, ...shape } = opts;
-    const svc = await Service.open(n, create ? shape : undefined);
+    const svc = await Service.open(n, create ? shape : undefined, false);
     try {
       const i32 = svc.i32;
       for (let slot = 0; slot < svc.layout.maxSubscribers; slot++) {
