@@ -103,7 +103,18 @@ const CLOSED = 2;
 const PUB_OPEN = 1;
 const PUB_CLOSED = 2;
 
-/** How a full subscriber queue is handled, chosen when the service is created. */
+/**
+ * How a full subscriber queue is handled, chosen when the service is created: `"drop-oldest"`
+ * takes the oldest queued sample from that subscriber (counted in {@linkcode Subscriber.dropped}),
+ * `"block"` makes the publisher wait for room.
+ *
+ * @example A service where no subscriber loses a sample
+ * ```ts
+ * import { type OverflowPolicy, Publisher } from "./pubsub.ts";
+ * const overflow: OverflowPolicy = "block";
+ * using pub = await Publisher.create("Local\\orders", { overflow });
+ * ```
+ */
 export type OverflowPolicy = "drop-oldest" | "block";
 
 /**
