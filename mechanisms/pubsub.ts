@@ -782,8 +782,9 @@ export class Publisher implements Disposable {
       const watch = new ProcessWatch();
       try {
         const pid = Atomics.load(i32, H.publisherPid);
-        const busy = pid !== 0 && pid !== Deno.pid &&
-          Atomics.load(i32, H.publisherState) === PUB_OPEN && watch.alive(pid);
+        // a live process (this one included) that has not closed its publisher keeps it
+        const busy = pid !== 0 && Atomics.load(i32, H.publisherState) === PUB_OPEN &&
+          watch.alive(pid);
         if (busy || Atomics.compareExchange(i32, H.publisherPid, pid, Deno.pid) !== pid) {
           throw new Deno.errors.Busy(
             `Cannot publish on "${n}": process ${pid} publishes on it already`,
@@ -806,7 +807,12 @@ export class Publisher implements Disposable {
   #takeOver(): void {
     this.#sweep(true);
     const i32 = this.#i32;
+    // Bits of slots that receive nothing are left over from a publisher that died: clear them.
+    // (One that died in the middle of a publish may leave that sample held by the subscribers it
+    // was meant for, until they leave: the pool's two spare samples cover it.)
+    const active = Atomics.load(i32, H.activeMask);
     for (let s = 0; s < this.#layout.poolSize; s++) {
+      Atomics.and(i32, this.#svc.metaWord(s), active);
       if (Atomics.load(i32, this.#svc.metaWord(s)) === 0) this.#free.push(s);
       else this.#published.add(s);
     }
@@ -1367,7 +1373,7 @@ export class Subscriber implements Disposable {
 
   /** @internal */
   _release(index: number): void {
-    if (!this.#held.delete(index) || this.#closed) return;
+    if (!this.#held.delete(index) || this.#closed || this.#cutOff()) return;
     Atomics.and(this.#i32, this.#svc.metaWord(index), ~this.#bit);
     this.#wakePublisher();
   }

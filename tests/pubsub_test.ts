@@ -163,6 +163,10 @@ winTest("bad input gets clear errors", async () => {
   const loan = await pub.loan();
   await assert.rejects(loan.publish(65), /Invalid argument "length"/);
   await assert.rejects(
+    Publisher.create(name),
+    (e) => e instanceof Deno.errors.Busy && /publishes on it already/.test(e.message),
+  );
+  await assert.rejects(
     Publisher.create(name, { sampleSize: 128 }),
     (e) => e instanceof PubSubError && /exists with sampleSize 64, not 128/.test(e.message),
   );
