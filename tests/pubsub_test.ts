@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { Event, listServices, Publisher, PubSubError, SharedMemory, Subscriber } from "../mod.ts";
+import {
+  Event,
+  listServices,
+  PeerGoneError,
+  Publisher,
+  PubSubError,
+  SharedMemory,
+  Subscriber,
+} from "../mod.ts";
 import { type Fixture, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 /** Publishes samples whose first 4 bytes are 1, 2, 3, ... up to `count`. */
@@ -48,7 +56,7 @@ winTest(
 );
 
 winTest(
-  "a subscriber killed mid-run: the publisher keeps going and its samples come back",
+  "a subscriber that exits mid-run without closing: the publisher keeps going, its samples come back",
   async () => {
     const name = uniqueName("ps-kill");
     using pub = await Publisher.create(name, {
@@ -73,6 +81,56 @@ winTest(
     // the steady one closed: its bits go once the publisher sweeps (at the next publish)
     await pub.send(new Uint8Array([1]));
     assert.ok(pub.settled, "every sample is back in the pool");
+  },
+);
+
+winTest(
+  "a subscriber process killed while the publisher waits for it: publishing resumes",
+  async () => {
+    const name = uniqueName("ps-killed");
+    using pub = await Publisher.create(name, {
+      sampleSize: 64,
+      history: 8,
+      maxHeld: 1,
+      maxSubscribers: 2,
+      overflow: "block",
+    });
+    const total = 1_000;
+    await using steady = spawnFixture("pubsub_peer.ts", ["subscribe", name, String(total)]);
+    await using stalled = spawnFixture("pubsub_peer.ts", ["subscribe-and-stall", name, "50"]);
+    await startAll([steady, stalled]);
+    await pub.waitForSubscribers(2, { timeout: 60_000 });
+    let finished = false;
+    const publishing = publishCounting(pub, total).then(() => finished = true);
+    assert.equal(await stalled.line(), "stalled");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(finished, false, '"block": the publisher waits for the stalled subscriber');
+    assert.equal(pub.subscribers, 2);
+    stalled.child.kill("SIGKILL"); // TerminateProcess
+    assert.notEqual((await stalled.child.status).code, 0);
+    await publishing;
+    assert.equal(await steady.line(60_000), `ok ${total}`);
+    assert.equal((await steady.finish()).code, 0);
+    await pub.send(new Uint8Array([1]));
+    assert.equal(pub.subscribers, 0);
+    assert.ok(pub.settled, "the killed subscriber's samples came back");
+  },
+);
+
+winTest(
+  "a publisher process that ends without closing is a PeerGoneError for its subscriber",
+  async () => {
+    const name = uniqueName("ps-pubdies");
+    using sub = await Subscriber.open(name, { create: true });
+    await using publisher = spawnFixture("pubsub_peer.ts", ["publish-and-die", name]);
+    using first = await sub.receive({ timeout: 60_000 });
+    assert.deepEqual([...first!.data], [1]);
+    first!.release();
+    await assert.rejects(
+      sub.receive({ timeout: 60_000 }),
+      (e) => e instanceof PeerGoneError && /the publisher \d+ ended/.test(e.message),
+    );
+    assert.equal((await publisher.finish()).code, 0);
   },
 );
 
