@@ -48,6 +48,21 @@ export {
   ShmListener,
 } from "./mechanisms/shm_listener.ts";
 export {
+  listServices,
+  LoanedSample,
+  type OverflowPolicy,
+  Publisher,
+  type PublisherOptions,
+  PUBSUB_LAYOUT_VERSION,
+  PubSubError,
+  type PubSubServiceInfo,
+  type PubSubServiceOptions,
+  type PubSubWaitOptions,
+  ReceivedSample,
+  Subscriber,
+  type SubscriberOptions,
+} from "./mechanisms/pubsub.ts";
+export {
   type CallOptions,
   defineProcedures,
   type Handlers,

@@ -11,16 +11,21 @@ import { fileURLToPath } from "node:url";
  *
  * @param args The CLI arguments.
  * @param v8Flags V8 flags for the new process (e.g. `--stack-size=4096`), when it is a script.
- * @returns The command, with stdout and stderr piped.
+ * @param stdio stdout and stderr: both `"piped"` unless told otherwise.
+ * @returns The command.
  */
-export function selfCommand(args: string[], v8Flags: string[] = []): Deno.Command {
+export function selfCommand(
+  args: string[],
+  v8Flags: string[] = [],
+  stdio: { stdout?: "piped" | "null" | "inherit"; stderr?: "piped" | "null" | "inherit" } = {},
+): Deno.Command {
   const main = Deno.mainModule;
   const script = main.startsWith("file:") && /\.[jt]s$/.test(main);
   const flags = v8Flags.length ? [`--v8-flags=${v8Flags.join(",")}`] : [];
   return new Deno.Command(Deno.execPath(), {
     args: script ? ["run", "-A", "--quiet", ...flags, fileURLToPath(main), ...args] : args,
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+    stdout: stdio.stdout ?? "piped",
+    stderr: stdio.stderr ?? "piped",
   });
 }

@@ -12,6 +12,9 @@
  * payload bytes the receiver got per second). Mechanisms that winipc does not have yet are not in
  * the table.
  *
+ * `pubsub-1`, `pubsub-4` and `pubsub-16` measure publish/subscribe with that many subscriber
+ * processes; their figures mean something else than a round trip (see {@linkcode PubSubTarget}).
+ *
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
@@ -36,6 +39,7 @@ import {
   floorWindowServe,
 } from "../mechanisms/_floor.ts";
 import { MessageWindow, sendCopyData } from "../mechanisms/copydata.ts";
+import { Publisher, Subscriber } from "../mechanisms/pubsub.ts";
 import { MailslotReader, MailslotWriter } from "../mechanisms/mailslot.ts";
 import { NamedPipeClient, NamedPipeServer } from "../mechanisms/pipe.ts";
 import * as ws2 from "../mechanisms/socket.ts";
@@ -612,6 +616,145 @@ export const BENCH_TARGETS: BenchTarget[] = [
   denoTcpTarget,
 ];
 
+/**
+ * Publish/subscribe (mechanisms/pubsub.ts) with 1, 4 and 16 subscriber processes: mechanisms
+ * `pubsub-1`, `pubsub-4` and `pubsub-16`. It is not a ping-pong, so its line reads differently:
+ * `rtt_us_p50`/`rtt_us_p99` run from the loan of a sample until every subscriber has received
+ * and released it (publish to the last receive, plus the release's way back, seen by the
+ * publisher), one sample at a time; `msgs_per_s` is samples published per second in a stream
+ * ("block" policy, so the slowest subscriber sets the pace) and `mb_per_s` that many samples'
+ * bytes per second per subscriber. Nothing is copied: the publisher writes a sample's first
+ * 8 bytes, each subscriber reads its first and last byte.
+ */
+interface PubSubTarget {
+  mechanism: string;
+  subscribers: number;
+}
+
+const PUBSUB_TARGETS: PubSubTarget[] = [1, 4, 16].map((subscribers) => ({
+  mechanism: `pubsub-${subscribers}`,
+  subscribers,
+}));
+
+/**
+ * How long a pub/sub bench subscriber spins before it sleeps: as the shm bench while the
+ * subscribers and the publisher fit on the machine's cores; with more of them than cores, spinning
+ * subscribers take the cores from the ones that have work, so they sleep at once.
+ */
+function pubsubSpin(subscribers: number): number {
+  return subscribers + 1 <= navigator.hardwareConcurrency ? SPIN_MICROS : 0;
+}
+
+/** The subscriber process of the pub/sub bench: receives, touches, releases, until the end. */
+async function servePubSub([name, spin]: string[]): Promise<void> {
+  using sub = await Subscriber.open(name, { spinMicros: Number(spin) });
+  let touched = 0;
+  for (;;) {
+    let sample = sub.tryReceive();
+    if (sample === undefined) {
+      const until = performance.now() + Number(spin) / 1000;
+      while (sample === undefined && performance.now() < until) sample = sub.tryReceive();
+      sample ??= await sub.receive() ?? undefined;
+      if (sample === undefined) break; // the publisher closed
+    }
+    const data = sample.data;
+    touched += data[0] + data[data.length - 1];
+    sample.release();
+  }
+  if (touched < 0) console.log(touched); // keeps the reads
+}
+
+async function measurePubSub(
+  target: PubSubTarget,
+  size: number,
+  seconds: number,
+  onProgress: (fraction: number) => void,
+): Promise<BenchResult> {
+  const name = `winipc-bench-${Deno.pid}-${Date.now().toString(36)}-${target.mechanism}-${size}`;
+  const k = target.subscribers;
+  using pub = await Publisher.create(name, {
+    sampleSize: size,
+    history: size <= 65536 ? 64 : 4,
+    maxHeld: 1,
+    maxSubscribers: k,
+    overflow: "block",
+    spinMicros: SPIN_MICROS,
+  });
+  // The peers report nothing on stdout: the publisher sees them join. (Deno reads a child's pipes
+  // on the thread pool that runs nonblocking FFI waits; 16 readers would hold it.)
+  const peers = Array.from(
+    { length: k },
+    () =>
+      selfCommand(["bench", "--peer", "pubsub", name, String(pubsubSpin(k))], [], {
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn(),
+  );
+  try {
+    await pub.waitForSubscribers(k, { timeout: 120_000 });
+    const one = async () => {
+      const sample = pub.tryLoan() ?? await pub.loan({ timeout: 10_000 });
+      sample.data[0] = 1;
+      await sample.publish(size, { timeout: 10_000 });
+    };
+    const settle = async () => {
+      for (let i = 0; !pub.settled; i++) {
+        if ((i & 1023) === 1023) await new Promise((r) => setTimeout(r, 0));
+      }
+    };
+    // warm-up: a fifth of the time, not counted
+    const warmUntil = performance.now() + seconds * 200;
+    while (performance.now() < warmUntil) {
+      await one();
+      await settle();
+    }
+    onProgress(0.2);
+    const samples = new Float64Array(1_000_000);
+    let n = 0;
+    const start = performance.now();
+    const until = start + seconds * 400;
+    let now = start;
+    while (now < until && n < samples.length) {
+      const t0 = now;
+      await one();
+      if (!pub.settled) await settle();
+      now = performance.now();
+      samples[n++] = now - t0;
+    }
+    const sorted = samples.slice(0, n).sort();
+    onProgress(0.4);
+    let published = 0;
+    const rateStart = performance.now();
+    const rateUntil = rateStart + seconds * 1000;
+    while (performance.now() < rateUntil) {
+      for (let i = 0; i < 16; i++) await one();
+      published += 16;
+      if ((published & 255) === 0) {
+        onProgress(0.4 + 0.6 * (performance.now() - rateStart) / (rateUntil - rateStart));
+      }
+    }
+    await settle();
+    const rateSeconds = (performance.now() - rateStart) / 1000;
+    onProgress(1);
+    return {
+      mechanism: target.mechanism,
+      size,
+      rtt_us_p50: percentile(sorted, 0.5) * 1000,
+      rtt_us_p99: percentile(sorted, 0.99) * 1000,
+      msgs_per_s: published / rateSeconds,
+      mb_per_s: published * size / rateSeconds / 1e6,
+    };
+  } finally {
+    pub.close(); // the subscribers see the end and exit
+    for (const peer of peers) {
+      const status = await peer.status;
+      if (!status.success) {
+        console.error(`warning: a ${target.mechanism} peer exited with code ${status.code}`);
+      }
+    }
+  }
+}
+
 /** The name a target's peer is started with (`bench --peer <id>`). */
 const peerId = (target: BenchTarget) =>
   target.impl ? `${target.mechanism}-${target.impl}` : target.mechanism;
@@ -769,7 +912,7 @@ export function registerBench(program: Command): void {
     .option(
       "--mechanism <list>",
       `comma-separated mechanisms (default: all of ${
-        BENCH_TARGETS.map((t) => t.mechanism).join(", ")
+        [...BENCH_TARGETS, ...PUBSUB_TARGETS].map((t) => t.mechanism).join(", ")
       })`,
     )
     .option(
@@ -791,15 +934,20 @@ export function registerBench(program: Command): void {
         "  winipc bench --mechanism pipe,socket --size 64 --floor",
     )
     .action(async (peerArgs, opts) => {
+      if (opts.peer === "pubsub") {
+        await servePubSub(peerArgs);
+        return;
+      }
       if (opts.peer !== undefined) {
         const target = [...BENCH_TARGETS, ...FLOOR_TARGETS].find((t) => peerId(t) === opts.peer);
         if (!target) throw new UsageError(`Unknown mechanism: ${opts.peer}`);
         await target.serve(peerArgs);
         return;
       }
-      const names = opts.mechanism === undefined ? BENCH_TARGETS.map((t) => t.mechanism) : check(
-        z.array(z.enum(BENCH_TARGETS.map((t) => t.mechanism) as [string, ...string[]], {
-          error: `must be among ${BENCH_TARGETS.map((t) => t.mechanism).join(", ")}`,
+      const known = [...BENCH_TARGETS, ...PUBSUB_TARGETS].map((t) => t.mechanism);
+      const names = opts.mechanism === undefined ? known : check(
+        z.array(z.enum(known as [string, ...string[]], {
+          error: `must be among ${known.join(", ")}`,
         })).min(1),
         opts.mechanism.split(",").map((s) => s.trim()),
         "--mechanism",
@@ -807,7 +955,8 @@ export function registerBench(program: Command): void {
       const targets = BENCH_TARGETS.filter((t) => names.includes(t.mechanism)).flatMap((t) => {
         const floor = opts.floor && FLOOR_TARGETS.find((f) => f.mechanism === t.mechanism);
         return floor ? [t, floor] : [t];
-      });
+      }) as (BenchTarget | PubSubTarget)[];
+      targets.push(...PUBSUB_TARGETS.filter((t) => names.includes(t.mechanism)));
       const sizes = opts.size === undefined ? SIZES : [opts.size];
       const showProgress = Deno.stderr.isTerminal();
       const bar = showProgress
@@ -827,14 +976,14 @@ export function registerBench(program: Command): void {
         : targets.flatMap((target) => sizes.map((size) => ({ target, size })));
       for (const { target, size } of runs) {
         {
-          const label = target.impl ? `${target.mechanism} ${target.impl}` : target.mechanism;
+          const label = "impl" in target && target.impl
+            ? `${target.mechanism} ${target.impl}`
+            : target.mechanism;
           bar?.update(done * 100, { task: `${label} ${size} B` });
-          const result = await measure(
-            target,
-            size,
-            opts.seconds,
-            (f) => bar?.update(Math.round((done + f) * 100)),
-          );
+          const progress = (f: number) => bar?.update(Math.round((done + f) * 100));
+          const result = "subscribers" in target
+            ? await measurePubSub(target, size, opts.seconds, progress)
+            : await measure(target, size, opts.seconds, progress);
           done++;
           results.push(result);
           if (opts.json) emit(true, { ...result }, "");

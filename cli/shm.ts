@@ -1,15 +1,18 @@
 /**
- * `winipc shm serve|read|write`: shared memory from the command line.
+ * `winipc shm serve|read|write|publish|subscribe|list`: shared memory from the command line: a
+ * plain mapping, and publish/subscribe over one (mechanisms/pubsub.ts).
  *
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
 import { z } from "zod";
+import { listServices, Publisher, Subscriber } from "../mechanisms/pubsub.ts";
 import { SharedMemory } from "../mechanisms/shm.ts";
 import { Mutex } from "../mechanisms/sync.ts";
 import { objectNameSchema } from "../mechanisms/_validate.ts";
 import {
   check,
+  countParser,
   deadline,
   emit,
   intSchema,
@@ -29,6 +32,12 @@ const sizeParser = parser(
     ),
 );
 const offsetParser = parser(intSchema(0));
+const subscribersParser = parser(intSchema(1, 32));
+const sampleSizeParser = parser(intSchema(1, 256 << 20));
+/** The CLI's services: samples of 4 KiB (unless --sample-size), and no sample lost ("block"). */
+const CLI_SAMPLE_SIZE = 4096;
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
 const lengthParser = parser(intSchema(1));
 
 /** Runs `fn` holding the named mutex when `--mutex` was given. */
@@ -50,7 +59,7 @@ export function registerShm(program: Command): void {
   );
   shm.addHelpText(
     "after",
-    '\nExamples:\n  winipc shm serve board --size 4096 --init hello\n  winipc shm read board\n  winipc shm write board "X to move"',
+    '\nExamples:\n  winipc shm serve board --size 4096 --init hello\n  winipc shm read board\n  winipc shm write board "X to move"\n  winipc shm subscribe news --count 3\n  winipc shm publish news hello --count 3 --subscribers 1\n  winipc shm list',
   );
 
   shm.command("serve")
@@ -134,5 +143,105 @@ export function registerShm(program: Command): void {
         () => mapping.view.writeText(opts.offset, text),
       );
       if (opts.json) emit(true, { name, offset: opts.offset, bytes }, "");
+    });
+
+  shm.command("publish")
+    .description(
+      'publish samples on a pub/sub service, creating it when it does not exist (samples of\n4 KiB, the "block" policy: no subscriber loses one)',
+    )
+    .argument("<name>", "service name")
+    .argument("<message>", "text of each sample (UTF-8)")
+    .option("--count <n>", "publish n samples: <message> 1 .. <message> n", countParser)
+    .option(
+      "--subscribers <k>",
+      "wait for k subscribers before the first sample",
+      subscribersParser,
+    )
+    .option(
+      "--sample-size <bytes>",
+      "bytes of each sample when creating the service",
+      sampleSizeParser,
+    )
+    .option("--timeout <s>", "give up (exit 1) after this many seconds", timeoutParser)
+    .option("--json", "print a JSON line")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  winipc shm publish news hello\n  winipc shm publish news tick --count 100 --subscribers 2",
+    )
+    .action(async (rawName, message, opts) => {
+      const name = check(objectNameSchema, rawName, "<name>");
+      const texts = opts.count === undefined
+        ? [message]
+        : Array.from({ length: opts.count }, (_, i) => `${message} ${i + 1}`);
+      const signal = deadline(opts.timeout);
+      using pub = await Publisher.create(name, {
+        overflow: "block",
+        ...(opts.sampleSize === undefined ? {} : { sampleSize: opts.sampleSize }),
+      });
+      const longest = Math.max(...texts.map((t) => utf8.encode(t).length));
+      if (longest > pub.sampleSize) {
+        throw new Error(
+          `Cannot publish on "${name}": a message of ${longest} bytes is larger than its samples of ${pub.sampleSize} bytes`,
+        );
+      }
+      if (opts.subscribers !== undefined) {
+        await pub.waitForSubscribers(opts.subscribers, { signal });
+      }
+      for (const text of texts) {
+        const sample = await pub.loan({ signal });
+        const { written } = utf8.encodeInto(text, sample.data);
+        await sample.publish(written, { signal });
+      }
+      if (opts.json) {
+        emit(true, { name, published: texts.length, subscribers: pub.subscribers }, "");
+      }
+    });
+
+  shm.command("subscribe")
+    .description(
+      "print each sample of a pub/sub service as UTF-8 text, one per line (creates the service\nwhen it does not exist, so it may start before the publisher; ends when the publisher closes)",
+    )
+    .argument("<name>", "service name")
+    .option("--count <n>", "exit 0 after n samples", countParser)
+    .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--json", "print JSON lines")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  winipc shm subscribe news\n  winipc shm subscribe news --count 10 --timeout 60 --json",
+    )
+    .action(async (rawName, opts) => {
+      const name = check(objectNameSchema, rawName, "<name>");
+      const signal = deadline(opts.timeout);
+      using sub = await Subscriber.open(name, {
+        create: true,
+        overflow: "block",
+        sampleSize: CLI_SAMPLE_SIZE,
+      });
+      status(opts.json, { event: "ready", name }, `subscribed to "${name}"`);
+      try {
+        for (let n = 0; opts.count === undefined || n < opts.count; n++) {
+          using sample = await sub.receive({ signal });
+          if (sample === null) break; // the publisher closed
+          const text = utf8Decoder.decode(sample.data);
+          emit(opts.json, { name, sequence: sample.sequence, text }, text);
+        }
+      } catch (e) {
+        if (!isDeadline(e, signal)) throw e;
+      }
+    });
+
+  shm.command("list")
+    .description(
+      "list the pub/sub services of this session, one per line: name, publisher pid (0: none),\nsubscribers, sample size, overflow policy",
+    )
+    .option("--json", "print JSON lines")
+    .action((opts) => {
+      for (const s of listServices()) {
+        emit(
+          opts.json,
+          { ...s },
+          `${s.name}\tpublisher ${s.publisherPid}\tsubscribers ${s.subscribers}\tsample ${s.sampleSize} B\t${s.overflow}`,
+        );
+      }
     });
 }

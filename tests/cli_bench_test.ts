@@ -74,3 +74,34 @@ winTest("winipc bench prints a table, and rejects an unknown mechanism with exit
   assert.equal(badSize.code, 2);
   assert.match(badSize.stderr, /^error: option '--size <bytes>' argument '0' is invalid/);
 });
+
+winTest(
+  "winipc bench --mechanism pubsub-1,pubsub-4 --json: publish/subscribe lines with the same keys",
+  async () => {
+    const result = await runCli([
+      "bench",
+      "--mechanism",
+      "pubsub-1,pubsub-4",
+      "--size",
+      "64",
+      "--seconds",
+      "1",
+      "--json",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.mechanism), ["pubsub-1", "pubsub-4"]);
+    for (const line of lines) {
+      assert.deepEqual(Object.keys(line), [
+        "mechanism",
+        "size",
+        "rtt_us_p50",
+        "rtt_us_p99",
+        "msgs_per_s",
+        "mb_per_s",
+      ]);
+      assert.ok(line.rtt_us_p50 > 0 && line.rtt_us_p50 <= line.rtt_us_p99, JSON.stringify(line));
+      assert.ok(line.msgs_per_s > 0 && line.mb_per_s > 0, JSON.stringify(line));
+    }
+  },
+);

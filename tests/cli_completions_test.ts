@@ -20,7 +20,15 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
       return new TextDecoder().decode(out.stdout).trim().split("\n").sort();
     };
     assert.deepEqual(await complete("sh"), ["shm"]);
-    assert.deepEqual(await complete("shm", ""), ["--help", "read", "serve", "write"]);
+    assert.deepEqual(await complete("shm", ""), [
+      "--help",
+      "list",
+      "publish",
+      "read",
+      "serve",
+      "subscribe",
+      "write",
+    ]);
     assert.deepEqual(await complete("shm", "serve", "board", "--si"), ["--size"]);
     assert.ok((await complete("")).includes("rpc"));
   },

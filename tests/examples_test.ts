@@ -23,6 +23,13 @@ winTest("examples/channel.ts makes 10,000 round trips", async () => {
   );
 });
 
+winTest("examples/pubsub.ts fans 100 samples out to 3 subscriber processes", async () => {
+  assert.equal(
+    await runExample("pubsub.ts"),
+    "3 subscribers each summed the 100 samples: 4950, 4950, 4950\n",
+  );
+});
+
 winTest("examples/rpc.ts calls a typed procedure and sees a bad call rejected", async () => {
   const out = (await runExample("rpc.ts")).split("\n");
   assert.equal(out[0], "hello, Ada");
