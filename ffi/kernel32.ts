@@ -133,6 +133,24 @@ const symbols = {
   GetOverlappedResult: { parameters: ["pointer", "buffer", "buffer", "i32"], result: "i32" },
   /** BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped) */
   CancelIoEx: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** HANDLE CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort, ULONG_PTR CompletionKey, DWORD NumberOfConcurrentThreads) */
+  CreateIoCompletionPort: { parameters: ["pointer", "pointer", "usize", "u32"], result: "pointer" },
+  /** BOOL GetQueuedCompletionStatusEx(HANDLE CompletionPort, LPOVERLAPPED_ENTRY lpCompletionPortEntries, ULONG ulCount, PULONG ulNumEntriesRemoved, DWORD dwMilliseconds, BOOL fAlertable) */
+  GetQueuedCompletionStatusEx: {
+    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "i32"],
+    result: "i32",
+  },
+  /** GetQueuedCompletionStatusEx on a worker thread (the core's one wait for completions). */
+  GetQueuedCompletionStatusExAsync: {
+    name: "GetQueuedCompletionStatusEx",
+    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** BOOL PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBytesTransferred, ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped) */
+  PostQueuedCompletionStatus: { parameters: ["pointer", "u32", "usize", "pointer"], result: "i32" },
+  /** BOOL SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags) */
+  SetFileCompletionNotificationModes: { parameters: ["pointer", "u8"], result: "i32" },
   /** BOOL FlushFileBuffers(HANDLE hFile) */
   FlushFileBuffers: { parameters: ["pointer"], result: "i32" },
   /** FlushFileBuffers on a worker thread (on a pipe it waits until the peer has read everything). */

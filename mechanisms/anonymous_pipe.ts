@@ -53,7 +53,7 @@ import {
 import { SecurityAttributes } from "../ffi/security.ts";
 import { wide } from "../ffi/strings.ts";
 import { StructLayout } from "../ffi/struct.ts";
-import { waitHandle } from "./_overlapped.ts";
+import { waitObject } from "./_wait.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 
 const ERROR_INSUFFICIENT_BUFFER = 122;
@@ -628,7 +628,7 @@ export class ChildProcess implements AsyncDisposable {
       "options",
     ) ?? {};
     const h = this.#process.unsafeHandle;
-    const state = await waitHandle(h, opts, `Cannot wait for process ${this.pid}`);
+    const state = await waitObject(h, opts, `Cannot wait for process ${this.pid}`);
     if (state === "timeout") return null;
     const code = new Uint32Array(1);
     checkBool(

@@ -4,7 +4,7 @@
  * ({@linkcode PipeConnection}) with `read`/`write`, whole messages, `transact`, `peek` and
  * `readable`/`writable` streams. {@linkcode callNamedPipe} does a one-shot request/response.
  *
- * All I/O is overlapped (`FILE_FLAG_OVERLAPPED`, see `_overlapped.ts`): many reads and writes
+ * All I/O is overlapped (`FILE_FLAG_OVERLAPPED`, see `_io.ts`): many reads and writes
  * can be in flight on many connections at once, the event loop is never blocked, and every
  * operation takes an `AbortSignal` (cancelled with `CancelIoEx`) and a timeout.
  *
@@ -67,7 +67,7 @@ import {
 } from "../ffi/kernel32.ts";
 import { currentUserSid, SecurityAttributes } from "../ffi/security.ts";
 import { wide } from "../ffi/strings.ts";
-import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_overlapped.ts";
+import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_io.ts";
 import { clientPipeNameSchema, serverPipeNameSchema } from "./_names.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 import { sleep } from "./_wait.ts";
