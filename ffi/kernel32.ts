@@ -429,6 +429,8 @@ export const SECURITY_SQOS_PRESENT = 0x0010_0000;
 export const SECURITY_IDENTIFICATION = 0x0001_0000;
 /** Pipe open mode: data flows both ways. */
 export const PIPE_ACCESS_DUPLEX = 0x0000_0003;
+/** `PIPE_ACCESS_INBOUND`: the server end only reads (clients only write). */
+export const PIPE_ACCESS_INBOUND = 0x0000_0001;
 /** Pipe open mode: fail when a pipe of this name exists already. */
 export const FILE_FLAG_FIRST_PIPE_INSTANCE = 0x0008_0000;
 /** Pipe type: a byte stream. */
