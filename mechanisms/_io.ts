@@ -114,6 +114,11 @@ export interface IoResult {
   bytes: number;
   /** 0 on success, else the Win32 error code the operation ended with. */
   error: number;
+  /**
+   * With {@linkcode OverlappedRunOptions.returnCancelled}: why the operation was cancelled
+   * (`error` is then `ERROR_OPERATION_ABORTED`, `bytes` what it transferred before).
+   */
+  cancelled?: "abort" | "timeout";
 }
 
 /** Options of {@linkcode OverlappedOp.run}. */
@@ -124,6 +129,11 @@ export interface OverlappedRunOptions {
   timeout?: number;
   /** What is being done, for error messages (`Cannot read from pipe "\\.\pipe\x"`). */
   context?: string;
+  /**
+   * Return a cancelled operation's result (with {@linkcode IoResult.cancelled} set) instead of
+   * throwing, e.g. to keep the bytes a serial read got before its timeout. Default `false`.
+   */
+  returnCancelled?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,6 +387,7 @@ export class OverlappedOp implements Disposable {
       await completed.promise;
       const result = this.#result(file, overlapped);
       if (why && result.error === ERROR_OPERATION_ABORTED) {
+        if (options.returnCancelled) return { ...result, cancelled: why };
         if (why === "abort") throw signal!.reason;
         throw new Deno.errors.TimedOut(
           `${options.context ?? "I/O"}: no completion within ${timeout} ms`,
