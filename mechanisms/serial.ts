@@ -72,6 +72,7 @@ import {
 } from "../ffi/kernel32.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import { parseArg, portNameSchema, signalSchema, timeoutSchema } from "./_validate.ts";
+import { ntdll } from "../ffi/ntdll.ts";
 import { OverlappedOp } from "./_io.ts";
 
 const ERROR_SEM_TIMEOUT = 121;
@@ -989,18 +990,21 @@ export class SerialPort implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Waits until every queued byte has been sent (`FlushFileBuffers`, on a worker thread).
+   * Waits until every queued byte has been sent (`NtFlushBuffersFile`, what `FlushFileBuffers`
+   * calls, on a worker thread: a device flush has no overlapped form, and the native call returns
+   * its status, which a worker thread's `GetLastError` would not give us).
    *
-   * @throws {Win32Error} When the device fails.
+   * @throws {Win32Error} When the device fails (function `FlushFileBuffers`, with its code).
    */
   async flush(): Promise<void> {
     const handle = this.unsafeHandle;
     this.#pending++;
     try {
-      const ok = await kernel32().FlushFileBuffersAsync(handle);
-      if (!ok) {
-        // The worker thread's last error is not ours: report the failure without a guessed code.
-        throw new Error(`${this.#context("flush")}: FlushFileBuffers failed`);
+      const status = await ntdll().NtFlushBuffersFileAsync(handle, new Uint8Array(16));
+      if (status !== 0) {
+        throw new Win32Error("FlushFileBuffers", ntdll().RtlNtStatusToDosError(status), {
+          context: this.#context("flush"),
+        });
       }
     } finally {
       this.#pending--;
