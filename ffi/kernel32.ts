@@ -149,6 +149,11 @@ const symbols = {
   },
   /** BOOL PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBytesTransferred, ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped) */
   PostQueuedCompletionStatus: { parameters: ["pointer", "u32", "usize", "pointer"], result: "i32" },
+  /** BOOL DeviceIoControl(HANDLE hDevice, DWORD dwIoControlCode, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer, DWORD nOutBufferSize, LPDWORD lpBytesReturned, LPOVERLAPPED lpOverlapped) */
+  DeviceIoControl: {
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
   /** BOOL SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags) */
   SetFileCompletionNotificationModes: { parameters: ["pointer", "u8"], result: "i32" },
   /** BOOL FlushFileBuffers(HANDLE hFile) */
