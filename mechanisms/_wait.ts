@@ -247,10 +247,16 @@ class WaitGroup {
         } else if (code >= WAIT_ABANDONED + 1 && code < WAIT_ABANDONED + handles.length) {
           this.#settle(list[code - WAIT_ABANDONED - 1], "abandoned");
         }
-        // Every other waiter (also those added while the call ran): the rest are polled here,
-        // no call being in flight, so all that are signalled complete together (and a failed
-        // call shows which handle is bad); cancelled ones that are not signalled end.
+        // Every other waiter (also those added while the call ran) is polled here, no call being
+        // in flight, so all that are signalled complete together (and a failed call shows which
+        // handle is bad); cancelled ones end.
         for (const w of [...this.waiters]) {
+          // A cancelled waiter ends without taking a signal (unless the call already took it
+          // for this waiter, above): what it did not take stays for the others.
+          if (w.cancelled) {
+            this.#settle(w, w.cancelled);
+            continue;
+          }
           let outcome: WaitResult | Error;
           try {
             outcome = pollObject(w.handle, w.context);
@@ -258,7 +264,6 @@ class WaitGroup {
             outcome = error as Error;
           }
           if (outcome !== "timeout") this.#settle(w, outcome);
-          else if (w.cancelled) this.#settle(w, w.cancelled);
         }
       }
     } finally {

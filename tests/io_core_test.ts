@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { kernel32 } from "../ffi/kernel32.ts";
 import { spawnChild } from "../mechanisms/anonymous_pipe.ts";
 import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "../mechanisms/pipe.ts";
-import { Event } from "../mechanisms/sync.ts";
+import { Event, Semaphore } from "../mechanisms/sync.ts";
 import { repoPath, uniqueName, winTest } from "./_helpers.ts";
 
 /** Connects `count` clients to a fresh server; returns both sides. */
@@ -97,4 +97,44 @@ winTest("an idle process with 100 pending pipe reads uses little CPU", async () 
     for (const c of accepted) c.close();
     server.close();
   }
+});
+
+winTest(
+  "grouped waits lose no unit: aborted semaphore waits leave every release to the others",
+  async () => {
+    // 100 waits on one semaphore (two groups of worker-thread waits); half are aborted while the
+    // group calls are in flight. Each of the 50 releases must reach one remaining waiter: a unit
+    // that a group call took for an aborted waiter would be lost, and one waiter would hang.
+    using semaphore = Semaphore.create(null, { initial: 0, maximum: 100 });
+    const controllers = Array.from({ length: 100 }, () => new AbortController());
+    const waits = controllers.map((c) =>
+      semaphore.acquire({ timeout: 30_000, signal: c.signal }).then(
+        () => "acquired",
+        (e) => (e as Error).message === "aborted" ? "aborted" : `failed: ${e}`,
+      )
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    for (const c of controllers.slice(0, 50)) c.abort(new Error("aborted"));
+    for (let i = 0; i < 50; i++) semaphore.release();
+    const outcomes = await Promise.all(waits);
+    const acquired = outcomes.filter((o) => o === "acquired").length;
+    const aborted = outcomes.filter((o) => o === "aborted").length;
+    // A group call may take a unit for an aborted waiter before it sees the abort (that waiter
+    // then reports it acquired): either way each unit reached exactly one waiter.
+    assert.equal(acquired + aborted, 100, `outcomes: ${outcomes.filter((o) => o !== "acquired")}`);
+    assert.equal(acquired, 50, "every released unit reached exactly one waiter");
+    assert.equal(semaphore.tryAcquire(), false, "no unit left over");
+  },
+);
+
+winTest("an auto-reset event set ten times wakes ten waiters, one each", async () => {
+  using event = Event.create(null, { manualReset: false });
+  const waits = Array.from({ length: 10 }, () => event.wait({ timeout: 30_000 }));
+  await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 10; i++) {
+    event.set();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.deepEqual(await Promise.all(waits), Array(10).fill(true));
+  assert.equal(await event.wait({ timeout: 0 }), false);
 });
