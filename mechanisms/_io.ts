@@ -3,7 +3,8 @@
  * associated with, and one wait for its completions.
  *
  * Every handle opened with `FILE_FLAG_OVERLAPPED` (named pipes on both sides, the pipes behind
- * anonymous pipes, serial ports) runs its I/O through an {@linkcode OverlappedOp}. The first
+ * anonymous pipes, serial ports, the pipe file system's root for `FSCTL_PIPE_WAIT`) runs its I/O
+ * through an {@linkcode OverlappedOp}. The first
  * operation on a handle associates it with the port (`CreateIoCompletionPort`, created lazily)
  * and sets `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS` (`SetFileCompletionNotificationModes`), so an
  * operation that completes at once needs no completion packet and no thread switch at all.
@@ -23,7 +24,9 @@
  *    returns at once since the packet proves the operation ended), the port is drained with
  *    timeout-0 calls on this thread, and the wait is re-armed while anything is pending. When
  *    nothing is pending no call is in flight, so the process can exit. Packets for an
- *    `OVERLAPPED` nobody waits for are dropped.
+ *    `OVERLAPPED` nobody waits for are dropped, and so is one whose `OVERLAPPED` still reads
+ *    `STATUS_PENDING` (the kernel writes the final status before it queues the packet, so such a
+ *    packet belongs to an earlier operation on the same `OVERLAPPED`).
  * 4. An AbortSignal or a timeout cancels the operation with `CancelIoEx(handle, overlapped)`;
  *    the op still waits for its packet (the cancelled one arrives with `ERROR_OPERATION_ABORTED`,
  *    or with the result when the operation won the race), so its buffer and `OVERLAPPED` stay
@@ -34,7 +37,9 @@
  * are normal outcomes only the caller can interpret: `ERROR_MORE_DATA` (a message-mode read got
  * part of a message), `ERROR_BROKEN_PIPE` (end of stream), `ERROR_PIPE_CONNECTED`,
  * `ERROR_OPERATION_ABORTED` (the owner cancelled all I/O with {@linkcode cancelAll}, e.g. in
- * `close()`). Only the abort (the signal's reason) and the timeout (`Deno.errors.TimedOut`) throw.
+ * `close()`). Only the abort (the signal's reason) and the timeout (`Deno.errors.TimedOut`) throw,
+ * and not even those with {@linkcode OverlappedRunOptions.returnCancelled} (serial reads keep the
+ * bytes that came before their timeout).
  *
  * Measured under Wine 10 (deno.exe 2.9.6, 2026-12-02): named pipe completions are delivered
  * through the port, also when dequeued on a worker thread; `SetFileCompletionNotificationModes`
