@@ -133,6 +133,29 @@ const symbols = {
   GetOverlappedResult: { parameters: ["pointer", "buffer", "buffer", "i32"], result: "i32" },
   /** BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped) */
   CancelIoEx: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** HANDLE CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort, ULONG_PTR CompletionKey, DWORD NumberOfConcurrentThreads) */
+  CreateIoCompletionPort: { parameters: ["pointer", "pointer", "usize", "u32"], result: "pointer" },
+  /** BOOL GetQueuedCompletionStatusEx(HANDLE CompletionPort, LPOVERLAPPED_ENTRY lpCompletionPortEntries, ULONG ulCount, PULONG ulNumEntriesRemoved, DWORD dwMilliseconds, BOOL fAlertable) */
+  GetQueuedCompletionStatusEx: {
+    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "i32"],
+    result: "i32",
+  },
+  /** GetQueuedCompletionStatusEx on a worker thread (the core's one wait for completions). */
+  GetQueuedCompletionStatusExAsync: {
+    name: "GetQueuedCompletionStatusEx",
+    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** BOOL PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBytesTransferred, ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped) */
+  PostQueuedCompletionStatus: { parameters: ["pointer", "u32", "usize", "pointer"], result: "i32" },
+  /** BOOL DeviceIoControl(HANDLE hDevice, DWORD dwIoControlCode, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer, DWORD nOutBufferSize, LPDWORD lpBytesReturned, LPOVERLAPPED lpOverlapped) */
+  DeviceIoControl: {
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
+  /** BOOL SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags) */
+  SetFileCompletionNotificationModes: { parameters: ["pointer", "u8"], result: "i32" },
   /** BOOL FlushFileBuffers(HANDLE hFile) */
   FlushFileBuffers: { parameters: ["pointer"], result: "i32" },
   /** FlushFileBuffers on a worker thread (on a pipe it waits until the peer has read everything). */
@@ -411,6 +434,8 @@ export const SECURITY_SQOS_PRESENT = 0x0010_0000;
 export const SECURITY_IDENTIFICATION = 0x0001_0000;
 /** Pipe open mode: data flows both ways. */
 export const PIPE_ACCESS_DUPLEX = 0x0000_0003;
+/** `PIPE_ACCESS_INBOUND`: the server end only reads (clients only write). */
+export const PIPE_ACCESS_INBOUND = 0x0000_0001;
 /** Pipe open mode: fail when a pipe of this name exists already. */
 export const FILE_FLAG_FIRST_PIPE_INSTANCE = 0x0008_0000;
 /** Pipe type: a byte stream. */

@@ -10,13 +10,19 @@
  * they are listed in a `PROC_THREAD_ATTRIBUTE_HANDLE_LIST`, so handles that other code of this
  * process made inheritable do not leak into it.
  *
- * Anonymous pipes cannot do overlapped I/O, so each `read` or `write` is a `ReadFile` /
- * `WriteFile` run on one of Deno's worker threads (a `nonblocking` FFI call): the event loop stays
- * free, but an operation in flight cannot be cancelled, and each one holds a worker thread (Deno
- * has about 8) until it completes. A failed read is the end of the stream: when the writing end
- * is closed (the child exited) `ReadFile` fails with `ERROR_BROKEN_PIPE`, and the worker thread's
- * error code is not readable from here (see the design's FFI facts), so every failure reads as
- * the end.
+ * A pipe is made as Windows' own `CreatePipe` makes it, as a uniquely named one-instance byte
+ * pipe (`\\.\pipe\winipc-anonymous-<pid>-<n>-<uuid>`, local clients only), so that every end
+ * this process keeps is opened with `FILE_FLAG_OVERLAPPED`: its reads and writes go through the
+ * process's I/O completion port (`_io.ts`), hold no worker thread while they wait, and `close()`
+ * cancels one in flight (`CancelIoEx`); the operation then rejects with
+ * `Deno.errors.Interrupted`. An end a child inherits stays synchronous, as programs expect of
+ * their standard handles. Status is kept: a read ends the stream (`null`) only on
+ * `ERROR_BROKEN_PIPE` or `ERROR_HANDLE_EOF`, a write throws `Deno.errors.BrokenPipe` only on
+ * `ERROR_BROKEN_PIPE` or `ERROR_NO_DATA`, and every other failure is a `Win32Error` naming
+ * `ReadFile` or `WriteFile` and the code. The one exception: with `inheritable: "both"` both
+ * ends are synchronous, their I/O runs on a worker thread (a `nonblocking` call, not
+ * cancellable), and that thread's error code is not readable from here, so any failed read
+ * there reads as the end and any failed write as `BrokenPipe`.
  *
  * @example Run a program and read its output
  * ```ts
@@ -36,13 +42,19 @@ import {
   CREATE_UNICODE_ENVIRONMENT,
   DUPLICATE_SAME_ACCESS,
   EXTENDED_STARTUPINFO_PRESENT,
+  FILE_ATTRIBUTE_NORMAL,
+  FILE_FLAG_FIRST_PIPE_INSTANCE,
+  FILE_FLAG_OVERLAPPED,
   FILE_SHARE_READ,
   FILE_SHARE_WRITE,
   GENERIC_READ,
   GENERIC_WRITE,
-  HANDLE_FLAG_INHERIT,
   kernel32,
   OPEN_EXISTING,
+  PIPE_ACCESS_INBOUND,
+  PIPE_REJECT_REMOTE_CLIENTS,
+  PIPE_TYPE_BYTE,
+  PIPE_WAIT,
   PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
   STARTF_USESTDHANDLES,
   STD_ERROR_HANDLE,
@@ -53,7 +65,8 @@ import {
 import { SecurityAttributes } from "../ffi/security.ts";
 import { wide } from "../ffi/strings.ts";
 import { StructLayout } from "../ffi/struct.ts";
-import { waitHandle } from "./_overlapped.ts";
+import { cancelAll, ERROR_OPERATION_ABORTED, OverlappedOp } from "./_io.ts";
+import { waitObject } from "./_wait.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 
 const ERROR_INSUFFICIENT_BUFFER = 122;
@@ -112,17 +125,24 @@ class Lane {
   }
 }
 
-/** A handle whose close waits until the operation in flight on it has ended. */
+/**
+ * A handle whose close waits until the operation in flight on it has ended. An overlapped end
+ * (ours) runs its I/O through the I/O core and `close()` cancels it; a synchronous end (one
+ * made for a child, or both ends of an `inheritable: "both"` pipe) runs `ReadFile`/`WriteFile` on
+ * a worker thread, which cannot be cancelled.
+ */
 class PipeEnd {
   readonly #handle: OwnedHandle;
   readonly lane = new Lane();
+  readonly op: OverlappedOp | undefined;
   #inFlight: Promise<unknown> | undefined;
   #closing = false;
   readonly what: string;
 
-  constructor(handle: OwnedHandle, what: string) {
+  constructor(handle: OwnedHandle, what: string, overlapped: boolean) {
     this.#handle = handle;
     this.what = what;
+    if (overlapped) this.op = new OverlappedOp();
   }
 
   get closed(): boolean {
@@ -134,7 +154,7 @@ class PipeEnd {
     return this.#handle.unsafeHandle;
   }
 
-  /** Runs one worker-thread call; close() waits for it. */
+  /** Runs one operation; close() waits for it. */
   track<T>(promise: Promise<T>): Promise<T> {
     this.#inFlight = promise;
     return promise.finally(() => {
@@ -145,16 +165,22 @@ class PipeEnd {
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    // A ReadFile/WriteFile on a worker thread still uses the handle: close after it.
+    // An operation in flight still uses the handle: cancel it (overlapped), close after it.
     const inFlight = this.#inFlight;
-    if (inFlight) inFlight.finally(() => this.#handle.close()).catch(() => undefined);
-    else this.#handle.close();
+    if (!inFlight) return this.#handle.close();
+    if (this.op) cancelAll(this.#handle.unsafeHandle);
+    inFlight.catch(() => undefined).finally(() => this.#handle.close());
   }
 
   async settled(): Promise<void> {
     await this.#inFlight?.catch(() => undefined);
   }
 }
+
+/** `ERROR_BROKEN_PIPE`, `ERROR_HANDLE_EOF`: the end of the stream. */
+const END_OF_STREAM = new Set([109, 38]);
+/** `ERROR_NO_DATA` (232): the pipe is being closed (a write's reader is gone). */
+const ERROR_NO_DATA = 232;
 
 /**
  * The reading end of an anonymous pipe.
@@ -172,9 +198,13 @@ export class PipeReader implements Disposable {
   readonly #end: PipeEnd;
   #readable: ReadableStream<Uint8Array> | undefined;
 
-  /** @internal Made by {@linkcode createPipe} and {@linkcode spawnChild}. */
-  constructor(handle: OwnedHandle) {
-    this.#end = new PipeEnd(handle, "pipe reader");
+  /**
+   * @internal Made by {@linkcode createPipe} and {@linkcode spawnChild}.
+   * @param handle The reading end.
+   * @param overlapped Whether it was opened with `FILE_FLAG_OVERLAPPED`.
+   */
+  constructor(handle: OwnedHandle, overlapped = false) {
+    this.#end = new PipeEnd(handle, "pipe reader", overlapped);
   }
 
   /** The raw handle. @throws {Deno.errors.BadResource} When closed. */
@@ -188,12 +218,14 @@ export class PipeReader implements Disposable {
   }
 
   /**
-   * Reads up to `buffer.length` bytes (`ReadFile` on a worker thread).
+   * Reads up to `buffer.length` bytes (an overlapped `ReadFile` through the I/O core).
    *
    * @param buffer Where the bytes go.
    * @returns The number of bytes read, or `null` at the end of the stream (every writing end
    *   closed: `ERROR_BROKEN_PIPE`).
    * @throws {Deno.errors.BadResource} When the reader is closed.
+   * @throws {Deno.errors.Interrupted} When `close()` ran during the read.
+   * @throws {Win32Error} When `ReadFile` fails otherwise.
    *
    * @example Read a chunk
    * ```ts
@@ -207,14 +239,36 @@ export class PipeReader implements Disposable {
     if (buffer.length === 0) return 0;
     const target = toBytes(buffer);
     return await this.#end.lane.run(async () => {
-      const h = this.#end.unsafeHandle;
-      const count = new Uint32Array(1);
-      const ok = await this.#end.track(
-        kernel32().ReadFileAsync(h, target, target.length, count, null),
-      );
-      if (!ok || count[0] === 0) return null; // ERROR_BROKEN_PIPE: the writers are gone
-      if (target !== buffer) buffer.set(target.subarray(0, count[0]));
-      return count[0];
+      const op = this.#end.op;
+      if (!op) {
+        const h = this.#end.unsafeHandle;
+        const count = new Uint32Array(1);
+        const ok = await this.#end.track(
+          kernel32().ReadFileAsync(h, target, target.length, count, null),
+        );
+        // A synchronous end's failure code stays on the worker thread: read as the end.
+        if (!ok || count[0] === 0) return null;
+        if (target !== buffer) buffer.set(target.subarray(0, count[0]));
+        return count[0];
+      }
+      for (;;) {
+        const h = this.#end.unsafeHandle;
+        const result = await this.#end.track(op.run(
+          h,
+          (ov) => kernel32().ReadFile(h, target, target.length, null, ov),
+          { context: "Cannot read from the pipe" },
+        ));
+        if (result.error === 0) {
+          if (result.bytes === 0) continue; // a zero-length write: not the end
+          if (target !== buffer) buffer.set(target.subarray(0, result.bytes));
+          return result.bytes;
+        }
+        if (END_OF_STREAM.has(result.error)) return null;
+        if (result.error === ERROR_OPERATION_ABORTED && this.#end.closed) {
+          throw new Deno.errors.Interrupted("The pipe reader was closed during the read");
+        }
+        throw new Win32Error("ReadFile", result.error, { context: "Cannot read from the pipe" });
+      }
     });
   }
 
@@ -237,7 +291,7 @@ export class PipeReader implements Disposable {
     }, { highWaterMark: 0 });
   }
 
-  /** Closes the handle (after a read in flight ends). A second call does nothing. */
+  /** Closes the handle, cancelling a read in flight first. A second call does nothing. */
   close(): void {
     this.#end.close();
   }
@@ -269,9 +323,13 @@ export class PipeWriter implements Disposable {
   readonly #end: PipeEnd;
   #writable: WritableStream<Uint8Array> | undefined;
 
-  /** @internal Made by {@linkcode createPipe} and {@linkcode spawnChild}. */
-  constructor(handle: OwnedHandle) {
-    this.#end = new PipeEnd(handle, "pipe writer");
+  /**
+   * @internal Made by {@linkcode createPipe} and {@linkcode spawnChild}.
+   * @param handle The writing end.
+   * @param overlapped Whether it was opened with `FILE_FLAG_OVERLAPPED`.
+   */
+  constructor(handle: OwnedHandle, overlapped = false) {
+    this.#end = new PipeEnd(handle, "pipe writer", overlapped);
   }
 
   /** The raw handle. @throws {Deno.errors.BadResource} When closed. */
@@ -285,12 +343,15 @@ export class PipeWriter implements Disposable {
   }
 
   /**
-   * Writes all of `data` (`WriteFile` on a worker thread; it waits while the pipe is full).
+   * Writes all of `data` (overlapped `WriteFile`s through the I/O core; it waits while the pipe
+   * is full).
    *
    * @param data Bytes, or text (written as UTF-8).
    * @returns The number of bytes written.
    * @throws {Deno.errors.BrokenPipe} When the reading end is closed.
    * @throws {Deno.errors.BadResource} When the writer is closed.
+   * @throws {Deno.errors.Interrupted} When `close()` ran during the write.
+   * @throws {Win32Error} When `WriteFile` fails otherwise.
    *
    * @example Write bytes
    * ```ts
@@ -313,16 +374,35 @@ export class PipeWriter implements Disposable {
       while (written < bytes.length) {
         const h = this.#end.unsafeHandle;
         const rest = bytes.subarray(written);
-        const count = new Uint32Array(1);
-        const ok = await this.#end.track(
-          kernel32().WriteFileAsync(h, rest, rest.length, count, null),
-        );
-        if (!ok) {
+        const op = this.#end.op;
+        let done: number;
+        let error: number;
+        if (op) {
+          ({ bytes: done, error } = await this.#end.track(op.run(
+            h,
+            (ov) => kernel32().WriteFile(h, rest, rest.length, null, ov),
+            { context: "Cannot write to the pipe" },
+          )));
+        } else {
+          const count = new Uint32Array(1);
+          const ok = await this.#end.track(
+            kernel32().WriteFileAsync(h, rest, rest.length, count, null),
+          );
+          // A synchronous end's failure code stays on the worker thread: read as broken.
+          [done, error] = [count[0], ok ? 0 : 109];
+        }
+        if (error === 109 || error === ERROR_NO_DATA) {
           throw new Deno.errors.BrokenPipe(
             `Cannot write to the pipe: the reading end is closed (after ${written} bytes)`,
           );
         }
-        written += count[0];
+        if (error === ERROR_OPERATION_ABORTED && this.#end.closed) {
+          throw new Deno.errors.Interrupted("The pipe writer was closed during the write");
+        }
+        if (error !== 0) {
+          throw new Win32Error("WriteFile", error, { context: "Cannot write to the pipe" });
+        }
+        written += done;
       }
       return written;
     });
@@ -339,7 +419,7 @@ export class PipeWriter implements Disposable {
     });
   }
 
-  /** Closes the handle (after a write in flight ends). A second call does nothing. */
+  /** Closes the handle, cancelling a write in flight first. A second call does nothing. */
   close(): void {
     this.#end.close();
   }
@@ -381,32 +461,77 @@ const createPipeOptionsSchema = z.object({
     .max(0x7fff_ffff, { error: "must be below 2 GiB" }).optional(),
 }).strict().optional();
 
-function rawPipe(options: CreatePipeOptions): [OwnedHandle, OwnedHandle] {
+let pipeSerial = 0;
+/** The buffer size when none is given (CreatePipe's own default is a page). */
+const DEFAULT_PIPE_SIZE = 65536;
+
+/**
+ * An anonymous pipe made as Windows' own `CreatePipe` makes it, as a uniquely named pipe (one
+ * instance, byte mode, local clients only; the read end is the server, the write end the
+ * client), so that the ends that stay in this process can be opened with
+ * `FILE_FLAG_OVERLAPPED`: their I/O goes through the I/O core and can be cancelled. An end a
+ * child inherits stays synchronous, as children expect of their standard handles.
+ *
+ * @returns The read and write ends, and which of them are overlapped.
+ */
+function rawPipe(
+  options: CreatePipeOptions,
+): { r: OwnedHandle; w: OwnedHandle; readOverlapped: boolean; writeOverlapped: boolean } {
   const k = kernel32();
-  const read = new BigUint64Array(1);
-  const write = new BigUint64Array(1);
   const inherit = options.inheritable ?? "none";
-  using security = new SecurityAttributes({ inheritable: inherit !== "none" });
-  checkBool(
-    k.CreatePipe(read, write, security.bytes, options.size ?? 0),
-    "CreatePipe",
-    "Cannot create an anonymous pipe",
+  const readInherit = inherit === "read" || inherit === "both";
+  const writeInherit = inherit === "write" || inherit === "both";
+  // A named pipe's quota of 0 makes every write wait for a read; CreatePipe's 0 means a default.
+  const size = options.size || DEFAULT_PIPE_SIZE;
+  const name = wide(
+    `\\\\.\\pipe\\winipc-anonymous-${k.GetCurrentProcessId()}-${++pipeSerial}-${crypto.randomUUID()}`,
   );
-  const r = new OwnedHandle(Deno.UnsafePointer.create(read[0])!);
-  const w = new OwnedHandle(Deno.UnsafePointer.create(write[0])!);
-  // Both ends were created inheritable; take the flag off the end that must stay here.
-  if (inherit === "read") k.SetHandleInformation(w.unsafeHandle, HANDLE_FLAG_INHERIT, 0);
-  if (inherit === "write") k.SetHandleInformation(r.unsafeHandle, HANDLE_FLAG_INHERIT, 0);
-  return [r, w];
+  const context = "Cannot create an anonymous pipe";
+  using readSecurity = new SecurityAttributes({ inheritable: readInherit });
+  const r = new OwnedHandle(checkHandle(
+    k.CreateNamedPipeW(
+      name,
+      (PIPE_ACCESS_INBOUND | FILE_FLAG_FIRST_PIPE_INSTANCE |
+        (readInherit ? 0 : FILE_FLAG_OVERLAPPED)) >>> 0,
+      PIPE_TYPE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+      1,
+      size,
+      size,
+      0,
+      readSecurity.bytes,
+    ),
+    "CreateNamedPipeW",
+    context,
+  ));
+  try {
+    using writeSecurity = new SecurityAttributes({ inheritable: writeInherit });
+    const w = new OwnedHandle(checkHandle(
+      k.CreateFileW(
+        name,
+        GENERIC_WRITE,
+        0,
+        writeSecurity.bytes,
+        OPEN_EXISTING,
+        writeInherit ? FILE_ATTRIBUTE_NORMAL : FILE_FLAG_OVERLAPPED,
+        null,
+      ),
+      "CreateFileW",
+      context,
+    ));
+    return { r, w, readOverlapped: !readInherit, writeOverlapped: !writeInherit };
+  } catch (error) {
+    r.close();
+    throw error;
+  }
 }
 
 /**
- * Creates an anonymous pipe (`CreatePipe`).
+ * Creates an anonymous pipe (a uniquely named pipe, as `CreatePipe` makes one; see the module doc).
  *
  * @param options Which end is inheritable, buffer size.
  * @returns The two ends.
  * @throws {TypeError} For a bad option.
- * @throws {Win32Error} When `CreatePipe` fails.
+ * @throws {Win32Error} When `CreateNamedPipeW` or `CreateFileW` fails.
  *
  * @example An end a child process may inherit
  * ```ts
@@ -419,9 +544,9 @@ export function createPipe(
   options?: CreatePipeOptions,
 ): { reader: PipeReader; writer: PipeWriter } & Disposable {
   const opts: CreatePipeOptions = parseArg(createPipeOptionsSchema, options, "options") ?? {};
-  const [r, w] = rawPipe(opts);
-  const reader = new PipeReader(r);
-  const writer = new PipeWriter(w);
+  const { r, w, readOverlapped, writeOverlapped } = rawPipe(opts);
+  const reader = new PipeReader(r, readOverlapped);
+  const writer = new PipeWriter(w, writeOverlapped);
   return {
     reader,
     writer,
@@ -628,7 +753,7 @@ export class ChildProcess implements AsyncDisposable {
       "options",
     ) ?? {};
     const h = this.#process.unsafeHandle;
-    const state = await waitHandle(h, opts, `Cannot wait for process ${this.pid}`);
+    const state = await waitObject(h, opts, `Cannot wait for process ${this.pid}`);
     if (state === "timeout") return null;
     const code = new Uint32Array(1);
     checkBool(
@@ -718,17 +843,17 @@ export function spawnChild(
   const ours: { stdin?: PipeWriter; stdout?: PipeReader; stderr?: PipeReader } = {};
   const childEnd = (which: "stdin" | "stdout" | "stderr", mode: StdioMode): Deno.PointerObject => {
     if (mode === "piped") {
-      const [r, w] = rawPipe({
+      const { r, w } = rawPipe({
         inheritable: which === "stdin" ? "read" : "write",
         size: opts.pipeSize,
       });
       if (which === "stdin") {
-        ours.stdin = new PipeWriter(w);
+        ours.stdin = new PipeWriter(w, true);
         owned.push(r);
         return r.unsafeHandle;
       }
-      if (which === "stdout") ours.stdout = new PipeReader(r);
-      else ours.stderr = new PipeReader(r);
+      if (which === "stdout") ours.stdout = new PipeReader(r, true);
+      else ours.stderr = new PipeReader(r, true);
       owned.push(w);
       return w.unsafeHandle;
     }

@@ -71,12 +71,10 @@ import {
   OPEN_EXISTING,
 } from "../ffi/kernel32.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
-import { OVERLAPPED } from "../ffi/struct.ts";
 import { parseArg, portNameSchema, signalSchema, timeoutSchema } from "./_validate.ts";
-import { waitObject } from "./_wait.ts";
+import { ntdll } from "../ffi/ntdll.ts";
+import { OverlappedOp } from "./_io.ts";
 
-const ERROR_IO_PENDING = 997;
-const ERROR_OPERATION_ABORTED = 995;
 const ERROR_SEM_TIMEOUT = 121;
 const ERROR_TIMEOUT = 1460;
 
@@ -546,25 +544,10 @@ export function dcbSettings(dcb: Uint8Array): SerialSettings {
 // ---------------------------------------------------------------------------------------------
 // Overlapped operations
 
-/** One overlapped slot: an OVERLAPPED with its own manual-reset event. */
+/** One overlapped slot: an operation of the I/O core, one at a time. */
 class Slot {
-  readonly event: OwnedHandle;
-  readonly overlapped: Uint8Array<ArrayBuffer>;
-  readonly count = new Uint32Array(1);
+  readonly op = new OverlappedOp();
   busy: Promise<void> = Promise.resolve();
-
-  constructor(context: string) {
-    this.event = new OwnedHandle(
-      checkHandle(kernel32().CreateEventW(null, 1, 0, null), "CreateEventW", context),
-    );
-    this.overlapped = OVERLAPPED.alloc({ hEvent: this.event.unsafeHandle });
-  }
-
-  reset(): void {
-    this.overlapped.fill(0, 0, OVERLAPPED.offsetOf("hEvent"));
-    this.count[0] = 0;
-    kernel32().ResetEvent(this.event.unsafeHandle);
-  }
 
   /** Runs `fn` after the slot's previous operation ended. */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -613,10 +596,9 @@ export class SerialPort implements Disposable, AsyncDisposable {
     this.#name = name;
     this.#path = path;
     this.#handle = handle;
-    const context = `Cannot open port "${name}"`;
-    this.#read = new Slot(context);
-    this.#write = new Slot(context);
-    this.#event = new Slot(context);
+    this.#read = new Slot();
+    this.#write = new Slot();
+    this.#event = new Slot();
   }
 
   /**
@@ -815,20 +797,20 @@ export class SerialPort implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Runs one overlapped operation on a slot: `start` issues the call; then the event is awaited
-   * (timeout, signal) and the result taken from `GetOverlappedResult`. On timeout or abort the
-   * operation is cancelled with `CancelIoEx` and its end awaited.
+   * Runs one overlapped operation on a slot through the I/O core (`_io.ts`): `start` issues the
+   * call; its completion packet gives the byte count and status. On timeout or abort the
+   * operation is cancelled with `CancelIoEx` and its packet awaited (never
+   * `GetOverlappedResult(bWait)` on this thread).
    */
   #overlapped(
     slot: Slot,
     fn: string,
     what: string,
-    start: (h: Deno.PointerObject, ov: Uint8Array<ArrayBuffer>, n: Uint32Array) => number,
+    start: (h: Deno.PointerObject, ov: Uint8Array<ArrayBuffer>) => number,
     options: IoOptions,
   ): Promise<{ count: number; timedOut: boolean; deviceTimeout: boolean }> {
     return slot.exclusive(async () => {
       const handle = this.unsafeHandle;
-      const k = kernel32();
       const abort = new AbortController();
       this.#aborts.add(abort);
       const onUserAbort = () => abort.abort(options.signal!.reason);
@@ -836,52 +818,24 @@ export class SerialPort implements Disposable, AsyncDisposable {
       this.#pending++;
       try {
         options.signal?.throwIfAborted();
-        slot.reset();
-        const ok = start(handle, slot.overlapped, slot.count);
-        if (!ok) {
-          const code = lastError();
-          if (code !== ERROR_IO_PENDING) {
-            throw new Win32Error(fn, code, { context: this.#context(what) });
-          }
-        }
-        let outcome: "signaled" | "abandoned" | "timeout" | "aborted";
-        try {
-          outcome = await waitObject(
-            slot.event.unsafeHandle,
-            { timeout: options.timeout, signal: abort.signal },
-            this.#context(what),
-          );
-        } catch (e) {
-          if (!abort.signal.aborted) throw e;
-          outcome = "aborted";
-        }
-        if (outcome === "timeout" || outcome === "aborted") {
-          k.CancelIoEx(handle, slot.overlapped);
-          // The cancelled operation signals its event when it has ended; wait for that off the
-          // main thread (never GetOverlappedResult(bWait) here: a device that ignores the cancel
-          // would block the event loop).
-          const ended = await waitObject(slot.event.unsafeHandle, { timeout: 10_000 }, what);
-          if (ended === "timeout") {
-            throw new Error(
-              `${this.#context(what)}: the device did not end the cancelled ${fn} within 10 s`,
-            );
-          }
-        }
-        const done = k.GetOverlappedResult(handle, slot.overlapped, slot.count, 0);
-        const code = done ? 0 : lastError();
-        if (outcome === "aborted") {
+        const result = await slot.op.run(handle, (ov) => start(handle, ov), {
+          signal: abort.signal,
+          timeout: options.timeout,
+          context: this.#context(what),
+          returnCancelled: true,
+        });
+        if (result.cancelled === "abort") {
           if (options.signal?.aborted) throw options.signal.reason;
           throw new Deno.errors.BadResource(`Port "${this.#name}" was closed`);
         }
+        const code = result.error;
         // A device-side timeout (COMMTIMEOUTS; Wine ends an interval timeout with STATUS_TIMEOUT)
         // is not a failure: the bytes that came before it are in the count.
         const deviceTimeout = code === ERROR_TIMEOUT || code === ERROR_SEM_TIMEOUT;
-        if (
-          !done && !deviceTimeout && !(code === ERROR_OPERATION_ABORTED && outcome === "timeout")
-        ) {
+        if (code !== 0 && !deviceTimeout && result.cancelled !== "timeout") {
           throw new Win32Error(fn, code, { context: this.#context(what) });
         }
-        return { count: slot.count[0], timedOut: outcome === "timeout", deviceTimeout };
+        return { count: result.bytes, timedOut: result.cancelled === "timeout", deviceTimeout };
       } finally {
         options.signal?.removeEventListener("abort", onUserAbort);
         this.#aborts.delete(abort);
@@ -920,7 +874,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
         this.#read,
         "ReadFile",
         "read",
-        (h, ov, n) => kernel32().ReadFile(h, buffer, Math.min(buffer.length, 0xffff_ffff), n, ov),
+        (h, ov) => kernel32().ReadFile(h, buffer, Math.min(buffer.length, 0xffff_ffff), null, ov),
         opts,
       );
       if (count > 0) return count;
@@ -965,7 +919,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
         this.#write,
         "WriteFile",
         "write",
-        (h, ov, n) => kernel32().WriteFile(h, chunk, chunk.length, n, ov),
+        (h, ov) => kernel32().WriteFile(h, chunk, chunk.length, null, ov),
         {
           timeout: deadline === Infinity ? undefined : Math.max(0, Math.floor(left)),
           signal: opts.signal,
@@ -1036,18 +990,21 @@ export class SerialPort implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Waits until every queued byte has been sent (`FlushFileBuffers`, on a worker thread).
+   * Waits until every queued byte has been sent (`NtFlushBuffersFile`, what `FlushFileBuffers`
+   * calls, on a worker thread: a device flush has no overlapped form, and the native call returns
+   * its status, which a worker thread's `GetLastError` would not give us).
    *
-   * @throws {Win32Error} When the device fails.
+   * @throws {Win32Error} When the device fails (function `FlushFileBuffers`, with its code).
    */
   async flush(): Promise<void> {
     const handle = this.unsafeHandle;
     this.#pending++;
     try {
-      const ok = await kernel32().FlushFileBuffersAsync(handle);
-      if (!ok) {
-        // The worker thread's last error is not ours: report the failure without a guessed code.
-        throw new Error(`${this.#context("flush")}: FlushFileBuffers failed`);
+      const status = await ntdll().NtFlushBuffersFileAsync(handle, new Uint8Array(16));
+      if (status !== 0) {
+        throw new Win32Error("FlushFileBuffers", ntdll().RtlNtStatusToDosError(status), {
+          context: this.#context("flush"),
+        });
       }
     } finally {
       this.#pending--;
@@ -1218,9 +1175,6 @@ export class SerialPort implements Disposable, AsyncDisposable {
   #maybeRelease(): void {
     if (!this.#closing || this.#pending > 0) return;
     this.#handle.close();
-    this.#read.event.close();
-    this.#write.event.close();
-    this.#event.event.close();
   }
 
   /**

@@ -143,3 +143,34 @@ winTest("the child inherits only its own handles (PROC_THREAD_ATTRIBUTE_HANDLE_L
     kernel32().CloseHandle(event);
   }
 });
+
+winTest("createPipe(): close() with a read pending returns, and the read settles", async () => {
+  const pipe = createPipe();
+  const reading = pipe.reader.read(new Uint8Array(16));
+  await new Promise((r) => setTimeout(r, 50));
+  pipe.reader.close(); // returns at once; the read is cancelled
+  await assert.rejects(reading, Deno.errors.Interrupted);
+  await pipe.reader.settled();
+  // The writer now sees the reading end gone.
+  await assert.rejects(pipe.writer.write("x"), Deno.errors.BrokenPipe);
+  pipe.writer.close();
+});
+
+winTest(
+  "createPipe(): a read whose I/O is cancelled under it reports the Win32 error",
+  async () => {
+    using pipe = createPipe();
+    const reading = pipe.reader.read(new Uint8Array(16));
+    await new Promise((r) => setTimeout(r, 50));
+    // Someone else cancels the handle's I/O (the reader is not closing): not the end of the stream.
+    assert.ok(kernel32().CancelIoEx(pipe.reader.unsafeHandle, null));
+    await assert.rejects(reading, (e: Error) => {
+      assert.equal(e.name, "Win32Error");
+      assert.match(e.message, /ReadFile failed with ERROR_OPERATION_ABORTED \(995\)/);
+      return true;
+    });
+    // The reader is still usable.
+    await pipe.writer.write("ok");
+    assert.equal(await pipe.reader.read(new Uint8Array(16)), 2);
+  },
+);

@@ -381,6 +381,14 @@ winTest(
       assert.match(e.message, /all instances busy after waiting 300 ms \(ERROR_PIPE_BUSY\)/);
       return true;
     });
+    // The wait for a free instance (FSCTL_PIPE_WAIT through the I/O core) ends on an abort.
+    const controller = new AbortController();
+    const waiting = NamedPipeClient.connect(name, {
+      timeout: 30_000,
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(new Error("stop waiting")), 200);
+    await assert.rejects(waiting, { message: "stop waiting" });
     await new Promise((r) => setTimeout(r, 1000));
     conn1.close(); // frees the instance: the server creates a new one at once
     first.close();

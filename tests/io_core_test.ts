@@ -1,0 +1,140 @@
+/**
+ * The I/O core (`mechanisms/_io.ts`) and the grouped object waits (`mechanisms/_wait.ts`): many
+ * pending operations at once hold no worker thread each, and an idle process with pending reads
+ * costs little CPU.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { kernel32 } from "../ffi/kernel32.ts";
+import { spawnChild } from "../mechanisms/anonymous_pipe.ts";
+import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "../mechanisms/pipe.ts";
+import { Event, Semaphore } from "../mechanisms/sync.ts";
+import { repoPath, uniqueName, winTest } from "./_helpers.ts";
+
+/** Connects `count` clients to a fresh server; returns both sides. */
+async function connectPipes(count: number) {
+  const name = uniqueName("io-core");
+  const server = NamedPipeServer.listen(name, { maxInstances: count + 1 });
+  const accepted: PipeConnection[] = [];
+  const accepting = (async () => {
+    for await (const conn of server) {
+      accepted.push(conn);
+      if (accepted.length === count) break;
+    }
+  })();
+  const clients: NamedPipeClient[] = [];
+  for (let i = 0; i < count; i++) clients.push(await NamedPipeClient.connect(name));
+  await accepting;
+  return { server, accepted, clients };
+}
+
+/** This process's user + kernel CPU time in milliseconds (GetProcessTimes). */
+function cpuMs(): number {
+  const [creation, exit, kernel, user] = [0, 0, 0, 0].map(() => new BigUint64Array(1));
+  assert.ok(
+    kernel32().GetProcessTimes(kernel32().GetCurrentProcess(), creation, exit, kernel, user),
+  );
+  return Number(kernel[0] + user[0]) / 10_000;
+}
+
+winTest(
+  "64 Event.wait() + 64 pending pipe reads + a child's stdout: all complete, none waits on the pool",
+  async () => {
+    const events = Array.from({ length: 64 }, () => Event.create());
+    const { server, accepted, clients } = await connectPipes(64);
+    try {
+      const waits = events.map((e) => e.wait({ timeout: 30_000 }));
+      const reads = clients.map((c) => c.read(new Uint8Array(16), { timeout: 30_000 }));
+      await using child = spawnChild(
+        Deno.execPath(),
+        ["run", "-A", "--quiet", repoPath("tests/fixtures/copy_stdin.ts")],
+        { stdin: "piped", stdout: "piped", stderr: "null" },
+      );
+      const output = new Response(child.stdout!.readable).text();
+      // 128 waits pending: a nonblocking call still gets a worker thread at once. With one
+      // thread per wait (Deno has 8), it would queue behind waits that never end here.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const slept = await Promise.race([
+        kernel32().SleepAsync(0).then(() => "slept"),
+        new Promise((r) => timer = setTimeout(() => r("stuck behind the waits"), 10_000)),
+      ]);
+      clearTimeout(timer);
+      assert.equal(slept, "slept");
+      await child.stdin!.write("through the child\n");
+      child.stdin!.close();
+      for (const e of events) e.set();
+      for (const [i, conn] of accepted.entries()) await conn.write(`m${i}`);
+      assert.deepEqual(await Promise.all(waits), events.map(() => true));
+      const counts = await Promise.all(reads);
+      assert.ok(counts.every((n) => n !== null && n >= 2), `reads: ${counts}`);
+      assert.equal(await output, "through the child\n");
+      assert.equal((await child.wait())?.code, 0);
+    } finally {
+      for (const e of events) e.close();
+      for (const c of clients) c.close();
+      for (const c of accepted) c.close();
+      server.close();
+    }
+  },
+);
+
+winTest("an idle process with 100 pending pipe reads uses little CPU", async () => {
+  const { server, accepted, clients } = await connectPipes(100);
+  try {
+    const reads = clients.map((c) => c.read(new Uint8Array(16)).catch(() => null));
+    await new Promise((r) => setTimeout(r, 200)); // let everything settle into its wait
+    const cpu0 = cpuMs();
+    const wall0 = performance.now();
+    await new Promise((r) => setTimeout(r, 2_000));
+    const share = (cpuMs() - cpu0) / (performance.now() - wall0);
+    // A generous bound (a quarter of one core): a busy poll would use a whole core.
+    assert.ok(share < 0.25, `CPU while idle: ${(share * 100).toFixed(1)}% of one core`);
+    for (const c of clients) c.close();
+    await Promise.all(reads);
+  } finally {
+    for (const c of clients) c.close();
+    for (const c of accepted) c.close();
+    server.close();
+  }
+});
+
+winTest(
+  "grouped waits lose no unit: aborted semaphore waits leave every release to the others",
+  async () => {
+    // 100 waits on one semaphore (two groups of worker-thread waits); half are aborted while the
+    // group calls are in flight. Each of the 50 releases must reach one remaining waiter: a unit
+    // that a group call took for an aborted waiter would be lost, and one waiter would hang.
+    using semaphore = Semaphore.create(null, { initial: 0, maximum: 100 });
+    const controllers = Array.from({ length: 100 }, () => new AbortController());
+    const waits = controllers.map((c) =>
+      semaphore.acquire({ timeout: 30_000, signal: c.signal }).then(
+        () => "acquired",
+        (e) => (e as Error).message === "aborted" ? "aborted" : `failed: ${e}`,
+      )
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    for (const c of controllers.slice(0, 50)) c.abort(new Error("aborted"));
+    for (let i = 0; i < 50; i++) semaphore.release();
+    const outcomes = await Promise.all(waits);
+    const acquired = outcomes.filter((o) => o === "acquired").length;
+    const aborted = outcomes.filter((o) => o === "aborted").length;
+    // A group call may take a unit for an aborted waiter before it sees the abort (that waiter
+    // then reports it acquired): either way each unit reached exactly one waiter.
+    assert.equal(acquired + aborted, 100, `outcomes: ${outcomes.filter((o) => o !== "acquired")}`);
+    assert.equal(acquired, 50, "every released unit reached exactly one waiter");
+    assert.equal(semaphore.tryAcquire(), false, "no unit left over");
+  },
+);
+
+winTest("an auto-reset event set ten times wakes ten waiters, one each", async () => {
+  using event = Event.create(null, { manualReset: false });
+  const waits = Array.from({ length: 10 }, () => event.wait({ timeout: 30_000 }));
+  await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 10; i++) {
+    event.set();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.deepEqual(await Promise.all(waits), Array(10).fill(true));
+  assert.equal(await event.wait({ timeout: 0 }), false);
+});
