@@ -96,7 +96,6 @@ const STARTUPINFOEXW = new StructLayout(
   } as const,
 );
 /** The size of a plain `STARTUPINFOW` (104 bytes on x64). */
-const STARTUPINFOW_SIZE = STARTUPINFOEXW.offsetOf("lpAttributeList");
 
 /** `PROCESS_INFORMATION` (24 bytes on x64). */
 const PROCESS_INFORMATION = new StructLayout(
@@ -650,6 +649,44 @@ export function quoteArgument(arg: string): string {
   return out + "\\".repeat(slashes * 2) + '"';
 }
 
+/** What cmd.exe would read in an argument as something other than text: refused for batch files. */
+const BATCH_REFUSED = /["%!\r\n]/;
+/** What needs quotes on a batch file's command line (inside quotes cmd.exe reads these as text). */
+const BATCH_QUOTED = /[\s&|<>()^,;=]/;
+
+/**
+ * Quotes one argument for a batch file (`.bat`, `.cmd`), whose command line cmd.exe reads, not
+ * the C runtime: an argument with spaces or cmd.exe's operators (`&|<>()^,;=`) goes in quotes,
+ * where cmd.exe reads them as text; an argument with a quote, `%`, `!` or a line break is refused,
+ * because no quoting keeps cmd.exe from reading those (a quote ends the quoted part, `%` and `!`
+ * expand variables, a line break ends the command).
+ *
+ * @param arg The argument.
+ * @param name The argument's name, for the error.
+ * @returns The quoted argument.
+ * @throws {TypeError} For an argument cmd.exe cannot be given safely.
+ *
+ * @example Quote an argument for a batch file
+ * ```ts
+ * import { quoteBatchArgument } from "./anonymous_pipe.ts";
+ * quoteBatchArgument("a b&c", "args.0"); // '"a b&c"'
+ * ```
+ */
+export function quoteBatchArgument(arg: string, name: string): string {
+  const bad = arg.match(BATCH_REFUSED);
+  if (bad) {
+    const what = bad[0] === "\r" || bad[0] === "\n"
+      ? "a line break"
+      : bad[0] === '"'
+      ? "a quote"
+      : `"${bad[0]}"`;
+    throw new TypeError(
+      `Invalid argument "${name}": an argument to a batch file must not contain ${what}, which cmd.exe would not read as text`,
+    );
+  }
+  return arg === "" || BATCH_QUOTED.test(arg) ? `"${arg}"` : arg;
+}
+
 function environmentBlock(extra: Record<string, string>): Uint16Array<ArrayBuffer> {
   const vars = { ...Deno.env.toObject(), ...extra };
   const text = Object.keys(vars)
@@ -699,7 +736,10 @@ export class ChildProcess implements AsyncDisposable {
   readonly stdout: PipeReader | null;
   /** The child's stderr (when `stderr: "piped"`). */
   readonly stderr: PipeReader | null;
-  /** Whether the child inherited only its three handles (`PROC_THREAD_ATTRIBUTE_HANDLE_LIST`). */
+  /**
+   * Whether the child inherited only its three handles (`PROC_THREAD_ATTRIBUTE_HANDLE_LIST`):
+   * always `true`, since {@linkcode spawnChild} starts no child when the system refuses the list.
+   */
   readonly handleListUsed: boolean;
   readonly #process: OwnedHandle;
   #status: Promise<ChildStatus> | undefined;
@@ -791,13 +831,33 @@ export class ChildProcess implements AsyncDisposable {
   }
 }
 
+/** The command line: the C runtime's quoting, or cmd.exe's for a batch file. */
+function commandLineFor(program: string, args: string[]): string {
+  if (/\.(bat|cmd)$/i.test(program.replace(/["\s]+$/, ""))) {
+    const quoted = args.map((arg, i) => quoteBatchArgument(arg, `args.${i}`));
+    if (program.includes('"')) {
+      throw new TypeError(
+        'Invalid argument "program": a batch file\'s path must not contain a quote',
+      );
+    }
+    return [`"${program}"`, ...quoted].join(" ");
+  }
+  return [program, ...args].map(quoteArgument).join(" ");
+}
+
 /**
  * Starts a program with `CreateProcessW`, its standard handles wired to anonymous pipes.
  *
  * The child inherits only its own three handles: they are listed in a
- * `PROC_THREAD_ATTRIBUTE_HANDLE_LIST` (in a `STARTUPINFOEXW`); if the system refuses the list,
- * the child inherits every inheritable handle, as plain `CreateProcessW` does
- * (`handleListUsed` says which). This process's ends of the pipes are never inheritable.
+ * `PROC_THREAD_ATTRIBUTE_HANDLE_LIST` (in a `STARTUPINFOEXW`). If the system refuses the list,
+ * no child is started (a `Win32Error`), rather than one that inherits every inheritable handle
+ * of this process, as plain `CreateProcessW` would. This process's ends of the pipes are never
+ * inheritable.
+ *
+ * A batch file (`.bat`, `.cmd`) runs under cmd.exe, which reads its command line by rules of its
+ * own: its arguments are quoted with {@linkcode quoteBatchArgument}, which refuses what cmd.exe
+ * would not read as text (a quote, `%`, `!`, a line break) with a `TypeError`, before anything
+ * runs.
  *
  * @param program The program: a path, or a name the system looks up (as `CreateProcessW` does
  *   with no application name: the program's folder, the current folder, the system folders, then
@@ -838,6 +898,7 @@ export function spawnChild(
     "args",
   );
   const opts: SpawnChildOptions = parseArg(spawnOptionsSchema, options, "options") ?? {};
+  const line = commandLineFor(program, args); // a batch file's bad argument fails here
   const k = kernel32();
   const owned: OwnedHandle[] = []; // the child's ends: closed here once the child has them
   const ours: { stdin?: PipeWriter; stdout?: PipeReader; stderr?: PipeReader } = {};
@@ -903,39 +964,51 @@ export function spawnChild(
     const list = new BigUint64Array(
       [hStdInput, hStdOutput, hStdError].map((h) => Deno.UnsafePointer.value(h) as bigint),
     );
+    // Fail closed: without the list the child would inherit every inheritable handle of this
+    // process (other code's too), so a system that refuses it gets no child.
     const size = new BigUint64Array(1);
     k.InitializeProcThreadAttributeList(null, 1, 0, size);
-    let attributes: Uint8Array<ArrayBuffer> | null = null;
-    if (lastError() === ERROR_INSUFFICIENT_BUFFER && size[0] > 0n) {
-      attributes = new Uint8Array(Number(size[0]));
-      if (!k.InitializeProcThreadAttributeList(attributes, 1, 0, size)) attributes = null;
-      else if (
-        !k.UpdateProcThreadAttribute(
-          attributes,
-          0,
-          BigInt(PROC_THREAD_ATTRIBUTE_HANDLE_LIST),
-          list,
-          BigInt(list.byteLength),
-          null,
-          null,
-        )
-      ) {
-        k.DeleteProcThreadAttributeList(attributes);
-        attributes = null;
-      }
+    const sizing = lastError();
+    if (sizing !== ERROR_INSUFFICIENT_BUFFER || size[0] === 0n) {
+      throw new Win32Error("InitializeProcThreadAttributeList", sizing, {
+        context: `Cannot start "${program}": cannot limit the handles it inherits`,
+      });
+    }
+    const attributes = new Uint8Array(Number(size[0]));
+    checkBool(
+      k.InitializeProcThreadAttributeList(attributes, 1, 0, size),
+      "InitializeProcThreadAttributeList",
+      `Cannot start "${program}": cannot limit the handles it inherits`,
+    );
+    if (
+      !k.UpdateProcThreadAttribute(
+        attributes,
+        0,
+        BigInt(PROC_THREAD_ATTRIBUTE_HANDLE_LIST),
+        list,
+        BigInt(list.byteLength),
+        null,
+        null,
+      )
+    ) {
+      const code = lastError();
+      k.DeleteProcThreadAttributeList(attributes);
+      throw new Win32Error("UpdateProcThreadAttribute", code, {
+        context: `Cannot start "${program}": cannot limit the handles it inherits`,
+      });
     }
     const startup = STARTUPINFOEXW.alloc({
-      cb: attributes ? STARTUPINFOEXW.size : STARTUPINFOW_SIZE,
+      cb: STARTUPINFOEXW.size,
       dwFlags: STARTF_USESTDHANDLES,
       hStdInput,
       hStdOutput,
       hStdError,
-      lpAttributeList: attributes ? Deno.UnsafePointer.of(attributes) : null,
+      lpAttributeList: Deno.UnsafePointer.of(attributes),
     });
     const info = PROCESS_INFORMATION.alloc();
-    const commandLine = wide([program, ...args].map(quoteArgument).join(" "));
+    const commandLine = wide(line);
     const env = opts.env ? environmentBlock(opts.env) : null;
-    const flags = CREATE_NO_WINDOW | (attributes ? EXTENDED_STARTUPINFO_PRESENT : 0) |
+    const flags = CREATE_NO_WINDOW | EXTENDED_STARTUPINFO_PRESENT |
       (env ? CREATE_UNICODE_ENVIRONMENT : 0);
     const ok = k.CreateProcessW(
       null,
@@ -950,7 +1023,7 @@ export function spawnChild(
       info,
     );
     const code = lastError();
-    if (attributes) k.DeleteProcThreadAttributeList(attributes);
+    k.DeleteProcThreadAttributeList(attributes);
     if (!ok) {
       throw new Win32Error("CreateProcessW", code, {
         context: `Cannot start "${program}"`,
@@ -964,7 +1037,7 @@ export function spawnChild(
       stdin: ours.stdin ?? null,
       stdout: ours.stdout ?? null,
       stderr: ours.stderr ?? null,
-      handleListUsed: attributes !== null,
+      handleListUsed: true,
     });
   } catch (e) {
     ours.stdin?.close();

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { kernel32 } from "../ffi/kernel32.ts";
 import { SecurityAttributes } from "../ffi/security.ts";
-import { createPipe, quoteArgument, spawnChild } from "../mechanisms/anonymous_pipe.ts";
+import {
+  createPipe,
+  quoteArgument,
+  quoteBatchArgument,
+  spawnChild,
+} from "../mechanisms/anonymous_pipe.ts";
 import { wide } from "../ffi/strings.ts";
 import { repoPath, uniqueName, winTest } from "./_helpers.ts";
 
@@ -15,6 +20,33 @@ Deno.test("quoteArgument() follows the C runtime's rules", () => {
   assert.equal(quoteArgument('say "hi"'), '"say \\"hi\\""');
   assert.equal(quoteArgument("C:\\dir with space\\"), '"C:\\dir with space\\\\"');
   assert.equal(quoteArgument("a\\\\b"), "a\\\\b");
+});
+
+Deno.test("quoteBatchArgument() quotes cmd.exe's operators and refuses what it cannot quote", () => {
+  assert.equal(quoteBatchArgument("plain", "a"), "plain");
+  assert.equal(quoteBatchArgument("", "a"), '""');
+  assert.equal(quoteBatchArgument("two words", "a"), '"two words"');
+  assert.equal(quoteBatchArgument("a&b|c<d>e^f(g)", "a"), '"a&b|c<d>e^f(g)"');
+  assert.equal(quoteBatchArgument("C:\\dir\\", "a"), "C:\\dir\\", "no C runtime escapes");
+  for (
+    const [arg, what] of [['a"b', "a quote"], ["%PATH%", '"%"'], ["!x!", '"!"'], [
+      "a\nb",
+      "a line break",
+    ]]
+  ) {
+    assert.throws(() => quoteBatchArgument(arg, "args.3"), (e: Error) => {
+      assert.ok(e instanceof TypeError);
+      assert.match(
+        e.message,
+        /^Invalid argument "args\.3": an argument to a batch file must not contain /,
+      );
+      assert.ok(e.message.includes(what), e.message);
+      return true;
+    });
+  }
+  // spawnChild refuses such an argument to a batch file before it creates anything
+  assert.throws(() => spawnChild("C:\\x\\run.CMD", ["ok", "100%"]), /"args\.1".*"%"/);
+  assert.throws(() => spawnChild("run.bat", ['"&calc']), /"args\.0"/);
 });
 
 Deno.test("spawnChild() and createPipe() refuse bad arguments before any Win32 call", () => {
@@ -174,3 +206,21 @@ winTest(
     assert.equal(await pipe.reader.read(new Uint8Array(16)), 2);
   },
 );
+
+winTest("a batch file gets cmd.exe's operators as text, not as commands", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}\\show args.cmd`;
+    await Deno.writeTextFile(script, "@echo off\r\necho [%1] [%2] [%3]\r\n");
+    await using child = spawnChild(script, ["a b&echo INJECTED", "x|y", "plain"], {
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const out = (await new Response(child.stdout!.readable).text()).replaceAll("\r", "").trim();
+    assert.equal((await child.status).code, 0);
+    assert.equal(out, '["a b&echo INJECTED"] ["x|y"] [plain]');
+    assert.ok(!/^INJECTED/m.test(out), "nothing ran the injected command");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
