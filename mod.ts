@@ -66,6 +66,8 @@ export {
   type SchemaIssue,
   serveConnection,
   type ServeOptions,
+  type TcpConnectAddress,
+  type TcpListenAddress,
 } from "./mechanisms/rpc.ts";
 export {
   MsRpcClient,
