@@ -36,14 +36,10 @@ import {
   AUTH_METHOD,
   connectTcp,
   listenTcp,
-  type TcpConnectAddress,
   tcpConnectSchema,
-  type TcpListenAddress,
   tcpListenSchema,
   UNAUTHORIZED,
 } from "./rpc_tcp.ts";
-
-export type { TcpConnectAddress, TcpListenAddress } from "./rpc_tcp.ts";
 
 /**
  * A schema: anything with zod's `safeParse` (a zod schema is one; so is any library's object
@@ -521,6 +517,72 @@ export async function serveConnection<T extends Procedures>(
  * ```
  */
 export type RpcTransport = "pipe" | "shm" | "tcp";
+
+/**
+ * Where an {@linkcode RpcServer} listens over TCP.
+ *
+ * @example Listen on every interface with TLS and a token
+ * ```ts
+ * import type { TcpListenAddress } from "./rpc.ts";
+ * const address: TcpListenAddress = {
+ *   transport: "tcp",
+ *   hostname: "0.0.0.0",
+ *   port: 7000,
+ *   cert: await Deno.readTextFile("cert.pem"),
+ *   key: await Deno.readTextFile("key.pem"),
+ *   token: Deno.env.get("RPC_TOKEN"),
+ * };
+ * ```
+ */
+export interface TcpListenAddress {
+  /** Always `"tcp"`. */
+  transport: "tcp";
+  /** The address to bind. Default `127.0.0.1` (this machine only). */
+  hostname?: string;
+  /** The port; 0 lets the system choose (read it back from `RpcServer.port`). */
+  port: number;
+  /** A shared secret every client must present before its first call. */
+  token?: string;
+  /** A PEM certificate chain: with `key`, the server speaks TLS. */
+  cert?: string;
+  /** The PEM private key of `cert`. */
+  key?: string;
+  /** The longest line (one JSON-RPC message) a client may send, in bytes. Default 4 MiB. */
+  maxLineBytes?: number;
+}
+
+/**
+ * Where an {@linkcode RpcClient} connects over TCP.
+ *
+ * @example Connect over TLS to a server with a self-signed certificate
+ * ```ts
+ * import type { TcpConnectAddress } from "./rpc.ts";
+ * const address: TcpConnectAddress = {
+ *   transport: "tcp",
+ *   hostname: "127.0.0.1",
+ *   port: 7000,
+ *   tls: true,
+ *   caCerts: [await Deno.readTextFile("cert.pem")],
+ *   token: "s3cret",
+ * };
+ * ```
+ */
+export interface TcpConnectAddress {
+  /** Always `"tcp"`. */
+  transport: "tcp";
+  /** The server's host. Default `127.0.0.1`. */
+  hostname?: string;
+  /** The server's port. */
+  port: number;
+  /** The shared secret the server asks for. */
+  token?: string;
+  /** Speak TLS (the server's certificate is checked against the system's roots or `caCerts`). */
+  tls?: boolean;
+  /** PEM certificates to trust besides the system's (a self-signed server's certificate). */
+  caCerts?: string[];
+  /** The longest line the server may send, in bytes. Default 4 MiB. */
+  maxLineBytes?: number;
+}
 
 /**
  * Options of {@linkcode RpcServer.listen}.

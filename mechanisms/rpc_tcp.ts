@@ -25,10 +25,10 @@
  * @module
  */
 import { z } from "zod";
-import type { MessageConnection } from "./rpc.ts";
+import type { MessageConnection, TcpConnectAddress, TcpListenAddress } from "./rpc.ts";
 import { hostnameSchema, portSchema } from "./_validate.ts";
 
-/** Default of {@linkcode TcpListenAddress.maxLineBytes}: 4 MiB. */
+/** Default of `maxLineBytes`: 4 MiB. */
 export const DEFAULT_MAX_LINE = 4 * 1024 * 1024;
 /** Milliseconds a client of a server with a token has to present it. */
 export const AUTH_TIMEOUT = 10_000;
@@ -36,72 +36,6 @@ export const AUTH_TIMEOUT = 10_000;
 export const UNAUTHORIZED = -32002;
 /** The method a client presents its token with. */
 export const AUTH_METHOD = "$/authenticate";
-
-/**
- * Where an {@linkcode RpcServer} listens over TCP.
- *
- * @example Listen on every interface with TLS and a token
- * ```ts
- * import type { TcpListenAddress } from "./rpc_tcp.ts";
- * const address: TcpListenAddress = {
- *   transport: "tcp",
- *   hostname: "0.0.0.0",
- *   port: 7000,
- *   cert: await Deno.readTextFile("cert.pem"),
- *   key: await Deno.readTextFile("key.pem"),
- *   token: Deno.env.get("RPC_TOKEN"),
- * };
- * ```
- */
-export interface TcpListenAddress {
-  /** Always `"tcp"`. */
-  transport: "tcp";
-  /** The address to bind. Default `127.0.0.1` (this machine only). */
-  hostname?: string;
-  /** The port; 0 lets the system choose (read it back from `RpcServer.port`). */
-  port: number;
-  /** A shared secret every client must present before its first call. */
-  token?: string;
-  /** A PEM certificate chain: with `key`, the server speaks TLS. */
-  cert?: string;
-  /** The PEM private key of `cert`. */
-  key?: string;
-  /** The longest line (one JSON-RPC message) a client may send, in bytes. Default 4 MiB. */
-  maxLineBytes?: number;
-}
-
-/**
- * Where an {@linkcode RpcClient} connects over TCP.
- *
- * @example Connect over TLS to a server with a self-signed certificate
- * ```ts
- * import type { TcpConnectAddress } from "./rpc_tcp.ts";
- * const address: TcpConnectAddress = {
- *   transport: "tcp",
- *   hostname: "127.0.0.1",
- *   port: 7000,
- *   tls: true,
- *   caCerts: [await Deno.readTextFile("cert.pem")],
- *   token: "s3cret",
- * };
- * ```
- */
-export interface TcpConnectAddress {
-  /** Always `"tcp"`. */
-  transport: "tcp";
-  /** The server's host. Default `127.0.0.1`. */
-  hostname?: string;
-  /** The server's port. */
-  port: number;
-  /** The shared secret the server asks for. */
-  token?: string;
-  /** Speak TLS (the server's certificate is checked against the system's roots or `caCerts`). */
-  tls?: boolean;
-  /** PEM certificates to trust besides the system's (a self-signed server's certificate). */
-  caCerts?: string[];
-  /** The longest line the server may send, in bytes. Default 4 MiB. */
-  maxLineBytes?: number;
-}
 
 const tokenSchema = z.string({ error: "must be a string" })
   .min(1, { error: "must not be empty" })
@@ -116,7 +50,7 @@ const pemSchema = z.string({ error: "must be PEM text" })
   .max(1024 * 1024, { error: "must be at most 1 MiB" });
 
 /** Checks a {@linkcode TcpListenAddress}. */
-export const tcpListenSchema = z.object({
+export const tcpListenSchema: z.ZodType<TcpListenAddress> = z.object({
   transport: z.literal("tcp"),
   hostname: hostnameSchema.optional(),
   port: portSchema,
@@ -129,7 +63,7 @@ export const tcpListenSchema = z.object({
 });
 
 /** Checks a {@linkcode TcpConnectAddress}. */
-export const tcpConnectSchema = z.object({
+export const tcpConnectSchema: z.ZodType<TcpConnectAddress> = z.object({
   transport: z.literal("tcp"),
   hostname: hostnameSchema.optional(),
   port: portSchema.refine((p) => p > 0, { error: "must be at least 1" }),
@@ -370,7 +304,7 @@ export interface TcpAcceptor {
  * @param address The checked address.
  * @returns The listener.
  */
-export function listenTcp(address: z.output<typeof tcpListenSchema>): TcpAcceptor {
+export function listenTcp(address: TcpListenAddress): TcpAcceptor {
   const hostname = address.hostname ?? "127.0.0.1";
   const listener: Deno.Listener = address.cert !== undefined
     ? Deno.listenTls({ hostname, port: address.port, cert: address.cert, key: address.key! })
@@ -406,7 +340,7 @@ export function listenTcp(address: z.output<typeof tcpListenSchema>): TcpAccepto
  * @returns The connection.
  */
 export async function connectTcp(
-  address: z.output<typeof tcpConnectSchema>,
+  address: TcpConnectAddress,
   timeout: number,
 ): Promise<MessageConnection> {
   const hostname = address.hostname ?? "127.0.0.1";
