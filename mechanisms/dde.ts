@@ -448,6 +448,11 @@ export interface DdeAdviseOptions extends DdeTransactionOptions {
   format?: DdeFormat;
   /** Ends the loop (sends `XTYP_ADVSTOP`). */
   signal?: AbortSignal;
+  /**
+   * Called once the server has accepted the loop (its `XTYP_ADVSTART` answered), so a caller
+   * can tell others that updates will reach it from now on.
+   */
+  onStarted?: () => void;
 }
 
 /**
@@ -483,6 +488,9 @@ const adviseOptionsSchema = z.object({
   hot: z.boolean({ error: "must be a boolean" }).optional(),
   format: formatSchema.optional(),
   signal: signalSchema,
+  onStarted: z.custom<() => void>((f) => typeof f === "function", {
+    error: "must be a function",
+  }).optional(),
 }).strict().optional();
 
 /**
@@ -832,6 +840,7 @@ export class DdeConversation {
       throw e;
     }
     this.#instance.ref(); // a running loop keeps the process alive
+    o.onStarted?.();
     const stop = () => {
       if (this.#loops.get(key) !== queue) return;
       this.#loops.delete(key);
@@ -1239,7 +1248,7 @@ export class DdeClient {
       { op: "advise", loop, item: name, hot: o.hot, format: o.format, timeout },
       timeout,
       late,
-    ).catch((e) => {
+    ).then(() => o.onStarted?.()).catch((e) => {
       this.#loops.delete(loop);
       queue.fail(e);
     });
