@@ -1,5 +1,5 @@
 /**
- * `winipc dde serve|request|poke|execute|advise`: DDE from the command line.
+ * `winipc dde serve|request|poke|execute|advise|services`: DDE from the command line.
  *
  * @module
  */
@@ -27,7 +27,7 @@ const nameSchema = z.string()
  */
 export function registerDde(program: Command): void {
   const dde = program.command("dde").description(
-    "DDE (DDEML): serve items, request, poke, execute, advise",
+    "DDE (DDEML): serve items, request, poke, execute, advise, list services",
   );
   dde.addHelpText(
     "after",
@@ -166,6 +166,21 @@ export function registerDde(program: Command): void {
         }
       } catch (e) {
         if (!isDeadline(e, signal)) throw e;
+      }
+    });
+
+  dde.command("services")
+    .description(
+      "list the DDE services and topics that answer, one service|topic per line (a wildcard\n" +
+        "initiate, then each System topic's Topics item)",
+    )
+    .option("--timeout <s>", "give hung windows this many seconds (default 5)", timeoutParser, 5)
+    .option("--json", "print JSON lines")
+    .addHelpText("after", "\nExample:\n  winipc dde services --json")
+    .action(async (opts) => {
+      const pairs = await DdeClient.services({ timeout: opts.timeout * 1000 });
+      for (const { service, topic } of pairs) {
+        emit(opts.json, { service, topic }, `${service}|${topic}`);
       }
     });
 }

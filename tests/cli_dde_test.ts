@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DdeClient } from "../mechanisms/dde.ts";
 import { serviceAppears } from "./_dde_helpers.ts";
 import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
@@ -170,3 +171,28 @@ winTest("cli: dde advise usage errors exit 2; --timeout with no updates exits 0"
     { event: "ready", service, topic: "Feed", item: "Price" },
   ]);
 });
+
+winTest(
+  "dde services: a server in another process is listed with its topics and System; its System topic answers Topics",
+  async () => {
+    const service = uniqueName("cli-dde-list");
+    await using server = spawnFixture("dde_peer.ts", ["serve", service, "Feed"]);
+    assert.equal(await server.line(), "ready");
+    await serviceAppears(service, "Feed");
+    const json = await runCli(["dde", "services", "--json"]);
+    assert.equal(json.code, 0, json.stderr);
+    const pairs = json.stdout.trim().split("\n").map((line) => JSON.parse(line));
+    const ours = pairs.filter((p) => p.service === service).map((p) => p.topic).sort();
+    assert.deepEqual(ours, ["Feed", "System"]);
+    const text = await runCli(["dde", "services"]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.ok(text.stdout.split("\n").includes(`${service}|Feed`), text.stdout);
+    // the library call, on a thread of its own
+    const listed = await DdeClient.services({ timeout: 5000 });
+    assert.ok(listed.some((p) => p.service === service && p.topic === "Feed"));
+    const topics = await runCli(["dde", "request", service, "System", "Topics"]);
+    assert.deepEqual(topics, { code: 0, stdout: "Feed\tSystem\n", stderr: "" });
+    const bad = await runCli(["dde", "services", "--timeout", "0"]);
+    assert.equal(bad.code, 2);
+  },
+);
