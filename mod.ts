@@ -81,6 +81,8 @@ export {
   type SchemaIssue,
   serveConnection,
   type ServeOptions,
+  type TcpConnectAddress,
+  type TcpListenAddress,
 } from "./mechanisms/rpc.ts";
 export {
   MsRpcClient,

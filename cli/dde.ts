@@ -1,12 +1,20 @@
 /**
- * `winipc dde serve|request|poke|execute`: DDE from the command line.
+ * `winipc dde serve|request|poke|execute|advise|services`: DDE from the command line.
  *
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
 import { z } from "zod";
 import { DdeClient, DdeServer } from "../mechanisms/dde.ts";
-import { check, deadline, emit, isDeadline, timeoutParser } from "./_common.ts";
+import {
+  check,
+  countParser,
+  deadline,
+  emit,
+  isDeadline,
+  status,
+  timeoutParser,
+} from "./_common.ts";
 
 const nameSchema = z.string()
   .min(1, { error: "must not be empty" })
@@ -19,11 +27,11 @@ const nameSchema = z.string()
  */
 export function registerDde(program: Command): void {
   const dde = program.command("dde").description(
-    "DDE (DDEML): serve items, request, poke, execute",
+    "DDE (DDEML): serve items, request, poke, execute, advise, list services",
   );
   dde.addHelpText(
     "after",
-    '\nExamples:\n  winipc dde serve quotes prices --timeout 60\n  winipc dde poke quotes prices EURUSD 1.0832\n  winipc dde request quotes prices EURUSD\n  winipc dde execute quotes prices "[refresh]"',
+    '\nExamples:\n  winipc dde serve quotes prices --timeout 60\n  winipc dde poke quotes prices EURUSD 1.0832\n  winipc dde request quotes prices EURUSD\n  winipc dde execute quotes prices "[refresh]"\n  winipc dde advise quotes prices EURUSD --count 10',
   );
 
   dde.command("serve")
@@ -119,5 +127,60 @@ export function registerDde(program: Command): void {
       using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
       await conv.execute(command);
       if (opts.json) emit(true, { service, topic, command }, "");
+    });
+
+  dde.command("advise")
+    .description(
+      "start a hot advise loop on an item and print each update on its own line; prints a\n" +
+        "ready line first (stderr, or stdout with --json) once the server has accepted the loop",
+    )
+    .argument("<service>", "the service name")
+    .argument("<topic>", "the topic")
+    .argument("<item>", "the item")
+    .option("--count <n>", "exit 0 after this many updates", countParser)
+    .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--json", "print JSON lines")
+    .addHelpText("after", "\nExample:\n  winipc dde advise quotes prices EURUSD --count 10 --json")
+    .action(async (rawService, rawTopic, rawItem, opts) => {
+      const service = check(nameSchema, rawService, "<service>");
+      const topic = check(nameSchema, rawTopic, "<topic>");
+      const item = check(nameSchema, rawItem, "<item>");
+      const signal = deadline(opts.timeout);
+      using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
+      let seen = 0;
+      try {
+        const updates = conv.advise(item, {
+          signal,
+          timeout: 10_000,
+          onStarted: () =>
+            status(
+              opts.json,
+              { event: "ready", service, topic, item },
+              `advising ${service}|${topic}!${item}`,
+            ),
+        });
+        for await (const update of updates) {
+          const text = update.data?.text() ?? "";
+          emit(opts.json, { event: "update", topic: update.topic, item: update.item, text }, text);
+          if (opts.count !== undefined && ++seen >= opts.count) break;
+        }
+      } catch (e) {
+        if (!isDeadline(e, signal)) throw e;
+      }
+    });
+
+  dde.command("services")
+    .description(
+      "list the DDE services and topics that answer, one service|topic per line (a wildcard\n" +
+        "initiate, then each System topic's Topics item)",
+    )
+    .option("--timeout <s>", "give hung windows this many seconds (default 5)", timeoutParser, 5)
+    .option("--json", "print JSON lines")
+    .addHelpText("after", "\nExample:\n  winipc dde services --json")
+    .action(async (opts) => {
+      const pairs = await DdeClient.services({ timeout: opts.timeout * 1000 });
+      for (const { service, topic } of pairs) {
+        emit(opts.json, { service, topic }, `${service}|${topic}`);
+      }
     });
 }

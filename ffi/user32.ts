@@ -467,6 +467,12 @@ export const XTYP_REQUEST = 0x00b0 | XCLASS_DATA;
 export const XTYP_DISCONNECT = 0x00c0 | XCLASS_NOTIFICATION | XTYPF_NOBLOCK;
 /** `XTYP_UNREGISTER`: a server unregistered a service. */
 export const XTYP_UNREGISTER = 0x00d0 | XCLASS_NOTIFICATION | XTYPF_NOBLOCK;
+/** `WM_DDE_INITIATE`: a client looks for servers of a service and topic (atoms; 0 is any). */
+export const WM_DDE_INITIATE = 0x03e0;
+/** `WM_DDE_TERMINATE`: ends a DDE conversation. */
+export const WM_DDE_TERMINATE = 0x03e1;
+/** `WM_DDE_ACK`: a server answers `WM_DDE_INITIATE` with its service and topic atoms. */
+export const WM_DDE_ACK = 0x03e4;
 /** `XTYP_WILDCONNECT`: a client asks which topics exist. */
 export const XTYP_WILDCONNECT = 0x00e0 | XCLASS_DATA | XTYPF_NOBLOCK;
 /** `XTYPF_NODATA`: a warm advise link (notifications without data). */

@@ -39,6 +39,7 @@ export type DdeRequestBody =
     format?: DdeFormat;
     timeout: number;
   }
+  | { op: "services"; timeout: number }
   | { op: "stop"; loop: number }
   | { op: "close" };
 
@@ -134,6 +135,13 @@ self.onmessage = (event) => {
         pumpLoop(m.loop, it);
         break;
       }
+      case "services":
+        self.postMessage({
+          id: m.id,
+          ok: true,
+          value: DdeConversation.services({ timeout: m.timeout }),
+        });
+        return;
       case "stop":
         loops.get(m.loop)?.return?.();
         break;

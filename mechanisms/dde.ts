@@ -62,8 +62,13 @@ import {
   dmlErrorName,
   DNS_REGISTER,
   DNS_UNREGISTER,
+  HWND_BROADCAST,
   PFNCALLBACK,
+  SMTO_ABORTIFHUNG,
   user32,
+  WM_DDE_ACK,
+  WM_DDE_INITIATE,
+  WM_DDE_TERMINATE,
   XTYP_ADVDATA,
   XTYP_ADVREQ,
   XTYP_ADVSTART,
@@ -73,9 +78,12 @@ import {
   XTYP_EXECUTE,
   XTYP_POKE,
   XTYP_REQUEST,
+  XTYP_WILDCONNECT,
   XTYPF_NODATA,
 } from "../ffi/user32.ts";
+import { atoms } from "../ffi/atoms.ts";
 import { inCallback, pump, type PumpLease, releaseAfterCallbacks } from "./_pump.ts";
+import { hwndFrom, hwndValue, NativeWindow } from "./_window.ts";
 import { AsyncQueue } from "./_queue.ts";
 import { parseArg, signalSchema } from "./_validate.ts";
 import type {
@@ -448,6 +456,11 @@ export interface DdeAdviseOptions extends DdeTransactionOptions {
   format?: DdeFormat;
   /** Ends the loop (sends `XTYP_ADVSTOP`). */
   signal?: AbortSignal;
+  /**
+   * Called once the server has accepted the loop (its `XTYP_ADVSTART` answered), so a caller
+   * can tell others that updates will reach it from now on.
+   */
+  onStarted?: () => void;
 }
 
 /**
@@ -483,7 +496,130 @@ const adviseOptionsSchema = z.object({
   hot: z.boolean({ error: "must be a boolean" }).optional(),
   format: formatSchema.optional(),
   signal: signalSchema,
+  onStarted: z.custom<() => void>((f) => typeof f === "function", {
+    error: "must be a function",
+  }).optional(),
 }).strict().optional();
+
+/**
+ * A service and one of its topics, as a server answered a wildcard `WM_DDE_INITIATE` (or listed
+ * in its System topic's `Topics` item).
+ *
+ * @example Print what answers
+ * ```ts
+ * import { DdeClient, type DdeServiceTopic } from "./dde.ts";
+ * const pairs: DdeServiceTopic[] = await DdeClient.services();
+ * for (const { service, topic } of pairs) console.log(`${service}|${topic}`);
+ * ```
+ */
+export interface DdeServiceTopic {
+  /** The service (application) name. */
+  service: string;
+  /** The topic. */
+  topic: string;
+}
+
+/**
+ * Options of {@linkcode DdeClient.services}.
+ *
+ * @example Give hung windows 2 s
+ * ```ts
+ * import { DdeClient, type DdeServicesOptions } from "./dde.ts";
+ * const options: DdeServicesOptions = { timeout: 2000 };
+ * console.log(await DdeClient.services(options));
+ * ```
+ */
+export interface DdeServicesOptions {
+  /**
+   * Milliseconds for the broadcast (windows that do not answer within it are skipped, each
+   * System topic's request gets as long). Default 5000.
+   */
+  timeout?: number;
+}
+
+const servicesOptionsSchema = z.object({ timeout: timeoutSchema.optional() }).strict().optional();
+/** At most this many pairs are kept (a peer's answers are untrusted). */
+const MAX_SERVICE_PAIRS = 4096;
+
+/**
+ * Lists the DDE services and topics that answer, blocking the calling thread: a wildcard
+ * `WM_DDE_INITIATE` (service and topic "any") broadcast to the top-level windows, each
+ * `WM_DDE_ACK` naming a service and topic, then the `Topics` item of each service's System topic.
+ * This is what `DdeConnectList(NULL, NULL)` does; it is made by hand because Wine's
+ * `DdeConnectList` is a stub that finds nothing.
+ */
+function listServices(timeout: number): DdeServiceTopic[] {
+  const found = new Map<string, DdeServiceTopic>();
+  const add = (service: string, topic: string) => {
+    if (!service || !topic || found.size >= MAX_SERVICE_PAIRS) return;
+    const key = `${service}|${topic}`.toLowerCase();
+    if (!found.has(key)) found.set(key, { service, topic });
+  };
+  const name = new Uint16Array(256);
+  const atomName = (atom: number) => {
+    if (atom === 0) return "";
+    const n = atoms().GlobalGetAtomNameW(atom, name, name.length);
+    return fromWide(name, Math.min(n, name.length));
+  };
+  const partners: bigint[] = [];
+  let collecting = false;
+  let failure: unknown;
+  const window = new NativeWindow({
+    messageOnly: true,
+    procedure: (_hwnd, message, wParam, lParam) => {
+      if (message !== WM_DDE_ACK || !collecting) return undefined;
+      const app = Number(lParam & 0xffffn);
+      const topic = Number((lParam >> 16n) & 0xffffn);
+      add(atomName(app), atomName(topic));
+      // the receiver of an answer to WM_DDE_INITIATE deletes its atoms
+      if (app) atoms().GlobalDeleteAtom(app);
+      if (topic) atoms().GlobalDeleteAtom(topic);
+      if (partners.length < MAX_SERVICE_PAIRS) partners.push(wParam);
+      return 0;
+    },
+    onError: (e) => failure ??= e,
+  });
+  window.unref();
+  try {
+    const self = hwndValue(window.hwnd);
+    collecting = true;
+    user32().SendMessageTimeoutW(
+      HWND_BROADCAST,
+      WM_DDE_INITIATE,
+      self,
+      0n,
+      SMTO_ABORTIFHUNG,
+      timeout,
+      new BigUint64Array(1),
+    );
+    collecting = false;
+    // end each conversation the answers opened
+    for (const partner of partners) {
+      user32().PostMessageW(hwndFrom(partner), WM_DDE_TERMINATE, self, 0n);
+    }
+  } finally {
+    collecting = false;
+    window.close();
+  }
+  if (failure !== undefined) throw failure;
+  // what each System topic lists
+  const services = [...new Set([...found.values()].map((p) => p.service))];
+  for (const service of services) {
+    if (!found.has(`${service}|system`.toLowerCase())) continue;
+    try {
+      const conv = DdeConversation.connect(service, "System", { timeout });
+      try {
+        const text = conv.request("Topics", { timeout });
+        for (const topic of text.split(/[\t\r\n]+/)) add(service, topic.trim().slice(0, 255));
+      } finally {
+        conv.close();
+      }
+    } catch (e) {
+      if (!(e instanceof DdeError)) throw e; // a server without a Topics item
+    }
+  }
+  return [...found.values()];
+}
 
 /**
  * The blocking form of a DDE conversation: every call is a synchronous DDEML call on the calling
@@ -560,6 +696,18 @@ export class DdeConversation {
     const t = parseArg(nameSchema, topic, "topic");
     const o = parseArg(connectOptionsSchema, options, "options") ?? {};
     return new DdeConversation(s, t, o.timeout ?? 5000);
+  }
+
+  /**
+   * Lists the DDE services and topics that answer (see {@linkcode DdeClient.services}),
+   * blocking the calling thread: for a Worker of your own.
+   *
+   * @param options The timeout of the broadcast and of each System topic request.
+   * @returns The pairs, each once.
+   */
+  static services(options: DdeServicesOptions = {}): DdeServiceTopic[] {
+    const o = parseArg(servicesOptionsSchema, options, "options") ?? {};
+    return listServices(o.timeout ?? 5000);
   }
 
   /** The service name. */
@@ -832,6 +980,7 @@ export class DdeConversation {
       throw e;
     }
     this.#instance.ref(); // a running loop keeps the process alive
+    o.onStarted?.();
     const stop = () => {
       if (this.#loops.get(key) !== queue) return;
       this.#loops.delete(key);
@@ -986,6 +1135,43 @@ export class DdeClient {
     } catch (e) {
       client.close();
       throw e;
+    }
+  }
+
+  /**
+   * Lists the DDE services and topics that answer: a wildcard `WM_DDE_INITIATE` (as
+   * `DdeConnectList` with no service and no topic sends) on a thread of its own, then the
+   * `Topics` item of each service's System topic where the server answers it.
+   *
+   * @param options The timeout (default 5000 ms) of the broadcast and of each request.
+   * @returns The pairs, each once, in the order found.
+   * @throws {Deno.errors.TimedOut} When the whole listing takes longer than four timeouts.
+   *
+   * @example Every service|topic pair
+   * ```ts
+   * import { DdeClient } from "./dde.ts";
+   * for (const { service, topic } of await DdeClient.services()) console.log(`${service}|${topic}`);
+   * ```
+   */
+  static async services(options: DdeServicesOptions = {}): Promise<DdeServiceTopic[]> {
+    const o = parseArg(servicesOptionsSchema, options, "options") ?? {};
+    const timeout = o.timeout ?? 5000;
+    const client = new DdeClient("*", "*", timeout);
+    try {
+      await client.#ready.promise;
+      // the broadcast, then one connect and one request per System topic: all of it within
+      // four timeouts (a hung window holds each DdeConnect of the session up)
+      return await client.#call(
+        { op: "services", timeout },
+        4 * timeout,
+        () =>
+          new Deno.errors.TimedOut(
+            `Listing DDE services did not finish within ${4 * timeout} ms (a window of the ` +
+              "session that does not answer messages holds DDE up)",
+          ),
+      ) as DdeServiceTopic[];
+    } finally {
+      client.close();
     }
   }
 
@@ -1239,7 +1425,7 @@ export class DdeClient {
       { op: "advise", loop, item: name, hot: o.hot, format: o.format, timeout },
       timeout,
       late,
-    ).catch((e) => {
+    ).then(() => o.onStarted?.()).catch((e) => {
       this.#loops.delete(loop);
       queue.fail(e);
     });
@@ -1360,6 +1546,10 @@ export class DdeServer {
     this.#service = parseArg(nameSchema, service, "service");
     parseArg(handlersSchema, handlers, "handlers");
     const topics = handlers.topics;
+    /** The topics a wildcard connect lists: known only when given as a list. */
+    const listed = Array.isArray(topics) ? [...topics] : undefined;
+    /** The standard System topic (its Topics and SysItems items), unless the list has its own. */
+    const system = listed !== undefined && !listed.some((t) => t.toLowerCase() === "system");
     const accepts = typeof topics === "function"
       ? topics
       : topics === undefined
@@ -1386,11 +1576,20 @@ export class DdeServer {
       0, // APPCLASS_STANDARD
       (type, format, _hconv, hsz1, hsz2, hdata) => {
         switch (type) {
-          case XTYP_CONNECT:
-            return accepts(this.#instance.query(hsz1)) ? 1 : 0;
+          case XTYP_CONNECT: {
+            const topic = this.#instance.query(hsz1);
+            return accepts(topic) || (system && topic.toLowerCase() === "system") ? 1 : 0;
+          }
+          case XTYP_WILDCONNECT:
+            return this.#wildConnect(hsz1, hsz2, listed);
           case XTYP_REQUEST:
-          case XTYP_ADVREQ:
-            return answer(this.#instance.query(hsz1), this.#instance.query(hsz2), format, hsz2);
+          case XTYP_ADVREQ: {
+            const topic = this.#instance.query(hsz1);
+            if (system && topic.toLowerCase() === "system" && type === XTYP_REQUEST) {
+              return this.#systemItem(this.#instance.query(hsz2), format, hsz2, listed!);
+            }
+            return answer(topic, this.#instance.query(hsz2), format, hsz2);
+          }
           case XTYP_ADVSTART:
             return 1;
           case XTYP_POKE: {
@@ -1437,6 +1636,54 @@ export class DdeServer {
   /** The service name. */
   get service(): string {
     return this.#service;
+  }
+
+  /**
+   * Answers `XTYP_WILDCONNECT` (a client asked for any service or any topic): the pairs of this
+   * service and its listed topics (and System) that match, as `HSZPAIR`s ending in a null pair.
+   */
+  #wildConnect(
+    hszTopic: Deno.PointerValue,
+    hszService: Deno.PointerValue,
+    listed: string[] | undefined,
+  ): Deno.PointerValue {
+    if (listed === undefined) return null;
+    const service = this.#instance.hsz(this.#service);
+    if (hszService !== null && user32().DdeCmpStringHandles(hszService, service) !== 0) {
+      return null;
+    }
+    const all = listed.some((t) => t.toLowerCase() === "system") ? listed : [...listed, "System"];
+    const wanted = hszTopic === null ? undefined : this.#instance.query(hszTopic).toLowerCase();
+    const topics = all.filter((t) => wanted === undefined || t.toLowerCase() === wanted);
+    if (topics.length === 0) return null;
+    const pairs = new BigUint64Array(2 * topics.length + 2); // the last pair stays null
+    const serviceValue = BigInt(Deno.UnsafePointer.value(service));
+    topics.forEach((t, i) => {
+      pairs[2 * i] = serviceValue;
+      pairs[2 * i + 1] = BigInt(Deno.UnsafePointer.value(this.#instance.hsz(t)));
+    });
+    return this.#instance.data(new Uint8Array(pairs.buffer), null, 0);
+  }
+
+  /** The standard System topic's items: `Topics` and `SysItems`, tab-separated. */
+  #systemItem(
+    item: string,
+    format: number,
+    hszItem: Deno.PointerValue,
+    listed: string[],
+  ): Deno.PointerValue {
+    const text = item.toLowerCase() === "topics"
+      ? [...listed, "System"].join("\t")
+      : item.toLowerCase() === "sysitems"
+      ? "Topics\tSysItems"
+      : undefined;
+    if (text === undefined) return null;
+    const bytes = format === CF_UNICODETEXT
+      ? encodeUnicode(text)
+      : format === CF_TEXT
+      ? encodeLatin1(text)
+      : null;
+    return bytes === null ? null : this.#instance.data(bytes, hszItem, format);
   }
 
   /**

@@ -2,7 +2,9 @@
  * Microsoft RPC (rpcrt4) without a MIDL compiler: a server registers an interface whose dispatch
  * table is a thread-safe callback, a client sends `RPC_MESSAGE`s with `I_RpcGetBuffer` and
  * `I_RpcSendReceive`, and the bodies are NDR, written and read with {@linkcode NdrWriter} and
- * {@linkcode NdrReader}. Protocol sequences `ncalrpc` (local) and `ncacn_np` (named pipes).
+ * {@linkcode NdrReader}. Protocol sequences `ncalrpc` (local), `ncacn_np` (named pipes) and
+ * `ncacn_ip_tcp` (TCP, the endpoint a port number; the server listens on every interface, as the
+ * RPC runtime does, so a firewall or the RPC policy decides who may reach it).
  *
  * Procedures are synchronous functions from the request's NDR to the response's: the runtime
  * calls the dispatch function on its own worker thread, which waits while the procedure runs on
@@ -205,6 +207,7 @@ export type MsRpcProcedure = (request: NdrReader, response: NdrWriter) => void;
  * const uuid = "5b0bdf8e-4d7a-4c6b-9a7e-3c1f7e0b9a11";
  * const local: MsRpcEndpoint = { uuid, protseq: "ncalrpc", endpoint: "calc" };
  * const pipe: MsRpcEndpoint = { uuid, version: [1, 0], protseq: "ncacn_np", endpoint: "\\pipe\\calc" };
+ * const tcp: MsRpcEndpoint = { uuid, protseq: "ncacn_ip_tcp", endpoint: "50123" };
  * ```
  */
 export interface MsRpcEndpoint {
@@ -212,9 +215,12 @@ export interface MsRpcEndpoint {
   uuid: string;
   /** Its version, `[major, minor]`. Default `[1, 0]`. */
   version?: [number, number];
-  /** `"ncalrpc"` (local RPC, default) or `"ncacn_np"` (named pipes). */
-  protseq?: "ncalrpc" | "ncacn_np";
-  /** The endpoint: an LRPC port name, or a pipe path for ncacn_np (`\pipe\calc`). */
+  /** `"ncalrpc"` (local RPC, default), `"ncacn_np"` (named pipes) or `"ncacn_ip_tcp"` (TCP). */
+  protseq?: "ncalrpc" | "ncacn_np" | "ncacn_ip_tcp";
+  /**
+   * The endpoint: an LRPC port name, a pipe path for ncacn_np (`\pipe\calc`), or a port number
+   * for ncacn_ip_tcp (`"50123"`).
+   */
   endpoint: string;
 }
 
@@ -254,7 +260,10 @@ export interface MsRpcServerOptions extends MsRpcEndpoint {
  * ```
  */
 export interface MsRpcClientOptions extends MsRpcEndpoint {
-  /** The server's host for ncacn_np (DCE RPC to another machine). Default: this one. */
+  /**
+   * The server's host for ncacn_np and ncacn_ip_tcp (DCE RPC to another machine). Default: this
+   * one.
+   */
   host?: string;
 }
 
@@ -262,10 +271,23 @@ const endpointSchema = z.object({
   uuid: z.uuid({ error: "must be a UUID" }),
   version: z.tuple([z.number().int().min(0).max(65535), z.number().int().min(0).max(65535)])
     .optional(),
-  protseq: z.enum(["ncalrpc", "ncacn_np"], { error: 'must be "ncalrpc" or "ncacn_np"' }).optional(),
+  protseq: z.enum(["ncalrpc", "ncacn_np", "ncacn_ip_tcp"], {
+    error: 'must be "ncalrpc", "ncacn_np" or "ncacn_ip_tcp"',
+  }).optional(),
   endpoint: z.string().min(1, { error: "must not be empty" }).max(200)
     .regex(/^[\w.\\-]+$/, { error: "must be letters, digits, '.', '-', '_' or '\\'" }),
 });
+
+/** An ncacn_ip_tcp endpoint is a port number; checked after the schema (extensible objects). */
+function checkTcpEndpoint(o: { protseq?: string; endpoint: string }): void {
+  if (o.protseq !== "ncacn_ip_tcp") return;
+  const port = /^\d{1,5}$/.test(o.endpoint) ? Number(o.endpoint) : 0;
+  if (port < 1 || port > 65535) {
+    throw new TypeError(
+      'Invalid argument "options.endpoint": an ncacn_ip_tcp endpoint must be a port number from 1 to 65535',
+    );
+  }
+}
 
 function guidBytes(uuid: string): number[] {
   const hex = uuid.replaceAll("-", "");
@@ -343,6 +365,7 @@ export class MsRpcServer implements Disposable, AsyncDisposable {
       options,
       "options",
     );
+    checkTcpEndpoint(opts);
     const protseq = opts.protseq ?? "ncalrpc";
     const rpc = rpcrt4();
     const callback = Deno.UnsafeCallback.threadSafe(
@@ -482,6 +505,7 @@ export class MsRpcClient implements Disposable {
       options,
       "options",
     );
+    checkTcpEndpoint(opts);
     const protseq = opts.protseq ?? "ncalrpc";
     // In a string binding "\\" escapes: an ncacn_np endpoint's backslashes are doubled.
     const text = `${protseq}:${opts.host ?? ""}[${opts.endpoint.replaceAll("\\", "\\\\")}]`;

@@ -5,8 +5,10 @@
  *
  * The transport is any message connection ({@linkcode MessageConnection}). {@linkcode RpcServer}
  * and {@linkcode RpcClient} speak over a message-mode named pipe by default (`transport: "pipe"`,
- * the pipe `\\.\pipe\<name>`), or over shared-memory connections for speed
- * (`transport: "shm"`).
+ * the pipe `\\.\pipe\<name>`), over shared-memory connections for speed
+ * (`transport: "shm"`), or across machines over TCP: pass `{ transport: "tcp", hostname, port }`
+ * instead of a name (newline-delimited JSON, optional TLS and shared-secret token; see
+ * {@linkcode ./rpc_tcp.ts}).
  *
  * @example A typed service
  * ```ts
@@ -30,6 +32,14 @@ import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "./pipe.ts
 import { connectShm, listenShm } from "./shm_listener.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 import { spinSchema } from "./_shm_limits.ts";
+import {
+  AUTH_METHOD,
+  connectTcp,
+  listenTcp,
+  tcpConnectSchema,
+  tcpListenSchema,
+  UNAUTHORIZED,
+} from "./rpc_tcp.ts";
 
 /**
  * A schema: anything with zod's `safeParse` (a zod schema is one; so is any library's object
@@ -192,6 +202,8 @@ export const RpcErrorCode = {
   InvalidResult: -32001,
   /** The call was cancelled by the caller. */
   RequestCancelled: -32800,
+  /** The server requires a token and the client's was wrong or missing (TCP). */
+  Unauthorized: UNAUTHORIZED,
 } as const;
 
 /**
@@ -504,7 +516,73 @@ export async function serveConnection<T extends Procedures>(
  * const transport: RpcTransport = Deno.env.get("RPC_TRANSPORT") === "shm" ? "shm" : "pipe";
  * ```
  */
-export type RpcTransport = "pipe" | "shm";
+export type RpcTransport = "pipe" | "shm" | "tcp";
+
+/**
+ * Where an {@linkcode RpcServer} listens over TCP.
+ *
+ * @example Listen on every interface with TLS and a token
+ * ```ts
+ * import type { TcpListenAddress } from "./rpc.ts";
+ * const address: TcpListenAddress = {
+ *   transport: "tcp",
+ *   hostname: "0.0.0.0",
+ *   port: 7000,
+ *   cert: await Deno.readTextFile("cert.pem"),
+ *   key: await Deno.readTextFile("key.pem"),
+ *   token: Deno.env.get("RPC_TOKEN"),
+ * };
+ * ```
+ */
+export interface TcpListenAddress {
+  /** Always `"tcp"`. */
+  transport: "tcp";
+  /** The address to bind. Default `127.0.0.1` (this machine only). */
+  hostname?: string;
+  /** The port; 0 lets the system choose (read it back from `RpcServer.port`). */
+  port: number;
+  /** A shared secret every client must present before its first call. */
+  token?: string;
+  /** A PEM certificate chain: with `key`, the server speaks TLS. */
+  cert?: string;
+  /** The PEM private key of `cert`. */
+  key?: string;
+  /** The longest line (one JSON-RPC message) a client may send, in bytes. Default 4 MiB. */
+  maxLineBytes?: number;
+}
+
+/**
+ * Where an {@linkcode RpcClient} connects over TCP.
+ *
+ * @example Connect over TLS to a server with a self-signed certificate
+ * ```ts
+ * import type { TcpConnectAddress } from "./rpc.ts";
+ * const address: TcpConnectAddress = {
+ *   transport: "tcp",
+ *   hostname: "127.0.0.1",
+ *   port: 7000,
+ *   tls: true,
+ *   caCerts: [await Deno.readTextFile("cert.pem")],
+ *   token: "s3cret",
+ * };
+ * ```
+ */
+export interface TcpConnectAddress {
+  /** Always `"tcp"`. */
+  transport: "tcp";
+  /** The server's host. Default `127.0.0.1`. */
+  hostname?: string;
+  /** The server's port. */
+  port: number;
+  /** The shared secret the server asks for. */
+  token?: string;
+  /** Speak TLS (the server's certificate is checked against the system's roots or `caCerts`). */
+  tls?: boolean;
+  /** PEM certificates to trust besides the system's (a self-signed server's certificate). */
+  caCerts?: string[];
+  /** The longest line the server may send, in bytes. Default 4 MiB. */
+  maxLineBytes?: number;
+}
 
 /**
  * Options of {@linkcode RpcServer.listen}.
@@ -521,7 +599,10 @@ export type RpcTransport = "pipe" | "shm";
  * ```
  */
 export interface RpcServerOptions {
-  /** `"pipe"` (default: a message-mode named pipe) or `"shm"` (shared-memory connections). */
+  /**
+   * `"pipe"` (default: a message-mode named pipe) or `"shm"` (shared-memory connections);
+   * `"tcp"` is chosen by giving a TCP address instead of a name.
+   */
   transport?: RpcTransport;
   /** Microseconds shared-memory connections spin before sleeping. Default 50. */
   spinMicros?: number;
@@ -549,6 +630,11 @@ interface Acceptor {
 }
 
 async function accept(name: string, options: RpcServerOptions): Promise<Acceptor> {
+  if (options.transport === "tcp") {
+    throw new TypeError(
+      'A TCP server is given by its address: RpcServer.listen({ transport: "tcp", hostname, port }, ...)',
+    );
+  }
   if (options.transport === "shm") {
     const listener = await listenShm(name, { spinMicros: options.spinMicros });
     return { connections: listener, close: () => listener[Symbol.asyncDispose]() };
@@ -578,10 +664,12 @@ async function accept(name: string, options: RpcServerOptions): Promise<Acceptor
 export class RpcServer implements AsyncDisposable {
   readonly #acceptor: Acceptor;
   readonly #done: Promise<void>;
-  /** The name clients connect to. */
+  /** The name clients connect to (over TCP, the bound `host:port`). */
   readonly name: string;
   /** How messages travel. */
   readonly transport: RpcTransport;
+  /** Over TCP, the bound port (the one the system chose for port 0); otherwise `undefined`. */
+  readonly port: number | undefined;
 
   private constructor(
     name: string,
@@ -590,9 +678,11 @@ export class RpcServer implements AsyncDisposable {
     procedures: Procedures,
     handlers: Handlers<Procedures>,
     limits: ServeOptions,
+    port?: number,
   ) {
     this.name = name;
     this.transport = transport;
+    this.port = port;
     this.#acceptor = acceptor;
     this.#done = (async () => {
       try {
@@ -619,7 +709,9 @@ export class RpcServer implements AsyncDisposable {
   /**
    * Starts serving.
    *
-   * @param name The name clients connect to (a pipe name for `"pipe"`).
+   * @param name The name clients connect to (a pipe name for `"pipe"`), or a TCP address
+   * `{ transport: "tcp", hostname, port, token, cert, key, maxLineBytes }` (hostname
+   * `127.0.0.1` unless given; TLS when `cert` and `key` are given).
    * @param procedures The schemas.
    * @param handlers The implementations.
    * @param options `transport` (`"pipe"` by default, or `"shm"`), `spinMicros`, and the limits
@@ -627,12 +719,29 @@ export class RpcServer implements AsyncDisposable {
    * @returns The running server.
    */
   static async listen<T extends Procedures>(
-    name: string,
+    name: string | TcpListenAddress,
     procedures: T,
     handlers: Handlers<T>,
     options?: RpcServerOptions,
   ): Promise<RpcServer> {
     const opts = parseArg(serverOptionsSchema, options, "options") ?? {};
+    if (typeof name !== "string") {
+      const address = parseArg(tcpListenSchema, name, "address");
+      if (opts.transport !== undefined && opts.transport !== "tcp") {
+        throw new TypeError(`options.transport: "${opts.transport}" does not take a TCP address`);
+      }
+      const tcp = listenTcp(address);
+      const host = tcp.hostname.includes(":") ? `[${tcp.hostname}]` : tcp.hostname;
+      return new RpcServer(
+        `${host}:${tcp.port}`,
+        "tcp",
+        tcp,
+        procedures,
+        handlers as Handlers<Procedures>,
+        { maxConcurrent: opts.maxConcurrent, maxBatch: opts.maxBatch },
+        tcp.port,
+      );
+    }
     const acceptor = await accept(name, opts);
     return new RpcServer(
       name,
@@ -694,7 +803,7 @@ const callOptionsSchema = z.object({ timeout: timeoutSchema.optional(), signal: 
  * ```
  */
 export interface RpcClientOptions {
-  /** `"pipe"` (default) or `"shm"`: what the server listens on. */
+  /** `"pipe"` (default) or `"shm"`: what the server listens on (`"tcp"` comes with an address). */
   transport?: RpcTransport;
   /** Milliseconds to wait for the server to take the connection. Default 10,000. */
   timeout?: number;
@@ -702,7 +811,9 @@ export interface RpcClientOptions {
   spinMicros?: number;
 }
 
-const transportSchema = z.enum(["pipe", "shm"], { error: 'must be "pipe" or "shm"' });
+const transportSchema = z.enum(["pipe", "shm", "tcp"], {
+  error: 'must be "pipe", "shm" or "tcp"',
+});
 const serverOptionsSchema = z.object({
   transport: transportSchema.optional(),
   spinMicros: spinSchema.optional(),
@@ -714,6 +825,49 @@ const clientOptionsSchema = z.object({
   timeout: timeoutSchema.optional(),
   spinMicros: spinSchema.optional(),
 }).strict().optional();
+
+/** Presents the token to a TCP server and waits for its answer. */
+async function authenticate(conn: MessageConnection, token: string, timeout: number) {
+  await conn.send(encoder.encode(JSON.stringify({
+    jsonrpc: "2.0",
+    id: 0,
+    method: AUTH_METHOD,
+    params: { token },
+  })));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), timeout));
+  let line: Uint8Array | null | "late";
+  try {
+    line = await Promise.race([conn.receive(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (line === "late") {
+    throw new Deno.errors.TimedOut(`The RPC server did not answer the token within ${timeout} ms`);
+  }
+  if (line === null) {
+    throw new Deno.errors.ConnectionReset("The RPC server closed the connection at the token");
+  }
+  let answer: { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown } };
+  try {
+    answer = JSON.parse(decoder.decode(line));
+  } catch {
+    throw new RpcError(RpcErrorCode.ParseError, "The RPC server's answer to the token is not JSON");
+  }
+  if (answer?.error && typeof answer.error === "object") {
+    const code = typeof answer.error.code === "number" ? answer.error.code : UNAUTHORIZED;
+    const message = typeof answer.error.message === "string"
+      ? answer.error.message
+      : "Unauthorized";
+    throw new RpcError(code, `The RPC server refused the token: ${message}`);
+  }
+  if (answer?.id !== 0 || answer.result !== true) {
+    throw new RpcError(
+      RpcErrorCode.InvalidRequest,
+      "The RPC server answered the token with something other than its result",
+    );
+  }
+}
 
 /**
  * Calls the procedures of a server. Calls may run concurrently.
@@ -755,17 +909,40 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
   /**
    * Connects to a server under a name.
    *
-   * @param name The server's name.
+   * @param name The server's name, or a TCP address
+   * `{ transport: "tcp", hostname, port, token, tls, caCerts, maxLineBytes }`.
    * @param procedures The schemas.
    * @param options `transport` (`"pipe"` by default, or `"shm"`), `timeout`, `spinMicros`.
    * @returns The client.
+   * @throws {RpcError} `Unauthorized` when a TCP server refuses the token.
    */
   static async connect<T extends Procedures>(
-    name: string,
+    name: string | TcpConnectAddress,
     procedures: T,
     options?: RpcClientOptions,
   ): Promise<RpcClient<T>> {
     const opts: RpcClientOptions = parseArg(clientOptionsSchema, options, "options") ?? {};
+    if (typeof name !== "string") {
+      const address = parseArg(tcpConnectSchema, name, "address");
+      if (opts.transport !== undefined && opts.transport !== "tcp") {
+        throw new TypeError(`options.transport: "${opts.transport}" does not take a TCP address`);
+      }
+      const conn = await connectTcp(address, opts.timeout ?? 10_000);
+      if (address.token !== undefined) {
+        try {
+          await authenticate(conn, address.token, opts.timeout ?? 10_000);
+        } catch (e) {
+          conn.close();
+          throw e;
+        }
+      }
+      return new RpcClient(conn, procedures);
+    }
+    if (opts.transport === "tcp") {
+      throw new TypeError(
+        'A TCP server is given by its address: RpcClient.connect({ transport: "tcp", hostname, port }, ...)',
+      );
+    }
     if (opts.transport === "shm") {
       return new RpcClient(
         await connectShm(name, { timeout: opts.timeout, spinMicros: opts.spinMicros }),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runCli, spawnCli, uniqueName, winTest } from "./_helpers.ts";
+import { repoPath, runCli, spawnCli, uniqueName, winTest } from "./_helpers.ts";
 
 for (const transport of ["pipe", "shm"] as const) {
   winTest(
@@ -97,5 +97,84 @@ winTest("cli: rpc serve --json fails with one error: line and no JSON", async ()
   const transport = await runCli(["rpc", "serve", name, "--transport", "tcp", "--json"]);
   assert.equal(transport.code, 2);
   assert.equal(transport.stdout, "");
-  assert.match(transport.stderr, /^error: .*--transport.*must be "pipe" or "shm"/);
+  assert.equal(transport.stderr, "error: --transport tcp needs --port <n>\n");
+  const unknown = await runCli(["rpc", "serve", name, "--transport", "udp", "--json"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^error: .*--transport.*must be "pipe", "shm" or "tcp"/);
 });
+
+winTest(
+  "cli: rpc serve --transport tcp with TLS and a token; rpc call <host:port> --transport tcp",
+  async () => {
+    const server = spawnCli([
+      "rpc",
+      "serve",
+      "calc",
+      "--transport",
+      "tcp",
+      "--port",
+      "0",
+      "--token",
+      "s3cret",
+      "--cert",
+      repoPath("tests/fixtures/rpc_tls_cert.pem"),
+      "--key",
+      repoPath("tests/fixtures/rpc_tls_key.pem"),
+      "--json",
+      "--timeout",
+      "30",
+    ]);
+    try {
+      const ready = JSON.parse(await server.line());
+      assert.equal(typeof ready.port, "number");
+      assert.deepEqual(ready, {
+        event: "ready",
+        name: "calc",
+        methods: ["echo", "add", "sha256"],
+        address: `127.0.0.1:${ready.port}`,
+        port: ready.port,
+        tls: true,
+      });
+      const at = `127.0.0.1:${ready.port}`;
+      const ca = repoPath("tests/fixtures/rpc_tls_cert.pem");
+      const call = (method: string, params: string, ...more: string[]) =>
+        runCli(["rpc", "call", at, method, params, "--transport", "tcp", ...more]);
+      assert.deepEqual(await call("add", "[2, 3]", "--ca", ca, "--token", "s3cret"), {
+        code: 0,
+        stdout: "5\n",
+        stderr: "",
+      });
+      assert.deepEqual(JSON.parse(await server.line()), {
+        event: "call",
+        method: "add",
+        params: [2, 3],
+      });
+      const sha = await call("sha256", '{"text":"abc"}', "--ca", ca, "--token", "s3cret", "--json");
+      assert.deepEqual(JSON.parse(sha.stdout), {
+        method: "sha256",
+        result: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+      });
+      assert.equal(JSON.parse(await server.line()).method, "sha256");
+      const wrong = await call("add", "[1, 1]", "--ca", ca, "--token", "guess");
+      assert.deepEqual(wrong, {
+        code: 1,
+        stdout: "",
+        stderr: "error: The RPC server refused the token: Unauthorized: wrong token\n",
+      });
+      const untrusted = await call("add", "[1, 1]", "--tls", "--token", "s3cret");
+      assert.equal(untrusted.code, 1);
+      assert.match(untrusted.stderr, /^error: TLS with the RPC server at 127\.0\.0\.1:\d+ failed/);
+    } finally {
+      await server[Symbol.asyncDispose]();
+    }
+    const badAddress = await runCli(["rpc", "call", "calc", "add", "[1,2]", "--transport", "tcp"]);
+    assert.equal(badAddress.code, 2);
+    assert.match(badAddress.stderr, /^error: Invalid <name>: must be host:port/);
+    const stray = await runCli(["rpc", "call", "calc", "add", "[1,2]", "--token", "x"]);
+    assert.deepEqual(stray, {
+      code: 2,
+      stdout: "",
+      stderr: "error: --token, --tls and --ca go with --transport tcp\n",
+    });
+  },
+);

@@ -55,6 +55,26 @@ winTest("Microsoft RPC over ncacn_np (named pipes)", async () => {
   await exercise(client);
 });
 
+winTest("Microsoft RPC over ncacn_ip_tcp (TCP, 127.0.0.1)", async () => {
+  // a port that was free a moment ago
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const endpoint = String((probe.addr as Deno.NetAddr).port);
+  probe.close();
+  await using server = spawnFixture("msrpc_peer.ts", [endpoint, "ncacn_ip_tcp"]);
+  assert.equal(await server.line(), "ready");
+  using client = MsRpcClient.connect({
+    ...SAMPLE_INTERFACE,
+    protseq: "ncacn_ip_tcp",
+    host: "127.0.0.1",
+    endpoint,
+  });
+  await exercise(client);
+  assert.throws(
+    () => MsRpcClient.connect({ ...SAMPLE_INTERFACE, protseq: "ncacn_ip_tcp", endpoint: "calc" }),
+    /options\.endpoint": an ncacn_ip_tcp endpoint must be a port number/,
+  );
+});
+
 winTest("Microsoft RPC: a missing server and bad options give clear errors", async () => {
   using client = MsRpcClient.connect({ ...SAMPLE_INTERFACE, endpoint: uniqueName("nobody") });
   await assert.rejects(
