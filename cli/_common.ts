@@ -85,6 +85,33 @@ export function emit(
   console.log(json ? JSON.stringify(record) : text);
 }
 
+/** `--raw`'s help, the same on every listening verb. */
+export const RAW_HELP =
+  "print what peers send as it came (by default control characters are shown escaped)";
+
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * Text a peer sent, made safe for a terminal: C0 and C1 control characters and DEL (which can
+ * move the cursor, rewrite the screen, change the window title or, in some terminals, answer
+ * back) are shown as `\n`, `\r`, `\t` or `\xHH`, so a line is one message and a peer cannot
+ * drive the user's terminal. With `--raw` the text is printed as it came. JSON lines need no such
+ * care (JSON escapes control characters itself).
+ *
+ * @param text What the peer sent.
+ * @param raw Whether `--raw` was given.
+ * @returns The text to print.
+ */
+export function peerText(text: string, raw: boolean | undefined): string {
+  if (raw) return text;
+  return text.replace(
+    CONTROL,
+    (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
 /**
  * Prints a listening verb's status (that it is ready, the address it listens on). A listening
  * verb's stdout carries only the messages it receives, so a script can read them line by line:

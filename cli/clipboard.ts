@@ -26,6 +26,8 @@ import {
   intSchema,
   isDeadline,
   parser,
+  peerText,
+  RAW_HELP,
   timeoutParser,
   UsageError,
 } from "./_common.ts";
@@ -178,6 +180,7 @@ export function registerClipboard(program: Command): void {
     .description("print the clipboard's text after each change")
     .option("--count <n>", "exit 0 after this many changes", countParser)
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", "print JSON lines")
     .addHelpText("after", "\nExample:\n  winipc clipboard watch --count 3 --timeout 60")
     .action(async (opts) => {
@@ -186,7 +189,11 @@ export function registerClipboard(program: Command): void {
       try {
         for await (const change of watch({ signal })) {
           const text = await readText({ timeout: OPEN_TIMEOUT });
-          emit(opts.json, { event: "change", sequence: change.sequence, text }, text ?? "");
+          emit(
+            opts.json,
+            { event: "change", sequence: change.sequence, text },
+            peerText(text ?? "", opts.raw),
+          );
           if (opts.count !== undefined && ++n >= opts.count) break;
         }
       } catch (e) {

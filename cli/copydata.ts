@@ -6,7 +6,17 @@
 import type { Command } from "@commander-js/extra-typings";
 import { z } from "zod";
 import { MessageWindow, sendCopyData } from "../mechanisms/copydata.ts";
-import { check, deadline, emit, intSchema, isDeadline, parser, timeoutParser } from "./_common.ts";
+import {
+  check,
+  deadline,
+  emit,
+  intSchema,
+  isDeadline,
+  parser,
+  peerText,
+  RAW_HELP,
+  timeoutParser,
+} from "./_common.ts";
 
 const titleSchema = z.string()
   .min(1, { error: "must not be empty" })
@@ -55,6 +65,7 @@ export function registerCopydata(program: Command): void {
     .argument("<window-title>", "the window's title (senders use FindWindowW(NULL, title))")
     .option("--count <n>", "exit 0 after this many messages", countParser)
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", "print JSON lines")
     .addHelpText("after", "\nExample:\n  winipc copydata listen my-inbox --count 1 --timeout 30")
     .action(async (rawTitle, opts) => {
@@ -77,7 +88,7 @@ export function registerCopydata(program: Command): void {
               sender: Number(m.sender),
               text,
             },
-            text,
+            peerText(text, opts.raw),
           );
           if (opts.count !== undefined && ++n >= opts.count) break;
         }

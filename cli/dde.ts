@@ -12,6 +12,8 @@ import {
   deadline,
   emit,
   isDeadline,
+  peerText,
+  RAW_HELP,
   status,
   timeoutParser,
 } from "./_common.ts";
@@ -42,6 +44,7 @@ export function registerDde(program: Command): void {
     .argument("<service>", "the service name")
     .argument("<topic>", "the topic")
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", "print JSON lines")
     .addHelpText("after", "\nExample:\n  winipc dde serve Prices Quotes --timeout 60")
     .action(async (rawService, rawTopic, opts) => {
@@ -55,12 +58,12 @@ export function registerDde(program: Command): void {
         poke: (t, item, data) => {
           const text = data.text();
           items.set(item.toLowerCase(), text);
-          emit(opts.json, { event: "poke", topic: t, item, text }, text);
+          emit(opts.json, { event: "poke", topic: t, item, text }, peerText(text, opts.raw));
           // after this callback: clients with an advise loop on the item get the new value
           setTimeout(() => server.advise(t, item), 0);
         },
         execute: (t, command) => {
-          emit(opts.json, { event: "execute", topic: t, command }, command);
+          emit(opts.json, { event: "execute", topic: t, command }, peerText(command, opts.raw));
         },
       });
       try {
@@ -139,6 +142,7 @@ export function registerDde(program: Command): void {
     .argument("<item>", "the item")
     .option("--count <n>", "exit 0 after this many updates", countParser)
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", "print JSON lines")
     .addHelpText("after", "\nExample:\n  winipc dde advise quotes prices EURUSD --count 10 --json")
     .action(async (rawService, rawTopic, rawItem, opts) => {
@@ -161,7 +165,11 @@ export function registerDde(program: Command): void {
         });
         for await (const update of updates) {
           const text = update.data?.text() ?? "";
-          emit(opts.json, { event: "update", topic: update.topic, item: update.item, text }, text);
+          emit(
+            opts.json,
+            { event: "update", topic: update.topic, item: update.item, text },
+            peerText(text, opts.raw),
+          );
           if (opts.count !== undefined && ++seen >= opts.count) break;
         }
       } catch (e) {

@@ -16,7 +16,16 @@
 import type { Command } from "@commander-js/extra-typings";
 import { MailslotReader, sendMailslot } from "../mechanisms/mailslot.ts";
 import { readerSlotNameSchema, writerSlotNameSchema } from "../mechanisms/_names.ts";
-import { check, countParser, deadline, emit, isDeadline, timeoutParser } from "./_common.ts";
+import {
+  check,
+  countParser,
+  deadline,
+  emit,
+  isDeadline,
+  peerText,
+  RAW_HELP,
+  timeoutParser,
+} from "./_common.ts";
 
 /**
  * Adds the `mailslot` group to the program.
@@ -37,6 +46,7 @@ export function registerMailslot(program: Command): void {
     .argument("<name>", 'slot name ("events" means \\\\.\\mailslot\\events) or a local path')
     .option("--count <n>", "exit 0 after this many messages", countParser)
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", 'print JSON lines: {"name","text"}')
     .addHelpText(
       "after",
@@ -56,7 +66,7 @@ export function registerMailslot(program: Command): void {
           const message of slot.messages({ signal: AbortSignal.any([signal, stop.signal]) })
         ) {
           const text = new TextDecoder().decode(message);
-          emit(opts.json, { name, text }, text);
+          emit(opts.json, { name, text }, peerText(text, opts.raw));
           if (opts.count !== undefined && ++received >= opts.count) break;
         }
       } catch (e) {

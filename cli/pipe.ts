@@ -23,7 +23,16 @@
 import type { Command } from "@commander-js/extra-typings";
 import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "../mechanisms/pipe.ts";
 import { clientPipeNameSchema, serverPipeNameSchema } from "../mechanisms/_names.ts";
-import { check, countParser, deadline, emit, isDeadline, timeoutParser } from "./_common.ts";
+import {
+  check,
+  countParser,
+  deadline,
+  emit,
+  isDeadline,
+  peerText,
+  RAW_HELP,
+  timeoutParser,
+} from "./_common.ts";
 
 /** How long `send` waits for the server, and for its reply. */
 const SEND_TIMEOUT_MS = 10_000;
@@ -57,6 +66,7 @@ export function registerPipe(program: Command): void {
     .option("--count <n>", "exit 0 after this many messages", countParser)
     .option("--echo", 'reply to each message with "echo:" + the message')
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", 'print JSON lines: {"name","pid","text"}')
     .addHelpText(
       "after",
@@ -93,7 +103,7 @@ export function registerPipe(program: Command): void {
             if (opts.count !== undefined && received >= opts.count) break;
             received++;
             const text = new TextDecoder().decode(m);
-            emit(opts.json, { name, pid, text }, text);
+            emit(opts.json, { name, pid, text }, peerText(text, opts.raw));
             if (opts.echo) await conn.write(`echo:${text}`);
             if (opts.count !== undefined && received >= opts.count) finish();
           }

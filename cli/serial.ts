@@ -16,6 +16,8 @@ import {
   intSchema,
   isDeadline,
   parser,
+  peerText,
+  RAW_HELP,
   timeoutParser,
 } from "./_common.ts";
 
@@ -41,6 +43,7 @@ export function registerSerial(program: Command): void {
     .option("--baud <n>", "baud rate", baudParser, 9600)
     .option("--count <n>", "exit 0 after this many lines", countParser)
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", "print JSON lines")
     .addHelpText("after", "\nExample:\n  winipc serial listen COM5 --baud 115200 --count 3")
     .action(async (rawPort, opts) => {
@@ -59,7 +62,7 @@ export function registerSerial(program: Command): void {
           while ((at = pending.indexOf("\n")) >= 0) {
             const line = pending.slice(0, at).replace(/\r$/, "");
             pending = pending.slice(at + 1);
-            emit(opts.json, { port, message: line }, line);
+            emit(opts.json, { port, message: line }, peerText(line, opts.raw));
             if (opts.count !== undefined && ++seen >= opts.count) break;
           }
         }

@@ -18,6 +18,8 @@ import {
   intSchema,
   isDeadline,
   parser,
+  peerText,
+  RAW_HELP,
   status,
   timeoutParser,
 } from "./_common.ts";
@@ -71,6 +73,7 @@ export function registerShm(program: Command): void {
     .option("--mutex <name>", "named mutex taken while writing --init and reading")
     .option("--init <text>", "text (and a NUL) written at offset 0")
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", "print JSON lines")
     .addHelpText(
       "after",
@@ -99,7 +102,7 @@ export function registerShm(program: Command): void {
           const text = await withOptionalLock(opts.mutex, () => mapping.view.readText(0));
           if (text !== last) {
             last = text;
-            emit(opts.json, { event: "change", name, text }, text);
+            emit(opts.json, { event: "change", name, text }, peerText(text, opts.raw));
           }
         }
       } catch (e) {
@@ -204,6 +207,7 @@ export function registerShm(program: Command): void {
     .argument("<name>", "service name")
     .option("--count <n>", "exit 0 after n samples", countParser)
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", "print JSON lines")
     .addHelpText(
       "after",
@@ -223,7 +227,7 @@ export function registerShm(program: Command): void {
           using sample = await sub.receive({ signal });
           if (sample === null) break; // the publisher closed
           const text = utf8Decoder.decode(sample.data);
-          emit(opts.json, { name, sequence: sample.sequence, text }, text);
+          emit(opts.json, { name, sequence: sample.sequence, text }, peerText(text, opts.raw));
         }
       } catch (e) {
         if (!isDeadline(e, signal)) throw e;

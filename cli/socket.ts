@@ -28,6 +28,8 @@ import {
   intSchema,
   isDeadline,
   parser,
+  peerText,
+  RAW_HELP,
   status,
   timeoutParser,
 } from "./_common.ts";
@@ -58,7 +60,10 @@ function show(a: { hostname: string; port: number }): string {
 }
 
 /** Splits a byte stream into text lines (without `\n` or `\r\n`); a last partial line counts. */
-async function* lines(conn: TcpConn): AsyncGenerator<string> {
+/** The longest line `socket serve` takes from a client (1 MiB); a longer one ends that client. */
+export const MAX_LINE_BYTES = 1 << 20;
+
+async function* lines(conn: TcpConn, maxLine = MAX_LINE_BYTES): AsyncGenerator<string> {
   const buf = new Uint8Array(64 * 1024);
   let pending = new Uint8Array(0);
   for (;;) {
@@ -68,7 +73,7 @@ async function* lines(conn: TcpConn): AsyncGenerator<string> {
     joined.set(pending);
     joined.set(buf.subarray(0, n), pending.length);
     let start = 0;
-    for (let i = 0; i < joined.length; i++) {
+    for (let i = pending.length; i < joined.length; i++) {
       if (joined[i] === 10) {
         const end = i > start && joined[i - 1] === 13 ? i - 1 : i;
         yield decoder.decode(joined.subarray(start, end));
@@ -76,6 +81,9 @@ async function* lines(conn: TcpConn): AsyncGenerator<string> {
       }
     }
     pending = joined.slice(start);
+    if (pending.length > maxLine) {
+      throw new RangeError(`a line longer than ${maxLine} bytes; the connection is closed`);
+    }
   }
   if (pending.length > 0) yield decoder.decode(pending);
 }
@@ -104,6 +112,7 @@ export function registerSocket(program: Command): void {
     .option("--echo", 'reply "echo:" + message to each message')
     .option("--count <n>", "exit 0 after this many messages", countParser)
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--raw", RAW_HELP)
     .option("--json", "print JSON lines")
     .addHelpText(
       "after",
@@ -120,7 +129,7 @@ export function registerSocket(program: Command): void {
         emit(
           opts.json,
           { event: "message", transport, from: show(from), text },
-          text,
+          peerText(text, opts.raw),
         );
         if (opts.count !== undefined && seen >= opts.count) done.resolve();
       };

@@ -395,3 +395,34 @@ winTest("abort() resets the connection: the peer sees an error, not an orderly e
   listener.close();
   await pollerIdle();
 });
+
+winTest(
+  "CLI: socket serve ends a client whose line passes 1 MiB and keeps serving others",
+  async () => {
+    await using server = spawnCli(["socket", "serve", "--port", "0", "--count", "1"]);
+    const port = Number((await server.errorLine()).match(/:(\d+)$/)![1]);
+    const flood = await Deno.connect({ hostname: "127.0.0.1", port });
+    const chunk = new Uint8Array(64 * 1024).fill(0x78); // "x", and never a newline
+    const closed = (async () => {
+      try {
+        for (let sent = 0; sent <= (1 << 20) + chunk.length; sent += chunk.length) {
+          await flood.write(chunk);
+        }
+        return await flood.read(new Uint8Array(16)); // null: the server closed this client
+      } catch (e) {
+        return e instanceof Deno.errors.ConnectionReset ? null : e;
+      }
+    })();
+    assert.equal(await closed, null);
+    flood.close();
+    assert.match(
+      await server.errorLine(),
+      /^warning: 127\.0\.0\.1:\d+: a line longer than 1048576 bytes/,
+    );
+    const honest = await Deno.connect({ hostname: "127.0.0.1", port });
+    await honest.write(new TextEncoder().encode("still here\n"));
+    assert.equal(await server.line(), "still here");
+    honest.close();
+    assert.equal((await server.finish()).code, 0);
+  },
+);
