@@ -39,6 +39,7 @@ import {
   COINIT_APARTMENTTHREADED,
   COINIT_MULTITHREADED,
   formatGuid,
+  guid,
   IID_IDispatch,
   IID_IEnumVARIANT,
   IID_IUnknown,
@@ -133,6 +134,8 @@ export const HRESULT_NAMES: Readonly<Record<number, string>> = {
   0x8002_000e: "DISP_E_BADPARAMCOUNT",
   0x8002_000f: "DISP_E_PARAMNOTOPTIONAL",
   0x8004_0154: "REGDB_E_CLASSNOTREG",
+  0x8004_0200: "CONNECT_E_NOCONNECTION",
+  0x8004_0202: "CONNECT_E_CANNOTCONNECT",
   0x8004_0110: "CLASS_E_NOAGGREGATION",
   0x8004_01e3: "MK_E_UNAVAILABLE",
   0x8004_01e4: "MK_E_SYNTAX",
@@ -281,6 +284,10 @@ const DISP_E_UNKNOWNNAME = 0x8002_0006 | 0;
 const DISP_E_EXCEPTION = 0x8002_0009 | 0;
 const DISP_E_BADPARAMCOUNT = 0x8002_000e | 0;
 const DISP_E_PARAMNOTOPTIONAL = 0x8002_000f | 0;
+const CONNECT_E_NOCONNECTION = 0x8004_0200 | 0;
+const CONNECT_E_CANNOTCONNECT = 0x8004_0202 | 0;
+const RPC_E_DISCONNECTED = 0x8001_0108 | 0;
+const RPC_S_SERVER_UNAVAILABLE = 0x8007_06ba | 0;
 
 // ---------------------------------------------------------------------------------------------
 // Apartment
@@ -836,6 +843,11 @@ export function clearVariant(variant: Uint8Array): void {
 // makes them through these.
 let adoptUnknown: (ptr: Deno.PointerObject) => ComUnknown;
 let adoptDispatch: (ptr: Deno.PointerObject, label?: string) => Dispatch;
+let invokeById: (
+  d: Dispatch,
+  dispid: number,
+  args: unknown[],
+) => ComError | undefined;
 let registration: (
   name: string,
   cookie: number,
@@ -920,6 +932,11 @@ export class Dispatch implements Disposable {
 
   static {
     adoptDispatch = (ptr, label) => new Dispatch(ptr, label);
+    invokeById = (d, dispid, args) => {
+      const { result, error } = d.#invokeRaw(dispid, DISPATCH_METHOD, args, "event");
+      oleaut32().VariantClear(result);
+      return error;
+    };
   }
 
   /** Takes ownership of one reference to an IDispatch. */
@@ -1242,6 +1259,8 @@ export interface ComObject extends Disposable, Iterable<ComValue> {
   $release(): void;
   /** The underlying client. */
   readonly $dispatch: Dispatch;
+  /** Connects a handler to an event ({@linkcode onEvent}). */
+  $on(event: string, handler: (...args: ComValue[]) => void): EventConnection;
   /** Any member of the automation object. */
   // deno-lint-ignore no-explicit-any
   [member: string]: any;
@@ -1276,6 +1295,9 @@ function makeProxy(d: Dispatch): ComObject {
           return () => d.release();
         case "$dispatch":
           return d;
+        case "$on":
+          return (event: string, handler: (...args: ComValue[]) => void) =>
+            onEvent(d, event, handler);
       }
       return d.access(prop);
     },
@@ -1511,12 +1533,43 @@ interface ServedObject {
   target: object;
   refs: number;
   memory: Uint8Array<ArrayBuffer>; // the COM object: its first 8 bytes point at the vtable
-  names: string[]; // dispid - 1 → member name
+  names: string[]; // dispid - 1 → member name; the events follow the members
+  events: number; // how many of `names`, at the end, are events
   closed: boolean; // its registration was closed: calls answer CO_E_OBJNOTCONNECTED
+  /** The IConnectionPointContainer and IConnectionPoint facets, when it has events. */
+  container?: Uint8Array<ArrayBuffer>;
+  point?: Uint8Array<ArrayBuffer>;
+  sinks: Map<number, Dispatch>; // Advise cookie → the client's sink
+  nextCookie: number;
+  /** A client-side event sink: dispid → handler, and the outgoing interface it also answers. */
+  handlers?: Map<number, (...args: ComValue[]) => void>;
+  sinkIid?: Uint8Array<ArrayBuffer>;
 }
 
+/**
+ * The outgoing (event) interface of every object winipc serves. Its DISPIDs are those the
+ * object's own `GetIDsOfNames` gives for the event names, so a late-bound client learns them
+ * there.
+ *
+ * @example Find a served object's connection point by hand
+ * ```ts
+ * import { IID_WINIPC_EVENTS } from "./com.ts";
+ * // IConnectionPointContainer::FindConnectionPoint(IID_WINIPC_EVENTS, &point)
+ * console.log(IID_WINIPC_EVENTS.length); // 16
+ * ```
+ */
+export const IID_WINIPC_EVENTS: Uint8Array<ArrayBuffer> = guid(
+  "6F1D0E3A-5C2B-4B8E-9A7D-3E2F1C0B9A84",
+);
+const IID_IConnectionPointContainer = guid("B196B284-BAB4-101A-B69C-00AA00341D07");
+const IID_IConnectionPoint = guid("B196B286-BAB4-101A-B69C-00AA00341D07");
+
 const served = new Map<bigint, ServedObject>();
+/** The container and connection point facets: their pointer → the object's main pointer. */
+const facets = new Map<bigint, { main: Deno.PointerObject; kind: "container" | "point" }>();
 let vtable: BigUint64Array<ArrayBuffer> | undefined;
+let containerVtable: BigUint64Array<ArrayBuffer> | undefined;
+let pointVtable: BigUint64Array<ArrayBuffer> | undefined;
 // deno-lint-ignore no-explicit-any
 const callbacks: Deno.UnsafeCallback<any>[] = [];
 
@@ -1545,8 +1598,23 @@ function memberNames(target: object): string[] {
   return [...names];
 }
 
+function keyOf(p: Deno.PointerValue): bigint {
+  return BigInt(Deno.UnsafePointer.value(p));
+}
+
 function stateOf(self: Deno.PointerValue): ServedObject | undefined {
-  return self ? served.get(BigInt(Deno.UnsafePointer.value(self))) : undefined;
+  return self ? served.get(keyOf(self)) : undefined;
+}
+
+/** The main pointer and state behind a container or connection point facet. */
+function facetOf(self: Deno.PointerValue) {
+  const facet = self ? facets.get(keyOf(self)) : undefined;
+  const state = facet ? served.get(keyOf(facet.main)) : undefined;
+  return facet && state ? { ...facet, state } : undefined;
+}
+
+function pointerOf(memory: Uint8Array<ArrayBuffer>): Deno.PointerObject {
+  return Deno.UnsafePointer.of(memory)!;
 }
 
 function fillException(excep: Deno.PointerValue, error: unknown): number {
@@ -1563,6 +1631,48 @@ function fillException(excep: Deno.PointerValue, error: unknown): number {
   return DISP_E_EXCEPTION;
 }
 
+/** QueryInterface of a served object (any facet answers for the object's identity). */
+function queryServed(
+  self: Deno.PointerObject,
+  state: ServedObject,
+  riid: Deno.PointerValue,
+  out: Deno.PointerValue,
+): number {
+  let answer: Deno.PointerObject | null = null;
+  if (guidEquals(riid, IID_IUnknown) || guidEquals(riid, IID_IDispatch)) answer = self;
+  else if (state.sinkIid && guidEquals(riid, state.sinkIid)) answer = self;
+  else if (state.container && guidEquals(riid, IID_IConnectionPointContainer)) {
+    answer = pointerOf(state.container);
+  }
+  if (!answer) {
+    writePointer(out, null);
+    return E_NOINTERFACE;
+  }
+  state.refs++;
+  writePointer(out, answer);
+  return S_OK;
+}
+
+function releaseServed(self: Deno.PointerValue): number {
+  const state = stateOf(self);
+  if (!state) return 0;
+  const left = --state.refs;
+  if (left <= 0) {
+    served.delete(keyOf(self));
+    if (state.container) facets.delete(keyOf(pointerOf(state.container)));
+    if (state.point) facets.delete(keyOf(pointerOf(state.point)));
+    dropSinks(state);
+  }
+  return Math.max(0, left);
+}
+
+/** Releases every sink of an object (after the current callback, as releasing may re-enter). */
+function dropSinks(state: ServedObject): void {
+  const sinks = [...state.sinks.values()];
+  state.sinks.clear();
+  if (sinks.length) releaseAfterCallbacks(() => sinks.forEach((s) => s.release()));
+}
+
 function buildVtable(): BigUint64Array<ArrayBuffer> {
   if (vtable) return vtable;
   const queryInterfaceCb = new Deno.UnsafeCallback(
@@ -1570,13 +1680,11 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
     (self, riid, out) => {
       if (!out) return E_POINTER;
       const state = stateOf(self);
-      if (state && (guidEquals(riid, IID_IUnknown) || guidEquals(riid, IID_IDispatch))) {
-        state.refs++;
-        writePointer(out, self);
-        return S_OK;
+      if (!state) {
+        writePointer(out, null);
+        return E_NOINTERFACE;
       }
-      writePointer(out, null);
-      return E_NOINTERFACE;
+      return queryServed(self!, state, riid, out);
     },
   );
   const addRefCb = new Deno.UnsafeCallback(
@@ -1588,13 +1696,7 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
   );
   const releaseCb = new Deno.UnsafeCallback(
     { parameters: ["pointer"], result: "u32" } as const,
-    (self) => {
-      const state = stateOf(self);
-      if (!state) return 0;
-      const left = --state.refs;
-      if (left <= 0) served.delete(BigInt(Deno.UnsafePointer.value(self)));
-      return Math.max(0, left);
-    },
+    (self) => releaseServed(self),
   );
   const getTypeInfoCountCb = new Deno.UnsafeCallback(
     { parameters: ["pointer", "pointer"], result: "i32" } as const,
@@ -1652,15 +1754,169 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
     (self, dispid, _riid, _lcid, flags, params, result, excep, _argErr) =>
       inCallback(() => invokeServed(self, dispid, flags, params, result, excep)),
   );
-  for (const cb of [queryInterfaceCb, addRefCb, releaseCb, getTypeInfoCountCb, getTypeInfoCb]) {
-    callbacks.push(cb);
-  }
-  callbacks.push(getIDsOfNamesCb, invokeCb);
-  vtable = new BigUint64Array(
-    callbacks.map((cb) => BigInt(Deno.UnsafePointer.value(cb.pointer))),
-  );
+  const table = [
+    queryInterfaceCb,
+    addRefCb,
+    releaseCb,
+    getTypeInfoCountCb,
+    getTypeInfoCb,
+    getIDsOfNamesCb,
+    invokeCb,
+  ];
+  callbacks.push(...table);
+  vtable = new BigUint64Array(table.map((cb) => BigInt(Deno.UnsafePointer.value(cb.pointer))));
+  buildEventVtables();
   return vtable;
 }
+
+/** The vtables of IConnectionPointContainer and IConnectionPoint. */
+function buildEventVtables(): void {
+  const addRefCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer"], result: "u32" } as const,
+    (self) => {
+      const facet = facetOf(self);
+      return facet ? ++facet.state.refs : 0;
+    },
+  );
+  const releaseCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer"], result: "u32" } as const,
+    (self) => {
+      const facet = facetOf(self);
+      return facet ? releaseServed(facet.main) : 0;
+    },
+  );
+  const containerQueryCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, riid, out) => {
+      if (!out) return E_POINTER;
+      const facet = facetOf(self);
+      if (!facet) {
+        writePointer(out, null);
+        return E_NOINTERFACE;
+      }
+      return queryServed(facet.main, facet.state, riid, out);
+    },
+  );
+  const enumPointsCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer"], result: "i32" } as const,
+    (_self, out) => {
+      writePointer(out, null);
+      return E_NOTIMPL;
+    },
+  );
+  const findPointCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, riid, out) => {
+      if (!out) return E_POINTER;
+      writePointer(out, null);
+      const facet = facetOf(self);
+      if (!facet?.state.point) return E_FAIL;
+      if (facet.state.closed) return CO_E_OBJNOTCONNECTED;
+      if (!guidEquals(riid, IID_WINIPC_EVENTS) && !guidEquals(riid, IID_IDispatch)) {
+        return CONNECT_E_NOCONNECTION;
+      }
+      facet.state.refs++;
+      writePointer(out, pointerOf(facet.state.point));
+      return S_OK;
+    },
+  );
+  const pointQueryCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, riid, out) => {
+      if (!out) return E_POINTER;
+      const facet = facetOf(self);
+      if (facet && (guidEquals(riid, IID_IUnknown) || guidEquals(riid, IID_IConnectionPoint))) {
+        facet.state.refs++;
+        writePointer(out, self);
+        return S_OK;
+      }
+      writePointer(out, null);
+      return E_NOINTERFACE;
+    },
+  );
+  const getInterfaceCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer"], result: "i32" } as const,
+    (_self, out) => {
+      if (!out) return E_POINTER;
+      viewOf(out, 16).set(IID_WINIPC_EVENTS);
+      return S_OK;
+    },
+  );
+  const getContainerCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer"], result: "i32" } as const,
+    (self, out) => {
+      if (!out) return E_POINTER;
+      const facet = facetOf(self);
+      if (!facet?.state.container) return E_FAIL;
+      facet.state.refs++;
+      writePointer(out, pointerOf(facet.state.container));
+      return S_OK;
+    },
+  );
+  const adviseCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, sink, cookieOut) =>
+      inCallback(() => {
+        if (!sink || !cookieOut) return E_POINTER;
+        const facet = facetOf(self);
+        if (!facet) return E_FAIL;
+        if (facet.state.closed) return CO_E_OBJNOTCONNECTED;
+        if (facet.state.sinks.size >= MAX_SINKS) return CONNECT_E_CANNOTCONNECT;
+        const [dispatch] = queryInterface(sink, IID_IDispatch);
+        if (!dispatch) return CONNECT_E_CANNOTCONNECT;
+        const cookie = facet.state.nextCookie++;
+        facet.state.sinks.set(cookie, adoptDispatch(dispatch, "event sink"));
+        new DataView(Deno.UnsafePointerView.getArrayBuffer(cookieOut, 4)).setUint32(
+          0,
+          cookie,
+          true,
+        );
+        return S_OK;
+      }),
+  );
+  const unadviseCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "u32"], result: "i32" } as const,
+    (self, cookie) =>
+      inCallback(() => {
+        const facet = facetOf(self);
+        const sink = facet?.state.sinks.get(cookie);
+        if (!facet || !sink) return CONNECT_E_NOCONNECTION;
+        facet.state.sinks.delete(cookie);
+        releaseAfterCallbacks(() => sink.release());
+        return S_OK;
+      }),
+  );
+  const enumConnectionsCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer"], result: "i32" } as const,
+    (_self, out) => {
+      writePointer(out, null);
+      return E_NOTIMPL;
+    },
+  );
+  const container = [containerQueryCb, addRefCb, releaseCb, enumPointsCb, findPointCb];
+  const point = [
+    pointQueryCb,
+    addRefCb,
+    releaseCb,
+    getInterfaceCb,
+    getContainerCb,
+    adviseCb,
+    unadviseCb,
+    enumConnectionsCb,
+  ];
+  callbacks.push(containerQueryCb, addRefCb, releaseCb, enumPointsCb, findPointCb);
+  callbacks.push(pointQueryCb, getInterfaceCb, getContainerCb, adviseCb, unadviseCb);
+  callbacks.push(enumConnectionsCb);
+  const table = (cbs: Deno.UnsafeCallback[]) =>
+    new BigUint64Array(cbs.map((cb) => BigInt(Deno.UnsafePointer.value(cb.pointer))));
+  // deno-lint-ignore no-explicit-any
+  containerVtable = table(container as any);
+  // deno-lint-ignore no-explicit-any
+  pointVtable = table(point as any);
+}
+
+/** The most sinks one served object accepts (each is a reference into another process). */
+const MAX_SINKS = 256;
 
 function readWideZ(p: Deno.PointerValue): string {
   if (!p) return "";
@@ -1685,14 +1941,25 @@ function invokeServed(
   const state = stateOf(self);
   if (!state) return E_FAIL;
   if (state.closed) return CO_E_OBJNOTCONNECTED;
+  const handler = state.handlers ? state.handlers.get(dispid) : undefined;
   const name = state.names[dispid - 1];
-  if (name === undefined) return DISP_E_MEMBERNOTFOUND;
+  if (state.handlers) {
+    // An event sink: events it does not listen to are answered and ignored.
+    if (!handler) return S_OK;
+  } else if (name === undefined || dispid > state.names.length - state.events) {
+    return DISP_E_MEMBERNOTFOUND;
+  }
   try {
     const p = params ? DISPPARAMS.read(viewOf(params, DISPPARAMS.size)) : null;
     const count = p?.cArgs ?? 0;
-    const args: unknown[] = [];
+    if (count > MAX_ARGS || (count > 0 && !p?.rgvarg)) return DISP_E_BADPARAMCOUNT;
+    const args: ComValue[] = [];
     for (let i = count - 1; i >= 0; i--) {
       args.push(readVariant(Deno.UnsafePointer.offset(p!.rgvarg!, i * VARIANT_SIZE)!));
+    }
+    if (handler) {
+      handler(...args);
+      return S_OK;
     }
     const target = state.target as Record<string, unknown>;
     let value: unknown;
@@ -1722,24 +1989,135 @@ function invokeServed(
   }
 }
 
-/** Makes a new COM object for `target` and returns its IDispatch with one reference. */
-function exposeDispatch(target: object): Deno.PointerObject {
-  const table = buildVtable();
+/** The most arguments a served method or event handler accepts. */
+const MAX_ARGS = 64;
+
+interface ExposeOptions {
+  events?: readonly string[];
+  handlers?: Map<number, (...args: ComValue[]) => void>;
+  sinkIid?: Uint8Array<ArrayBuffer>;
+}
+
+function facetMemory(table: BigUint64Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
   const memory = new Uint8Array(16);
   new DataView(memory.buffer).setBigUint64(
     0,
     BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(table))),
     true,
   );
-  const self = Deno.UnsafePointer.of(memory)!;
-  served.set(BigInt(Deno.UnsafePointer.value(self)), {
+  return memory;
+}
+
+/** Makes a new COM object for `target` and returns its IDispatch with one reference. */
+function exposeDispatch(target: object, options: ExposeOptions = {}): Deno.PointerObject {
+  const table = buildVtable();
+  const memory = facetMemory(table);
+  const self = pointerOf(memory);
+  const members = options.handlers ? [] : memberNames(target);
+  const events = [...(options.events ?? [])];
+  const state: ServedObject = {
     target,
     refs: 1,
     memory,
-    names: memberNames(target),
+    names: [...members, ...events],
+    events: events.length,
     closed: false,
-  });
+    sinks: new Map(),
+    nextCookie: 1,
+    handlers: options.handlers,
+    sinkIid: options.sinkIid,
+  };
+  if (events.length) {
+    state.container = facetMemory(containerVtable!);
+    state.point = facetMemory(pointVtable!);
+    facets.set(keyOf(pointerOf(state.container)), { main: self, kind: "container" });
+    facets.set(keyOf(pointerOf(state.point)), { main: self, kind: "point" });
+  }
+  served.set(keyOf(self), state);
   return self;
+}
+
+const eventNameSchema = z.string({ error: "must be a string" })
+  .regex(/^[A-Za-z_]\w{0,254}$/, { error: "must be a name (letters, digits, _)" });
+const eventsSchema = z.array(eventNameSchema, { error: "must be an array of event names" })
+  .max(1024, { error: "must have at most 1024 events" })
+  .optional();
+
+/** Checks the declared events against each other and the target's members. */
+function checkEvents(target: object, events: readonly string[] | undefined): string[] {
+  const list = parseArg(eventsSchema, events, "events") ?? [];
+  const seen = new Set(memberNames(target).map((n) => n.toLowerCase()));
+  for (const event of list) {
+    if (seen.has(event.toLowerCase())) {
+      throw new TypeError(
+        `Invalid argument "events": "${event}" is declared twice or is also a member`,
+      );
+    }
+    seen.add(event.toLowerCase());
+  }
+  return list;
+}
+
+/**
+ * Raises an event of a served object: every client connected to it (through
+ * `IConnectionPoint::Advise`, as {@linkcode events} does) receives it, in its own process. The
+ * event must be declared in the `events` option of {@linkcode serveObject} or
+ * {@linkcode registerClass}. The calls are synchronous: each sink runs its handler before the
+ * next is called. A sink that has gone away (its process ended) is dropped.
+ *
+ * @param target The served TypeScript object (the one passed to `serveObject`, or made by a
+ * class's `create`).
+ * @param event The event's name, as declared.
+ * @param args The event's arguments.
+ * @returns How many sinks received it.
+ * @throws {TypeError} When `target` is not served or has no such event.
+ *
+ * @example Raise an event from a served object
+ * ```ts
+ * import { raiseEvent, serveObject } from "./com.ts";
+ * const clock = {
+ *   tick(n: number) {
+ *     raiseEvent(clock, "Tick", n);
+ *   },
+ * };
+ * using reg = serveObject("my-clock", clock, { events: ["Tick"] });
+ * ```
+ */
+export function raiseEvent(target: object, event: string, ...args: unknown[]): number {
+  const name = parseArg(eventNameSchema, event, "event");
+  let found = false;
+  let delivered = 0;
+  for (const state of [...served.values()]) {
+    if (state.target !== target || state.handlers) continue;
+    const index = state.names.findIndex((n, i) =>
+      i >= state.names.length - state.events && n.toLowerCase() === name.toLowerCase()
+    );
+    if (index < 0) continue;
+    found = true;
+    if (state.closed) continue;
+    for (const [cookie, sink] of [...state.sinks]) {
+      if (sink.released) continue;
+      const error = invokeById(sink, index + 1, args);
+      if (!error) delivered++;
+      else if (
+        [RPC_E_DISCONNECTED, RPC_S_SERVER_UNAVAILABLE, CO_E_OBJNOTCONNECTED].some((hr) =>
+          error.hresult === hr >>> 0
+        )
+      ) {
+        state.sinks.delete(cookie);
+        releaseAfterCallbacks(() => sink.release());
+      }
+    }
+  }
+  if (!found) {
+    const declared = [...served.values()].some((s) => s.target === target && !s.handlers);
+    throw new TypeError(
+      declared
+        ? `Cannot raise "${name}": the served object declares no such event`
+        : `Cannot raise "${name}": the object is not served over COM`,
+    );
+  }
+  return delivered;
 }
 
 /**
@@ -1800,7 +2178,10 @@ export class ComRegistration implements Disposable {
     if (cookie === null) return;
     this.#cookie = null;
     const state = stateOf(this.#object);
-    if (state) state.closed = true;
+    if (state) {
+      state.closed = true;
+      dropSinks(state);
+    }
     releaseAfterCallbacks(() => {
       try {
         withRot(`Cannot revoke "${this.#name}"`, (rot) => {
@@ -1820,6 +2201,29 @@ export class ComRegistration implements Disposable {
 }
 
 /**
+ * Options of {@linkcode serveObject}.
+ *
+ * @example Declare the events a served object raises
+ * ```ts
+ * import { type ServeOptions } from "./com.ts";
+ * const options: ServeOptions = { events: ["Tick", "Done"] };
+ * ```
+ */
+export interface ServeOptions {
+  /**
+   * The events the object raises with {@linkcode raiseEvent}: names (letters, digits, `_`),
+   * distinct from its members. Clients connect through `IConnectionPointContainer` (the object
+   * then has one connection point, {@linkcode IID_WINIPC_EVENTS}, whose DISPIDs its
+   * `GetIDsOfNames` gives for the event names).
+   */
+  events?: readonly string[];
+}
+
+const serveOptionsSchema = z.object({ events: z.array(z.string()).optional() }, {
+  error: "must be an object",
+}).strict();
+
+/**
  * Serves a TypeScript object over COM: wraps it in an `IDispatch` and registers it in the Running
  * Object Table under the item moniker `!name`, so other processes find it with
  * {@linkcode getObject} and call it. Methods (own or inherited) are callable; other properties
@@ -1830,6 +2234,7 @@ export class ComRegistration implements Disposable {
  *
  * @param name The name to register under (1 to 255 characters, no `!`).
  * @param target The object.
+ * @param options Its events.
  * @returns The registration; `close()` revokes it.
  * @throws {TypeError} For a bad name or a target that is not an object.
  * @throws {ComError} When the Running Object Table refuses the registration.
@@ -1843,14 +2248,20 @@ export class ComRegistration implements Disposable {
  * });
  * ```
  */
-export function serveObject(name: string, target: object): ComRegistration {
+export function serveObject(
+  name: string,
+  target: object,
+  options: ServeOptions = {},
+): ComRegistration {
   const item = parseArg(rotNameSchema, name, "name");
   if ((typeof target !== "object" && typeof target !== "function") || target === null) {
     throw new TypeError('Invalid argument "target": must be an object');
   }
+  const opts = parseArg(serveOptionsSchema, options, "options");
+  const events = checkEvents(target, opts.events);
   const context = `Cannot register "${item}" in the Running Object Table`;
   initCom();
-  const object = exposeDispatch(target);
+  const object = exposeDispatch(target, { events });
   try {
     const cookie = withRot(context, (rot) => {
       const moniker = itemMoniker(item, context);
@@ -1877,4 +2288,184 @@ export function serveObject(name: string, target: object): ComRegistration {
     release(object);
     throw e;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client: events through IConnectionPointContainer / IConnectionPoint
+
+/**
+ * A connection to an object's events (`IConnectionPoint::Advise`). While it is open, this
+ * process pumps messages so events arrive, and stays alive; `close()` (or `using`) calls
+ * `Unadvise`.
+ *
+ * @example Listen until disposed
+ * ```ts
+ * import { createObject, onEvent } from "./com.ts";
+ * using clock = createObject("Demo.Clock");
+ * using _connection = onEvent(clock, "Tick", (n) => console.log("tick", n));
+ * clock.startTicks(3);
+ * ```
+ */
+export interface EventConnection extends Disposable {
+  /** The event's name. */
+  readonly event: string;
+  /** Unadvises; a second call does nothing. */
+  close(): void;
+}
+
+/** Finds the object's connection point and the event's DISPID; returns the owned CP pointer. */
+function findEvent(d: Dispatch, event: string): { point: Deno.PointerObject; dispid: number } {
+  const context = `Cannot connect to event "${event}" of ${d.label}`;
+  const [container, hr] = queryInterface(d.unsafePointer, IID_IConnectionPointContainer);
+  if (!container) {
+    throw new ComError("IUnknown::QueryInterface(IConnectionPointContainer)", hr, {
+      context: `${context}: the object has no events`,
+    });
+  }
+  let point: Deno.PointerObject;
+  try {
+    const out = new BigUint64Array(1);
+    const found = vcall(container, 4, ["buffer", "buffer"], "i32", IID_WINIPC_EVENTS, out);
+    checkHr(found as number, "IConnectionPointContainer::FindConnectionPoint", context);
+    point = Deno.UnsafePointer.create(out[0])!;
+  } finally {
+    release(container);
+  }
+  let dispid: number;
+  try {
+    dispid = d.dispid(event);
+  } catch (e) {
+    release(point);
+    if (e instanceof ComError && e.hresultName === "DISP_E_UNKNOWNNAME") {
+      throw new ComError("IDispatch::GetIDsOfNames", e.hresult, {
+        context: `${d.label} has no event "${event}"`,
+      });
+    }
+    throw e;
+  }
+  return { point, dispid };
+}
+
+/**
+ * Connects a handler to an event of a COM object: a sink implemented here as an `IDispatch` is
+ * passed to the object's connection point (`IConnectionPointContainer::FindConnectionPoint`,
+ * `IConnectionPoint::Advise`). Works with objects winipc serves ({@linkcode serveObject},
+ * {@linkcode raiseEvent}), whose event DISPIDs their `GetIDsOfNames` gives.
+ *
+ * @param object The object (from {@linkcode createObject} or {@linkcode getObject}).
+ * @param event The event's name (case-insensitive).
+ * @param handler Called with the event's arguments, on this thread, as each event arrives.
+ * @returns The connection; close it to stop.
+ * @throws {TypeError} For a bad argument.
+ * @throws {ComError} When the object has no events (`E_NOINTERFACE`), no such event
+ * (`DISP_E_UNKNOWNNAME`), or refuses the connection.
+ *
+ * @example Print each Tick of an object another process serves
+ * ```ts
+ * import { getObject, onEvent } from "./com.ts";
+ * using clock = getObject("my-clock");
+ * using _ticks = onEvent(clock, "Tick", (n) => console.log("tick", n));
+ * ```
+ */
+export function onEvent(
+  object: ComObject | Dispatch,
+  event: string,
+  handler: (...args: ComValue[]) => void,
+): EventConnection {
+  const name = parseArg(eventNameSchema, event, "event");
+  if (typeof handler !== "function") {
+    throw new TypeError('Invalid argument "handler": must be a function');
+  }
+  const d = object instanceof Dispatch ? object : proxies.get(object as object);
+  if (!d) throw new TypeError('Invalid argument "object": must be a COM object');
+  initCom();
+  const { point, dispid } = findEvent(d, name);
+  const sink = exposeDispatch({}, {
+    handlers: new Map([[dispid, handler]]),
+    sinkIid: IID_WINIPC_EVENTS,
+  });
+  let cookie: number;
+  try {
+    const out = new Uint32Array(1);
+    const hr = vcall(point, 5, ["pointer", "buffer"], "i32", sink, out) as number;
+    checkHr(hr, "IConnectionPoint::Advise", `Cannot connect to event "${name}" of ${d.label}`);
+    cookie = out[0];
+  } catch (e) {
+    release(sink);
+    release(point);
+    throw e;
+  }
+  const lease = pump.attach();
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
+    releaseAfterCallbacks(() => {
+      try {
+        vcall(point, 6, ["u32"], "i32", cookie);
+      } finally {
+        release(point);
+        release(sink);
+        lease.release();
+      }
+    });
+  };
+  return { event: name, close, [Symbol.dispose]: close };
+}
+
+/**
+ * The events of one name as an async iterable: each item is the event's arguments. Ending the
+ * loop (`break`, `return`, an exception) disconnects.
+ *
+ * @param object The object.
+ * @param event The event's name.
+ * @returns The events; also disposable.
+ * @throws {ComError} As {@linkcode onEvent}, at once.
+ *
+ * @example Take three ticks
+ * ```ts
+ * import { events, getObject } from "./com.ts";
+ * using clock = getObject("my-clock");
+ * let seen = 0;
+ * for await (const [n] of events(clock, "Tick")) {
+ *   console.log("tick", n);
+ *   if (++seen === 3) break;
+ * }
+ * ```
+ */
+export function events(
+  object: ComObject | Dispatch,
+  event: string,
+): AsyncIterableIterator<ComValue[]> & Disposable {
+  const queue: ComValue[][] = [];
+  let wake: (() => void) | undefined;
+  const connection = onEvent(object, event, (...args) => {
+    if (queue.length < 10_000) queue.push(args);
+    wake?.();
+  });
+  let done = false;
+  const finish = () => {
+    done = true;
+    connection.close();
+    wake?.();
+  };
+  const iterator: AsyncIterableIterator<ComValue[]> & Disposable = {
+    async next(): Promise<IteratorResult<ComValue[]>> {
+      while (!queue.length && !done) {
+        await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
+      }
+      if (queue.length) return { value: queue.shift()!, done: false };
+      return { value: undefined, done: true };
+    },
+    return(): Promise<IteratorResult<ComValue[]>> {
+      finish();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+    [Symbol.dispose]: finish,
+  };
+  return iterator;
 }
