@@ -106,3 +106,17 @@ winTest("an object without events: onEvent says so", () => {
     return true;
   });
 });
+
+winTest("events reach a sink written against the raw IConnectionPoint ABI", async () => {
+  const name = uniqueName("rot-raw-sink");
+  await using server = spawnFixture("com_server.ts", [name]);
+  await server.expect("ready");
+  await using sink = spawnFixture("com_event_sink_raw.ts", [name, "3"]);
+  assert.equal(await sink.line(30_000), "advised");
+  for (let i = 1; i <= 3; i++) assert.equal(await sink.line(30_000), `tick ${i} tick ${i}`);
+  assert.equal(await sink.line(30_000), "done");
+  using service = getObject(name);
+  assert.equal(service.tickNow(1), 0, "the raw sink unadvised");
+  service.stop();
+  assert.match(await server.expect("stopped *"), /^stopped \d+$/);
+});
