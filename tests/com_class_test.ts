@@ -6,7 +6,7 @@ import {
   onEvent,
   registerClass,
 } from "../mechanisms/com.ts";
-import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 // ---- platform-independent ----
 
@@ -142,5 +142,57 @@ winTest(
       await Deno.remove(dir, { recursive: true });
     }
     assert.equal(await server.expect("stopped *"), "stopped 1");
+  },
+);
+
+winTest(
+  "CLI: com serve registers a demo class; com call and events reach it; exit unregisters",
+  async () => {
+    const progId = `Winipc.C${uniqueName("s").replace(/\W/g, "").slice(-20)}`;
+    await using serve = spawnCli(["com", "serve", progId, "--json", "--timeout", "20"]);
+    const ready = JSON.parse(await serve.line(60_000));
+    assert.equal(ready.event, "ready");
+    assert.equal(ready.progid, progId);
+    assert.match(ready.clsid, /^\{[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}\}$/);
+    assert.equal(reg("query", `HKCU\\Software\\Classes\\${progId}\\CLSID`).code, 0);
+    const unmap = mapProgIdForWine(progId, ready.clsid);
+    try {
+      const add = await runCli(["com", "call", progId, "add", "2", "3"]);
+      assert.equal(add.code, 0, add.stderr);
+      assert.equal(add.stdout, "5\n");
+      assert.deepEqual(JSON.parse(await serve.line()), {
+        event: "call",
+        method: "add",
+        args: [2, 3],
+      });
+      using demo = createObject(progId);
+      assert.equal(demo.echo("hi"), "hi");
+      assert.deepEqual(JSON.parse(await serve.line()), {
+        event: "call",
+        method: "echo",
+        args: ["hi"],
+      });
+      const ticks: ComValue[] = [];
+      using _ticks = demo.$on("Tick", (i: ComValue) => ticks.push(i));
+      demo.startTicks(3);
+      const deadline = performance.now() + 15_000;
+      while (ticks.length < 3 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.deepEqual(ticks, [1, 2, 3]);
+      assert.throws(() => demo.startTicks(-1), /n must be an integer/);
+    } finally {
+      unmap();
+    }
+    const end = await serve.finish();
+    assert.equal(end.code, 0, end.stderr);
+    assert.notEqual(reg("query", `HKCU\\Software\\Classes\\${progId}`).code, 0, "keys removed");
+    assert.notEqual(reg("query", `HKCU\\Software\\Classes\\CLSID\\${ready.clsid}`).code, 0);
+    const usage = await runCli(["com", "serve", "NoDot"]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /^error: Invalid <progid>/m);
+    const unknown = await runCli(["com", "call", `${progId}.Gone`, "add", "1", "2"]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^error: Cannot find COM class .*CO_E_CLASSSTRING/m);
   },
 );
