@@ -291,6 +291,7 @@ const DISP_E_TYPEMISMATCH = 0x8002_0005 | 0;
 const DISP_E_UNKNOWNNAME = 0x8002_0006 | 0;
 const DISP_E_EXCEPTION = 0x8002_0009 | 0;
 const DISP_E_BADPARAMCOUNT = 0x8002_000e | 0;
+const DISP_E_BADINDEX = 0x8002_000b | 0;
 const DISP_E_PARAMNOTOPTIONAL = 0x8002_000f | 0;
 const CONNECT_E_NOCONNECTION = 0x8004_0200 | 0;
 const CONNECT_E_CANNOTCONNECT = 0x8004_0202 | 0;
@@ -918,6 +919,43 @@ export class ComUnknown implements Disposable {
 
 type MemberKind = "property" | "method";
 
+const TKIND_COCLASS = 5;
+
+/** TYPEATTR's type kind and function count (then ReleaseTypeAttr). */
+function typeAttr(info: Deno.PointerObject): { typekind: number; funcs: number } {
+  const out = new BigUint64Array(1);
+  checkHr(vcall(info, 3, ["buffer"], "i32", out) as number, "ITypeInfo::GetTypeAttr", "");
+  const attr = Deno.UnsafePointer.create(out[0])!;
+  try {
+    const view = new Deno.UnsafePointerView(attr);
+    return { typekind: view.getUint32(44), funcs: view.getUint16(48) };
+  } finally {
+    vcall(info, 19, ["pointer"], "void", attr);
+  }
+}
+
+/**
+ * A member as an object's type information describes it ({@linkcode Dispatch.members}).
+ *
+ * @example List what an object offers
+ * ```ts
+ * import { getObject, type MemberInfo } from "./com.ts";
+ * using calc = getObject("my-calculator");
+ * const members: MemberInfo[] = calc.$dispatch.members();
+ * console.log(members.map((m) => `${m.kind} ${m.name}(${m.params})`));
+ * ```
+ */
+export interface MemberInfo {
+  /** Its name. */
+  name: string;
+  /** Its DISPID. */
+  dispid: number;
+  /** A method, or a property's get, put or putref. */
+  kind: "method" | "get" | "put" | "putref";
+  /** How many parameters it takes. */
+  params: number;
+}
+
 /**
  * A late-bound `IDispatch` client. {@linkcode ComObject} (the `Proxy`) is the usual way in;
  * `Dispatch` gives explicit `call`/`get`/`set`.
@@ -1217,6 +1255,105 @@ export class Dispatch implements Disposable {
       }
     } finally {
       release(enumerator);
+    }
+  }
+
+  /**
+   * The object's members as its type information describes them (`IDispatch::GetTypeInfo`,
+   * following a coclass to its interface): one entry per function, property get and put.
+   *
+   * @returns The members, in the type information's order.
+   * @throws {ComError} When the object gives no type information (`E_NOTIMPL`, or a count of 0).
+   */
+  members(): MemberInfo[] {
+    const context = `Cannot read the type information of ${this.#label}`;
+    const count = new Uint32Array(1);
+    checkHr(
+      vcall(this.unsafePointer, 3, ["buffer"], "i32", count) as number,
+      "IDispatch::GetTypeInfoCount",
+      context,
+    );
+    if (count[0] === 0) {
+      throw new ComError("IDispatch::GetTypeInfoCount", E_NOTIMPL, {
+        context: `${context}: it has none`,
+      });
+    }
+    const out = new BigUint64Array(1);
+    checkHr(
+      vcall(
+        this.unsafePointer,
+        4,
+        ["u32", "u32", "buffer"],
+        "i32",
+        0,
+        LOCALE_USER_DEFAULT,
+        out,
+      ) as number,
+      "IDispatch::GetTypeInfo",
+      context,
+    );
+    let info = Deno.UnsafePointer.create(out[0])!;
+    try {
+      if (typeAttr(info).typekind === TKIND_COCLASS) {
+        const href = new Uint32Array(1);
+        checkHr(
+          vcall(info, 8, ["u32", "buffer"], "i32", 0, href) as number,
+          "ITypeInfo::GetRefTypeOfImplType",
+          context,
+        );
+        checkHr(
+          vcall(info, 14, ["u32", "buffer"], "i32", href[0], out) as number,
+          "ITypeInfo::GetRefTypeInfo",
+          context,
+        );
+        release(info);
+        info = Deno.UnsafePointer.create(out[0])!;
+      }
+      const { funcs } = typeAttr(info);
+      const members: MemberInfo[] = [];
+      for (let i = 0; i < funcs; i++) {
+        checkHr(
+          vcall(info, 5, ["u32", "buffer"], "i32", i, out) as number,
+          "ITypeInfo::GetFuncDesc",
+          context,
+        );
+        const desc = Deno.UnsafePointer.create(out[0])!;
+        try {
+          // FUNCDESC: memid @0, invkind @28, cParams @36
+          const view = new Deno.UnsafePointerView(desc);
+          const dispid = view.getInt32(0);
+          const invkind = view.getUint32(28);
+          const params = view.getInt16(36);
+          const name = new BigUint64Array(1);
+          vcall(
+            info,
+            12,
+            ["i32", "buffer", "pointer", "pointer", "pointer"],
+            "i32",
+            dispid,
+            name,
+            null,
+            null,
+            null,
+          );
+          const namePtr = Deno.UnsafePointer.create(name[0]);
+          const text = readBstr(namePtr);
+          if (namePtr) oleaut32().SysFreeString(namePtr);
+          const kind: MemberInfo["kind"] = invkind === 2
+            ? "get"
+            : invkind === 4
+            ? "put"
+            : invkind === 8
+            ? "putref"
+            : "method";
+          members.push({ name: text, dispid, kind, params });
+        } finally {
+          vcall(info, 20, ["pointer"], "void", desc);
+        }
+      }
+      return members;
+    } finally {
+      release(info);
     }
   }
 
@@ -1552,6 +1689,8 @@ interface ServedObject {
   /** A client-side event sink: dispid → handler, and the outgoing interface it also answers. */
   handlers?: Map<number, (...args: ComValue[]) => void>;
   sinkIid?: Uint8Array<ArrayBuffer>;
+  /** Its ITypeInfo (CreateDispTypeInfo), made at the first GetTypeInfo. */
+  typeInfo?: Deno.PointerObject;
 }
 
 /**
@@ -1667,6 +1806,8 @@ function releaseServed(self: Deno.PointerValue): number {
   const left = --state.refs;
   if (left <= 0) {
     served.delete(keyOf(self));
+    const typeInfo = state.typeInfo;
+    if (typeInfo) releaseAfterCallbacks(() => release(typeInfo));
     if (state.container) facets.delete(keyOf(pointerOf(state.container)));
     if (state.point) facets.delete(keyOf(pointerOf(state.point)));
     dropSinks(state);
@@ -1708,17 +1849,31 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
   );
   const getTypeInfoCountCb = new Deno.UnsafeCallback(
     { parameters: ["pointer", "pointer"], result: "i32" } as const,
-    (_self, out) => {
+    (self, out) => {
       if (!out) return E_POINTER;
-      new DataView(Deno.UnsafePointerView.getArrayBuffer(out, 4)).setUint32(0, 0, true);
+      const state = stateOf(self);
+      const count = state && !state.handlers ? 1 : 0;
+      new DataView(Deno.UnsafePointerView.getArrayBuffer(out, 4)).setUint32(0, count, true);
       return S_OK;
     },
   );
   const getTypeInfoCb = new Deno.UnsafeCallback(
     { parameters: ["pointer", "u32", "u32", "pointer"], result: "i32" } as const,
-    (_self, _index, _lcid, out) => {
+    (self, index, _lcid, out) => {
+      if (!out) return E_POINTER;
       writePointer(out, null);
-      return E_NOTIMPL;
+      const state = stateOf(self);
+      if (!state || state.handlers) return E_NOTIMPL;
+      if (state.closed) return CO_E_OBJNOTCONNECTED;
+      if (index !== 0) return DISP_E_BADINDEX;
+      try {
+        state.typeInfo ??= buildTypeInfo(state);
+      } catch {
+        return E_FAIL;
+      }
+      addRef(state.typeInfo);
+      writePointer(out, state.typeInfo);
+      return S_OK;
     },
   );
   const getIDsOfNamesCb = new Deno.UnsafeCallback(
@@ -1775,6 +1930,72 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
   vtable = new BigUint64Array(table.map((cb) => BigInt(Deno.UnsafePointer.value(cb.pointer))));
   buildEventVtables();
   return vtable;
+}
+
+/**
+ * An ITypeInfo describing a served object's members (`CreateDispTypeInfo`): each method with as
+ * many VARIANT parameters as the function declares (`p1`, `p2`, ...) returning a VARIANT; each
+ * other property as a VARIANT property get and put. The DISPIDs are those of `GetIDsOfNames`.
+ */
+function buildTypeInfo(state: ServedObject): Deno.PointerObject {
+  const target = state.target as Record<string, unknown>;
+  const keep: Uint8Array[] = [];
+  const text = (s: string) => {
+    const w = wide(s);
+    keep.push(new Uint8Array(w.buffer));
+    return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(w)));
+  };
+  // METHODDATA { OLECHAR *szName; PARAMDATA *ppdata; DISPID dispid; UINT iMeth; CALLCONV cc;
+  //              UINT cArgs; WORD wFlags; VARTYPE vtReturn } = 40 bytes on x64
+  const entries: { name: string; dispid: number; flags: number; params: number }[] = [];
+  const members = state.names.length - state.events;
+  for (let i = 0; i < members; i++) {
+    const name = state.names[i];
+    const value = target[name];
+    if (typeof value === "function") {
+      entries.push({ name, dispid: i + 1, flags: DISPATCH_METHOD, params: value.length });
+    } else {
+      entries.push({ name, dispid: i + 1, flags: DISPATCH_PROPERTYGET, params: 0 });
+      entries.push({ name, dispid: i + 1, flags: DISPATCH_PROPERTYPUT, params: 1 });
+    }
+  }
+  const methods = new DataView(new ArrayBuffer(Math.max(1, entries.length) * 40));
+  entries.forEach((e, index) => {
+    const at = index * 40;
+    const count = Math.min(e.params, MAX_ARGS);
+    // PARAMDATA { OLECHAR *szName; VARTYPE vt } = 16 bytes
+    const params = new DataView(new ArrayBuffer(Math.max(1, count) * 16));
+    keep.push(new Uint8Array(params.buffer));
+    for (let p = 0; p < count; p++) {
+      params.setBigUint64(p * 16, text(`p${p + 1}`), true);
+      params.setUint16(p * 16 + 8, VT_VARIANT, true);
+    }
+    methods.setBigUint64(at, text(e.name), true);
+    methods.setBigUint64(
+      at + 8,
+      count ? BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(params.buffer))) : 0n,
+      true,
+    );
+    methods.setInt32(at + 16, e.dispid, true);
+    methods.setUint32(at + 20, 7 + index, true); // after IDispatch's seven slots
+    methods.setUint32(at + 24, 4, true); // CC_STDCALL
+    methods.setUint32(at + 28, count, true);
+    methods.setUint16(at + 32, e.flags, true);
+    methods.setUint16(at + 34, e.flags === DISPATCH_PROPERTYPUT ? VT_VOID : VT_VARIANT, true);
+  });
+  // INTERFACEDATA { METHODDATA *pmethdata; UINT cMembers }
+  const data = new BigUint64Array(2);
+  data[0] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(methods.buffer)));
+  data[1] = BigInt(entries.length);
+  const out = new BigUint64Array(1);
+  const hr = oleaut32().CreateDispTypeInfo(
+    new Uint8Array(data.buffer),
+    LOCALE_USER_DEFAULT,
+    new Uint8Array(out.buffer),
+  );
+  void keep;
+  checkHr(hr, "CreateDispTypeInfo", "Cannot describe the served object");
+  return Deno.UnsafePointer.create(out[0])!;
 }
 
 /** The vtables of IConnectionPointContainer and IConnectionPoint. */
@@ -1996,6 +2217,8 @@ function invokeServed(
     return fillException(excep, e);
   }
 }
+
+const VT_VOID = 24;
 
 /** The most arguments a served method or event handler accepts. */
 const MAX_ARGS = 64;
