@@ -49,6 +49,12 @@ const symbols = {
   },
   /** HRESULT CoRevokeClassObject(DWORD dwRegister) */
   CoRevokeClassObject: { parameters: ["u32"], result: "i32", callback: true },
+  /** HRESULT CoSetProxyBlanket(IUnknown *pProxy, DWORD dwAuthnSvc, DWORD dwAuthzSvc, OLECHAR *pServerPrincName, DWORD dwAuthnLevel, DWORD dwImpLevel, RPC_AUTH_IDENTITY_HANDLE pAuthInfo, DWORD dwCapabilities) */
+  CoSetProxyBlanket: {
+    parameters: ["pointer", "u32", "u32", "pointer", "u32", "u32", "pointer", "u32"],
+    result: "i32",
+    callback: true,
+  },
   /** HRESULT CreateBindCtx(DWORD reserved, LPBC *ppbc) */
   CreateBindCtx: { parameters: ["u32", "buffer"], result: "i32" },
 } as const satisfies ReentrantLibraryInterface;

@@ -1511,6 +1511,119 @@ export interface CreateObjectOptions {
    * the object locally.
    */
   host?: string;
+  /**
+   * DCOM security: sent as the `COAUTHINFO` of `CoCreateInstanceEx` (with `host`), and set on the
+   * returned proxy with `CoSetProxyBlanket` (see {@linkcode setProxyBlanket}).
+   */
+  auth?: ComAuth;
+}
+
+/**
+ * DCOM authentication for {@linkcode createObject} and {@linkcode setProxyBlanket}: the
+ * authentication service, level, impersonation level, and an explicit identity (else the
+ * process's own).
+ *
+ * @example Connect as another user, with packet privacy
+ * ```ts
+ * import { type ComAuth } from "./com.ts";
+ * const auth: ComAuth = { user: "svc", domain: "CORP", password: "secret", level: "privacy" };
+ * ```
+ */
+export interface ComAuth {
+  /** `RPC_C_AUTHN_*`: "default" (default), "winnt" (NTLM), "kerberos", "negotiate". */
+  service?: "default" | "winnt" | "kerberos" | "negotiate";
+  /** `RPC_C_AUTHN_LEVEL_*` (default "default"). */
+  level?: "default" | "none" | "connect" | "call" | "packet" | "integrity" | "privacy";
+  /** `RPC_C_IMP_LEVEL_*` (default "impersonate"). */
+  impersonation?: "default" | "anonymous" | "identify" | "impersonate" | "delegate";
+  /** An explicit identity (`COAUTHIDENTITY`); with `domain` and `password`. */
+  user?: string;
+  /** The identity's domain. */
+  domain?: string;
+  /** The identity's password. */
+  password?: string;
+}
+
+const authSchema = z.object({
+  service: z.enum(["default", "winnt", "kerberos", "negotiate"]).optional(),
+  level: z.enum(["default", "none", "connect", "call", "packet", "integrity", "privacy"])
+    .optional(),
+  impersonation: z.enum(["default", "anonymous", "identify", "impersonate", "delegate"])
+    .optional(),
+  user: z.string().max(256).optional(),
+  domain: z.string().max(256).optional(),
+  password: z.string().max(256).optional(),
+}, { error: "must be an object" }).strict();
+
+const AUTHN_SERVICES = { default: 0xffff_ffff, winnt: 10, kerberos: 16, negotiate: 9 };
+const AUTHN_LEVELS = {
+  default: 0,
+  none: 1,
+  connect: 2,
+  call: 3,
+  packet: 4,
+  integrity: 5,
+  privacy: 6,
+};
+const IMP_LEVELS = { default: 0, anonymous: 1, identify: 2, impersonate: 3, delegate: 4 };
+
+/** The native COAUTHIDENTITY (or null) and the buffers it points into. */
+function authIdentity(auth: ComAuth): { ptr: Deno.PointerObject | null; keep: unknown[] } {
+  if (auth.user === undefined) return { ptr: null, keep: [] };
+  const user = wide(auth.user);
+  const domain = wide(auth.domain ?? "");
+  const password = wide(auth.password ?? "");
+  // COAUTHIDENTITY { USHORT *User; ULONG UserLength; USHORT *Domain; ULONG DomainLength;
+  //                  USHORT *Password; ULONG PasswordLength; ULONG Flags } = 48 bytes
+  const id = new DataView(new ArrayBuffer(48));
+  const at = (b: Uint16Array) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+  id.setBigUint64(0, at(user), true);
+  id.setUint32(8, auth.user.length, true);
+  id.setBigUint64(16, at(domain), true);
+  id.setUint32(24, (auth.domain ?? "").length, true);
+  id.setBigUint64(32, at(password), true);
+  id.setUint32(40, (auth.password ?? "").length, true);
+  id.setUint32(44, 2, true); // SEC_WINNT_AUTH_IDENTITY_UNICODE
+  return { ptr: Deno.UnsafePointer.of(id.buffer), keep: [user, domain, password, id] };
+}
+
+/**
+ * Sets the security of calls through a proxy (`CoSetProxyBlanket`): authentication service and
+ * level, impersonation level and identity. Only proxies (objects in another process or machine)
+ * have a blanket; an in-process object gives `E_NOINTERFACE`.
+ *
+ * @param object The object.
+ * @param auth The settings.
+ * @throws {ComError} When `CoSetProxyBlanket` fails.
+ *
+ * @example Raise the authentication level of an object from another process
+ * ```ts
+ * import { getObject, setProxyBlanket } from "./com.ts";
+ * using remote = getObject("my-service");
+ * setProxyBlanket(remote, { level: "privacy", impersonation: "identify" });
+ * ```
+ */
+export function setProxyBlanket(object: ComObject | Dispatch, auth: ComAuth): void {
+  const opts = parseArg(authSchema, auth, "auth");
+  const d = object instanceof Dispatch ? object : proxies.get(object as object);
+  if (!d) throw new TypeError('Invalid argument "object": must be a COM object');
+  applyBlanket(d.unsafePointer, opts, d.label);
+}
+
+function applyBlanket(ptr: Deno.PointerObject, auth: ComAuth, label: string): void {
+  const identity = authIdentity(auth);
+  const hr = ole32().CoSetProxyBlanket(
+    ptr,
+    AUTHN_SERVICES[auth.service ?? "default"],
+    0xffff_ffff, // RPC_C_AUTHZ_DEFAULT
+    null,
+    AUTHN_LEVELS[auth.level ?? "default"],
+    IMP_LEVELS[auth.impersonation ?? "impersonate"],
+    identity.ptr,
+    0, // EOAC_NONE
+  );
+  void identity.keep;
+  checkHr(hr, "CoSetProxyBlanket", `Cannot set the security of ${label}`);
 }
 
 const createOptionsSchema = z.object({
@@ -1518,6 +1631,7 @@ const createOptionsSchema = z.object({
     error: "must be any, inproc, local or remote",
   }).optional(),
   host: z.string().min(1, { error: "must not be empty" }).max(255).optional(),
+  auth: authSchema.optional(),
 }).strict().optional();
 
 const progIdSchema = z.string({ error: "must be a string" })
@@ -1562,7 +1676,7 @@ export function classId(progId: string): { clsid: Uint8Array<ArrayBuffer>; text:
  * Creates an automation object and returns it late-bound.
  *
  * @param progId A ProgID (`Scripting.Dictionary`) or a `{CLSID}`.
- * @param options Server context and DCOM host.
+ * @param options Server context, DCOM host and authentication.
  * @returns The object; `using` releases it.
  * @throws {TypeError} For a bad argument.
  * @throws {ComError} `CO_E_CLASSSTRING` for an unknown ProgID, `REGDB_E_CLASSNOTREG`,
@@ -1587,12 +1701,27 @@ export function createObject(progId: string, options?: CreateObjectOptions): Com
       "CoCreateInstance",
       context,
     );
-    return wrapDispatch(Deno.UnsafePointer.create(out[0])!, progId);
+    const object = wrapDispatch(Deno.UnsafePointer.create(out[0])!, progId);
+    if (opts.auth) applyAuthToProxy(object, opts.auth);
+    return object;
   }
   // COSERVERINFO { DWORD dwReserved1; LPWSTR pwszName; COAUTHINFO *pAuthInfo; DWORD dwReserved2 }
   const host = wide(opts.host);
   const serverInfo = new BigUint64Array(4);
   serverInfo[1] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(host)));
+  // COAUTHINFO { DWORD dwAuthnSvc; DWORD dwAuthzSvc; LPWSTR pwszServerPrincName;
+  //              DWORD dwAuthnLevel; DWORD dwImpersonationLevel; COAUTHIDENTITY *pAuthIdentityData;
+  //              DWORD dwCapabilities } = 40 bytes
+  const identity = opts.auth ? authIdentity(opts.auth) : { ptr: null, keep: [] };
+  const authInfo = new DataView(new ArrayBuffer(40));
+  if (opts.auth) {
+    authInfo.setUint32(0, AUTHN_SERVICES[opts.auth.service ?? "default"], true);
+    authInfo.setUint32(4, 0xffff_ffff, true);
+    authInfo.setUint32(16, AUTHN_LEVELS[opts.auth.level ?? "default"], true);
+    authInfo.setUint32(20, IMP_LEVELS[opts.auth.impersonation ?? "impersonate"], true);
+    authInfo.setBigUint64(24, BigInt(Deno.UnsafePointer.value(identity.ptr)), true);
+    serverInfo[2] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(authInfo.buffer)));
+  }
   // MULTI_QI { const IID *pIID; IUnknown *pItf; HRESULT hr }
   const qi = new BigUint64Array(3);
   qi[0] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(IID_IDispatch)));
@@ -1605,10 +1734,28 @@ export function createObject(progId: string, options?: CreateObjectOptions): Com
     new Uint8Array(qi.buffer),
   );
   void host;
+  void identity.keep;
   checkHr(hr, "CoCreateInstanceEx", `${context} on host "${opts.host}"`);
   const qiHr = new Int32Array(qi.buffer)[4];
   checkHr(qiHr, "CoCreateInstanceEx", `${context} on host "${opts.host}" (IDispatch)`);
-  return wrapDispatch(Deno.UnsafePointer.create(qi[1])!, `${progId} on ${opts.host}`);
+  const object = wrapDispatch(Deno.UnsafePointer.create(qi[1])!, `${progId} on ${opts.host}`);
+  if (opts.auth) applyAuthToProxy(object, opts.auth);
+  return object;
+}
+
+/**
+ * Sets the blanket on a newly created object when it is a proxy (an in-process object has none:
+ * E_NOINTERFACE is not an error there); releases the object when it fails otherwise.
+ */
+function applyAuthToProxy(object: ComObject, auth: ComAuth): void {
+  const d = object.$dispatch;
+  try {
+    applyBlanket(d.unsafePointer, auth, d.label);
+  } catch (e) {
+    if (e instanceof ComError && e.hresultName === "E_NOINTERFACE") return;
+    d.release();
+    throw e;
+  }
 }
 
 function withRot<T>(context: string, fn: (rot: Deno.PointerObject) => T): T {

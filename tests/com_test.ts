@@ -19,6 +19,7 @@ import {
   getObject,
   hresultName,
   serveObject,
+  setProxyBlanket,
   systemTimeToVariantTime,
   toOleDate,
   toVariant,
@@ -229,6 +230,48 @@ winTest("DCOM: CoCreateInstanceEx with a COSERVERINFO host name", () => {
   using dict = createObject("Scripting.Dictionary", { host: Deno.hostname() });
   dict.Add("k", "v");
   assert.equal(dict.Item("k"), "v");
+});
+
+winTest("DCOM: COAUTHINFO on CoCreateInstanceEx, CoSetProxyBlanket on a proxy", async () => {
+  // With an explicit identity and level. Wine ignores the host (it creates locally) and the
+  // COAUTHINFO with it; on Windows these reach the remote activation.
+  using dict = createObject("Scripting.Dictionary", {
+    host: Deno.hostname(),
+    auth: { service: "winnt", level: "connect", impersonation: "identify" },
+  });
+  dict.Add("a", 1);
+  assert.equal(dict.Count, 1);
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => createObject("Scripting.Dictionary", { auth: { level: "loud" } as any }),
+    /Invalid argument "options.auth.level"/,
+  );
+  // An in-process object has no proxy blanket.
+  assert.throws(() => setProxyBlanket(dict, { level: "privacy" }), /E_NOINTERFACE/);
+  // A proxy to another process has one.
+  const name = uniqueName("rot-blanket");
+  await using server = spawnFixture("com_server.ts", [name]);
+  await server.expect("ready");
+  using service = getObject(name);
+  // Wine's proxies do not implement IClientSecurity::SetBlanket (E_NOTIMPL); Windows' do.
+  const underWine = Deno.build.os === "windows" &&
+    new Deno.Command("reg", {
+        args: ["query", "HKCU\\Software\\Wine"],
+        stdout: "null",
+        stderr: "null",
+      })
+        .outputSync().code === 0;
+  if (underWine) {
+    assert.throws(
+      () => setProxyBlanket(service, { level: "privacy", impersonation: "impersonate" }),
+      /CoSetProxyBlanket failed with E_NOTIMPL/,
+    );
+  } else {
+    setProxyBlanket(service, { level: "privacy", impersonation: "impersonate" });
+  }
+  assert.equal(service.add(20, 22), 42, "calls go on after the blanket call");
+  service.stop();
+  assert.match(await server.expect("stopped *"), /^stopped 0$/);
 });
 
 winTest("oleaut32 SystemTimeToVariantTime agrees with toOleDate", () => {
