@@ -2793,7 +2793,8 @@ export function onEvent(
 
 /**
  * The events of one name as an async iterable: each item is the event's arguments. Ending the
- * loop (`break`, `return`, an exception) disconnects.
+ * loop (`break`, `return`, an exception) disconnects. Up to 10,000 events wait for the loop; later
+ * ones are dropped until it catches up.
  *
  * @param object The object.
  * @param event The event's name.
@@ -2959,6 +2960,11 @@ function buildFactoryVtable(): BigUint64Array<ArrayBuffer> {
           return E_FAIL;
         }
         if ((typeof target !== "object" && typeof target !== "function") || target === null) {
+          return E_FAIL;
+        }
+        try {
+          checkEvents(target, factory.events); // an event may not share a member's name
+        } catch {
           return E_FAIL;
         }
         const object = exposeDispatch(target, { events: factory.events });
