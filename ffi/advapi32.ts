@@ -20,6 +20,28 @@ const symbols = {
   },
   /** LSTATUS RegCloseKey(HKEY hKey) */
   RegCloseKey: { parameters: ["pointer"], result: "i32" },
+  /** LSTATUS RegCreateKeyExW(HKEY, LPCWSTR lpSubKey, DWORD Reserved, LPWSTR lpClass, DWORD dwOptions, REGSAM, const LPSECURITY_ATTRIBUTES, PHKEY phkResult, LPDWORD lpdwDisposition) */
+  RegCreateKeyExW: {
+    parameters: [
+      "pointer",
+      "buffer",
+      "u32",
+      "pointer",
+      "u32",
+      "u32",
+      "pointer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  /** LSTATUS RegSetValueExW(HKEY, LPCWSTR lpValueName, DWORD Reserved, DWORD dwType, const BYTE *lpData, DWORD cbData) */
+  RegSetValueExW: {
+    parameters: ["pointer", "buffer", "u32", "u32", "buffer", "u32"],
+    result: "i32",
+  },
+  /** LSTATUS RegDeleteKeyW(HKEY hKey, LPCWSTR lpSubKey) */
+  RegDeleteKeyW: { parameters: ["pointer", "buffer"], result: "i32" },
   /** BOOL OpenProcessToken(HANDLE ProcessHandle, DWORD DesiredAccess, PHANDLE TokenHandle) */
   OpenProcessToken: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
   /** BOOL GetTokenInformation(HANDLE TokenHandle, TOKEN_INFORMATION_CLASS TokenInformationClass, LPVOID TokenInformation, DWORD TokenInformationLength, PDWORD ReturnLength) */
@@ -67,6 +89,12 @@ export const SDDL_REVISION_1 = 1;
 export const HKEY_LOCAL_MACHINE: Deno.PointerObject = Deno.UnsafePointer.create(0x8000_0002n)!;
 /** Registry access right: read. */
 export const KEY_READ = 0x2_0019;
+/** HKEY_CURRENT_USER. */
+export const HKEY_CURRENT_USER: Deno.PointerObject = Deno.UnsafePointer.create(0x8000_0001n)!;
+/** Read and write access to a key. */
+export const KEY_ALL_ACCESS = 0xf_003f;
+/** RegCreateKeyExW's disposition: the key did not exist. */
+export const REG_CREATED_NEW_KEY = 1;
 /** Registry value type: a NUL-terminated UTF-16 string. */
 export const REG_SZ = 1;
 /** Token access right: query. */

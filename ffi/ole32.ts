@@ -41,6 +41,20 @@ const symbols = {
   CreateItemMoniker: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   /** HRESULT CreateFileMoniker(LPCOLESTR lpszPathName, LPMONIKER *ppmk) */
   CreateFileMoniker: { parameters: ["buffer", "buffer"], result: "i32" },
+  /** HRESULT CoRegisterClassObject(REFCLSID rclsid, LPUNKNOWN pUnk, DWORD dwClsContext, DWORD flags, LPDWORD lpdwRegister) */
+  CoRegisterClassObject: {
+    parameters: ["buffer", "pointer", "u32", "u32", "buffer"],
+    result: "i32",
+    callback: true,
+  },
+  /** HRESULT CoRevokeClassObject(DWORD dwRegister) */
+  CoRevokeClassObject: { parameters: ["u32"], result: "i32", callback: true },
+  /** HRESULT CoSetProxyBlanket(IUnknown *pProxy, DWORD dwAuthnSvc, DWORD dwAuthzSvc, OLECHAR *pServerPrincName, DWORD dwAuthnLevel, DWORD dwImpLevel, RPC_AUTH_IDENTITY_HANDLE pAuthInfo, DWORD dwCapabilities) */
+  CoSetProxyBlanket: {
+    parameters: ["pointer", "u32", "u32", "pointer", "u32", "u32", "pointer", "u32"],
+    result: "i32",
+    callback: true,
+  },
   /** HRESULT CreateBindCtx(DWORD reserved, LPBC *ppbc) */
   CreateBindCtx: { parameters: ["u32", "buffer"], result: "i32" },
 } as const satisfies ReentrantLibraryInterface;
@@ -76,6 +90,8 @@ export const CLSCTX_REMOTE_SERVER = 0x10;
 export const CLSCTX_ALL = 0x17;
 /** `ROTFLAGS_REGISTRATIONKEEPSALIVE`: the ROT holds a strong reference. */
 export const ROTFLAGS_REGISTRATIONKEEPSALIVE = 0x1;
+/** CoRegisterClassObject: many clients share the one class object. */
+export const REGCLS_MULTIPLEUSE = 1;
 /** `ROTFLAGS_ALLOWANYCLIENT`: clients of any security context may find the object. */
 export const ROTFLAGS_ALLOWANYCLIENT = 0x2;
 

@@ -14,6 +14,8 @@ const symbols = {
   SysAllocStringLen: { parameters: ["buffer", "u32"], result: "pointer" },
   /** void SysFreeString(BSTR bstrString) */
   SysFreeString: { parameters: ["pointer"], result: "void" },
+  /** HRESULT CreateDispTypeInfo(INTERFACEDATA *pidata, LCID lcid, ITypeInfo **pptinfo) */
+  CreateDispTypeInfo: { parameters: ["buffer", "u32", "buffer"], result: "i32" },
   /** UINT SysStringLen(BSTR pbstr) */
   SysStringLen: { parameters: ["pointer"], result: "u32" },
   /** void VariantInit(VARIANTARG *pvarg) */

@@ -30,6 +30,13 @@
  * @module
  */
 import { z } from "zod";
+import {
+  advapi32,
+  HKEY_CURRENT_USER,
+  KEY_ALL_ACCESS,
+  REG_CREATED_NEW_KEY,
+  REG_SZ,
+} from "../ffi/advapi32.ts";
 import { ERROR_NAMES } from "../ffi/error.ts";
 import {
   CLSCTX_ALL,
@@ -39,11 +46,13 @@ import {
   COINIT_APARTMENTTHREADED,
   COINIT_MULTITHREADED,
   formatGuid,
+  guid,
   IID_IDispatch,
   IID_IEnumVARIANT,
   IID_IUnknown,
   IID_NULL,
   ole32,
+  REGCLS_MULTIPLEUSE,
   ROTFLAGS_REGISTRATIONKEEPSALIVE,
   vcall,
 } from "../ffi/ole32.ts";
@@ -133,6 +142,8 @@ export const HRESULT_NAMES: Readonly<Record<number, string>> = {
   0x8002_000e: "DISP_E_BADPARAMCOUNT",
   0x8002_000f: "DISP_E_PARAMNOTOPTIONAL",
   0x8004_0154: "REGDB_E_CLASSNOTREG",
+  0x8004_0200: "CONNECT_E_NOCONNECTION",
+  0x8004_0202: "CONNECT_E_CANNOTCONNECT",
   0x8004_0110: "CLASS_E_NOAGGREGATION",
   0x8004_01e3: "MK_E_UNAVAILABLE",
   0x8004_01e4: "MK_E_SYNTAX",
@@ -280,7 +291,12 @@ const DISP_E_TYPEMISMATCH = 0x8002_0005 | 0;
 const DISP_E_UNKNOWNNAME = 0x8002_0006 | 0;
 const DISP_E_EXCEPTION = 0x8002_0009 | 0;
 const DISP_E_BADPARAMCOUNT = 0x8002_000e | 0;
+const DISP_E_BADINDEX = 0x8002_000b | 0;
 const DISP_E_PARAMNOTOPTIONAL = 0x8002_000f | 0;
+const CONNECT_E_NOCONNECTION = 0x8004_0200 | 0;
+const CONNECT_E_CANNOTCONNECT = 0x8004_0202 | 0;
+const RPC_E_DISCONNECTED = 0x8001_0108 | 0;
+const RPC_S_SERVER_UNAVAILABLE = 0x8007_06ba | 0;
 
 // ---------------------------------------------------------------------------------------------
 // Apartment
@@ -836,6 +852,11 @@ export function clearVariant(variant: Uint8Array): void {
 // makes them through these.
 let adoptUnknown: (ptr: Deno.PointerObject) => ComUnknown;
 let adoptDispatch: (ptr: Deno.PointerObject, label?: string) => Dispatch;
+let invokeById: (
+  d: Dispatch,
+  dispid: number,
+  args: unknown[],
+) => ComError | undefined;
 let registration: (
   name: string,
   cookie: number,
@@ -898,6 +919,43 @@ export class ComUnknown implements Disposable {
 
 type MemberKind = "property" | "method";
 
+const TKIND_COCLASS = 5;
+
+/** TYPEATTR's type kind and function count (then ReleaseTypeAttr). */
+function typeAttr(info: Deno.PointerObject): { typekind: number; funcs: number } {
+  const out = new BigUint64Array(1);
+  checkHr(vcall(info, 3, ["buffer"], "i32", out) as number, "ITypeInfo::GetTypeAttr", "");
+  const attr = Deno.UnsafePointer.create(out[0])!;
+  try {
+    const view = new Deno.UnsafePointerView(attr);
+    return { typekind: view.getUint32(44), funcs: view.getUint16(48) };
+  } finally {
+    vcall(info, 19, ["pointer"], "void", attr);
+  }
+}
+
+/**
+ * A member as an object's type information describes it ({@linkcode Dispatch.members}).
+ *
+ * @example List what an object offers
+ * ```ts
+ * import { getObject, type MemberInfo } from "./com.ts";
+ * using calc = getObject("my-calculator");
+ * const members: MemberInfo[] = calc.$dispatch.members();
+ * console.log(members.map((m) => `${m.kind} ${m.name}(${m.params})`));
+ * ```
+ */
+export interface MemberInfo {
+  /** Its name. */
+  name: string;
+  /** Its DISPID. */
+  dispid: number;
+  /** A method, or a property's get, put or putref. */
+  kind: "method" | "get" | "put" | "putref";
+  /** How many parameters it takes. */
+  params: number;
+}
+
 /**
  * A late-bound `IDispatch` client. {@linkcode ComObject} (the `Proxy`) is the usual way in;
  * `Dispatch` gives explicit `call`/`get`/`set`.
@@ -920,6 +978,11 @@ export class Dispatch implements Disposable {
 
   static {
     adoptDispatch = (ptr, label) => new Dispatch(ptr, label);
+    invokeById = (d, dispid, args) => {
+      const { result, error } = d.#invokeRaw(dispid, DISPATCH_METHOD, args, "event");
+      oleaut32().VariantClear(result);
+      return error;
+    };
   }
 
   /** Takes ownership of one reference to an IDispatch. */
@@ -1195,6 +1258,105 @@ export class Dispatch implements Disposable {
     }
   }
 
+  /**
+   * The object's members as its type information describes them (`IDispatch::GetTypeInfo`,
+   * following a coclass to its interface): one entry per function, property get and put.
+   *
+   * @returns The members, in the type information's order.
+   * @throws {ComError} When the object gives no type information (`E_NOTIMPL`, or a count of 0).
+   */
+  members(): MemberInfo[] {
+    const context = `Cannot read the type information of ${this.#label}`;
+    const count = new Uint32Array(1);
+    checkHr(
+      vcall(this.unsafePointer, 3, ["buffer"], "i32", count) as number,
+      "IDispatch::GetTypeInfoCount",
+      context,
+    );
+    if (count[0] === 0) {
+      throw new ComError("IDispatch::GetTypeInfoCount", E_NOTIMPL, {
+        context: `${context}: it has none`,
+      });
+    }
+    const out = new BigUint64Array(1);
+    checkHr(
+      vcall(
+        this.unsafePointer,
+        4,
+        ["u32", "u32", "buffer"],
+        "i32",
+        0,
+        LOCALE_USER_DEFAULT,
+        out,
+      ) as number,
+      "IDispatch::GetTypeInfo",
+      context,
+    );
+    let info = Deno.UnsafePointer.create(out[0])!;
+    try {
+      if (typeAttr(info).typekind === TKIND_COCLASS) {
+        const href = new Uint32Array(1);
+        checkHr(
+          vcall(info, 8, ["u32", "buffer"], "i32", 0, href) as number,
+          "ITypeInfo::GetRefTypeOfImplType",
+          context,
+        );
+        checkHr(
+          vcall(info, 14, ["u32", "buffer"], "i32", href[0], out) as number,
+          "ITypeInfo::GetRefTypeInfo",
+          context,
+        );
+        release(info);
+        info = Deno.UnsafePointer.create(out[0])!;
+      }
+      const { funcs } = typeAttr(info);
+      const members: MemberInfo[] = [];
+      for (let i = 0; i < funcs; i++) {
+        checkHr(
+          vcall(info, 5, ["u32", "buffer"], "i32", i, out) as number,
+          "ITypeInfo::GetFuncDesc",
+          context,
+        );
+        const desc = Deno.UnsafePointer.create(out[0])!;
+        try {
+          // FUNCDESC: memid @0, invkind @28, cParams @36
+          const view = new Deno.UnsafePointerView(desc);
+          const dispid = view.getInt32(0);
+          const invkind = view.getUint32(28);
+          const params = view.getInt16(36);
+          const name = new BigUint64Array(1);
+          vcall(
+            info,
+            12,
+            ["i32", "buffer", "pointer", "pointer", "pointer"],
+            "i32",
+            dispid,
+            name,
+            null,
+            null,
+            null,
+          );
+          const namePtr = Deno.UnsafePointer.create(name[0]);
+          const text = readBstr(namePtr);
+          if (namePtr) oleaut32().SysFreeString(namePtr);
+          const kind: MemberInfo["kind"] = invkind === 2
+            ? "get"
+            : invkind === 4
+            ? "put"
+            : invkind === 8
+            ? "putref"
+            : "method";
+          members.push({ name: text, dispid, kind, params });
+        } finally {
+          vcall(info, 20, ["pointer"], "void", desc);
+        }
+      }
+      return members;
+    } finally {
+      release(info);
+    }
+  }
+
   /** Whether `release()` has run. */
   get released(): boolean {
     return this.#ptr === null;
@@ -1242,6 +1404,8 @@ export interface ComObject extends Disposable, Iterable<ComValue> {
   $release(): void;
   /** The underlying client. */
   readonly $dispatch: Dispatch;
+  /** Connects a handler to an event ({@linkcode onEvent}). */
+  $on(event: string, handler: (...args: ComValue[]) => void): EventConnection;
   /** Any member of the automation object. */
   // deno-lint-ignore no-explicit-any
   [member: string]: any;
@@ -1276,6 +1440,9 @@ function makeProxy(d: Dispatch): ComObject {
           return () => d.release();
         case "$dispatch":
           return d;
+        case "$on":
+          return (event: string, handler: (...args: ComValue[]) => void) =>
+            onEvent(d, event, handler);
       }
       return d.access(prop);
     },
@@ -1344,6 +1511,119 @@ export interface CreateObjectOptions {
    * the object locally.
    */
   host?: string;
+  /**
+   * DCOM security: sent as the `COAUTHINFO` of `CoCreateInstanceEx` (with `host`), and set on the
+   * returned proxy with `CoSetProxyBlanket` (see {@linkcode setProxyBlanket}).
+   */
+  auth?: ComAuth;
+}
+
+/**
+ * DCOM authentication for {@linkcode createObject} and {@linkcode setProxyBlanket}: the
+ * authentication service, level, impersonation level, and an explicit identity (else the
+ * process's own).
+ *
+ * @example Connect as another user, with packet privacy
+ * ```ts
+ * import { type ComAuth } from "./com.ts";
+ * const auth: ComAuth = { user: "svc", domain: "CORP", password: "secret", level: "privacy" };
+ * ```
+ */
+export interface ComAuth {
+  /** `RPC_C_AUTHN_*`: "default" (default), "winnt" (NTLM), "kerberos", "negotiate". */
+  service?: "default" | "winnt" | "kerberos" | "negotiate";
+  /** `RPC_C_AUTHN_LEVEL_*` (default "default"). */
+  level?: "default" | "none" | "connect" | "call" | "packet" | "integrity" | "privacy";
+  /** `RPC_C_IMP_LEVEL_*` (default "impersonate"). */
+  impersonation?: "default" | "anonymous" | "identify" | "impersonate" | "delegate";
+  /** An explicit identity (`COAUTHIDENTITY`); with `domain` and `password`. */
+  user?: string;
+  /** The identity's domain. */
+  domain?: string;
+  /** The identity's password. */
+  password?: string;
+}
+
+const authSchema = z.object({
+  service: z.enum(["default", "winnt", "kerberos", "negotiate"]).optional(),
+  level: z.enum(["default", "none", "connect", "call", "packet", "integrity", "privacy"])
+    .optional(),
+  impersonation: z.enum(["default", "anonymous", "identify", "impersonate", "delegate"])
+    .optional(),
+  user: z.string().max(256).optional(),
+  domain: z.string().max(256).optional(),
+  password: z.string().max(256).optional(),
+}, { error: "must be an object" }).strict();
+
+const AUTHN_SERVICES = { default: 0xffff_ffff, winnt: 10, kerberos: 16, negotiate: 9 };
+const AUTHN_LEVELS = {
+  default: 0,
+  none: 1,
+  connect: 2,
+  call: 3,
+  packet: 4,
+  integrity: 5,
+  privacy: 6,
+};
+const IMP_LEVELS = { default: 0, anonymous: 1, identify: 2, impersonate: 3, delegate: 4 };
+
+/** The native COAUTHIDENTITY (or null) and the buffers it points into. */
+function authIdentity(auth: ComAuth): { ptr: Deno.PointerObject | null; keep: unknown[] } {
+  if (auth.user === undefined) return { ptr: null, keep: [] };
+  const user = wide(auth.user);
+  const domain = wide(auth.domain ?? "");
+  const password = wide(auth.password ?? "");
+  // COAUTHIDENTITY { USHORT *User; ULONG UserLength; USHORT *Domain; ULONG DomainLength;
+  //                  USHORT *Password; ULONG PasswordLength; ULONG Flags } = 48 bytes
+  const id = new DataView(new ArrayBuffer(48));
+  const at = (b: Uint16Array) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+  id.setBigUint64(0, at(user), true);
+  id.setUint32(8, auth.user.length, true);
+  id.setBigUint64(16, at(domain), true);
+  id.setUint32(24, (auth.domain ?? "").length, true);
+  id.setBigUint64(32, at(password), true);
+  id.setUint32(40, (auth.password ?? "").length, true);
+  id.setUint32(44, 2, true); // SEC_WINNT_AUTH_IDENTITY_UNICODE
+  return { ptr: Deno.UnsafePointer.of(id.buffer), keep: [user, domain, password, id] };
+}
+
+/**
+ * Sets the security of calls through a proxy (`CoSetProxyBlanket`): authentication service and
+ * level, impersonation level and identity. Only proxies (objects in another process or machine)
+ * have a blanket; an in-process object gives `E_NOINTERFACE`.
+ *
+ * @param object The object.
+ * @param auth The settings.
+ * @throws {ComError} When `CoSetProxyBlanket` fails.
+ *
+ * @example Raise the authentication level of an object from another process
+ * ```ts
+ * import { getObject, setProxyBlanket } from "./com.ts";
+ * using remote = getObject("my-service");
+ * setProxyBlanket(remote, { level: "privacy", impersonation: "identify" });
+ * ```
+ */
+export function setProxyBlanket(object: ComObject | Dispatch, auth: ComAuth): void {
+  const opts = parseArg(authSchema, auth, "auth");
+  const d = object instanceof Dispatch ? object : proxies.get(object as object);
+  if (!d) throw new TypeError('Invalid argument "object": must be a COM object');
+  applyBlanket(d.unsafePointer, opts, d.label);
+}
+
+function applyBlanket(ptr: Deno.PointerObject, auth: ComAuth, label: string): void {
+  const identity = authIdentity(auth);
+  const hr = ole32().CoSetProxyBlanket(
+    ptr,
+    AUTHN_SERVICES[auth.service ?? "default"],
+    0xffff_ffff, // RPC_C_AUTHZ_DEFAULT
+    null,
+    AUTHN_LEVELS[auth.level ?? "default"],
+    IMP_LEVELS[auth.impersonation ?? "impersonate"],
+    identity.ptr,
+    0, // EOAC_NONE
+  );
+  void identity.keep;
+  checkHr(hr, "CoSetProxyBlanket", `Cannot set the security of ${label}`);
 }
 
 const createOptionsSchema = z.object({
@@ -1351,6 +1631,7 @@ const createOptionsSchema = z.object({
     error: "must be any, inproc, local or remote",
   }).optional(),
   host: z.string().min(1, { error: "must not be empty" }).max(255).optional(),
+  auth: authSchema.optional(),
 }).strict().optional();
 
 const progIdSchema = z.string({ error: "must be a string" })
@@ -1395,7 +1676,7 @@ export function classId(progId: string): { clsid: Uint8Array<ArrayBuffer>; text:
  * Creates an automation object and returns it late-bound.
  *
  * @param progId A ProgID (`Scripting.Dictionary`) or a `{CLSID}`.
- * @param options Server context and DCOM host.
+ * @param options Server context, DCOM host and authentication.
  * @returns The object; `using` releases it.
  * @throws {TypeError} For a bad argument.
  * @throws {ComError} `CO_E_CLASSSTRING` for an unknown ProgID, `REGDB_E_CLASSNOTREG`,
@@ -1420,12 +1701,27 @@ export function createObject(progId: string, options?: CreateObjectOptions): Com
       "CoCreateInstance",
       context,
     );
-    return wrapDispatch(Deno.UnsafePointer.create(out[0])!, progId);
+    const object = wrapDispatch(Deno.UnsafePointer.create(out[0])!, progId);
+    if (opts.auth) applyAuthToProxy(object, opts.auth);
+    return object;
   }
   // COSERVERINFO { DWORD dwReserved1; LPWSTR pwszName; COAUTHINFO *pAuthInfo; DWORD dwReserved2 }
   const host = wide(opts.host);
   const serverInfo = new BigUint64Array(4);
   serverInfo[1] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(host)));
+  // COAUTHINFO { DWORD dwAuthnSvc; DWORD dwAuthzSvc; LPWSTR pwszServerPrincName;
+  //              DWORD dwAuthnLevel; DWORD dwImpersonationLevel; COAUTHIDENTITY *pAuthIdentityData;
+  //              DWORD dwCapabilities } = 40 bytes
+  const identity = opts.auth ? authIdentity(opts.auth) : { ptr: null, keep: [] };
+  const authInfo = new DataView(new ArrayBuffer(40));
+  if (opts.auth) {
+    authInfo.setUint32(0, AUTHN_SERVICES[opts.auth.service ?? "default"], true);
+    authInfo.setUint32(4, 0xffff_ffff, true);
+    authInfo.setUint32(16, AUTHN_LEVELS[opts.auth.level ?? "default"], true);
+    authInfo.setUint32(20, IMP_LEVELS[opts.auth.impersonation ?? "impersonate"], true);
+    authInfo.setBigUint64(24, BigInt(Deno.UnsafePointer.value(identity.ptr)), true);
+    serverInfo[2] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(authInfo.buffer)));
+  }
   // MULTI_QI { const IID *pIID; IUnknown *pItf; HRESULT hr }
   const qi = new BigUint64Array(3);
   qi[0] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(IID_IDispatch)));
@@ -1438,10 +1734,28 @@ export function createObject(progId: string, options?: CreateObjectOptions): Com
     new Uint8Array(qi.buffer),
   );
   void host;
+  void identity.keep;
   checkHr(hr, "CoCreateInstanceEx", `${context} on host "${opts.host}"`);
   const qiHr = new Int32Array(qi.buffer)[4];
   checkHr(qiHr, "CoCreateInstanceEx", `${context} on host "${opts.host}" (IDispatch)`);
-  return wrapDispatch(Deno.UnsafePointer.create(qi[1])!, `${progId} on ${opts.host}`);
+  const object = wrapDispatch(Deno.UnsafePointer.create(qi[1])!, `${progId} on ${opts.host}`);
+  if (opts.auth) applyAuthToProxy(object, opts.auth);
+  return object;
+}
+
+/**
+ * Sets the blanket on a newly created object when it is a proxy (an in-process object has none:
+ * E_NOINTERFACE is not an error there); releases the object when it fails otherwise.
+ */
+function applyAuthToProxy(object: ComObject, auth: ComAuth): void {
+  const d = object.$dispatch;
+  try {
+    applyBlanket(d.unsafePointer, auth, d.label);
+  } catch (e) {
+    if (e instanceof ComError && e.hresultName === "E_NOINTERFACE") return;
+    d.release();
+    throw e;
+  }
 }
 
 function withRot<T>(context: string, fn: (rot: Deno.PointerObject) => T): T {
@@ -1511,12 +1825,45 @@ interface ServedObject {
   target: object;
   refs: number;
   memory: Uint8Array<ArrayBuffer>; // the COM object: its first 8 bytes point at the vtable
-  names: string[]; // dispid - 1 → member name
+  names: string[]; // dispid - 1 → member name; the events follow the members
+  events: number; // how many of `names`, at the end, are events
   closed: boolean; // its registration was closed: calls answer CO_E_OBJNOTCONNECTED
+  /** The IConnectionPointContainer and IConnectionPoint facets, when it has events. */
+  container?: Uint8Array<ArrayBuffer>;
+  point?: Uint8Array<ArrayBuffer>;
+  sinks: Map<number, Dispatch>; // Advise cookie → the client's sink
+  nextCookie: number;
+  /** A client-side event sink: dispid → handler, and the outgoing interface it also answers. */
+  handlers?: Map<number, (...args: ComValue[]) => void>;
+  sinkIid?: Uint8Array<ArrayBuffer>;
+  /** Its ITypeInfo (CreateDispTypeInfo), made at the first GetTypeInfo. */
+  typeInfo?: Deno.PointerObject;
 }
 
+/**
+ * The outgoing (event) interface of every object winipc serves. Its DISPIDs are those the
+ * object's own `GetIDsOfNames` gives for the event names, so a late-bound client learns them
+ * there.
+ *
+ * @example Find a served object's connection point by hand
+ * ```ts
+ * import { IID_WINIPC_EVENTS } from "./com.ts";
+ * // IConnectionPointContainer::FindConnectionPoint(IID_WINIPC_EVENTS, &point)
+ * console.log(IID_WINIPC_EVENTS.length); // 16
+ * ```
+ */
+export const IID_WINIPC_EVENTS: Uint8Array<ArrayBuffer> = guid(
+  "6F1D0E3A-5C2B-4B8E-9A7D-3E2F1C0B9A84",
+);
+const IID_IConnectionPointContainer = guid("B196B284-BAB4-101A-B69C-00AA00341D07");
+const IID_IConnectionPoint = guid("B196B286-BAB4-101A-B69C-00AA00341D07");
+
 const served = new Map<bigint, ServedObject>();
+/** The container and connection point facets: their pointer → the object's main pointer. */
+const facets = new Map<bigint, { main: Deno.PointerObject; kind: "container" | "point" }>();
 let vtable: BigUint64Array<ArrayBuffer> | undefined;
+let containerVtable: BigUint64Array<ArrayBuffer> | undefined;
+let pointVtable: BigUint64Array<ArrayBuffer> | undefined;
 // deno-lint-ignore no-explicit-any
 const callbacks: Deno.UnsafeCallback<any>[] = [];
 
@@ -1545,8 +1892,23 @@ function memberNames(target: object): string[] {
   return [...names];
 }
 
+function keyOf(p: Deno.PointerValue): bigint {
+  return BigInt(Deno.UnsafePointer.value(p));
+}
+
 function stateOf(self: Deno.PointerValue): ServedObject | undefined {
-  return self ? served.get(BigInt(Deno.UnsafePointer.value(self))) : undefined;
+  return self ? served.get(keyOf(self)) : undefined;
+}
+
+/** The main pointer and state behind a container or connection point facet. */
+function facetOf(self: Deno.PointerValue) {
+  const facet = self ? facets.get(keyOf(self)) : undefined;
+  const state = facet ? served.get(keyOf(facet.main)) : undefined;
+  return facet && state ? { ...facet, state } : undefined;
+}
+
+function pointerOf(memory: Uint8Array<ArrayBuffer>): Deno.PointerObject {
+  return Deno.UnsafePointer.of(memory)!;
 }
 
 function fillException(excep: Deno.PointerValue, error: unknown): number {
@@ -1563,6 +1925,50 @@ function fillException(excep: Deno.PointerValue, error: unknown): number {
   return DISP_E_EXCEPTION;
 }
 
+/** QueryInterface of a served object (any facet answers for the object's identity). */
+function queryServed(
+  self: Deno.PointerObject,
+  state: ServedObject,
+  riid: Deno.PointerValue,
+  out: Deno.PointerValue,
+): number {
+  let answer: Deno.PointerObject | null = null;
+  if (guidEquals(riid, IID_IUnknown) || guidEquals(riid, IID_IDispatch)) answer = self;
+  else if (state.sinkIid && guidEquals(riid, state.sinkIid)) answer = self;
+  else if (state.container && guidEquals(riid, IID_IConnectionPointContainer)) {
+    answer = pointerOf(state.container);
+  }
+  if (!answer) {
+    writePointer(out, null);
+    return E_NOINTERFACE;
+  }
+  state.refs++;
+  writePointer(out, answer);
+  return S_OK;
+}
+
+function releaseServed(self: Deno.PointerValue): number {
+  const state = stateOf(self);
+  if (!state) return 0;
+  const left = --state.refs;
+  if (left <= 0) {
+    served.delete(keyOf(self));
+    const typeInfo = state.typeInfo;
+    if (typeInfo) releaseAfterCallbacks(() => release(typeInfo));
+    if (state.container) facets.delete(keyOf(pointerOf(state.container)));
+    if (state.point) facets.delete(keyOf(pointerOf(state.point)));
+    dropSinks(state);
+  }
+  return Math.max(0, left);
+}
+
+/** Releases every sink of an object (after the current callback, as releasing may re-enter). */
+function dropSinks(state: ServedObject): void {
+  const sinks = [...state.sinks.values()];
+  state.sinks.clear();
+  if (sinks.length) releaseAfterCallbacks(() => sinks.forEach((s) => s.release()));
+}
+
 function buildVtable(): BigUint64Array<ArrayBuffer> {
   if (vtable) return vtable;
   const queryInterfaceCb = new Deno.UnsafeCallback(
@@ -1570,13 +1976,11 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
     (self, riid, out) => {
       if (!out) return E_POINTER;
       const state = stateOf(self);
-      if (state && (guidEquals(riid, IID_IUnknown) || guidEquals(riid, IID_IDispatch))) {
-        state.refs++;
-        writePointer(out, self);
-        return S_OK;
+      if (!state) {
+        writePointer(out, null);
+        return E_NOINTERFACE;
       }
-      writePointer(out, null);
-      return E_NOINTERFACE;
+      return queryServed(self!, state, riid, out);
     },
   );
   const addRefCb = new Deno.UnsafeCallback(
@@ -1588,27 +1992,35 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
   );
   const releaseCb = new Deno.UnsafeCallback(
     { parameters: ["pointer"], result: "u32" } as const,
-    (self) => {
-      const state = stateOf(self);
-      if (!state) return 0;
-      const left = --state.refs;
-      if (left <= 0) served.delete(BigInt(Deno.UnsafePointer.value(self)));
-      return Math.max(0, left);
-    },
+    (self) => releaseServed(self),
   );
   const getTypeInfoCountCb = new Deno.UnsafeCallback(
     { parameters: ["pointer", "pointer"], result: "i32" } as const,
-    (_self, out) => {
+    (self, out) => {
       if (!out) return E_POINTER;
-      new DataView(Deno.UnsafePointerView.getArrayBuffer(out, 4)).setUint32(0, 0, true);
+      const state = stateOf(self);
+      const count = state && !state.handlers ? 1 : 0;
+      new DataView(Deno.UnsafePointerView.getArrayBuffer(out, 4)).setUint32(0, count, true);
       return S_OK;
     },
   );
   const getTypeInfoCb = new Deno.UnsafeCallback(
     { parameters: ["pointer", "u32", "u32", "pointer"], result: "i32" } as const,
-    (_self, _index, _lcid, out) => {
+    (self, index, _lcid, out) => {
+      if (!out) return E_POINTER;
       writePointer(out, null);
-      return E_NOTIMPL;
+      const state = stateOf(self);
+      if (!state || state.handlers) return E_NOTIMPL;
+      if (state.closed) return CO_E_OBJNOTCONNECTED;
+      if (index !== 0) return DISP_E_BADINDEX;
+      try {
+        state.typeInfo ??= buildTypeInfo(state);
+      } catch {
+        return E_FAIL;
+      }
+      addRef(state.typeInfo);
+      writePointer(out, state.typeInfo);
+      return S_OK;
     },
   );
   const getIDsOfNamesCb = new Deno.UnsafeCallback(
@@ -1652,15 +2064,235 @@ function buildVtable(): BigUint64Array<ArrayBuffer> {
     (self, dispid, _riid, _lcid, flags, params, result, excep, _argErr) =>
       inCallback(() => invokeServed(self, dispid, flags, params, result, excep)),
   );
-  for (const cb of [queryInterfaceCb, addRefCb, releaseCb, getTypeInfoCountCb, getTypeInfoCb]) {
-    callbacks.push(cb);
-  }
-  callbacks.push(getIDsOfNamesCb, invokeCb);
-  vtable = new BigUint64Array(
-    callbacks.map((cb) => BigInt(Deno.UnsafePointer.value(cb.pointer))),
-  );
+  const table = [
+    queryInterfaceCb,
+    addRefCb,
+    releaseCb,
+    getTypeInfoCountCb,
+    getTypeInfoCb,
+    getIDsOfNamesCb,
+    invokeCb,
+  ];
+  callbacks.push(...table);
+  vtable = new BigUint64Array(table.map((cb) => BigInt(Deno.UnsafePointer.value(cb.pointer))));
+  buildEventVtables();
   return vtable;
 }
+
+/**
+ * An ITypeInfo describing a served object's members (`CreateDispTypeInfo`): each method with as
+ * many VARIANT parameters as the function declares (`p1`, `p2`, ...) returning a VARIANT; each
+ * other property as a VARIANT property get and put. The DISPIDs are those of `GetIDsOfNames`.
+ */
+function buildTypeInfo(state: ServedObject): Deno.PointerObject {
+  const target = state.target as Record<string, unknown>;
+  const keep: Uint8Array[] = [];
+  const text = (s: string) => {
+    const w = wide(s);
+    keep.push(new Uint8Array(w.buffer));
+    return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(w)));
+  };
+  // METHODDATA { OLECHAR *szName; PARAMDATA *ppdata; DISPID dispid; UINT iMeth; CALLCONV cc;
+  //              UINT cArgs; WORD wFlags; VARTYPE vtReturn } = 40 bytes on x64
+  const entries: { name: string; dispid: number; flags: number; params: number }[] = [];
+  const members = state.names.length - state.events;
+  for (let i = 0; i < members; i++) {
+    const name = state.names[i];
+    const value = target[name];
+    if (typeof value === "function") {
+      entries.push({ name, dispid: i + 1, flags: DISPATCH_METHOD, params: value.length });
+    } else {
+      entries.push({ name, dispid: i + 1, flags: DISPATCH_PROPERTYGET, params: 0 });
+      entries.push({ name, dispid: i + 1, flags: DISPATCH_PROPERTYPUT, params: 1 });
+    }
+  }
+  const methods = new DataView(new ArrayBuffer(Math.max(1, entries.length) * 40));
+  entries.forEach((e, index) => {
+    const at = index * 40;
+    const count = Math.min(e.params, MAX_ARGS);
+    // PARAMDATA { OLECHAR *szName; VARTYPE vt } = 16 bytes
+    const params = new DataView(new ArrayBuffer(Math.max(1, count) * 16));
+    keep.push(new Uint8Array(params.buffer));
+    for (let p = 0; p < count; p++) {
+      params.setBigUint64(p * 16, text(`p${p + 1}`), true);
+      params.setUint16(p * 16 + 8, VT_VARIANT, true);
+    }
+    methods.setBigUint64(at, text(e.name), true);
+    methods.setBigUint64(
+      at + 8,
+      count ? BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(params.buffer))) : 0n,
+      true,
+    );
+    methods.setInt32(at + 16, e.dispid, true);
+    methods.setUint32(at + 20, 7 + index, true); // after IDispatch's seven slots
+    methods.setUint32(at + 24, 4, true); // CC_STDCALL
+    methods.setUint32(at + 28, count, true);
+    methods.setUint16(at + 32, e.flags, true);
+    methods.setUint16(at + 34, e.flags === DISPATCH_PROPERTYPUT ? VT_VOID : VT_VARIANT, true);
+  });
+  // INTERFACEDATA { METHODDATA *pmethdata; UINT cMembers }
+  const data = new BigUint64Array(2);
+  data[0] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(methods.buffer)));
+  data[1] = BigInt(entries.length);
+  const out = new BigUint64Array(1);
+  const hr = oleaut32().CreateDispTypeInfo(
+    new Uint8Array(data.buffer),
+    LOCALE_USER_DEFAULT,
+    new Uint8Array(out.buffer),
+  );
+  void keep;
+  checkHr(hr, "CreateDispTypeInfo", "Cannot describe the served object");
+  return Deno.UnsafePointer.create(out[0])!;
+}
+
+/** The vtables of IConnectionPointContainer and IConnectionPoint. */
+function buildEventVtables(): void {
+  const addRefCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer"], result: "u32" } as const,
+    (self) => {
+      const facet = facetOf(self);
+      return facet ? ++facet.state.refs : 0;
+    },
+  );
+  const releaseCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer"], result: "u32" } as const,
+    (self) => {
+      const facet = facetOf(self);
+      return facet ? releaseServed(facet.main) : 0;
+    },
+  );
+  const containerQueryCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, riid, out) => {
+      if (!out) return E_POINTER;
+      const facet = facetOf(self);
+      if (!facet) {
+        writePointer(out, null);
+        return E_NOINTERFACE;
+      }
+      return queryServed(facet.main, facet.state, riid, out);
+    },
+  );
+  const enumPointsCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer"], result: "i32" } as const,
+    (_self, out) => {
+      writePointer(out, null);
+      return E_NOTIMPL;
+    },
+  );
+  const findPointCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, riid, out) => {
+      if (!out) return E_POINTER;
+      writePointer(out, null);
+      const facet = facetOf(self);
+      if (!facet?.state.point) return E_FAIL;
+      if (facet.state.closed) return CO_E_OBJNOTCONNECTED;
+      if (!guidEquals(riid, IID_WINIPC_EVENTS) && !guidEquals(riid, IID_IDispatch)) {
+        return CONNECT_E_NOCONNECTION;
+      }
+      facet.state.refs++;
+      writePointer(out, pointerOf(facet.state.point));
+      return S_OK;
+    },
+  );
+  const pointQueryCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, riid, out) => {
+      if (!out) return E_POINTER;
+      const facet = facetOf(self);
+      if (facet && (guidEquals(riid, IID_IUnknown) || guidEquals(riid, IID_IConnectionPoint))) {
+        facet.state.refs++;
+        writePointer(out, self);
+        return S_OK;
+      }
+      writePointer(out, null);
+      return E_NOINTERFACE;
+    },
+  );
+  const getInterfaceCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer"], result: "i32" } as const,
+    (_self, out) => {
+      if (!out) return E_POINTER;
+      viewOf(out, 16).set(IID_WINIPC_EVENTS);
+      return S_OK;
+    },
+  );
+  const getContainerCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer"], result: "i32" } as const,
+    (self, out) => {
+      if (!out) return E_POINTER;
+      const facet = facetOf(self);
+      if (!facet?.state.container) return E_FAIL;
+      facet.state.refs++;
+      writePointer(out, pointerOf(facet.state.container));
+      return S_OK;
+    },
+  );
+  const adviseCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, sink, cookieOut) =>
+      inCallback(() => {
+        if (!sink || !cookieOut) return E_POINTER;
+        const facet = facetOf(self);
+        if (!facet) return E_FAIL;
+        if (facet.state.closed) return CO_E_OBJNOTCONNECTED;
+        if (facet.state.sinks.size >= MAX_SINKS) return CONNECT_E_CANNOTCONNECT;
+        const [dispatch] = queryInterface(sink, IID_IDispatch);
+        if (!dispatch) return CONNECT_E_CANNOTCONNECT;
+        const cookie = facet.state.nextCookie++;
+        facet.state.sinks.set(cookie, adoptDispatch(dispatch, "event sink"));
+        new DataView(Deno.UnsafePointerView.getArrayBuffer(cookieOut, 4)).setUint32(
+          0,
+          cookie,
+          true,
+        );
+        return S_OK;
+      }),
+  );
+  const unadviseCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "u32"], result: "i32" } as const,
+    (self, cookie) =>
+      inCallback(() => {
+        const facet = facetOf(self);
+        const sink = facet?.state.sinks.get(cookie);
+        if (!facet || !sink) return CONNECT_E_NOCONNECTION;
+        facet.state.sinks.delete(cookie);
+        releaseAfterCallbacks(() => sink.release());
+        return S_OK;
+      }),
+  );
+  const enumConnectionsCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer"], result: "i32" } as const,
+    (_self, out) => {
+      writePointer(out, null);
+      return E_NOTIMPL;
+    },
+  );
+  const container = [containerQueryCb, addRefCb, releaseCb, enumPointsCb, findPointCb];
+  const point = [
+    pointQueryCb,
+    addRefCb,
+    releaseCb,
+    getInterfaceCb,
+    getContainerCb,
+    adviseCb,
+    unadviseCb,
+    enumConnectionsCb,
+  ];
+  callbacks.push(containerQueryCb, addRefCb, releaseCb, enumPointsCb, findPointCb);
+  callbacks.push(pointQueryCb, getInterfaceCb, getContainerCb, adviseCb, unadviseCb);
+  callbacks.push(enumConnectionsCb);
+  const table = (cbs: Deno.UnsafeCallback[]) =>
+    new BigUint64Array(cbs.map((cb) => BigInt(Deno.UnsafePointer.value(cb.pointer))));
+  // deno-lint-ignore no-explicit-any
+  containerVtable = table(container as any);
+  // deno-lint-ignore no-explicit-any
+  pointVtable = table(point as any);
+}
+
+/** The most sinks one served object accepts (each is a reference into another process). */
+const MAX_SINKS = 256;
 
 function readWideZ(p: Deno.PointerValue): string {
   if (!p) return "";
@@ -1685,14 +2317,25 @@ function invokeServed(
   const state = stateOf(self);
   if (!state) return E_FAIL;
   if (state.closed) return CO_E_OBJNOTCONNECTED;
+  const handler = state.handlers ? state.handlers.get(dispid) : undefined;
   const name = state.names[dispid - 1];
-  if (name === undefined) return DISP_E_MEMBERNOTFOUND;
+  if (state.handlers) {
+    // An event sink: events it does not listen to are answered and ignored.
+    if (!handler) return S_OK;
+  } else if (name === undefined || dispid > state.names.length - state.events) {
+    return DISP_E_MEMBERNOTFOUND;
+  }
   try {
     const p = params ? DISPPARAMS.read(viewOf(params, DISPPARAMS.size)) : null;
     const count = p?.cArgs ?? 0;
-    const args: unknown[] = [];
+    if (count > MAX_ARGS || (count > 0 && !p?.rgvarg)) return DISP_E_BADPARAMCOUNT;
+    const args: ComValue[] = [];
     for (let i = count - 1; i >= 0; i--) {
       args.push(readVariant(Deno.UnsafePointer.offset(p!.rgvarg!, i * VARIANT_SIZE)!));
+    }
+    if (handler) {
+      handler(...args);
+      return S_OK;
     }
     const target = state.target as Record<string, unknown>;
     let value: unknown;
@@ -1722,24 +2365,137 @@ function invokeServed(
   }
 }
 
-/** Makes a new COM object for `target` and returns its IDispatch with one reference. */
-function exposeDispatch(target: object): Deno.PointerObject {
-  const table = buildVtable();
+const VT_VOID = 24;
+
+/** The most arguments a served method or event handler accepts. */
+const MAX_ARGS = 64;
+
+interface ExposeOptions {
+  events?: readonly string[];
+  handlers?: Map<number, (...args: ComValue[]) => void>;
+  sinkIid?: Uint8Array<ArrayBuffer>;
+}
+
+function facetMemory(table: BigUint64Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
   const memory = new Uint8Array(16);
   new DataView(memory.buffer).setBigUint64(
     0,
     BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(table))),
     true,
   );
-  const self = Deno.UnsafePointer.of(memory)!;
-  served.set(BigInt(Deno.UnsafePointer.value(self)), {
+  return memory;
+}
+
+/** Makes a new COM object for `target` and returns its IDispatch with one reference. */
+function exposeDispatch(target: object, options: ExposeOptions = {}): Deno.PointerObject {
+  const table = buildVtable();
+  const memory = facetMemory(table);
+  const self = pointerOf(memory);
+  const members = options.handlers ? [] : memberNames(target);
+  const events = [...(options.events ?? [])];
+  const state: ServedObject = {
     target,
     refs: 1,
     memory,
-    names: memberNames(target),
+    names: [...members, ...events],
+    events: events.length,
     closed: false,
-  });
+    sinks: new Map(),
+    nextCookie: 1,
+    handlers: options.handlers,
+    sinkIid: options.sinkIid,
+  };
+  if (events.length) {
+    state.container = facetMemory(containerVtable!);
+    state.point = facetMemory(pointVtable!);
+    facets.set(keyOf(pointerOf(state.container)), { main: self, kind: "container" });
+    facets.set(keyOf(pointerOf(state.point)), { main: self, kind: "point" });
+  }
+  served.set(keyOf(self), state);
   return self;
+}
+
+const eventNameSchema = z.string({ error: "must be a string" })
+  .regex(/^[A-Za-z_]\w{0,254}$/, { error: "must be a name (letters, digits, _)" });
+const eventsSchema = z.array(eventNameSchema, { error: "must be an array of event names" })
+  .max(1024, { error: "must have at most 1024 events" })
+  .optional();
+
+/** Checks the declared events against each other and the target's members. */
+function checkEvents(target: object, events: readonly string[] | undefined): string[] {
+  const list = parseArg(eventsSchema, events, "events") ?? [];
+  const seen = new Set(memberNames(target).map((n) => n.toLowerCase()));
+  for (const event of list) {
+    if (seen.has(event.toLowerCase())) {
+      throw new TypeError(
+        `Invalid argument "events": "${event}" is declared twice or is also a member`,
+      );
+    }
+    seen.add(event.toLowerCase());
+  }
+  return list;
+}
+
+/**
+ * Raises an event of a served object: every client connected to it (through
+ * `IConnectionPoint::Advise`, as {@linkcode events} does) receives it, in its own process. The
+ * event must be declared in the `events` option of {@linkcode serveObject} or
+ * {@linkcode registerClass}. The calls are synchronous: each sink runs its handler before the
+ * next is called. A sink that has gone away (its process ended) is dropped.
+ *
+ * @param target The served TypeScript object (the one passed to `serveObject`, or made by a
+ * class's `create`).
+ * @param event The event's name, as declared.
+ * @param args The event's arguments.
+ * @returns How many sinks received it.
+ * @throws {TypeError} When `target` is not served or has no such event.
+ *
+ * @example Raise an event from a served object
+ * ```ts
+ * import { raiseEvent, serveObject } from "./com.ts";
+ * const clock = {
+ *   tick(n: number) {
+ *     raiseEvent(clock, "Tick", n);
+ *   },
+ * };
+ * using reg = serveObject("my-clock", clock, { events: ["Tick"] });
+ * ```
+ */
+export function raiseEvent(target: object, event: string, ...args: unknown[]): number {
+  const name = parseArg(eventNameSchema, event, "event");
+  let found = false;
+  let delivered = 0;
+  for (const state of [...served.values()]) {
+    if (state.target !== target || state.handlers) continue;
+    const index = state.names.findIndex((n, i) =>
+      i >= state.names.length - state.events && n.toLowerCase() === name.toLowerCase()
+    );
+    if (index < 0) continue;
+    found = true;
+    if (state.closed) continue;
+    for (const [cookie, sink] of [...state.sinks]) {
+      if (sink.released) continue;
+      const error = invokeById(sink, index + 1, args);
+      if (!error) delivered++;
+      else if (
+        [RPC_E_DISCONNECTED, RPC_S_SERVER_UNAVAILABLE, CO_E_OBJNOTCONNECTED].some((hr) =>
+          error.hresult === hr >>> 0
+        )
+      ) {
+        state.sinks.delete(cookie);
+        releaseAfterCallbacks(() => sink.release());
+      }
+    }
+  }
+  if (!found) {
+    const declared = [...served.values()].some((s) => s.target === target && !s.handlers);
+    throw new TypeError(
+      declared
+        ? `Cannot raise "${name}": the served object declares no such event`
+        : `Cannot raise "${name}": the object is not served over COM`,
+    );
+  }
+  return delivered;
 }
 
 /**
@@ -1800,7 +2556,10 @@ export class ComRegistration implements Disposable {
     if (cookie === null) return;
     this.#cookie = null;
     const state = stateOf(this.#object);
-    if (state) state.closed = true;
+    if (state) {
+      state.closed = true;
+      dropSinks(state);
+    }
     releaseAfterCallbacks(() => {
       try {
         withRot(`Cannot revoke "${this.#name}"`, (rot) => {
@@ -1820,6 +2579,29 @@ export class ComRegistration implements Disposable {
 }
 
 /**
+ * Options of {@linkcode serveObject}.
+ *
+ * @example Declare the events a served object raises
+ * ```ts
+ * import { type ServeOptions } from "./com.ts";
+ * const options: ServeOptions = { events: ["Tick", "Done"] };
+ * ```
+ */
+export interface ServeOptions {
+  /**
+   * The events the object raises with {@linkcode raiseEvent}: names (letters, digits, `_`),
+   * distinct from its members. Clients connect through `IConnectionPointContainer` (the object
+   * then has one connection point, {@linkcode IID_WINIPC_EVENTS}, whose DISPIDs its
+   * `GetIDsOfNames` gives for the event names).
+   */
+  events?: readonly string[];
+}
+
+const serveOptionsSchema = z.object({ events: z.array(z.string()).optional() }, {
+  error: "must be an object",
+}).strict();
+
+/**
  * Serves a TypeScript object over COM: wraps it in an `IDispatch` and registers it in the Running
  * Object Table under the item moniker `!name`, so other processes find it with
  * {@linkcode getObject} and call it. Methods (own or inherited) are callable; other properties
@@ -1830,6 +2612,7 @@ export class ComRegistration implements Disposable {
  *
  * @param name The name to register under (1 to 255 characters, no `!`).
  * @param target The object.
+ * @param options Its events.
  * @returns The registration; `close()` revokes it.
  * @throws {TypeError} For a bad name or a target that is not an object.
  * @throws {ComError} When the Running Object Table refuses the registration.
@@ -1843,14 +2626,20 @@ export class ComRegistration implements Disposable {
  * });
  * ```
  */
-export function serveObject(name: string, target: object): ComRegistration {
+export function serveObject(
+  name: string,
+  target: object,
+  options: ServeOptions = {},
+): ComRegistration {
   const item = parseArg(rotNameSchema, name, "name");
   if ((typeof target !== "object" && typeof target !== "function") || target === null) {
     throw new TypeError('Invalid argument "target": must be an object');
   }
+  const opts = parseArg(serveOptionsSchema, options, "options");
+  const events = checkEvents(target, opts.events);
   const context = `Cannot register "${item}" in the Running Object Table`;
   initCom();
-  const object = exposeDispatch(target);
+  const object = exposeDispatch(target, { events });
   try {
     const cookie = withRot(context, (rot) => {
       const moniker = itemMoniker(item, context);
@@ -1875,6 +2664,547 @@ export function serveObject(name: string, target: object): ComRegistration {
     return registration(item, cookie, object, pump.attach());
   } catch (e) {
     release(object);
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client: events through IConnectionPointContainer / IConnectionPoint
+
+/**
+ * A connection to an object's events (`IConnectionPoint::Advise`). While it is open, this
+ * process pumps messages so events arrive, and stays alive; `close()` (or `using`) calls
+ * `Unadvise`.
+ *
+ * @example Listen until disposed
+ * ```ts
+ * import { createObject, onEvent } from "./com.ts";
+ * using clock = createObject("Demo.Clock");
+ * using _connection = onEvent(clock, "Tick", (n) => console.log("tick", n));
+ * clock.startTicks(3);
+ * ```
+ */
+export interface EventConnection extends Disposable {
+  /** The event's name. */
+  readonly event: string;
+  /** Unadvises; a second call does nothing. */
+  close(): void;
+}
+
+/** Finds the object's connection point and the event's DISPID; returns the owned CP pointer. */
+function findEvent(d: Dispatch, event: string): { point: Deno.PointerObject; dispid: number } {
+  const context = `Cannot connect to event "${event}" of ${d.label}`;
+  const [container, hr] = queryInterface(d.unsafePointer, IID_IConnectionPointContainer);
+  if (!container) {
+    throw new ComError("IUnknown::QueryInterface(IConnectionPointContainer)", hr, {
+      context: `${context}: the object has no events`,
+    });
+  }
+  let point: Deno.PointerObject;
+  try {
+    const out = new BigUint64Array(1);
+    const found = vcall(container, 4, ["buffer", "buffer"], "i32", IID_WINIPC_EVENTS, out);
+    checkHr(found as number, "IConnectionPointContainer::FindConnectionPoint", context);
+    point = Deno.UnsafePointer.create(out[0])!;
+  } finally {
+    release(container);
+  }
+  let dispid: number;
+  try {
+    dispid = d.dispid(event);
+  } catch (e) {
+    release(point);
+    if (e instanceof ComError && e.hresultName === "DISP_E_UNKNOWNNAME") {
+      throw new ComError("IDispatch::GetIDsOfNames", e.hresult, {
+        context: `${d.label} has no event "${event}"`,
+      });
+    }
+    throw e;
+  }
+  return { point, dispid };
+}
+
+/**
+ * Connects a handler to an event of a COM object: a sink implemented here as an `IDispatch` is
+ * passed to the object's connection point (`IConnectionPointContainer::FindConnectionPoint`,
+ * `IConnectionPoint::Advise`). Works with objects winipc serves ({@linkcode serveObject},
+ * {@linkcode raiseEvent}), whose event DISPIDs their `GetIDsOfNames` gives.
+ *
+ * @param object The object (from {@linkcode createObject} or {@linkcode getObject}).
+ * @param event The event's name (case-insensitive).
+ * @param handler Called with the event's arguments, on this thread, as each event arrives.
+ * @returns The connection; close it to stop.
+ * @throws {TypeError} For a bad argument.
+ * @throws {ComError} When the object has no events (`E_NOINTERFACE`), no such event
+ * (`DISP_E_UNKNOWNNAME`), or refuses the connection.
+ *
+ * @example Print each Tick of an object another process serves
+ * ```ts
+ * import { getObject, onEvent } from "./com.ts";
+ * using clock = getObject("my-clock");
+ * using _ticks = onEvent(clock, "Tick", (n) => console.log("tick", n));
+ * ```
+ */
+export function onEvent(
+  object: ComObject | Dispatch,
+  event: string,
+  handler: (...args: ComValue[]) => void,
+): EventConnection {
+  const name = parseArg(eventNameSchema, event, "event");
+  if (typeof handler !== "function") {
+    throw new TypeError('Invalid argument "handler": must be a function');
+  }
+  const d = object instanceof Dispatch ? object : proxies.get(object as object);
+  if (!d) throw new TypeError('Invalid argument "object": must be a COM object');
+  initCom();
+  const { point, dispid } = findEvent(d, name);
+  const sink = exposeDispatch({}, {
+    handlers: new Map([[dispid, handler]]),
+    sinkIid: IID_WINIPC_EVENTS,
+  });
+  let cookie: number;
+  try {
+    const out = new Uint32Array(1);
+    const hr = vcall(point, 5, ["pointer", "buffer"], "i32", sink, out) as number;
+    checkHr(hr, "IConnectionPoint::Advise", `Cannot connect to event "${name}" of ${d.label}`);
+    cookie = out[0];
+  } catch (e) {
+    release(sink);
+    release(point);
+    throw e;
+  }
+  const lease = pump.attach();
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
+    releaseAfterCallbacks(() => {
+      try {
+        vcall(point, 6, ["u32"], "i32", cookie);
+      } finally {
+        release(point);
+        release(sink);
+        lease.release();
+      }
+    });
+  };
+  return { event: name, close, [Symbol.dispose]: close };
+}
+
+/**
+ * The events of one name as an async iterable: each item is the event's arguments. Ending the
+ * loop (`break`, `return`, an exception) disconnects. Up to 10,000 events wait for the loop; later
+ * ones are dropped until it catches up.
+ *
+ * @param object The object.
+ * @param event The event's name.
+ * @returns The events; also disposable.
+ * @throws {ComError} As {@linkcode onEvent}, at once.
+ *
+ * @example Take three ticks
+ * ```ts
+ * import { events, getObject } from "./com.ts";
+ * using clock = getObject("my-clock");
+ * let seen = 0;
+ * for await (const [n] of events(clock, "Tick")) {
+ *   console.log("tick", n);
+ *   if (++seen === 3) break;
+ * }
+ * ```
+ */
+export function events(
+  object: ComObject | Dispatch,
+  event: string,
+): AsyncIterableIterator<ComValue[]> & Disposable {
+  const queue: ComValue[][] = [];
+  let wake: (() => void) | undefined;
+  const connection = onEvent(object, event, (...args) => {
+    if (queue.length < 10_000) queue.push(args);
+    wake?.();
+  });
+  let done = false;
+  const finish = () => {
+    done = true;
+    connection.close();
+    wake?.();
+  };
+  const iterator: AsyncIterableIterator<ComValue[]> & Disposable = {
+    async next(): Promise<IteratorResult<ComValue[]>> {
+      while (!queue.length && !done) {
+        await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
+      }
+      if (queue.length) return { value: queue.shift()!, done: false };
+      return { value: undefined, done: true };
+    },
+    return(): Promise<IteratorResult<ComValue[]>> {
+      finish();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+    [Symbol.dispose]: finish,
+  };
+  return iterator;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server: an activatable class (CoRegisterClassObject) with per-user registration
+
+/**
+ * Options of {@linkcode registerClass}.
+ *
+ * @example A class other processes create by ProgID
+ * ```ts
+ * import { type ClassOptions } from "./com.ts";
+ * const options: ClassOptions = {
+ *   progId: "Demo.Calculator",
+ *   clsid: "{8F0B6C1E-2D3A-4E5F-9A1B-C2D3E4F5A6B7}",
+ *   create: () => ({ add: (a: number, b: number) => a + b }),
+ *   register: true,
+ * };
+ * ```
+ */
+export interface ClassOptions {
+  /** The ProgID (`Vendor.Name` or `Vendor.Name.1`; letters, digits, `_`, dots; at most 39). */
+  progId: string;
+  /** The CLSID in registry form, `{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}`. */
+  clsid: string;
+  /** Makes the TypeScript object for each `CoCreateInstance` (synchronous). */
+  create: () => object;
+  /** The events each object raises with {@linkcode raiseEvent} (as in {@linkcode ServeOptions}). */
+  events?: readonly string[];
+  /**
+   * Also write the per-user registration under `HKCU\Software\Classes` (ProgID → CLSID, and
+   * `CLSID\{...}\LocalServer32` naming this program), so `CreateObject("<ProgID>")` finds the
+   * class; `unregister()` deletes the keys it created. Default `false`.
+   */
+  register?: boolean;
+}
+
+const classOptionsSchema = z.object({
+  progId: z.string({ error: "must be a string" }).max(39, {
+    error: "must be at most 39 characters",
+  })
+    .regex(/^[A-Za-z_]\w*(\.\w+)+$/, {
+      error: 'must be a ProgID like "Vendor.Name" (letters, digits, _ and dots)',
+    }),
+  clsid: z.string({ error: "must be a string" }).regex(
+    /^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$/,
+    { error: "must be a CLSID like {8F0B6C1E-2D3A-4E5F-9A1B-C2D3E4F5A6B7}" },
+  ),
+  create: z.custom<() => object>((v) => typeof v === "function", { error: "must be a function" }),
+  events: z.array(z.string()).optional(),
+  register: z.boolean({ error: "must be a boolean" }).optional(),
+}, { error: "must be an object" }).strict();
+
+const IID_IClassFactory = guid("00000001-0000-0000-C000-000000000046");
+const CLASS_E_NOAGGREGATION = 0x8004_0110 | 0;
+
+interface Factory {
+  create: () => object;
+  events: string[];
+  refs: number;
+  memory: Uint8Array<ArrayBuffer>;
+}
+
+const factories = new Map<bigint, Factory>();
+let factoryVtable: BigUint64Array<ArrayBuffer> | undefined;
+
+function buildFactoryVtable(): BigUint64Array<ArrayBuffer> {
+  if (factoryVtable) return factoryVtable;
+  buildVtable();
+  const queryCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, riid, out) => {
+      if (!out) return E_POINTER;
+      const factory = self ? factories.get(keyOf(self)) : undefined;
+      if (factory && (guidEquals(riid, IID_IUnknown) || guidEquals(riid, IID_IClassFactory))) {
+        factory.refs++;
+        writePointer(out, self);
+        return S_OK;
+      }
+      writePointer(out, null);
+      return E_NOINTERFACE;
+    },
+  );
+  const addRefCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer"], result: "u32" } as const,
+    (self) => {
+      const factory = self ? factories.get(keyOf(self)) : undefined;
+      return factory ? ++factory.refs : 0;
+    },
+  );
+  // The factory's memory is held by its ClassRegistration; the count is informational.
+  const releaseCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer"], result: "u32" } as const,
+    (self) => {
+      const factory = self ? factories.get(keyOf(self)) : undefined;
+      return factory ? Math.max(0, --factory.refs) : 0;
+    },
+  );
+  const createInstanceCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "pointer", "pointer", "pointer"], result: "i32" } as const,
+    (self, outer, riid, out) =>
+      inCallback(() => {
+        if (!out) return E_POINTER;
+        writePointer(out, null);
+        if (outer) return CLASS_E_NOAGGREGATION;
+        const factory = self ? factories.get(keyOf(self)) : undefined;
+        if (!factory) return E_FAIL;
+        let target: unknown;
+        try {
+          target = factory.create();
+        } catch {
+          return E_FAIL;
+        }
+        if ((typeof target !== "object" && typeof target !== "function") || target === null) {
+          return E_FAIL;
+        }
+        try {
+          checkEvents(target, factory.events); // an event may not share a member's name
+        } catch {
+          return E_FAIL;
+        }
+        const object = exposeDispatch(target, { events: factory.events });
+        const hr = queryServed(object, stateOf(object)!, riid, out);
+        releaseServed(object);
+        return hr;
+      }),
+  );
+  const lockServerCb = new Deno.UnsafeCallback(
+    { parameters: ["pointer", "i32"], result: "i32" } as const,
+    () => S_OK,
+  );
+  const table = [queryCb, addRefCb, releaseCb, createInstanceCb, lockServerCb];
+  callbacks.push(...table);
+  factoryVtable = new BigUint64Array(
+    table.map((cb) => BigInt(Deno.UnsafePointer.value(cb.pointer))),
+  );
+  return factoryVtable;
+}
+
+/** Writes a REG_SZ value (`name` null: the key's default value). */
+function setRegistryString(key: Deno.PointerObject, name: string | null, value: string): void {
+  const data = wide(value);
+  const status = advapi32().RegSetValueExW(
+    key,
+    name === null ? null : wide(name),
+    0,
+    REG_SZ,
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    data.byteLength,
+  );
+  if (status !== 0) {
+    throw new ComError("RegSetValueExW", 0x8007_0000 | status, {
+      context: "Cannot write the class registration",
+    });
+  }
+}
+
+/** Creates (or opens) HKCU\<path>, sets its values; returns whether it was created. */
+function writeKey(path: string, values: Record<string, string>): boolean {
+  const out = new BigUint64Array(1);
+  const disposition = new Uint32Array(1);
+  const status = advapi32().RegCreateKeyExW(
+    HKEY_CURRENT_USER,
+    wide(path),
+    0,
+    null,
+    0,
+    KEY_ALL_ACCESS,
+    null,
+    out,
+    disposition,
+  );
+  if (status !== 0) {
+    throw new ComError("RegCreateKeyExW", 0x8007_0000 | status, {
+      context: `Cannot create HKCU\\${path}`,
+    });
+  }
+  const key = Deno.UnsafePointer.create(out[0])!;
+  try {
+    for (const [name, value] of Object.entries(values)) {
+      setRegistryString(key, name === "" ? null : name, value);
+    }
+  } finally {
+    advapi32().RegCloseKey(key);
+  }
+  return disposition[0] === REG_CREATED_NEW_KEY;
+}
+
+/** The command line that starts this program again (`LocalServer32`). */
+function selfCommandLine(): string {
+  const exe = Deno.execPath();
+  const main = Deno.mainModule.startsWith("file:")
+    ? decodeURI(new URL(Deno.mainModule).pathname)
+      .replace(/^\/([A-Za-z]:)/, "$1").replaceAll("/", "\\")
+    : "";
+  const isDeno = /(^|[\\/])deno(\.exe)?$/i.test(exe);
+  return isDeno && main ? `"${exe}" run -A "${main}"` : `"${exe}"`;
+}
+
+let classRegistration: (
+  progId: string,
+  clsid: string,
+  cookie: number,
+  factory: Uint8Array<ArrayBuffer>,
+  keys: string[],
+  lease: PumpLease,
+) => ClassRegistration;
+
+/**
+ * A class registered with {@linkcode registerClass}. `unregister()` (or `using`) revokes the class
+ * object and deletes the registry keys it created.
+ *
+ * @example Serve a class until disposed
+ * ```ts
+ * import { registerClass } from "./com.ts";
+ * using reg = registerClass({
+ *   progId: "Demo.Echo",
+ *   clsid: "{0D6C4B1A-7E2F-4A3B-8C9D-1E2F3A4B5C6D}",
+ *   create: () => ({ echo: (x: unknown) => x }),
+ * });
+ * console.log(reg.progId, reg.clsid);
+ * ```
+ */
+export class ClassRegistration implements Disposable {
+  readonly #progId: string;
+  readonly #clsid: string;
+  #cookie: number | null;
+  readonly #factory: Uint8Array<ArrayBuffer>;
+  readonly #keys: string[];
+  readonly #lease: PumpLease;
+
+  static {
+    classRegistration = (progId, clsid, cookie, factory, keys, lease) =>
+      new ClassRegistration(progId, clsid, cookie, factory, keys, lease);
+  }
+
+  /** Holds what {@linkcode registerClass} made. */
+  private constructor(
+    progId: string,
+    clsid: string,
+    cookie: number,
+    factory: Uint8Array<ArrayBuffer>,
+    keys: string[],
+    lease: PumpLease,
+  ) {
+    this.#progId = progId;
+    this.#clsid = clsid;
+    this.#cookie = cookie;
+    this.#factory = factory;
+    this.#keys = keys;
+    this.#lease = lease;
+  }
+
+  /** The ProgID. */
+  get progId(): string {
+    return this.#progId;
+  }
+
+  /** The CLSID, `{...}` in upper case. */
+  get clsid(): string {
+    return this.#clsid;
+  }
+
+  /** The registry keys (under HKCU) this registration created and will delete. */
+  get keys(): readonly string[] {
+    return [...this.#keys];
+  }
+
+  /**
+   * Revokes the class object (`CoRevokeClassObject`) and deletes the keys it created, deepest
+   * first; a second call does nothing. Objects already created stay alive for their clients.
+   */
+  unregister(): void {
+    const cookie = this.#cookie;
+    if (cookie === null) return;
+    this.#cookie = null;
+    releaseAfterCallbacks(() => {
+      try {
+        ole32().CoRevokeClassObject(cookie);
+        for (const key of [...this.#keys].reverse()) {
+          advapi32().RegDeleteKeyW(HKEY_CURRENT_USER, wide(key));
+        }
+      } finally {
+        factories.delete(keyOf(pointerOf(this.#factory)));
+        this.#lease.release();
+      }
+    });
+  }
+
+  /** Unregisters. */
+  [Symbol.dispose](): void {
+    this.unregister();
+  }
+}
+
+/**
+ * Makes a TypeScript class activatable by other processes: registers a class factory with
+ * `CoRegisterClassObject` (`CLSCTX_LOCAL_SERVER`, `REGCLS_MULTIPLEUSE`), whose `CreateInstance`
+ * calls `create()` and serves the object it returns (as {@linkcode serveObject} does, events
+ * included). With `register: true` it also writes the per-user registration under
+ * `HKCU\Software\Classes`, so that `CreateObject("<ProgID>")` (VBScript, winipc's
+ * {@linkcode createObject}, `CoCreateInstance` after `CLSIDFromProgID`) reaches this process. While
+ * registered, the message pump runs and keeps the process alive.
+ *
+ * @param options The ProgID, CLSID, factory function, events and whether to write the registry.
+ * @returns The registration; `unregister()` undoes it.
+ * @throws {TypeError} For a bad ProgID, CLSID or option.
+ * @throws {ComError} When the class object or a registry key cannot be registered.
+ *
+ * @example Serve a calculator to CreateObject("Demo.Calculator")
+ * ```ts
+ * import { registerClass } from "./com.ts";
+ * using reg = registerClass({
+ *   progId: "Demo.Calculator",
+ *   clsid: "{8F0B6C1E-2D3A-4E5F-9A1B-C2D3E4F5A6B7}",
+ *   create: () => ({ add: (a: number, b: number) => a + b }),
+ *   register: true,
+ * });
+ * ```
+ */
+export function registerClass(options: ClassOptions): ClassRegistration {
+  const opts = parseArg(classOptionsSchema, options, "options");
+  const events = parseArg(eventsSchema, opts.events, "events") ?? [];
+  const clsidText = opts.clsid.toUpperCase();
+  initCom();
+  const table = buildFactoryVtable();
+  const memory = facetMemory(table);
+  const factory = pointerOf(memory);
+  factories.set(keyOf(factory), { create: opts.create, events, refs: 1, memory });
+  const keys: string[] = [];
+  try {
+    if (opts.register) {
+      const classes = "Software\\Classes";
+      const clsidKey = `${classes}\\CLSID\\${clsidText}`;
+      const entries: [string, Record<string, string>][] = [
+        [`${classes}\\${opts.progId}`, { "": opts.progId }],
+        [`${classes}\\${opts.progId}\\CLSID`, { "": clsidText }],
+        [clsidKey, { "": opts.progId }],
+        [`${clsidKey}\\ProgID`, { "": opts.progId }],
+        [`${clsidKey}\\LocalServer32`, { "": selfCommandLine() }],
+      ];
+      for (const [path, values] of entries) if (writeKey(path, values)) keys.push(path);
+    }
+    const cookie = new Uint32Array(1);
+    checkHr(
+      ole32().CoRegisterClassObject(
+        guid(clsidText),
+        factory,
+        CLSCTX_LOCAL_SERVER,
+        REGCLS_MULTIPLEUSE,
+        cookie,
+      ),
+      "CoRegisterClassObject",
+      `Cannot register the class "${opts.progId}"`,
+    );
+    return classRegistration(opts.progId, clsidText, cookie[0], memory, keys, pump.attach());
+  } catch (e) {
+    for (const key of keys.reverse()) advapi32().RegDeleteKeyW(HKEY_CURRENT_USER, wide(key));
+    factories.delete(keyOf(factory));
     throw e;
   }
 }

@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import {
+  ComError,
+  type ComValue,
+  createObject,
+  events,
+  getObject,
+  onEvent,
+  raiseEvent,
+  serveObject,
+} from "../mechanisms/com.ts";
+import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+
+// ---- platform-independent ----
+
+Deno.test("serveObject() and raiseEvent() reject bad event declarations first", () => {
+  const target = { add: (a: number, b: number) => a + b };
+  assert.throws(
+    () => serveObject("x", target, { events: ["add"] }),
+    /"add" is declared twice or is also a member/,
+  );
+  assert.throws(
+    () => serveObject("x", target, { events: ["Tick", "tick"] }),
+    /"tick" is declared twice/,
+  );
+  assert.throws(() => serveObject("x", target, { events: ["no spaces"] }), /events/);
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => serveObject("x", target, { events: "Tick" } as any),
+    /Invalid argument "options.events"/,
+  );
+  assert.throws(() => raiseEvent(target, "Tick"), /the object is not served over COM/);
+  assert.throws(() => raiseEvent(target, ""), /Invalid argument "event"/);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => onEvent({} as any, "Tick", () => {}), /must be a COM object/);
+});
+
+// ---- across processes ----
+
+/** Waits until `predicate` holds, failing after `ms`. */
+async function until(predicate: () => boolean, ms = 15_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!predicate()) {
+    if (performance.now() > deadline) throw new Error("timed out waiting for events");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+winTest("events from a served object reach a client in another process", async () => {
+  const name = uniqueName("rot-events");
+  await using server = spawnFixture("com_server.ts", [name]);
+  await server.expect("ready");
+  using service = getObject(name);
+
+  const seen: ComValue[][] = [];
+  const connection = onEvent(service, "tick", (...args) => seen.push(args));
+  assert.equal(connection.event, "tick");
+  // Raised inside the call: the handler runs here while this process waits for the reply.
+  assert.equal(service.tickNow(7), 1, "one sink connected");
+  assert.deepEqual(seen, [[7, "now"]]);
+  // Raised later, from the server's event loop.
+  service.startTicks(3);
+  await until(() => seen.length === 4);
+  assert.deepEqual(seen.slice(1), [[1, "tick 1"], [2, "tick 2"], [3, "tick 3"]]);
+
+  // The async-iterator form, next to a second handler: both sinks receive each event.
+  const second: ComValue[][] = [];
+  using _second = service.$on("Tick", (...args: ComValue[]) => second.push(args));
+  const got: ComValue[][] = [];
+  const ticks = events(service, "Tick"); // connected before the ticks start
+  service.startTicks(2);
+  for await (const args of ticks) {
+    got.push(args);
+    if (got.length === 2) break;
+  }
+  assert.deepEqual(got.map((a) => a[0]), [1, 2]);
+  await until(() => second.length === 2);
+  connection.close();
+  connection.close(); // a second close does nothing
+  assert.equal(service.tickNow(9), 1, "after close, only $on's sink is left");
+  assert.equal(seen.length, 6, "the closed handler got nothing more");
+  assert.deepEqual(second.at(-1), [9, "now"]);
+
+  // Bad inputs: clear errors, and the server stays up.
+  assert.throws(() => onEvent(service, "Nope", () => {}), (e: unknown) => {
+    assert.ok(e instanceof ComError);
+    assert.equal(e.hresultName, "DISP_E_UNKNOWNNAME");
+    assert.match(e.message, /has no event "Nope"/);
+    return true;
+  });
+  assert.throws(() => service.raiseUnknown(), /declares no such event/);
+  assert.throws(() => service.Tick(), /DISP_E_MEMBERNOTFOUND/, "an event is not callable");
+  assert.equal(service.add(1, 2), 3);
+  _second.close();
+  assert.equal(service.tickNow(1), 0, "no sink left");
+  service.stop();
+  assert.match(await server.expect("stopped *"), /^stopped \d+$/);
+});
+
+winTest("an object without events: onEvent says so", () => {
+  using dict = createObject("Scripting.Dictionary");
+  assert.throws(() => onEvent(dict, "Changed", () => {}), (e: unknown) => {
+    assert.ok(e instanceof ComError);
+    assert.equal(e.hresultName, "E_NOINTERFACE");
+    assert.match(e.message, /the object has no events/);
+    return true;
+  });
+});
+
+winTest("events reach a sink written against the raw IConnectionPoint ABI", async () => {
+  const name = uniqueName("rot-raw-sink");
+  await using server = spawnFixture("com_server.ts", [name]);
+  await server.expect("ready");
+  await using sink = spawnFixture("com_event_sink_raw.ts", [name, "3"]);
+  assert.equal(await sink.line(30_000), "advised");
+  for (let i = 1; i <= 3; i++) assert.equal(await sink.line(30_000), `tick ${i} tick ${i}`);
+  assert.equal(await sink.line(30_000), "done");
+  using service = getObject(name);
+  assert.equal(service.tickNow(1), 0, "the raw sink unadvised");
+  service.stop();
+  assert.match(await server.expect("stopped *"), /^stopped \d+$/);
+});
