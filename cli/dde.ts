@@ -89,7 +89,7 @@ export function registerDde(program: Command): void {
       const service = check(nameSchema, rawService, "<service>");
       const topic = check(nameSchema, rawTopic, "<topic>");
       const item = check(nameSchema, rawItem, "<item>");
-      using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
+      await using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
       const data = await conv.requestData(item);
       const text = data.text();
       emit(
@@ -112,7 +112,7 @@ export function registerDde(program: Command): void {
       const service = check(nameSchema, rawService, "<service>");
       const topic = check(nameSchema, rawTopic, "<topic>");
       const item = check(nameSchema, rawItem, "<item>");
-      using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
+      await using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
       await conv.poke(item, value);
       if (opts.json) emit(true, { service, topic, item, value }, "");
     });
@@ -127,7 +127,7 @@ export function registerDde(program: Command): void {
       const service = check(nameSchema, rawService, "<service>");
       const topic = check(nameSchema, rawTopic, "<topic>");
       const command = check(nameSchema, rawCommand, "<command>");
-      using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
+      await using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
       await conv.execute(command);
       if (opts.json) emit(true, { service, topic, command }, "");
     });
@@ -150,7 +150,7 @@ export function registerDde(program: Command): void {
       const topic = check(nameSchema, rawTopic, "<topic>");
       const item = check(nameSchema, rawItem, "<item>");
       const signal = deadline(opts.timeout);
-      using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
+      await using conv = await DdeClient.connect(service, topic, { timeout: 10_000 });
       let seen = 0;
       try {
         const updates = conv.advise(item, {

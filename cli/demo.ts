@@ -220,7 +220,7 @@ const ddeCase: DemoCase = {
     return Promise.resolve({ done: finished.then(() => server.close()) });
   },
   async run(session, sent) {
-    using client = await DdeClient.connect(`${session}.dde`, "demo", { timeout: TIMEOUT });
+    await using client = await DdeClient.connect(`${session}.dde`, "demo", { timeout: TIMEOUT });
     await client.poke("greeting", sent);
     return await client.request("greeting");
   },

@@ -8,8 +8,9 @@ if (Deno.args[0] === "peer") {
   const items = new Map<string, string>([["price", "1.0832"]]);
   const server = new DdeServer(service, {
     topics: ["EURUSD"],
-    request: (_topic, item) => items.get(item),
-    poke: (_topic, item, data) => void items.set(item, data.text()),
+    // DDE item names are case-insensitive (atoms): "Price" and "price" are one item
+    request: (_topic, item) => items.get(item.toLowerCase()),
+    poke: (_topic, item, data) => void items.set(item.toLowerCase(), data.text()),
   });
   console.log("ready");
   await new Promise((r) => setTimeout(r, 5000));
@@ -17,7 +18,7 @@ if (Deno.args[0] === "peer") {
 } else {
   const peer = startPeer(import.meta.filename!, String(Deno.pid));
   await firstLine(peer);
-  using client = await DdeClient.connect(service, "EURUSD");
+  await using client = await DdeClient.connect(service, "EURUSD");
   console.log(`price: ${await client.request("price")}`);
   await client.poke("price", "1.0901");
   console.log(`after poke: ${await client.request("price")}`);

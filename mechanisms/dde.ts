@@ -94,6 +94,9 @@ import type {
   DdeWireError,
 } from "./_dde_worker.ts";
 
+/** DDEML: a PostMessage failed (the window it was for is gone). */
+const DMLERR_POSTMSG_FAILED = 0x400c;
+
 /**
  * A DDEML call failed; `code` is the `DdeGetLastError` value.
  *
@@ -110,6 +113,7 @@ import type {
  * }
  * ```
  */
+
 export class DdeError extends Error {
   /** The DDEML function that failed, e.g. `DdeConnect`. */
   readonly functionName: string;
@@ -1079,6 +1083,7 @@ export class DdeClient {
   #hconv: bigint = 0n;
   #loops = new Map<number, { key: string; queue: AsyncQueue<DdeAdvise> }>();
   #closedReason: string | undefined;
+  #closing: Promise<void> | undefined;
   /** Resolves once the thread has loaded (its start-up does not count against a timeout). */
   #ready = Promise.withResolvers<void>();
 
@@ -1441,9 +1446,15 @@ export class DdeClient {
   /**
    * Ends the conversation, its advise loops and its thread. Idempotent. Transactions still
    * waiting reject with `BadResource`; the thread ends once the DDEML call it is making returns.
+   *
+   * @returns A promise that settles once the thread has ended the conversation (the server has
+   *   seen its advise loops end and the conversation terminate) or was given up on. Await it (or
+   *   use `await using`) before the process exits, or the server keeps links to a client that is
+   *   gone.
    */
-  close(): void {
-    if (this.#closedReason !== undefined) return;
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    if (this.#closedReason !== undefined) return this.#closing = Promise.resolve();
     this.#closedReason = "";
     this.#ready.reject(new Deno.errors.BadResource("DDE conversation is closed"));
     const worker = this.#worker;
@@ -1451,36 +1462,51 @@ export class DdeClient {
     this.#failAll(new Deno.errors.BadResource("DDE conversation is closed"));
     for (const { queue } of this.#loops.values()) queue.close();
     this.#loops.clear();
-    if (!worker) return; // abandoned (held up past a timeout): already terminated
+    // abandoned (held up past a timeout): already terminated
+    if (!worker) return this.#closing = Promise.resolve();
     // After what it is doing, the thread disconnects and ends DDEML (the partner sees a clean
     // termination, and DDEML's windows go with the thread), then ends.
     // A thread still inside a DDEML call after CLOSE_GRACE_MS is terminated (it ends when the
     // call returns).
-    const timer = setTimeout(() => worker.terminate(), CLOSE_GRACE_MS);
-    worker.onmessage = () => {
+    const ended = Promise.withResolvers<void>();
+    const end = () => {
       clearTimeout(timer);
       worker.terminate();
+      ended.resolve();
     };
+    const timer = setTimeout(end, CLOSE_GRACE_MS);
+    worker.onmessage = end;
     worker.postMessage({ op: "close", id: 0 } satisfies DdeRequest);
+    return this.#closing = ended.promise;
   }
 
-  /** Ends the conversation. */
+  /** Ends the conversation without waiting for its thread (see {@linkcode DdeClient.close}). */
   [Symbol.dispose](): void {
-    this.close();
+    void this.close();
+  }
+
+  /** Ends the conversation and waits until the partner has seen it end. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
 
 /**
  * The callbacks that serve a {@linkcode DdeServer}'s topics and items.
  *
+ * Topic and item names are DDE string handles, which are atoms: case-insensitive, and they reach
+ * the callbacks in the spelling the session's atom table holds (the first one registered while
+ * the name was in use), not necessarily the client's. Compare them without case.
+ *
  * @example A read-only clock topic and a command topic
  * ```ts
  * import { DdeServer, type DdeServerHandlers } from "./dde.ts";
  * const handlers: DdeServerHandlers = {
- *   topics: (topic) => topic === "Clock" || topic === "Control",
- *   request: (topic, item) => topic === "Clock" && item === "Now" ? new Date().toISOString() : undefined,
+ *   topics: (topic) => /^(clock|control)$/i.test(topic),
+ *   request: (topic, item) =>
+ *     /^clock$/i.test(topic) && /^now$/i.test(item) ? new Date().toISOString() : undefined,
  *   poke: () => false, // nothing is writable
- *   execute: (topic, command) => topic === "Control" && command === "[Ping]",
+ *   execute: (topic, command) => /^control$/i.test(topic) && command === "[Ping]",
  * };
  * using server = new DdeServer("TimeService", handlers);
  * ```
@@ -1692,10 +1718,13 @@ export class DdeServer {
    *
    * @param topic The topic.
    * @param item The item.
-   * @throws {DdeError} When DDEML refuses.
+   * @returns `true`, or `false` when a client could not be told (`DMLERR_POSTMSG_FAILED`: its
+   *   window is gone, as when its process ended without ending the conversation); the other
+   *   clients were told, and the server goes on.
+   * @throws {DdeError} When DDEML refuses otherwise.
    * @throws {Deno.errors.BadResource} Once the server is closed.
    */
-  advise(topic: string, item: string): void {
+  advise(topic: string, item: string): boolean {
     const t = parseArg(nameSchema, topic, "topic");
     const i = parseArg(nameSchema, item, "item");
     if (this.#instance.closed) throw new Deno.errors.BadResource("DDE server is closed");
@@ -1707,9 +1736,16 @@ export class DdeServer {
           (itemHsz) => user32().DdePostAdvise(this.#instance.id, topicHsz, itemHsz),
         ),
     );
-    if (!ok) {
-      throw this.#instance.fail("DdePostAdvise", `Cannot advise DDE item "${i}" of topic "${t}"`);
-    }
+    if (ok) return true;
+    const error = this.#instance.fail(
+      "DdePostAdvise",
+      `Cannot advise DDE item "${i}" of topic "${t}"`,
+    );
+    // A client whose process ended without ending its conversation leaves a link to a window
+    // that is gone: posting to it fails. That client is gone, not the server: the others were
+    // advised, and the server goes on.
+    if (error.code === DMLERR_POSTMSG_FAILED) return false;
+    throw error;
   }
 
   /**
