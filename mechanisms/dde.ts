@@ -94,6 +94,33 @@ import type {
   DdeWireError,
 } from "./_dde_worker.ts";
 
+/** Checks a poke's arguments, as both the blocking and the asynchronous client take them. */
+function pokeArgs(
+  item: string,
+  value: string | Uint8Array,
+  options: DdeTransactionOptions & { format?: DdeFormat },
+): {
+  name: string;
+  v: string | Uint8Array;
+  o: { timeout?: number; format?: DdeFormat };
+} {
+  const name = parseArg(nameSchema, item, "item");
+  const v = parseArg(
+    z.union([z.string(), z.instanceof(Uint8Array)], {
+      error: "must be a string or a Uint8Array",
+    }),
+    value,
+    "value",
+  );
+  const o = parseArg(
+    z.object({ timeout: timeoutSchema.optional(), format: formatSchema.optional() }).strict()
+      .optional(),
+    options,
+    "options",
+  ) ?? {};
+  return { name, v, o };
+}
+
 /** DDEML: a PostMessage failed (the window it was for is gone). */
 const DMLERR_POSTMSG_FAILED = 0x400c;
 
@@ -885,20 +912,7 @@ export class DdeConversation {
     value: string | Uint8Array,
     options: DdeTransactionOptions & { format?: DdeFormat } = {},
   ): void {
-    const name = parseArg(nameSchema, item, "item");
-    const v = parseArg(
-      z.union([z.string(), z.instanceof(Uint8Array)], {
-        error: "must be a string or a Uint8Array",
-      }),
-      value,
-      "value",
-    );
-    const o = parseArg(
-      z.object({ timeout: timeoutSchema.optional(), format: formatSchema.optional() }).strict()
-        .optional(),
-      options,
-      "options",
-    ) ?? {};
+    const { name, v, o } = pokeArgs(item, value, options);
     let bytes: Uint8Array<ArrayBuffer>;
     let format: number;
     if (typeof v === "string") {
@@ -1346,20 +1360,7 @@ export class DdeClient {
     value: string | Uint8Array,
     options: DdeTransactionOptions & { format?: DdeFormat } = {},
   ): Promise<void> {
-    const name = parseArg(nameSchema, item, "item");
-    const v = parseArg(
-      z.union([z.string(), z.instanceof(Uint8Array)], {
-        error: "must be a string or a Uint8Array",
-      }),
-      value,
-      "value",
-    );
-    const o = parseArg(
-      z.object({ timeout: timeoutSchema.optional(), format: formatSchema.optional() }).strict()
-        .optional(),
-      options,
-      "options",
-    ) ?? {};
+    const { name, v, o } = pokeArgs(item, value, options);
     const [timeout, late] = this.#transactionTimeout(
       o.timeout,
       `poke DDE item "${name}"`,
