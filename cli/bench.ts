@@ -892,7 +892,10 @@ async function measure(
     await lines.cancel().catch(() => undefined);
     const status = await peer.status;
     if (!status.success) {
-      console.error(`warning: the ${target.mechanism} peer exited with code ${status.code}`);
+      const said = await new Response(peer.stderr).text().catch(() => "");
+      console.error(
+        `warning: the ${target.mechanism} peer exited with code ${status.code}: ${said.trim()}`,
+      );
     }
   }
 }
