@@ -6,6 +6,19 @@
  * FFI call and nothing else. A `nonblocking` call runs on a worker thread whose last error is not
  * ours: take its status from its own result instead.
  *
+ * Even on the same thread the last error is not safe for long. The runtime shares the thread: a
+ * garbage collection, an interrupt V8 handles when a JavaScript function is entered, or a turn of
+ * the event loop can make system calls of its own that overwrite it. Measured with deno.exe 2.9.6
+ * under Wine 10 (`SetLastError(7)`, then JavaScript only, then `GetLastError`): after allocating
+ * 300,000 objects it read 487 (`ERROR_INVALID_ADDRESS`, from the collector's memory calls), after
+ * an `await` of a timer 258 (`WAIT_TIMEOUT`, from the event loop's wait), and the runtime was seen
+ * calling `VerifyVersionInfoW` on the main thread, whose failure leaves 1150
+ * (`ERROR_OLD_WIN_VERSION`), the code that once made the I/O core misread a normal outcome. So:
+ * read it in the same expression or statement as the failing call when a wrong code would do harm
+ * (bind `kernel32().GetLastError` beforehand; calling it enters no JavaScript function), or use
+ * the native call that returns its status (`ffi/ntdll.ts`). These helpers are fine where a wrong
+ * code only makes an error message less exact.
+ *
  * @module
  */
 import { kernel32 } from "./kernel32.ts";
@@ -256,7 +269,36 @@ export class Win32Error extends Error {
 }
 
 /**
- * Reads `GetLastError` now. Call it right after the failing synchronous call.
+ * Makes a synchronous call and reads `GetLastError` straight after it, with no JavaScript function
+ * entered in between (see the module doc for why that matters). Use it where the code decides
+ * what happens next (`ERROR_ALREADY_EXISTS` after a create, `ERROR_PIPE_BUSY`, ...), not only
+ * what an error message says. A call that returns a pointer still allocates its result object
+ * before the read, so a collection there can overwrite the code; that is rare, and only the
+ * native calls that return their status avoid it.
+ *
+ * @param call The synchronous FFI call, e.g. `() => k.CreateMutexW(null, 0, name)`.
+ * @returns The call's result and the last error read after it (meaningful where the function
+ * documents it: on failure, or `ERROR_ALREADY_EXISTS` after a successful create).
+ *
+ * @example Tell a created object from an opened one
+ * ```ts
+ * import { withLastError } from "./error.ts";
+ * import { kernel32 } from "./kernel32.ts";
+ * if (Deno.build.os === "windows") {
+ *   const [handle, code] = withLastError(() => kernel32().CreateEventW(null, 1, 0, null));
+ *   console.log(handle !== null, code);
+ * }
+ * ```
+ */
+export function withLastError<T>(call: () => T): [T, number] {
+  const getLastError = kernel32().GetLastError;
+  const result = call();
+  return [result, getLastError()];
+}
+
+/**
+ * Reads `GetLastError` now. Call it right after the failing synchronous call, where a wrong code
+ * would only make an error message less exact; see {@linkcode withLastError} otherwise.
  *
  * @returns The calling thread's last error code.
  */

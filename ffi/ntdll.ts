@@ -1,6 +1,9 @@
 /**
- * Raw bindings to ntdll.dll: the few native calls whose status is their own return value, so a
- * `nonblocking` call (on a worker thread, whose `GetLastError` is not ours) keeps its status.
+ * Raw bindings to ntdll.dll: the few native calls whose status is their own return value. A
+ * `nonblocking` call runs on a worker thread, whose `GetLastError` is not ours; and even on this
+ * thread the last error can be overwritten between a failing call and the `GetLastError` that
+ * reads it (see `lastError` in `error.ts`), so where a wrong code would do harm, the native call
+ * that returns its status is used.
  *
  * @module
  */
@@ -14,9 +17,24 @@ const symbols = {
     result: "u32",
     nonblocking: true,
   },
+  /**
+   * NTSTATUS NtSetInformationFile(HANDLE FileHandle, PIO_STATUS_BLOCK IoStatusBlock,
+   * PVOID FileInformation, ULONG Length, FILE_INFORMATION_CLASS FileInformationClass)
+   */
+  NtSetInformationFile: {
+    parameters: ["pointer", "buffer", "buffer", "u32", "u32"],
+    result: "u32",
+  },
   /** ULONG RtlNtStatusToDosError(NTSTATUS Status) */
   RtlNtStatusToDosError: { parameters: ["u32"], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;
+
+/** `FileCompletionInformation`: associates a handle with a completion port. */
+export const FILE_COMPLETION_INFORMATION_CLASS = 30;
+/** `FileIoCompletionNotificationInformation`: the handle's completion notification modes. */
+export const FILE_IO_COMPLETION_NOTIFICATION_INFORMATION_CLASS = 41;
+/** `STATUS_INVALID_PARAMETER`. */
+export const STATUS_INVALID_PARAMETER = 0xc000000d;
 
 /**
  * The ntdll.dll symbols, opened on first use.

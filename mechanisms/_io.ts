@@ -5,8 +5,10 @@
  * Every handle opened with `FILE_FLAG_OVERLAPPED` (named pipes on both sides, the pipes behind
  * anonymous pipes, serial ports, the pipe file system's root for `FSCTL_PIPE_WAIT`) runs its I/O
  * through an {@linkcode OverlappedOp}. The first
- * operation on a handle associates it with the port (`CreateIoCompletionPort`, created lazily)
- * and sets `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS` (`SetFileCompletionNotificationModes`), so an
+ * operation on a handle associates it with the port (created lazily), and sets
+ * `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`, both with `NtSetInformationFile` (what
+ * `CreateIoCompletionPort` and `SetFileCompletionNotificationModes` do, but with the status as its
+ * return value instead of in `GetLastError`), so an
  * operation that completes at once needs no completion packet and no thread switch at all.
  *
  * How one operation runs ({@linkcode OverlappedOp.run}):
@@ -97,6 +99,12 @@
  */
 import { lastError, Win32Error } from "../ffi/error.ts";
 import { INFINITE, kernel32 } from "../ffi/kernel32.ts";
+import {
+  FILE_COMPLETION_INFORMATION_CLASS,
+  FILE_IO_COMPLETION_NOTIFICATION_INFORMATION_CLASS,
+  ntdll,
+  STATUS_INVALID_PARAMETER,
+} from "../ffi/ntdll.ts";
 import { OVERLAPPED } from "../ffi/struct.ts";
 
 /** `ERROR_IO_PENDING`: the operation runs in the background. */
@@ -105,8 +113,6 @@ export const ERROR_IO_PENDING = 997;
 export const ERROR_OPERATION_ABORTED = 995;
 /** `ERROR_MORE_DATA`: a message-mode read got part of a message. */
 const ERROR_MORE_DATA = 234;
-/** `ERROR_INVALID_PARAMETER`: from `CreateIoCompletionPort`, the handle is already associated. */
-const ERROR_INVALID_PARAMETER = 87;
 /** `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`. */
 const FILE_SKIP_COMPLETION_PORT_ON_SUCCESS = 1;
 /** `OVERLAPPED_ENTRY` on x64: key, lpOverlapped, Internal (8 bytes each), byte count (4), pad. */
@@ -156,6 +162,8 @@ export interface OverlappedRunOptions {
 // the port and its one wait
 
 let port: Deno.PointerObject | null = null;
+/** The `IO_STATUS_BLOCK` the association calls write (never read). */
+const ioStatusBlock = new Uint8Array(16);
 /** Pending operations by the address of their OVERLAPPED. */
 const pending = new Map<bigint, () => void>();
 /** OVERLAPPEDs that may still get a packet, by address (insertion order = age). */
@@ -198,22 +206,38 @@ function thePort(): Deno.PointerObject {
  * @throws {Win32Error} When the handle cannot be associated (e.g. it is not overlapped).
  */
 export function associate(file: Deno.PointerObject, context = "Cannot start I/O"): void {
-  const k = kernel32();
-  const port = thePort();
-  // Under Wine, two long benchmark runs (out of about twenty) saw this call fail once with error
-  // 1150 (ERROR_OLD_WIN_VERSION), which no association failure should give, and the peer process
-  // die of it. Not understood yet; asking a second time tells a real failure (which fails again
-  // with the same code) from that one, and the second answer is the one that counts.
-  for (let attempt = 0;; attempt++) {
-    if (k.CreateIoCompletionPort(file, port, HANDLE_KEY, 0)) {
-      if (!k.SetFileCompletionNotificationModes(file, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)) {
-        throw new Win32Error("SetFileCompletionNotificationModes", lastError(), { context });
-      }
-      return;
-    }
-    const code = lastError();
-    if (code === ERROR_INVALID_PARAMETER) return; // associated already
-    if (attempt === 1) throw new Win32Error("CreateIoCompletionPort", code, { context });
+  const nt = ntdll();
+  const info = new BigUint64Array([Deno.UnsafePointer.value(thePort()) as bigint, HANDLE_KEY]);
+  // The native call, not CreateIoCompletionPort: its status is its return value. The Win32 call
+  // reports through GetLastError, and the runtime may overwrite that before it is read (see
+  // `lastError`): twice in about twenty long bench runs, an expected "associated already" was read
+  // as 1150 (ERROR_OLD_WIN_VERSION, which the runtime's own VerifyVersionInfoW calls leave behind)
+  // and killed the peer.
+  const status = nt.NtSetInformationFile(
+    file,
+    ioStatusBlock,
+    new Uint8Array(info.buffer),
+    info.byteLength,
+    FILE_COMPLETION_INFORMATION_CLASS,
+  );
+  if (status === STATUS_INVALID_PARAMETER) return; // associated already
+  if (status !== 0) {
+    throw new Win32Error("NtSetInformationFile", nt.RtlNtStatusToDosError(status), {
+      context: `${context} (associating the handle with the completion port)`,
+    });
+  }
+  const modes = new Uint32Array([FILE_SKIP_COMPLETION_PORT_ON_SUCCESS]);
+  const set = nt.NtSetInformationFile(
+    file,
+    ioStatusBlock,
+    new Uint8Array(modes.buffer),
+    modes.byteLength,
+    FILE_IO_COMPLETION_NOTIFICATION_INFORMATION_CLASS,
+  );
+  if (set !== 0) {
+    throw new Win32Error("NtSetInformationFile", nt.RtlNtStatusToDosError(set), {
+      context: `${context} (setting FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)`,
+    });
   }
 }
 
@@ -398,8 +422,11 @@ export class OverlappedOp implements Disposable {
     associate(file, options.context);
     const overlapped = this.#overlapped;
     overlapped.fill(0);
+    // Bound beforehand and called straight after `issue` returns, with no JavaScript function
+    // entered and nothing allocated in between: see `lastError` for why that matters.
+    const getLastError = kernel32().GetLastError;
     const started = issue(overlapped);
-    const code = started ? 0 : lastError(); // at once, on this thread
+    const code = started ? 0 : getLastError();
     if (started) return this.#result(file, overlapped);
     if (code !== ERROR_IO_PENDING) {
       if (code !== ERROR_MORE_DATA) return { bytes: 0, error: code };
@@ -444,8 +471,9 @@ export class OverlappedOp implements Disposable {
 
   #result(file: Deno.PointerObject, overlapped: Uint8Array): IoResult {
     this.#count[0] = 0;
-    const ok = kernel32().GetOverlappedResult(file, overlapped, this.#count, 0);
-    return { bytes: this.#count[0], error: ok ? 0 : lastError() };
+    const k = kernel32();
+    const ok = k.GetOverlappedResult(file, overlapped, this.#count, 0);
+    return { bytes: this.#count[0], error: ok ? 0 : k.GetLastError() };
   }
 
   /** Keeps the current OVERLAPPED alive for a packet that may come, and takes a fresh one. */

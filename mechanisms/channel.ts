@@ -33,7 +33,7 @@
  * @module
  */
 import { z } from "zod";
-import { lastError, Win32Error } from "../ffi/error.ts";
+import { Win32Error, withLastError } from "../ffi/error.ts";
 import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE } from "../ffi/kernel32.ts";
 import type { SecurityOptions } from "../ffi/security.ts";
 import {
@@ -259,8 +259,10 @@ class ProcessWatch {
     if (pid === Deno.pid) return true;
     let handle = this.#handles.get(pid);
     if (handle === undefined) {
-      handle = kernel32().OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-      if (handle === null && lastError() === ERROR_ACCESS_DENIED) return true;
+      const access = SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION;
+      let code: number;
+      [handle, code] = withLastError(() => kernel32().OpenProcess(access, 0, pid));
+      if (handle === null && code === ERROR_ACCESS_DENIED) return true;
       if (this.#handles.size >= MAX_WATCHED) {
         const [oldest, old] = this.#handles.entries().next().value!;
         if (old) kernel32().CloseHandle(old);

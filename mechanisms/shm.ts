@@ -25,7 +25,7 @@
  * @module
  */
 import { z } from "zod";
-import { checkBool, checkHandle, lastError, Win32Error } from "../ffi/error.ts";
+import { checkBool, checkHandle, Win32Error, withLastError } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   FILE_MAP_READ,
@@ -252,8 +252,9 @@ function sectionSize(handle: Deno.PointerObject, name: string | null): bigint {
 
 /** Whether a mapping of that name exists (one we may not open counts). */
 function mappingExists(name: string): boolean {
-  const raw = kernel32().OpenFileMappingW(SECTION_QUERY, 0, wide(name));
-  if (raw === null) return lastError() !== ERROR_FILE_NOT_FOUND;
+  const wideName = wide(name);
+  const [raw, code] = withLastError(() => kernel32().OpenFileMappingW(SECTION_QUERY, 0, wideName));
+  if (raw === null) return code !== ERROR_FILE_NOT_FOUND;
   kernel32().CloseHandle(raw);
   return true;
 }
@@ -318,15 +319,19 @@ export class SharedMemory implements Disposable {
     const context = name === null
       ? `Cannot create file mapping of ${size} bytes`
       : `Cannot create file mapping "${name}" of ${size} bytes`;
-    const raw = kernel32().CreateFileMappingW(
-      Deno.UnsafePointer.create(0xffff_ffff_ffff_ffffn), // INVALID_HANDLE_VALUE: the paging file
-      attributes.bytes,
-      PAGE_READWRITE | SEC_COMMIT,
-      high,
-      low,
-      wideOrNull(name),
+    const pagingFile = Deno.UnsafePointer.create(0xffff_ffff_ffff_ffffn); // INVALID_HANDLE_VALUE
+    const wideName = wideOrNull(name);
+    // ERROR_ALREADY_EXISTS on success, the cause on failure
+    const [raw, error] = withLastError(() =>
+      kernel32().CreateFileMappingW(
+        pagingFile,
+        attributes.bytes,
+        PAGE_READWRITE | SEC_COMMIT,
+        high,
+        low,
+        wideName,
+      )
     );
-    const error = lastError(); // at once: ERROR_ALREADY_EXISTS on success, the cause on failure
     if (raw === null) throw new Win32Error("CreateFileMappingW", error, { context });
     const handle = new OwnedHandle(raw);
     const created = error !== ERROR_ALREADY_EXISTS;

@@ -21,7 +21,7 @@
  * @module
  */
 import { z } from "zod";
-import { checkBool, checkHandle, lastError, Win32Error } from "../ffi/error.ts";
+import { checkBool, checkHandle, Win32Error, withLastError } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   EVENT_ALL_ACCESS,
@@ -77,8 +77,9 @@ function obtain(
     };
   }
   const context = name === null ? `Cannot create ${kind}` : `Cannot create ${kind} "${name}"`;
-  const raw = create(wideOrNull(name));
-  const error = lastError(); // read at once: ERROR_ALREADY_EXISTS on success, the cause on failure
+  const wideName = wideOrNull(name);
+  // ERROR_ALREADY_EXISTS on success, the cause on failure
+  const [raw, error] = withLastError(() => create(wideName));
   if (raw === null) throw new Win32Error(createName, error, { context });
   const handle = new OwnedHandle(raw);
   const created = error !== ERROR_ALREADY_EXISTS;

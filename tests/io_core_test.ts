@@ -6,7 +6,10 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { kernel32 } from "../ffi/kernel32.ts";
+import { Win32Error } from "../ffi/error.ts";
+import { FILE_FLAG_OVERLAPPED, kernel32, PIPE_ACCESS_DUPLEX } from "../ffi/kernel32.ts";
+import { wide } from "../ffi/strings.ts";
+import { associate } from "../mechanisms/_io.ts";
 import { spawnChild } from "../mechanisms/anonymous_pipe.ts";
 import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "../mechanisms/pipe.ts";
 import { Event, Semaphore } from "../mechanisms/sync.ts";
@@ -137,4 +140,43 @@ winTest("an auto-reset event set ten times wakes ten waiters, one each", async (
   }
   assert.deepEqual(await Promise.all(waits), Array(10).fill(true));
   assert.equal(await event.wait({ timeout: 0 }), false);
+});
+
+winTest("associate() takes its status from the native call, not from GetLastError", () => {
+  const k = kernel32();
+  const path = wide(`\\\\.\\pipe\\${uniqueName("io-assoc")}`);
+  const pipe = k.CreateNamedPipeW(
+    path,
+    PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+    0,
+    1,
+    4096,
+    4096,
+    0,
+    null,
+  );
+  assert.ok(pipe, "CreateNamedPipeW");
+  try {
+    associate(pipe);
+    // A second association is refused by the system and accepted here as "associated already",
+    // whatever the thread's last error says.
+    k.SetLastError(1150);
+    associate(pipe);
+  } finally {
+    k.CloseHandle(pipe);
+  }
+  // An event is no file: a real failure, reported with the call's own status.
+  const event = k.CreateEventW(null, 1, 0, null);
+  assert.ok(event, "CreateEventW");
+  try {
+    k.SetLastError(0);
+    assert.throws(
+      () => associate(event, "Cannot start test I/O"),
+      (e: unknown) =>
+        e instanceof Win32Error && e.functionName === "NtSetInformationFile" && e.code !== 0 &&
+        e.message.startsWith("Cannot start test I/O (associating the handle"),
+    );
+  } finally {
+    k.CloseHandle(event);
+  }
 });
