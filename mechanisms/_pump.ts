@@ -34,9 +34,18 @@
  * | a Worker owns the window, blocks in `GetMessageW`, the main thread computes the reply | 852 µs | 1,007 µs | 4.0–4.1× |
  * | this pump (main thread, idle, nonblocking `Sleep(1)`) | 917 µs | 925 µs | 3.7–4.5× |
  *
- * A Worker-owned window wakes no faster than this pump once the reply comes from the main thread
- * (a `MessageWindow`'s `onCopyData`, a DDE server's callbacks, a served COM object): the hop there
- * and back costs what the sleep costs. A window thread that answers by itself is bounded by the
+ * A Worker-owned window that asks the main thread for its reply through an event-loop message
+ * wakes no faster than this pump (a `MessageWindow`'s `onCopyData`, a DDE server's callbacks, a
+ * served COM object all need the main thread): the hop there and back costs what the sleep costs.
+ * With the hop made of `Atomics.notify` to a main thread waiting in `Atomics.waitAsync` (and
+ * `Atomics.wait` for the reply, `tools/pump_latency/atomics_receiver.ts`), measured 2026-12-02 in
+ * two runs on the same machine under the load of five other test runs: C 214 / 147 µs, this pump
+ * 817 / 1,007 µs (3.8× / 6.9×), the Atomics hand-off 523 / 713 µs (2.4× / 4.9×), a Deno thread
+ * answering by itself 361 µs (1.7×, first run). So the Atomics hand-off is about 1.5× faster than
+ * the pump and has no sleep on the path (on stock Windows the pump's idle `Sleep(1)` can cost
+ * 15.6 ms); it is the way forward, but it moves every window, DDEML instance and COM apartment to
+ * that thread and needs an answer for a main thread that sends to its own window (it would wait
+ * for the window thread, which waits for it), so it is not done yet. A window thread that answers by itself is bounded by the
  * second row, 1.8–1.9× C here, so even it misses issue 17's 1.4× in these runs. The pump stays on
  * the main thread for now. What is left: windows whose replies need no JavaScript
  * (`MessageWindow` without `onCopyData`, the clipboard watcher) could move to a window thread

@@ -7,6 +7,8 @@
  * - `deno-blocked`: a Deno main thread blocked in GetMessageW (its event loop stops);
  * - `worker`: a Worker owns the window and blocks in GetMessageW, the reply comes from the main
  *   thread (postMessage there, Atomics.wait for the answer);
+ * - `atomics`: as `worker`, but the main thread waits in `Atomics.waitAsync` instead of getting an
+ *   event-loop message (`atomics_receiver.ts`);
  * - `winipc`: a `MessageWindow` on the main thread, idle, served by `mechanisms/_pump.ts`.
  *
  * Build the C programs first (Debian: `apt-get install gcc-mingw-w64-x86-64`):
@@ -21,7 +23,8 @@
  *
  * @module
  */
-const [bin = ".scratch", countText = "60", only = "c,winipc,deno-blocked,worker"] = Deno.args;
+const [bin = ".scratch", countText = "60", only = "c,winipc,deno-blocked,worker,atomics"] =
+  Deno.args;
 const here = new URL(".", import.meta.url);
 const path = (u: URL) => decodeURIComponent(u.pathname.replace(/^\/([A-Za-z]:)/, "$1"));
 const script = (name: string) => path(new URL(name, here));
@@ -35,6 +38,8 @@ function receiver(kind: string, title: string): Deno.ChildProcess {
         ? "winipc_receiver.ts"
         : kind === "worker"
         ? "worker_receiver.ts"
+        : kind === "atomics"
+        ? "atomics_receiver.ts"
         : "bare_receiver.ts",
     ),
   ];
