@@ -255,6 +255,6 @@ export {
   type DdeTransactionOptions,
 } from "./mechanisms/dde.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
-export { errorName, Win32Error } from "./ffi/error.ts";
+export { errorName, Win32Error, WinipcError } from "./ffi/error.ts";
 
 export { isWindows, UnsupportedPlatformError } from "./ffi/library.ts";

@@ -6,14 +6,15 @@
  *
  * @module
  */
+import { WinipcError } from "../ffi/base_error.ts";
 import { InvalidArgumentError } from "@commander-js/extra-typings";
 import { z } from "zod";
 
 /** Bad usage: printed as `error: ...`, exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends WinipcError {
   /** @param message What is wrong with the arguments. */
   constructor(message: string) {
-    super(message);
+    super(message, "ERR_USAGE");
     this.name = "UsageError";
   }
 }

@@ -21,6 +21,9 @@
  *
  * @module
  */
+import { WinipcError } from "./base_error.ts";
+
+export { WinipcError };
 import { kernel32 } from "./kernel32.ts";
 import { fromWide } from "./strings.ts";
 
@@ -236,13 +239,11 @@ export interface Win32ErrorOptions {
  * }
  * ```
  */
-export class Win32Error extends Error {
+export class Win32Error extends WinipcError {
   /** The Win32 function that failed, e.g. `OpenFileMappingW`. */
   readonly functionName: string;
   /** The error code (`GetLastError`, `WSAGetLastError`, ...). */
-  readonly code: number;
-  /** The code's symbolic name, e.g. `ERROR_FILE_NOT_FOUND`. */
-  readonly codeName: string;
+  declare readonly code: number;
   /** The system's text for the code (may be empty). */
   readonly systemMessage: string;
 
@@ -258,12 +259,12 @@ export class Win32Error extends Error {
     const head = options.context ? `${options.context}: ` : "";
     super(
       `${head}${functionName} failed with ${errorName(code)} (${code})${text ? `: ${text}` : ""}`,
+      code,
+      errorName(code),
       options.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = "Win32Error";
     this.functionName = functionName;
-    this.code = code;
-    this.codeName = errorName(code);
     this.systemMessage = text;
   }
 }

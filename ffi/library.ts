@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { WinipcError } from "./base_error.ts";
 
 /**
  * The error thrown when a Win32 mechanism is used on a host that is not Windows.
@@ -23,7 +24,7 @@
  * }
  * ```
  */
-export class UnsupportedPlatformError extends Error {
+export class UnsupportedPlatformError extends WinipcError {
   /**
    * Makes the error.
    *
@@ -32,6 +33,7 @@ export class UnsupportedPlatformError extends Error {
   constructor(os: string = Deno.build.os) {
     super(
       `winipc needs Windows (or the Windows build of Deno under Wine): this is Deno for ${os}`,
+      "ERR_UNSUPPORTED_PLATFORM",
     );
     this.name = "UnsupportedPlatformError";
   }

@@ -69,6 +69,7 @@
  *
  * @module
  */
+import { WinipcError } from "../ffi/base_error.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
 import { PM_REMOVE, QS_ALLINPUT, user32, WM_NULL, WM_QUIT } from "../ffi/user32.ts";
 
@@ -105,7 +106,7 @@ const BATCH = 256;
  * }
  * ```
  */
-export class StackLimitError extends RangeError {
+export class StackLimitError extends WinipcError {
   /**
    * Makes the error, with the engine's own as its cause.
    *
@@ -116,6 +117,8 @@ export class StackLimitError extends RangeError {
       "A message from another process could not be handled: its data (e.g. a large WM_COPYDATA " +
         "payload) is placed on this thread's stack and V8's stack limit was exceeded; run deno " +
         "with --v8-flags=--stack-size=4096 to receive payloads of about 900 KiB and more",
+      "ERR_STACK_LIMIT",
+      undefined,
       { cause },
     );
     this.name = "StackLimitError";

@@ -33,7 +33,7 @@
  * @module
  */
 import { z } from "zod";
-import { Win32Error, withLastError } from "../ffi/error.ts";
+import { Win32Error, WinipcError, withLastError } from "../ffi/error.ts";
 import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE } from "../ffi/kernel32.ts";
 import type { SecurityOptions } from "../ffi/security.ts";
 import {
@@ -171,7 +171,7 @@ export interface ChannelOpOptions {
  * }
  * ```
  */
-export class PeerGoneError extends Error {
+export class PeerGoneError extends WinipcError {
   /** The peer's process id. */
   readonly pid: number;
   /**
@@ -181,7 +181,7 @@ export class PeerGoneError extends Error {
    * @param message What happened.
    */
   constructor(pid: number, message: string) {
-    super(message);
+    super(message, "ERR_PEER_GONE");
     this.name = "PeerGoneError";
     this.pid = pid;
   }
@@ -206,14 +206,14 @@ export class PeerGoneError extends Error {
  * }
  * ```
  */
-export class ProtocolError extends Error {
+export class ProtocolError extends WinipcError {
   /**
    * Makes the error.
    *
    * @param message What was wrong, with the value read.
    */
   constructor(message: string) {
-    super(message);
+    super(message, "ERR_PROTOCOL");
     this.name = "ProtocolError";
   }
 }

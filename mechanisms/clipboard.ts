@@ -33,7 +33,7 @@
  * @module
  */
 import { z } from "zod";
-import { lastError, Win32Error } from "../ffi/error.ts";
+import { lastError, Win32Error, WinipcError } from "../ffi/error.ts";
 import { GMEM_MOVEABLE, kernel32 } from "../ffi/kernel32.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import { CF_UNICODETEXT, HWND_MESSAGE, user32, WM_CLIPBOARDUPDATE } from "../ffi/user32.ts";
@@ -71,7 +71,7 @@ const ERROR_ACCESS_DENIED = 5;
  * }
  * ```
  */
-export class ClipboardFormatError extends Error {
+export class ClipboardFormatError extends WinipcError {
   /** The format whose data was malformed (`"HTML Format"`, `"CF_DIB"`, ...). */
   readonly format: string;
 
@@ -82,7 +82,7 @@ export class ClipboardFormatError extends Error {
    * @param message What was wrong.
    */
   constructor(format: string, message: string) {
-    super(`Malformed ${format} data on the clipboard: ${message}`);
+    super(`Malformed ${format} data on the clipboard: ${message}`, "ERR_CLIPBOARD_FORMAT");
     this.name = "ClipboardFormatError";
     this.format = format;
   }

@@ -37,7 +37,7 @@ import {
   REG_CREATED_NEW_KEY,
   REG_SZ,
 } from "../ffi/advapi32.ts";
-import { ERROR_NAMES } from "../ffi/error.ts";
+import { ERROR_NAMES, WinipcError } from "../ffi/error.ts";
 import {
   CLSCTX_ALL,
   CLSCTX_INPROC_SERVER,
@@ -212,9 +212,11 @@ export interface ComErrorOptions {
  * }
  * ```
  */
-export class ComError extends Error {
+export class ComError extends WinipcError {
   /** The function or method that failed, e.g. `CLSIDFromProgID`, `IDispatch::Invoke`. */
   readonly functionName: string;
+  /** The HRESULT, unsigned (`0x80020009`); the same as `code`. */
+  declare readonly code: number;
   /** The HRESULT, unsigned (`0x80020009`). */
   readonly hresult: number;
   /** Its name, e.g. `DISP_E_EXCEPTION`. */
@@ -240,6 +242,8 @@ export class ComError extends Error {
       `${head}${functionName} failed with ${name} (0x${u.toString(16).toUpperCase()})${
         detail ? `: ${detail}` : ""
       }`,
+      u,
+      name,
       options.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = "ComError";

@@ -43,6 +43,7 @@
  *
  * @module
  */
+import { WinipcError } from "../ffi/base_error.ts";
 import { z } from "zod";
 import { fromWide, wide } from "../ffi/strings.ts";
 import {
@@ -141,13 +142,11 @@ const DMLERR_POSTMSG_FAILED = 0x400c;
  * ```
  */
 
-export class DdeError extends Error {
+export class DdeError extends WinipcError {
   /** The DDEML function that failed, e.g. `DdeConnect`. */
   readonly functionName: string;
-  /** The DDEML error code. */
-  readonly code: number;
-  /** Its symbolic name, e.g. `DMLERR_NO_CONV_ESTABLISHED`. */
-  readonly codeName: string;
+  /** The DDEML error code; `codeName` is its symbolic name, e.g. `DMLERR_NO_CONV_ESTABLISHED`. */
+  declare readonly code: number;
 
   /**
    * Makes the error; its message names the function, the code and DDEML's text for it.
@@ -162,11 +161,11 @@ export class DdeError extends Error {
       `${context}: ${functionName} failed with ${dmlErrorName(code)} (0x${code.toString(16)})${
         text ? `: ${text}` : ""
       }`,
+      code,
+      dmlErrorName(code),
     );
     this.name = "DdeError";
     this.functionName = functionName;
-    this.code = code;
-    this.codeName = dmlErrorName(code);
   }
 }
 

@@ -26,7 +26,7 @@
  * @module
  */
 import { z } from "zod";
-import { Win32Error } from "../ffi/error.ts";
+import { Win32Error, WinipcError } from "../ffi/error.ts";
 import { isWindows, UnsupportedPlatformError } from "../ffi/library.ts";
 import type { Job, WorkerMessage } from "./_http_worker.ts";
 import { parseArg, signalSchema, urlSchema } from "./_validate.ts";
@@ -243,7 +243,7 @@ export interface UploadResult extends ResponseInfo {
  * }
  * ```
  */
-export class HttpStatusError extends Error {
+export class HttpStatusError extends WinipcError {
   /** The status code. */
   readonly status: number;
   /** The reason phrase. */
@@ -264,6 +264,8 @@ export class HttpStatusError extends Error {
       `${method} ${info.url} failed with HTTP ${info.status}${
         info.statusText ? ` ${info.statusText}` : ""
       }`,
+      info.status,
+      `HTTP_${info.status}`,
     );
     this.name = "HttpStatusError";
     this.status = info.status;

@@ -49,7 +49,7 @@
  */
 import { z } from "zod";
 import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE } from "../ffi/kernel32.ts";
-import { Win32Error } from "../ffi/error.ts";
+import { Win32Error, WinipcError } from "../ffi/error.ts";
 import { PeerGoneError } from "./channel.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
 import { Event } from "./sync.ts";
@@ -230,14 +230,14 @@ export interface PubSubServiceInfo {
  * }
  * ```
  */
-export class PubSubError extends Error {
+export class PubSubError extends WinipcError {
   /**
    * Makes the error.
    *
    * @param message What is wrong.
    */
   constructor(message: string) {
-    super(message);
+    super(message, "ERR_PUBSUB");
     this.name = "PubSubError";
   }
 }

@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { WinipcError } from "../ffi/base_error.ts";
 import { z } from "zod";
 import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "./pipe.ts";
 import { connectShm, listenShm } from "./shm_listener.ts";
@@ -206,6 +207,12 @@ export const RpcErrorCode = {
   Unauthorized: UNAUTHORIZED,
 } as const;
 
+/** The name of a JSON-RPC error code: its key in {@linkcode RpcErrorCode}, else `RPC_<code>`. */
+function rpcCodeName(code: number): string {
+  for (const [name, value] of Object.entries(RpcErrorCode)) if (value === code) return name;
+  return `RPC_${code}`;
+}
+
 /**
  * An error carried across a call: a JSON-RPC error object.
  *
@@ -223,9 +230,9 @@ export const RpcErrorCode = {
  * });
  * ```
  */
-export class RpcError extends Error {
-  /** The JSON-RPC error code. */
-  readonly code: number;
+export class RpcError extends WinipcError {
+  /** The JSON-RPC error code; `codeName` is its name in {@linkcode RpcErrorCode}, else `RPC_<code>`. */
+  declare readonly code: number;
   /** Extra data the server attached. */
   readonly data: unknown;
   /**
@@ -236,9 +243,8 @@ export class RpcError extends Error {
    * @param data Extra data.
    */
   constructor(code: number, message: string, data?: unknown) {
-    super(message);
+    super(message, code, rpcCodeName(code));
     this.name = "RpcError";
-    this.code = code;
     this.data = data;
   }
 }

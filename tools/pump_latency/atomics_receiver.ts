@@ -9,14 +9,14 @@ const value = new BigInt64Array(shared, 8, 1); // in: payload length; out: the r
 const worker = new Worker(new URL("./atomics_window.ts", import.meta.url), { type: "module" });
 worker.onmessage = () => console.log("ready");
 worker.postMessage({ title, shared });
-const keepAlive = setInterval(() => {}, 3_600_000);
+setInterval(() => {}, 3_600_000); // keeps the process alive; run.ts kills it
 for (;;) {
   const wait = Atomics.waitAsync(request, 0, 0);
   if (wait.async) await wait.value;
   if (Atomics.load(request, 0) !== 1) continue;
   Atomics.store(request, 0, 0);
-  value[0] = value[0]; // the reply: the payload's length, as the other receivers answer
+  // The reply is the payload's length, as the other receivers answer: the window thread left it
+  // in `value`.
   Atomics.store(reply, 0, 1);
   Atomics.notify(reply, 0);
 }
-clearInterval(keepAlive);
