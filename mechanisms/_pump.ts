@@ -1,8 +1,8 @@
 /**
  * The message pump of the Deno main thread.
  *
- * Windows that winipc creates (message windows, the clipboard watcher, DDEML's conversation
- * windows) belong to the main thread, because their window procedures are plain
+ * Windows that winipc creates on the main thread (the clipboard watcher, DDEML's conversation
+ * windows, COM's apartment window) belong to it, because their window procedures are plain
  * `Deno.UnsafeCallback`s that must run on the thread that owns the isolate. Messages sent to them
  * from other processes are delivered only while that thread is inside a message function
  * (`PeekMessageW`, `GetMessageW`, ...), so the main thread has to pump, and it must never block.
@@ -45,7 +45,9 @@
  * the pump and has no sleep on the path (on stock Windows the pump's idle `Sleep(1)` can cost
  * 15.6 ms); it is the way forward, but it moves every window, DDEML instance and COM apartment to
  * that thread and needs an answer for a main thread that sends to its own window (it would wait
- * for the window thread, which waits for it), so it is not done yet. A window thread that answers by itself is bounded by the
+ * for the window thread, which waits for it). `MessageWindow`s have moved there
+ * (`_window_thread.ts`: winipc sends with `SendMessageTimeoutW` on a worker thread, so the main
+ * thread never waits for its own window); DDE, COM and the clipboard watcher are still here. A window thread that answers by itself is bounded by the
  * second row, 1.8–1.9× C here, so even it misses issue 17's 1.4× in these runs. The pump stays on
  * the main thread for now. What is left: windows whose replies need no JavaScript
  * (`MessageWindow` without `onCopyData`, the clipboard watcher) could move to a window thread

@@ -40,7 +40,8 @@ import {
 } from "../ffi/user32.ts";
 import { AsyncQueue } from "./_queue.ts";
 export { StackLimitError } from "./_pump.ts";
-import { hwndFrom, hwndValue, NativeWindow } from "./_window.ts";
+import { hwndFrom, hwndValue } from "./_window.ts";
+import { ThreadWindow } from "./_window_thread.ts";
 import { parseArg, signalSchema } from "./_validate.ts";
 
 const ERROR_TIMEOUT = 1460;
@@ -254,7 +255,7 @@ const windowOptionsSchema = z.object({
  * ```
  */
 export class MessageWindow {
-  #window: NativeWindow;
+  #window: ThreadWindow;
   #copyData = new AsyncQueue<CopyDataMessage>();
   #other = new AsyncQueue<WindowMessage>();
   #error: unknown;
@@ -272,18 +273,19 @@ export class MessageWindow {
     const onCopyData = options.onCopyData;
     const onMessage = options.onMessage;
     const defaultReply = BigInt(opts.reply ?? 1);
-    this.#window = new NativeWindow({
+    this.#window = new ThreadWindow({
       title: opts.title,
       className: opts.className,
       messageOnly: opts.messageOnly,
+      messages: [...wanted],
       onError: (error) => {
         this.#error ??= error;
         this.#copyData.fail(error);
         this.#other.fail(error);
       },
-      procedure: (_hwnd, message, wParam, lParam) => {
-        if (message === WM_COPYDATA) {
-          const msg = readCopyData(wParam, lParam);
+      procedure: (message, wParam, lParam, copy) => {
+        if (copy) {
+          const msg = new CopyDataMessage(copy.data, copy.dwData, wParam);
           this.#copyData.push(msg);
           const r = onCopyData?.(msg);
           return r === undefined ? defaultReply : BigInt(r);
@@ -363,19 +365,6 @@ export class MessageWindow {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function readCopyData(wParam: bigint, lParam: bigint): CopyDataMessage {
-  const ptr = Deno.UnsafePointer.create(lParam);
-  if (ptr === null) return new CopyDataMessage(new Uint8Array(0), 0n, wParam);
-  const view = new Deno.UnsafePointerView(ptr);
-  const dwData = view.getBigUint64(0);
-  const cbData = view.getUint32(8);
-  const lpData = view.getPointer(16);
-  const data = cbData > 0 && lpData !== null
-    ? new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(lpData, cbData)).slice()
-    : new Uint8Array(0);
-  return new CopyDataMessage(data, dwData, wParam);
 }
 
 /**

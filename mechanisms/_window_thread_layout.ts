@@ -1,0 +1,75 @@
+/**
+ * The shared memory between the main thread and the window thread (`_window_thread.ts`,
+ * `_window_thread_worker.ts`).
+ *
+ * @module
+ */
+import { WM_APP } from "../ffi/user32.ts";
+
+/** Indexes of the `Int32Array` control words. */
+export const CTL = {
+  /** Worker → main: a message waits for its reply (1). The main thread waits on it. */
+  request: 0,
+  /** Main → worker: bumped with every reply and command; the worker waits on it. */
+  wake: 1,
+  /** Main → worker: the reply is there (1). */
+  reply: 2,
+  /** Main → worker: a command waits (1). */
+  command: 3,
+  /** Worker → main: the command ran (1). The main thread waits on it. */
+  done: 4,
+  /** The window thread's id (for `PostThreadMessageW`). */
+  threadId: 5,
+  /** The window thread is up (1). */
+  ready: 6,
+  /** The command: 1 create, 2 destroy. */
+  commandKind: 7,
+  /** The Win32 error of a failed command. */
+  commandError: 8,
+  /** The request's window id (0: no window, see `stackError`). */
+  requestWindow: 9,
+  /** Main → worker: the reply value is in `big[6]` (1), else the default procedure answers (0). */
+  handled: 10,
+  /** The length of the command's JSON in the command area. */
+  commandLength: 11,
+  /** Which call of a create failed: 1 RegisterClassExW, 2 CreateWindowExW. */
+  commandFailed: 12,
+  /** Worker → main: a message failed before its window procedure ran (V8's stack limit). */
+  stackError: 13,
+} as const;
+
+/** How many control words there are (the `BigInt64Array` of message fields follows them). */
+export const CTL_INTS = 16;
+/**
+ * The `BigInt64Array` after the control words: 0 hwnd, 1 message, 2 wParam, 3 lParam, 4 dwData,
+ * 5 payload length (-1: not WM_COPYDATA), 6 reply, 7 the command's window handle.
+ */
+export const BIG_COUNT = 8;
+/** The largest WM_COPYDATA payload the window thread hands over (larger ones are answered 0). */
+export const MAX_PAYLOAD = 1 << 30;
+/** The thread message that tells the window thread a command waits. */
+export const WM_WINDOW_THREAD_COMMAND = WM_APP + 0x3a1;
+
+/** The buffers both threads share. */
+export interface Shared {
+  /** Control words and message fields. */
+  control: SharedArrayBuffer;
+  /** A WM_COPYDATA payload (growable up to {@linkcode MAX_PAYLOAD}). */
+  data: SharedArrayBuffer;
+  /** A command's JSON (growable). */
+  command: SharedArrayBuffer;
+}
+
+/** The arguments of a create command. */
+export interface CreateCommand {
+  /** winipc's id for the window. */
+  id: number;
+  /** The class name. */
+  className: string;
+  /** The title, or null. */
+  title: string | null;
+  /** A message-only window. */
+  messageOnly: boolean;
+  /** Messages besides WM_COPYDATA that the main thread answers. */
+  messages: number[];
+}

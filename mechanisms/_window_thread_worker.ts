@@ -1,0 +1,200 @@
+/**
+ * The window thread (see `_window_thread.ts`): a worker that owns winipc's message windows and
+ * blocks in `MsgWaitForMultipleObjectsEx` until a message arrives. A message the main thread must answer is handed over through shared
+ * memory; the window procedure waits in `Atomics.wait` for the reply while it keeps running the
+ * main thread's commands (create and destroy a window), so neither side can wait for the other.
+ *
+ * @module
+ */
+import { parentPort } from "node:worker_threads";
+import { INFINITE, kernel32 } from "../ffi/kernel32.ts";
+import { wide } from "../ffi/strings.ts";
+import {
+  COPYDATASTRUCT,
+  HWND_MESSAGE,
+  MWMO_INPUTAVAILABLE,
+  PM_REMOVE,
+  QS_ALLINPUT,
+  user32,
+  WM_COPYDATA,
+  WM_QUIT,
+  WNDCLASSEXW,
+  WNDPROC,
+  WS_EX_TOOLWINDOW,
+  WS_POPUP,
+} from "../ffi/user32.ts";
+import {
+  type CreateCommand,
+  CTL,
+  CTL_INTS,
+  type Shared,
+  WM_WINDOW_THREAD_COMMAND,
+} from "./_window_thread_layout.ts";
+
+interface Hosted {
+  id: number;
+  className: Uint16Array<ArrayBuffer>;
+  wanted: Set<number>;
+}
+
+parentPort!.once("message", (shared: Shared) => run(shared));
+
+function run(shared: Shared): void {
+  const ctl = new Int32Array(shared.control, 0, CTL_INTS);
+  const big = new BigInt64Array(shared.control, CTL_INTS * 4);
+  const data = new Uint8Array(shared.data);
+  const command = new Uint8Array(shared.command);
+  const u = user32();
+  const k = kernel32();
+  const hInstance = k.GetModuleHandleW(null);
+  const windows = new Map<bigint, Hosted>();
+  const decoder = new TextDecoder();
+
+  /** Waits for the main thread's reply, running its commands meanwhile. */
+  function awaitReply(): void {
+    for (;;) {
+      const seen = Atomics.load(ctl, CTL.wake);
+      if (Atomics.load(ctl, CTL.reply) === 1) return;
+      if (Atomics.load(ctl, CTL.command) === 1) {
+        runCommand();
+        continue;
+      }
+      Atomics.wait(ctl, CTL.wake, seen);
+    }
+  }
+
+  const procedure = new Deno.UnsafeCallback(WNDPROC, (hwnd, message, wParam, lParam) => {
+    const hosted = windows.get(Deno.UnsafePointer.value(hwnd) as bigint);
+    if (!hosted || (message !== WM_COPYDATA && !hosted.wanted.has(message))) {
+      return u.DefWindowProcW(hwnd, message, wParam, lParam);
+    }
+    let length = -1n;
+    if (message === WM_COPYDATA) {
+      const cds = Deno.UnsafePointer.create(BigInt(lParam));
+      length = 0n;
+      big[4] = 0n;
+      if (cds) {
+        const { dwData, cbData, lpData } = COPYDATASTRUCT.read(
+          new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(cds, COPYDATASTRUCT.size)),
+        );
+        big[4] = BigInt.asIntN(64, BigInt(dwData));
+        if (cbData > 0 && lpData) {
+          // Larger than the hand-over area can grow (MAX_PAYLOAD): refused, the sender gets 0.
+          if (cbData > shared.data.maxByteLength) return 0n;
+          if (shared.data.byteLength < cbData) shared.data.grow(cbData);
+          data.set(new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(lpData, cbData)));
+          length = BigInt(cbData);
+        }
+      }
+    }
+    big[0] = Deno.UnsafePointer.value(hwnd) as bigint;
+    big[1] = BigInt(message);
+    big[2] = BigInt.asIntN(64, BigInt(wParam));
+    big[3] = BigInt(lParam);
+    big[5] = length;
+    ctl[CTL.requestWindow] = hosted.id;
+    Atomics.store(ctl, CTL.reply, 0);
+    Atomics.store(ctl, CTL.request, 1);
+    Atomics.notify(ctl, CTL.request);
+    awaitReply();
+    if (ctl[CTL.handled] === 1) return big[6];
+    return u.DefWindowProcW(hwnd, message, wParam, lParam);
+  });
+
+  function runCommand(): void {
+    if (Atomics.load(ctl, CTL.command) !== 1) return;
+    const kind = ctl[CTL.commandKind];
+    ctl[CTL.commandError] = 0;
+    if (kind === 1) create();
+    else if (kind === 2) destroy(big[7]);
+    Atomics.store(ctl, CTL.command, 0);
+    Atomics.store(ctl, CTL.done, 1);
+    Atomics.notify(ctl, CTL.done);
+  }
+
+  function create(): void {
+    const args: CreateCommand = JSON.parse(
+      decoder.decode(command.slice(0, ctl[CTL.commandLength])),
+    );
+    const className = wide(args.className);
+    const cls = WNDCLASSEXW.alloc({
+      cbSize: WNDCLASSEXW.size,
+      lpfnWndProc: procedure.pointer,
+      hInstance,
+      lpszClassName: Deno.UnsafePointer.of(className),
+    });
+    const getLastError = k.GetLastError;
+    if (u.RegisterClassExW(cls) === 0) {
+      ctl[CTL.commandError] = getLastError();
+      ctl[CTL.commandFailed] = 1;
+      return;
+    }
+    const title = args.title === null ? null : wide(args.title);
+    const hwnd = u.CreateWindowExW(
+      args.messageOnly ? 0 : WS_EX_TOOLWINDOW,
+      className,
+      title,
+      args.messageOnly ? 0 : WS_POPUP,
+      0,
+      0,
+      0,
+      0,
+      args.messageOnly ? HWND_MESSAGE : null,
+      null,
+      hInstance,
+      null,
+    );
+    if (hwnd === null) {
+      ctl[CTL.commandError] = getLastError();
+      ctl[CTL.commandFailed] = 2;
+      u.UnregisterClassW(className, hInstance);
+      return;
+    }
+    ctl[CTL.commandFailed] = 0;
+    const value = Deno.UnsafePointer.value(hwnd) as bigint;
+    windows.set(value, { id: args.id, className, wanted: new Set(args.messages) });
+    big[7] = value;
+  }
+
+  function destroy(value: bigint): void {
+    const hosted = windows.get(value);
+    if (!hosted) return;
+    windows.delete(value);
+    u.DestroyWindow(Deno.UnsafePointer.create(value));
+    u.UnregisterClassW(hosted.className, hInstance);
+  }
+
+  ctl[CTL.threadId] = k.GetCurrentThreadId();
+  Atomics.store(ctl, CTL.ready, 1);
+  Atomics.notify(ctl, CTL.ready);
+  const msg = new Uint8Array(48);
+  const view = new DataView(msg.buffer);
+  // Not GetMessageW: it runs the window procedures of sent messages inside its own wait, and an
+  // exception left pending by a procedure that could not run (V8's stack limit, see `_pump.ts`)
+  // would surface only when a posted message ends that wait. MsgWaitForMultipleObjectsEx returns
+  // when a message arrives and runs none; PeekMessageW then runs them and returns at once.
+  for (;;) {
+    try {
+      while (u.PeekMessageW(msg, null, 0, 0, PM_REMOVE)) {
+        const message = view.getUint32(8, true);
+        if (message === WM_QUIT) return;
+        if (view.getBigUint64(0, true) === 0n && message === WM_WINDOW_THREAD_COMMAND) {
+          runCommand();
+          continue;
+        }
+        u.TranslateMessage(msg);
+        u.DispatchMessageW(msg);
+      }
+    } catch (error) {
+      // The main thread turns this into a StackLimitError for every window.
+      ctl[CTL.stackError] = 1;
+      Atomics.store(ctl, CTL.reply, 0);
+      ctl[CTL.requestWindow] = 0;
+      Atomics.store(ctl, CTL.request, 1);
+      Atomics.notify(ctl, CTL.request);
+      awaitReply();
+      if (!(error instanceof RangeError)) throw error;
+    }
+    u.MsgWaitForMultipleObjectsEx(0, null, INFINITE, QS_ALLINPUT, MWMO_INPUTAVAILABLE);
+  }
+}
