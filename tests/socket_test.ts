@@ -426,3 +426,61 @@ winTest(
     assert.equal((await server.finish()).code, 0);
   },
 );
+
+winTest(
+  "a reset peer fails a pending read with WSARecv's WSAECONNRESET, not an end of stream",
+  async () => {
+    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const accepted = server.accept();
+    const conn = await connect({ hostname: "127.0.0.1", port: server.addr.port });
+    const peer = await accepted;
+    const reading = conn.read(new Uint8Array(16)); // pends: the peer sends nothing
+    await new Promise((r) => setTimeout(r, 100));
+    // The peer resets: winipc's own socket as the peer, aborted with unread data in it.
+    const listener = await listen({ port: 0 });
+    const acceptedByWinipc = listener.accept();
+    const client = await connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const resetter = await acceptedByWinipc;
+    const clientRead = client.read(new Uint8Array(16));
+    await client.write(new Uint8Array(10)); // unread by resetter: its close becomes a reset
+    await new Promise((r) => setTimeout(r, 100));
+    resetter.abort();
+    const e = await assertRejects(() => clientRead, Win32Error);
+    assert.equal(e.functionName, "WSARecv");
+    assert.equal(e.codeName, "WSAECONNRESET");
+    assert.equal(e.code, 10054);
+    // A write to the reset connection fails with WSASend's code.
+    const w = await assertRejects(() => client.write(new Uint8Array(1)), Win32Error);
+    assert.equal(w.functionName, "WSASend");
+    client.close();
+    listener.close();
+    // The orderly end, for contrast, is null.
+    peer.close();
+    assert.equal(await reading, null);
+    conn.close();
+    server.close();
+    await pollerIdle();
+  },
+);
+
+winTest(
+  "close() cancels a pending read and accept: BadResource, and the sockets are released",
+  async () => {
+    const listener = await listen({ port: 0 });
+    const accepting = listener.accept();
+    const client = await connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const conn = await accepting;
+    const reading = conn.read(new Uint8Array(16));
+    const nextAccept = listener.accept();
+    await new Promise((r) => setTimeout(r, 100));
+    conn.close();
+    listener.close();
+    await assertRejects(() => reading, Deno.errors.BadResource);
+    await assertRejects(() => nextAccept, Deno.errors.BadResource);
+    await pollerIdle(); // resolves only once both sockets were released after their completions
+    // The client sees the orderly end the released socket sent.
+    assert.equal(await client.read(new Uint8Array(16)), null);
+    client.close();
+    await pollerIdle();
+  },
+);
