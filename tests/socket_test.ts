@@ -481,6 +481,45 @@ winTest(
     // The client sees the orderly end the released socket sent.
     assert.equal(await client.read(new Uint8Array(16)), null);
     client.close();
+    // A pending datagram receive, too; the socket's iteration then ends.
+    const udp = await listenDatagram({ port: 0 });
+    const receiving = udp.receive();
+    const iterating = (async () => {
+      for await (const _ of udp) return "a datagram";
+      return "ended";
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    udp.close();
+    await assertRejects(() => receiving, Deno.errors.BadResource);
+    assert.equal(await iterating, "ended");
     await pollerIdle();
   },
 );
+
+winTest("an AbortSignal cancels a pending connect (ConnectEx)", async () => {
+  // A backlog of 1 that nobody accepts from: after a connection or two the host drops further
+  // SYNs, so the next connect stays pending.
+  const listener = await listen({ port: 0, backlog: 1 });
+  const connected: TcpConn[] = [];
+  let outcome = "";
+  for (let i = 0; i < 8 && outcome === ""; i++) {
+    const controller = new AbortController();
+    const attempt = connect({ port: listener.addr.port, signal: controller.signal });
+    const first = await Promise.race([
+      attempt.then(() => "connected", () => "failed"),
+      new Promise<string>((r) => setTimeout(() => r("pending"), 500)),
+    ]);
+    if (first !== "pending") {
+      if (first === "connected") connected.push(await attempt);
+      else await attempt; // an unexpected failure: let the test show it
+      continue;
+    }
+    controller.abort(new Error("stop"));
+    await assertRejects(() => attempt, Error, "stop");
+    outcome = "aborted";
+  }
+  assert.equal(outcome, "aborted", `every connect completed (${connected.length})`);
+  for (const c of connected) c.close();
+  listener.close();
+  await pollerIdle();
+});
