@@ -31,13 +31,21 @@
  * own `OVERLAPPED`s, so such a packet never points at freed memory.
  *
  * Before this, sockets were non-blocking and waited for readiness in one shared `WSAPoll` on a
- * worker thread. `winipc bench --mechanism socket --size 64 --floor`, the two designs alternated
- * three times on a loaded 2-core machine (load average 7 to 8): p50 229, 346, 525 µs with
- * `WSAPoll` (its floor 254, 82, 198 µs in the same runs), 322, 273, 255 µs overlapped (floor 191,
- * 104, 148 µs): under that load the two are within each other's noise. Both wait for the other
- * process through one worker-thread hop per round trip (about 250 µs under Wine); what the
- * overlapped design removes is the readiness round (poll, then `recv`) and the poller's wake-up
- * socket, and it puts sockets on the same single wait as every other handle.
+ * worker thread. Both designs measured under Wine 10 (deno.exe 2.9.6, 2026-12-02, a loaded 2-core
+ * machine, load average 4 to 8), 68-byte round trips to a `Deno.listen` echo server in another
+ * process, the two designs interleaved in one process in blocks of 100, 2,000 each, three runs:
+ * p50 183–195 µs overlapped against 169–184 µs with `WSAPoll` (p90 282–317 against 236–258 µs).
+ * Under Wine the overlapped path is the slower one by about 10 µs at p50: Wine completes a
+ * socket's pending receive in the thread that issued it (the server queues it a system APC, and
+ * interrupts the main thread, busy in Deno's event loop, to run the `recv`), then posts the
+ * packet that wakes the core's worker-thread wait, which wakes the main thread again; with
+ * `WSAPoll` the worker wakes, then the main thread `recv`s.
+ * On Windows the completion port is the native path (the kernel completes the receive), and
+ * `WSAPoll` there is known not to report a failed non-blocking connect on older Windows 10
+ * releases, which `ConnectEx` reports as its own status. `winipc bench --mechanism socket --size
+ * 64 --floor` in alternated runs on the same loaded machine: p50 211–525 µs before (floor
+ * 82–282), 255–1,531 µs after (floor 104–249): too noisy to rank the two, hence the interleaved
+ * measurement above.
  *
  * Errors are {@linkcode Win32Error}s named from `WSAGetLastError` (`WSAECONNREFUSED`,
  * `WSAEADDRINUSE`, ...), read synchronously right after the failing call.
