@@ -32,20 +32,30 @@
  *
  * Before this, sockets were non-blocking and waited for readiness in one shared `WSAPoll` on a
  * worker thread. Both designs measured under Wine 10 (deno.exe 2.9.6, 2026-12-02, a loaded 2-core
- * machine, load average 4 to 8), 68-byte round trips to a `Deno.listen` echo server in another
- * process, the two designs interleaved in one process in blocks of 100, 2,000 each, three runs:
- * p50 183–195 µs overlapped against 169–184 µs with `WSAPoll` (p90 282–317 against 236–258 µs).
- * Under Wine the overlapped path is the slower one by about 10 µs at p50: Wine completes a
- * socket's pending receive in the thread that issued it (the server queues it a system APC, and
- * interrupts the main thread, busy in Deno's event loop, to run the `recv`), then posts the
- * packet that wakes the core's worker-thread wait, which wakes the main thread again; with
- * `WSAPoll` the worker wakes, then the main thread `recv`s.
- * On Windows the completion port is the native path (the kernel completes the receive), and
- * `WSAPoll` there is known not to report a failed non-blocking connect on older Windows 10
- * releases, which `ConnectEx` reports as its own status. `winipc bench --mechanism socket --size
- * 64 --floor` in alternated runs on the same loaded machine: p50 211–525 µs before (floor
- * 82–282), 255–1,531 µs after (floor 104–249): too noisy to rank the two, hence the interleaved
- * measurement above.
+ * machine, load average 3 to 8), 68-byte round trips to a `Deno.listen` echo server in another
+ * process, the two designs interleaved in one process in blocks of 100, 2,000 each, three runs
+ * per row:
+ *
+ * | design | p50 µs | p90 µs |
+ * |---|---|---|
+ * | `WSAPoll` readiness, then `recv`/`send` (before) | 169–212 | 212–264 |
+ * | overlapped, association tried before every operation | 183–195 | 282–317 |
+ * | overlapped, each socket associated once (this module) | 172–208 | 237–275 |
+ *
+ * (The first two rows come from one set of runs, the first and third from another.) Trying to
+ * associate an associated socket again costs about 5 µs under Wine, twice per round trip, so
+ * each socket associates once (the `associated` option of `_io.ts`'s `run`). What is left of the
+ * p90 gap is Wine's: it completes a socket's pending receive in the thread that issued it (the
+ * server queues it a system APC, and interrupts the main thread, busy in Deno's event loop, to
+ * run the `recv`), then posts the packet that wakes the core's worker-thread wait, which wakes the
+ * main thread again; with `WSAPoll` the worker wakes, then the main thread `recv`s.
+ * `winipc bench --mechanism socket --size 64 --floor` (both processes on winipc sockets, so two
+ * pending receives per round trip), the two designs in alternated runs, load average about 4:
+ * p50 229, 240, 232, 297 µs before, 454, 260, 268, 294 µs after (floors 82–155 µs): under Wine
+ * the overlapped design is no faster, and by these runs somewhat slower.
+ * On Windows the completion port is the native path (the kernel completes the receive, no
+ * thread of the process runs it), and `WSAPoll` there is known not to report a failed
+ * non-blocking connect on older Windows 10 releases, which `ConnectEx` reports as its own status.
  *
  * Errors are {@linkcode Win32Error}s named from `WSAGetLastError` (`WSAECONNREFUSED`,
  * `WSAEADDRINUSE`, ...), read synchronously right after the failing call.
@@ -101,7 +111,7 @@ import {
   type WsaExtensionName,
   wsaLastError,
 } from "../ffi/ws2_32.ts";
-import { cancelAll, type IoResult, OverlappedOp } from "./_io.ts";
+import { associate, cancelAll, type IoResult, OverlappedOp } from "./_io.ts";
 import { hostnameSchema, parseArg, portSchema, signalSchema } from "./_validate.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -390,6 +400,7 @@ class OwnedSocket {
   readonly #handle: Deno.PointerObject;
   readonly #what: string;
   #inFlight = 0;
+  #associated = false;
 
   /**
    * @param socket The socket, now owned.
@@ -440,6 +451,11 @@ class OwnedSocket {
     const op = options.op && !options.op.busy ? options.op : new OverlappedOp();
     let atOnce = 0;
     let result: IoResult;
+    if (!this.#associated) {
+      // Once per socket: the core would otherwise try again before every operation.
+      associate(this.#handle, context);
+      this.#associated = true;
+    }
     this.#inFlight++;
     busy++;
     try {
@@ -450,7 +466,7 @@ class OwnedSocket {
         const code = wsaLastError();
         if (code !== WSA_IO_PENDING) atOnce = code;
         return false;
-      }, { signal: options.signal, context });
+      }, { signal: options.signal, context, associated: true });
     } finally {
       this.#inFlight--;
       if (this.#inFlight === 0 && this.#socket === null) this.#release();
