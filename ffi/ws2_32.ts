@@ -5,10 +5,12 @@
  * `SOCKET` is `UINT_PTR`, declared `"usize"` (a `bigint` in JavaScript); `INVALID_SOCKET` is
  * `~0`. `WSAStartup` runs once, lazily, on the first call to {@linkcode ws2}.
  *
- * Readiness is waited for with `WSAPoll`, declared twice: `WSAPoll` (synchronous, for a zero
- * timeout) and `WSAPollAsync` (`nonblocking: true`, on a worker thread). `WSAPoll` returns its own
- * count or `SOCKET_ERROR`; the async form's error code is the worker's, so callers re-poll
- * synchronously to learn it.
+ * Sockets made with `WSA_FLAG_OVERLAPPED` do their I/O with `WSARecv`/`WSASend`/`WSARecvFrom`/
+ * `WSASendTo` and the extension functions `AcceptEx`/`ConnectEx` (found at run time with
+ * {@linkcode wsaExtension}), completed through an I/O completion port; `WSAGetOverlappedResult`
+ * turns a completed operation's status into a WSA error code (`WSAECONNRESET`, where
+ * `GetOverlappedResult` says `ERROR_NETNAME_DELETED`). `WSAPoll` (synchronous) and `WSAPollAsync`
+ * (`nonblocking: true`) stay declared for callers that wait for readiness.
  *
  * @module
  */
@@ -69,6 +71,48 @@ const symbols = {
   getsockopt: { parameters: ["usize", "i32", "i32", "buffer", "buffer"], result: "i32" },
   /** int ioctlsocket(SOCKET s, long cmd, u_long *argp) */
   ioctlsocket: { parameters: ["usize", "i32", "buffer"], result: "i32" },
+
+  // ---- overlapped I/O (completed through the I/O completion port of mechanisms/_io.ts) ----
+  /** int WSARecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesRecvd, LPDWORD lpFlags, LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine) */
+  WSARecv: {
+    parameters: ["usize", "buffer", "u32", "buffer", "buffer", "buffer", "pointer"],
+    result: "i32",
+  },
+  /** int WSASend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent, DWORD dwFlags, LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine) */
+  WSASend: {
+    parameters: ["usize", "buffer", "u32", "buffer", "u32", "buffer", "pointer"],
+    result: "i32",
+  },
+  /** int WSARecvFrom(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesRecvd, LPDWORD lpFlags, struct sockaddr *lpFrom, LPINT lpFromlen, LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine) */
+  WSARecvFrom: {
+    parameters: [
+      "usize",
+      "buffer",
+      "u32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "pointer",
+    ],
+    result: "i32",
+  },
+  /** int WSASendTo(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent, DWORD dwFlags, const struct sockaddr *lpTo, int iTolen, LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine) */
+  WSASendTo: {
+    parameters: ["usize", "buffer", "u32", "buffer", "u32", "buffer", "i32", "buffer", "pointer"],
+    result: "i32",
+  },
+  /** BOOL WSAGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPDWORD lpcbTransfer, BOOL fWait, LPDWORD lpdwFlags) */
+  WSAGetOverlappedResult: {
+    parameters: ["usize", "buffer", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
+  /** int WSAIoctl(SOCKET s, DWORD dwIoControlCode, LPVOID lpvInBuffer, DWORD cbInBuffer, LPVOID lpvOutBuffer, DWORD cbOutBuffer, LPDWORD lpcbBytesReturned, LPWSAOVERLAPPED lpOverlapped, LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine) */
+  WSAIoctl: {
+    parameters: ["usize", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer", "pointer"],
+    result: "i32",
+  },
 
   // ---- names ----
   /** INT GetAddrInfoW(PCWSTR pNodeName, PCWSTR pServiceName, const ADDRINFOW *pHints, PADDRINFOW *ppResult) */
@@ -171,7 +215,93 @@ export function checkSocket(socket: bigint, functionName: string, context?: stri
   return socket;
 }
 
+/** The signature of `AcceptEx` (mswsock), reached through {@linkcode wsaExtension}. */
+const ACCEPT_EX = {
+  /** BOOL AcceptEx(SOCKET sListenSocket, SOCKET sAcceptSocket, PVOID lpOutputBuffer, DWORD dwReceiveDataLength, DWORD dwLocalAddressLength, DWORD dwRemoteAddressLength, LPDWORD lpdwBytesReceived, LPOVERLAPPED lpOverlapped) */
+  parameters: ["usize", "usize", "buffer", "u32", "u32", "u32", "buffer", "buffer"],
+  result: "i32",
+} as const satisfies Deno.ForeignFunction;
+
+/** The signature of `ConnectEx` (mswsock), reached through {@linkcode wsaExtension}. */
+const CONNECT_EX = {
+  /** BOOL ConnectEx(SOCKET s, const struct sockaddr *name, int namelen, PVOID lpSendBuffer, DWORD dwSendDataLength, LPDWORD lpdwBytesSent, LPOVERLAPPED lpOverlapped) */
+  parameters: ["usize", "buffer", "i32", "buffer", "u32", "buffer", "buffer"],
+  result: "i32",
+} as const satisfies Deno.ForeignFunction;
+
+const EXTENSIONS = {
+  AcceptEx: { guid: "b5367df1-cbac-11cf-95ca-00805f48a192", definition: ACCEPT_EX },
+  ConnectEx: { guid: "25a207b9-ddf3-4660-8ee9-76e58c74063e", definition: CONNECT_EX },
+} as const;
+
+/** The Winsock extension functions {@linkcode wsaExtension} finds. */
+export type WsaExtensionName = keyof typeof EXTENSIONS;
+
+/** A GUID's text form as its 16 bytes in memory order. */
+function guidBytes(text: string): Uint8Array<ArrayBuffer> {
+  const hex = text.replaceAll("-", "");
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, parseInt(hex.slice(0, 8), 16), true);
+  view.setUint16(4, parseInt(hex.slice(8, 12), 16), true);
+  view.setUint16(6, parseInt(hex.slice(12, 16), 16), true);
+  for (let i = 0; i < 8; i++) bytes[8 + i] = parseInt(hex.slice(16 + 2 * i, 18 + 2 * i), 16);
+  return bytes;
+}
+
+/**
+ * Finds a Winsock extension function of a socket's provider
+ * (`WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)`), as Windows documents for `AcceptEx` and
+ * `ConnectEx`.
+ *
+ * @param socket A socket of the provider (TCP over IPv4 or IPv6).
+ * @param name The function.
+ * @returns The function, callable.
+ * @throws {Win32Error} When the provider does not have it.
+ *
+ * @example Find ConnectEx
+ * ```ts
+ * import { AF_INET, IPPROTO_TCP, SOCK_STREAM, ws2, wsaExtension } from "./ws2_32.ts";
+ * if (Deno.build.os === "windows") {
+ *   const s = ws2().socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+ *   const connectEx = wsaExtension(s, "ConnectEx");
+ *   ws2().closesocket(s);
+ * }
+ * ```
+ */
+export function wsaExtension<N extends WsaExtensionName>(
+  socket: bigint,
+  name: N,
+): Deno.UnsafeFnPointer<(typeof EXTENSIONS)[N]["definition"]> {
+  const { guid, definition } = EXTENSIONS[name];
+  const out = new BigUint64Array(1);
+  const returned = new Uint32Array(1);
+  const result = ws2().WSAIoctl(
+    socket,
+    SIO_GET_EXTENSION_FUNCTION_POINTER,
+    guidBytes(guid),
+    16,
+    new Uint8Array(out.buffer),
+    8,
+    new Uint8Array(returned.buffer),
+    null,
+    null,
+  );
+  checkSocketResult(result, "WSAIoctl", `Cannot find the Winsock extension ${name}`);
+  const pointer = Deno.UnsafePointer.create(out[0]);
+  if (!pointer) throw new Error(`Cannot find the Winsock extension ${name}: a NULL pointer`);
+  return new Deno.UnsafeFnPointer(
+    pointer as Deno.PointerObject<never>,
+    definition as (typeof EXTENSIONS)[N]["definition"],
+  );
+}
+
 // ---- structs ----
+
+/** `WSABUF` (16 bytes on x64): a length and a pointer to the bytes. */
+export const WSABUF: StructLayout<{ len: "u32"; buf: "pointer" }> = new StructLayout(
+  { len: "u32", buf: "pointer" } as const,
+);
 
 /** `struct sockaddr_in` (16 bytes). `sin_port` and `sin_addr` are in network byte order. */
 export const SOCKADDR_IN: StructLayout<{
@@ -312,6 +442,18 @@ export const AI_NUMERICHOST = 0x0004;
 export const AI_PASSIVE = 0x0001;
 /** `recv`/`send` flag: peek at the data. */
 export const MSG_PEEK = 0x2;
+/** `WSASocketW` flag: the socket supports overlapped I/O. */
+export const WSA_FLAG_OVERLAPPED = 0x01;
+/** `WSAIoctl` code: get the address of an extension function by its GUID. */
+export const SIO_GET_EXTENSION_FUNCTION_POINTER = 0xc800_0006;
+/** `setsockopt`: give a socket accepted by `AcceptEx` its listener's properties. */
+export const SO_UPDATE_ACCEPT_CONTEXT = 0x700b;
+/** `setsockopt`: make a socket connected by `ConnectEx` a fully connected one. */
+export const SO_UPDATE_CONNECT_CONTEXT = 0x7010;
+/** `WSA_IO_PENDING` (= `ERROR_IO_PENDING`): an overlapped operation runs in the background. */
+export const WSA_IO_PENDING = 997;
+/** `WSA_OPERATION_ABORTED` (= `ERROR_OPERATION_ABORTED`): the operation was cancelled. */
+export const WSA_OPERATION_ABORTED = 995;
 /** `WSAEWOULDBLOCK`: a non-blocking call would block. */
 export const WSAEWOULDBLOCK = 10035;
 /** `WSAEINPROGRESS`. */

@@ -717,8 +717,8 @@ export interface NamedPipeServerOptions {
    */
   mode?: PipeMode;
   /**
-   * The most instances (simultaneous connections plus listening instances), 1 to 255
-   * (`nMaxInstances`; 255 = `PIPE_UNLIMITED_INSTANCES`, the default).
+   * The most instances (simultaneous connections plus listening instances), 1 to 254
+   * (`nMaxInstances`), or 255 = `PIPE_UNLIMITED_INSTANCES`, the default: no limit.
    */
   maxInstances?: number;
   /**
@@ -956,7 +956,9 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
     const s = this.#settings;
     while (
       !this.#closed && this.#listening.size < s.backlog &&
-      this.#listening.size + this.#connected < s.maxInstances
+      // 255 is PIPE_UNLIMITED_INSTANCES: no limit, as for CreateNamedPipeW itself.
+      (s.maxInstances === PIPE_UNLIMITED_INSTANCES ||
+        this.#listening.size + this.#connected < s.maxInstances)
     ) {
       try {
         this.#listen(this.#createInstance(false));

@@ -3,14 +3,59 @@
  * {@linkcode listen} gives an async iterable of {@linkcode TcpConn}s, {@linkcode connect} dials
  * out, {@linkcode listenDatagram} sends and receives UDP datagrams. IPv4 and IPv6.
  *
- * How it stays off the event loop: every socket is non-blocking (`ioctlsocket(FIONBIO)`). An
- * operation is first tried on this thread; when Winsock answers `WSAEWOULDBLOCK`, the operation
- * waits for readiness in one shared poller: a single `WSAPoll` over every waiting socket, run as a
- * `nonblocking` FFI call (one worker thread for all sockets, not one per socket). A loopback UDP
- * socket of the poller's own is always in the set, so a new waiter wakes the poll with one byte.
- * `WSAPoll` was chosen over `WSAEventSelect`/overlapped I/O because one call covers any number of
- * sockets (no 64-handle limit of `WaitForMultipleObjects`), and under Wine it maps directly to the
- * host's `poll` on host sockets.
+ * How it stays off the event loop: every socket is made with `WSA_FLAG_OVERLAPPED` and runs its
+ * I/O through the process's I/O completion port (`mechanisms/_io.ts`): `WSARecv`/`WSASend` on a
+ * connection, `WSARecvFrom`/`WSASendTo` on a UDP socket, and the extension functions `AcceptEx`
+ * and `ConnectEx` (found with `WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)`) for accepting and
+ * connecting. Each operation is issued on this thread; one that Winsock completes at once costs
+ * no completion packet (`FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`, set when the socket is first
+ * associated with the port), and one that pends is completed by the core's one
+ * `GetQueuedCompletionStatusEx` wait, shared with every pipe and serial port of the process: any
+ * number of waiting sockets cost one worker thread.
+ *
+ * Status comes from each operation's own result: `WSAGetLastError` right after an operation that
+ * failed at once, `WSAGetOverlappedResult` for one that completed later (it gives the WSA code,
+ * `WSAECONNRESET`, where `GetOverlappedResult` says `ERROR_NETNAME_DELETED`). Only a receive that
+ * completes with 0 bytes (the peer's orderly shutdown) is the end of the stream; every other
+ * failure is a {@linkcode Win32Error} naming the function (`WSARecv`, `WSASend`, `AcceptEx`,
+ * `ConnectEx`, ...) and the code. `close()` cancels the operations in flight (`CancelIoEx`); they
+ * end with `BadResource`, and `closesocket` runs once the last of them has its completion, so no
+ * buffer or `OVERLAPPED` is released while the kernel may still write to it.
+ *
+ * Measured under Wine 10 (deno.exe 2.9.6, 2026-12-02): sockets associate with the completion port,
+ * pending `WSARecv`s complete through it, `SetFileCompletionNotificationModes` works on them (a send
+ * or receive that completes at once posts no packet, nor does a UDP receive that fails at once
+ * with `WSAEMSGSIZE`), `CancelIoEx` ends a pending receive with `WSA_OPERATION_ABORTED`, a reset
+ * peer ends it with `WSAECONNRESET`, and both extension functions are found. A packet for an
+ * operation that already completed at once would be dropped by the core; each socket reuses its
+ * own `OVERLAPPED`s, so such a packet never points at freed memory.
+ *
+ * Before this, sockets were non-blocking and waited for readiness in one shared `WSAPoll` on a
+ * worker thread. Both designs measured under Wine 10 (deno.exe 2.9.6, 2026-12-02, a loaded 2-core
+ * machine, load average 3 to 8), 68-byte round trips to a `Deno.listen` echo server in another
+ * process, the two designs interleaved in one process in blocks of 100, 2,000 each, three runs
+ * per row:
+ *
+ * | design | p50 µs | p90 µs |
+ * |---|---|---|
+ * | `WSAPoll` readiness, then `recv`/`send` (before) | 169–212 | 212–264 |
+ * | overlapped, association tried before every operation | 183–195 | 282–317 |
+ * | overlapped, each socket associated once (this module) | 172–208 | 237–275 |
+ *
+ * (The first two rows come from one set of runs, the first and third from another.) Trying to
+ * associate an associated socket again costs about 5 µs under Wine, twice per round trip, so
+ * each socket associates once (the `associated` option of `_io.ts`'s `run`). What is left of the
+ * p90 gap is Wine's: it completes a socket's pending receive in the thread that issued it (the
+ * server queues it a system APC, and interrupts the main thread, busy in Deno's event loop, to
+ * run the `recv`), then posts the packet that wakes the core's worker-thread wait, which wakes the
+ * main thread again; with `WSAPoll` the worker wakes, then the main thread `recv`s.
+ * `winipc bench --mechanism socket --size 64 --floor` (both processes on winipc sockets, so two
+ * pending receives per round trip), the two designs in alternated runs, load average about 4:
+ * p50 229, 240, 232, 297 µs before, 454, 260, 268, 294 µs after (floors 82–155 µs): under Wine
+ * the overlapped design is no faster, and by these runs somewhat slower.
+ * On Windows the completion port is the native path (the kernel completes the receive, no
+ * thread of the process runs it), and `WSAPoll` there is known not to report a failed
+ * non-blocking connect on older Windows 10 releases, which `ConnectEx` reports as its own status.
  *
  * Errors are {@linkcode Win32Error}s named from `WSAGetLastError` (`WSAECONNREFUSED`,
  * `WSAEADDRINUSE`, ...), read synchronously right after the failing call.
@@ -40,35 +85,33 @@ import {
   byteSwap16,
   checkSocket,
   checkSocketResult,
-  FIONBIO,
   IPPROTO_TCP,
   IPPROTO_UDP,
-  POLLERR,
-  POLLHUP,
-  POLLIN,
-  POLLNVAL,
-  POLLOUT,
   SD_SEND,
-  SO_ERROR,
   SO_EXCLUSIVEADDRUSE,
   SO_LINGER,
   SO_REUSEADDR,
+  SO_UPDATE_ACCEPT_CONTEXT,
+  SO_UPDATE_CONNECT_CONTEXT,
   SOCK_DGRAM,
   SOCK_STREAM,
   SOCKADDR_IN,
   SOCKADDR_IN6,
   SOCKADDR_STORAGE_SIZE,
-  SOCKET_ERROR,
   SOL_SOCKET,
   TCP_NODELAY,
   ws2,
+  WSA_FLAG_OVERLAPPED,
+  WSA_IO_PENDING,
+  WSABUF,
   WSAECONNRESET,
   WSAEMSGSIZE,
   WSAENOTCONN,
-  WSAEWOULDBLOCK,
+  wsaExtension,
+  type WsaExtensionName,
   wsaLastError,
-  WSAPOLLFD,
 } from "../ffi/ws2_32.ts";
+import { associate, cancelAll, type IoResult, OverlappedOp } from "./_io.ts";
 import { hostnameSchema, parseArg, portSchema, signalSchema } from "./_validate.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -237,188 +280,28 @@ function show(hostname: string, port: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// the shared poller
+// overlapped I/O through the process's completion port
 
-interface Waiter {
-  socket: bigint;
-  events: number;
-  resolve: (revents: number) => void;
-  reject: (error: unknown) => void;
-}
+/** Operations in flight and closes waiting for them, over every socket (see pollerIdle). */
+let busy = 0;
+let idleWaiters: PromiseWithResolvers<void> | null = null;
 
-/**
- * One `WSAPoll` over every socket that waits, on a worker thread. A UDP socket bound to loopback
- * and sent to itself wakes the poll when the set changes.
- */
-class Poller {
-  #waiters: Waiter[] = [];
-  #running = false;
-  #idle: PromiseWithResolvers<void> | null = null;
-  /** The sockets (and their events) of the poll in flight, or null between polls. */
-  #inFlight: Map<bigint, number> | null = null;
-  #deferredClose: bigint[] = [];
-  #wake: bigint | null = null;
-  #wakeAddr: Uint8Array<ArrayBuffer> | null = null;
-  #wakePending = false;
-  readonly #byte = new Uint8Array(1);
-  readonly #drain = new Uint8Array(64);
-
-  #wakeSocket(): bigint {
-    if (this.#wake !== null) return this.#wake;
-    const lib = ws2();
-    const s = checkSocket(
-      lib.socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP),
-      "socket",
-      "Cannot create the poller's wake-up socket",
-    );
-    try {
-      const addr = SOCKADDR_IN.alloc({ sin_family: AF_INET, sin_addr: [127, 0, 0, 1] });
-      checkSocketResult(lib.bind(s, addr, addr.length), "bind", "Cannot bind the wake-up socket");
-      const len = new Int32Array([SOCKADDR_STORAGE_SIZE]);
-      const name = new Uint8Array(SOCKADDR_STORAGE_SIZE);
-      checkSocketResult(lib.getsockname(s, name, len), "getsockname", "Wake-up socket");
-      setNonBlocking(s, "Wake-up socket");
-      this.#wakeAddr = name.slice(0, len[0]);
-    } catch (e) {
-      lib.closesocket(s);
-      throw e;
-    }
-    this.#wake = s;
-    return s;
-  }
-
-  /** Wakes a poll in flight so it sees a changed set. */
-  #kick(): void {
-    if (!this.#running || this.#inFlight === null || this.#wakePending) return;
-    this.#wakePending = true;
-    const addr = this.#wakeAddr!;
-    ws2().sendto(this.#wake!, this.#byte, 1, 0, addr, addr.length);
-  }
-
-  /**
-   * Waits until the socket is ready for `events` (or has an error or hang-up).
-   *
-   * @returns The `revents` WSAPoll reported.
-   */
-  wait(socket: bigint, events: number, signal?: AbortSignal): Promise<number> {
-    signal?.throwIfAborted();
-    this.#wakeSocket();
-    return new Promise<number>((resolve, reject) => {
-      const waiter: Waiter = { socket, events, resolve, reject };
-      if (signal) {
-        const onAbort = () => {
-          this.#remove(waiter);
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        waiter.resolve = (r) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(r);
-        };
-        waiter.reject = (e) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(e);
-        };
-      }
-      this.#waiters.push(waiter);
-      if (!this.#running) this.#run();
-      // A poll in flight that does not watch this socket for these events must start over.
-      else if (((this.#inFlight?.get(socket) ?? 0) & events) !== events) this.#kick();
-    });
-  }
-
-  #remove(waiter: Waiter): void {
-    const i = this.#waiters.indexOf(waiter);
-    if (i >= 0) this.#waiters.splice(i, 1);
-  }
-
-  /** Rejects every waiter on `socket` and closes it (after the poll in flight, if it holds it). */
-  close(socket: bigint, reason: () => unknown): void {
-    const mine = this.#waiters.filter((w) => w.socket === socket);
-    this.#waiters = this.#waiters.filter((w) => w.socket !== socket);
-    if (this.#inFlight?.has(socket)) {
-      this.#deferredClose.push(socket);
-      this.#kick();
-    } else {
-      ws2().closesocket(socket);
-    }
-    for (const w of mine) w.reject(reason());
-  }
-
-  /** Resolves when no poll is in flight (for tests: no FFI call left pending). */
-  idle(): Promise<void> {
-    if (!this.#running) return Promise.resolve();
-    this.#idle ??= Promise.withResolvers<void>();
-    return this.#idle.promise;
-  }
-
-  async #run(): Promise<void> {
-    this.#running = true;
-    const lib = ws2();
-    try {
-      while (this.#waiters.length > 0) {
-        const wanted = new Map<bigint, number>();
-        for (const w of this.#waiters) wanted.set(w.socket, (wanted.get(w.socket) ?? 0) | w.events);
-        const count = wanted.size + 1;
-        const fds = new Uint8Array(count * WSAPOLLFD.size);
-        WSAPOLLFD.write(fds, { fd: this.#wake!, events: POLLIN });
-        let i = 1;
-        for (const [fd, events] of wanted) {
-          WSAPOLLFD.write(fds, { fd, events }, i++ * WSAPOLLFD.size);
-        }
-        this.#inFlight = wanted;
-        const n = await lib.WSAPollAsync(fds, count, -1);
-        this.#inFlight = null;
-        for (const s of this.#deferredClose.splice(0)) lib.closesocket(s);
-        if (n === SOCKET_ERROR) {
-          // The worker thread's error is not ours: poll again here, at once, to learn it.
-          const again = lib.WSAPoll(fds, count, 0);
-          const error = new Win32Error("WSAPoll", again === SOCKET_ERROR ? wsaLastError() : 0, {
-            context: "Cannot wait for sockets",
-          });
-          for (const w of this.#waiters.splice(0)) w.reject(error);
-          break;
-        }
-        const ready = new Map<bigint, number>();
-        for (let k = 0; k < count; k++) {
-          const v = WSAPOLLFD.read(fds, k * WSAPOLLFD.size);
-          if (v.revents !== 0) ready.set(v.fd, v.revents & 0xffff);
-        }
-        if (ready.has(this.#wake!)) {
-          while (lib.recv(this.#wake!, this.#drain, this.#drain.length, 0) > 0) { /* drain */ }
-          this.#wakePending = false;
-        }
-        const keep: Waiter[] = [];
-        const done: [Waiter, number][] = [];
-        for (const w of this.#waiters) {
-          const revents = ready.get(w.socket);
-          if (revents !== undefined && (revents & (w.events | POLLERR | POLLHUP | POLLNVAL))) {
-            done.push([w, revents]);
-          } else keep.push(w);
-        }
-        this.#waiters = keep;
-        for (const [w, revents] of done) w.resolve(revents);
-        // Let the woken operations run (and register again) before the next poll.
-        await Promise.resolve();
-      }
-    } finally {
-      this.#running = false;
-      this.#inFlight = null;
-      this.#idle?.resolve();
-      this.#idle = null;
-    }
+function lessBusy(): void {
+  busy--;
+  if (busy === 0 && idleWaiters) {
+    idleWaiters.resolve();
+    idleWaiters = null;
   }
 }
 
-const poller = new Poller();
-
 /**
- * Resolves when the shared poller has no `WSAPoll` in flight, e.g. after every socket is closed.
- * Tests await it so that no FFI call is pending when they end.
+ * Resolves when no socket operation is in flight and every closed socket has been released
+ * (`closesocket` waits for the completions of the operations that `close()` cancelled). Tests
+ * await it so that nothing of theirs is pending when they end.
  *
- * @returns A promise that resolves when the poller is idle.
+ * @returns A promise that resolves when the sockets are idle.
  *
- * @example A test that leaves no FFI call behind
+ * @example A test that leaves no operation behind
  * ```ts
  * import { listen, pollerIdle } from "./socket.ts";
  * Deno.test("listen on an ephemeral port", async () => {
@@ -429,12 +312,39 @@ const poller = new Poller();
  * ```
  */
 export function pollerIdle(): Promise<void> {
-  return poller.idle();
+  if (busy === 0) return Promise.resolve();
+  idleWaiters ??= Promise.withResolvers<void>();
+  return idleWaiters.promise;
 }
 
-function setNonBlocking(socket: bigint, context: string): void {
-  const on = new Uint32Array([1]);
-  checkSocketResult(ws2().ioctlsocket(socket, FIONBIO, on), "ioctlsocket", context);
+/** A `WSABUF` over `bytes`, which must stay alive while the operation runs. */
+function wsabuf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return WSABUF.alloc({
+    len: bytes.length,
+    buf: bytes.length === 0 ? null : Deno.UnsafePointer.of(bytes),
+  });
+}
+
+/** `AcceptEx` and `ConnectEx`, found once per address family. */
+const extensions = new Map<string, unknown>();
+
+function extension<N extends WsaExtensionName>(
+  socket: bigint,
+  family: 4 | 6,
+  name: N,
+): ReturnType<typeof wsaExtension<N>> {
+  const key = `${name}/${family}`;
+  let fn = extensions.get(key) as ReturnType<typeof wsaExtension<N>> | undefined;
+  if (!fn) {
+    fn = wsaExtension(socket, name);
+    extensions.set(key, fn);
+  }
+  return fn;
+}
+
+/** A socket value as the 8 bytes `SO_UPDATE_ACCEPT_CONTEXT` takes. */
+function socketBytes(socket: bigint): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(new BigUint64Array([socket]).buffer);
 }
 
 function setIntOption(
@@ -459,19 +369,20 @@ function sockName(
   return readSockaddr(buf, transport);
 }
 
+/** A socket for overlapped I/O (`WSASocketW` with `WSA_FLAG_OVERLAPPED`), in blocking mode. */
 function newSocket(family: 4 | 6, type: number, protocol: number, context: string): bigint {
-  const s = checkSocket(
-    ws2().socket(family === 4 ? AF_INET : AF_INET6, type, protocol),
-    "socket",
+  return checkSocket(
+    ws2().WSASocketW(
+      family === 4 ? AF_INET : AF_INET6,
+      type,
+      protocol,
+      null,
+      0,
+      WSA_FLAG_OVERLAPPED,
+    ),
+    "WSASocketW",
     context,
   );
-  try {
-    setNonBlocking(s, context);
-  } catch (e) {
-    ws2().closesocket(s);
-    throw e;
-  }
-  return s;
 }
 
 function closedError(what: string): Deno.errors.BadResource {
@@ -480,12 +391,16 @@ function closedError(what: string): Deno.errors.BadResource {
 
 /**
  * The socket that a {@linkcode TcpConn}, {@linkcode TcpListener} or {@linkcode DatagramSocket}
- * owns: usable until `close()`, which runs once and goes through the poller (a wait pending on
- * the socket fails with `BadResource`).
+ * owns: usable until `close()`, which runs once, cancels the operations in flight (they fail with
+ * `BadResource`) and releases the socket when the last of them has completed.
  */
 class OwnedSocket {
   #socket: bigint | null;
+  readonly #raw: bigint;
+  readonly #handle: Deno.PointerObject;
   readonly #what: string;
+  #inFlight = 0;
+  #associated = false;
 
   /**
    * @param socket The socket, now owned.
@@ -493,6 +408,8 @@ class OwnedSocket {
    */
   constructor(socket: bigint, what: string) {
     this.#socket = socket;
+    this.#raw = socket;
+    this.#handle = Deno.UnsafePointer.create(socket)!;
     this.#what = what;
   }
 
@@ -511,12 +428,91 @@ class OwnedSocket {
     return this.#socket;
   }
 
+  /**
+   * Runs one overlapped operation on the socket through the completion port.
+   *
+   * @param fn The Winsock function, for errors (`"WSARecv"`).
+   * @param context What is being done, for errors.
+   * @param issue Starts the operation with the given `OVERLAPPED`; returns whether it succeeded
+   *   at once (`WSARecv(...) === 0`, or the BOOL of `AcceptEx`/`ConnectEx`).
+   * @param options The op to use (a fresh one when it is busy or absent) and an AbortSignal.
+   * @returns The bytes transferred.
+   * @throws {Deno.errors.BadResource} When the socket is (or gets) closed.
+   * @throws {Win32Error} With the operation's own WSA code when it fails.
+   * @throws The signal's reason when aborted.
+   */
+  async io(
+    fn: string,
+    context: string,
+    issue: (overlapped: Uint8Array<ArrayBuffer>) => boolean,
+    options: { op?: OverlappedOp; signal?: AbortSignal } = {},
+  ): Promise<number> {
+    const s = this.live;
+    const op = options.op && !options.op.busy ? options.op : new OverlappedOp();
+    let atOnce = 0;
+    let result: IoResult;
+    if (!this.#associated) {
+      // Once per socket: the core would otherwise try again before every operation.
+      associate(this.#handle, context);
+      this.#associated = true;
+    }
+    this.#inFlight++;
+    busy++;
+    try {
+      result = await op.run(this.#handle, (overlapped) => {
+        if (issue(overlapped)) return true;
+        // Read here, synchronously; the core reads the same code (Winsock's last error is the
+        // thread's) to see whether the operation pends.
+        const code = wsaLastError();
+        if (code !== WSA_IO_PENDING) atOnce = code;
+        return false;
+      }, { signal: options.signal, context, associated: true });
+    } finally {
+      this.#inFlight--;
+      if (this.#inFlight === 0 && this.#socket === null) this.#release();
+      lessBusy();
+    }
+    if (result.error === 0) return result.bytes;
+    if (this.#socket === null) throw closedError(this.#what);
+    throw new Win32Error(fn, atOnce || this.#completionError(s, op, result.error), { context });
+  }
+
+  /** The WSA code of an operation that completed with a failure (`WSAGetOverlappedResult`). */
+  #completionError(s: bigint, op: OverlappedOp, fallback: number): number {
+    const count = new Uint32Array(1);
+    const flags = new Uint32Array(1);
+    if (ws2().WSAGetOverlappedResult(s, op.overlapped, count, 0, flags)) return fallback;
+    return wsaLastError() || fallback;
+  }
+
+  #release(): void {
+    ws2().closesocket(this.#raw);
+    lessBusy(); // the close that waited for the operations
+  }
+
+  /**
+   * Gives the socket up without closing it (after a connection attempt that succeeded, when a
+   * {@linkcode TcpConn} takes it over). Only while no operation is in flight.
+   *
+   * @returns The socket.
+   */
+  detach(): bigint {
+    const s = this.live;
+    this.#socket = null;
+    return s;
+  }
+
   /** Closes the socket. A second call does nothing. */
   close(): void {
     const s = this.#socket;
     if (s === null) return;
     this.#socket = null;
-    poller.close(s, () => closedError(this.#what));
+    if (this.#inFlight === 0) {
+      ws2().closesocket(s);
+      return;
+    }
+    busy++; // until #release
+    cancelAll(this.#handle);
   }
 
   /**
@@ -560,6 +556,8 @@ let adoptDatagram: (socket: bigint) => DatagramSocket;
  */
 export class TcpConn implements Disposable, AsyncDisposable {
   readonly #socket: OwnedSocket;
+  readonly #readOp = new OverlappedOp();
+  readonly #writeOp = new OverlappedOp();
   #readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
   /** This end's address. */
@@ -594,19 +592,17 @@ export class TcpConn implements Disposable, AsyncDisposable {
   async read(buffer: Uint8Array): Promise<number | null> {
     parseArg(bytesSchema, buffer, "buffer");
     if (buffer.length === 0) return 0;
-    const lib = ws2();
-    const len = Math.min(buffer.length, 0x7fff_ffff);
-    for (;;) {
-      const s = this.#socket.live;
-      const n = lib.recv(s, buffer, len, 0);
-      if (n > 0) return n;
-      if (n === 0) return null;
-      const code = wsaLastError();
-      if (code !== WSAEWOULDBLOCK) {
-        throw new Win32Error("recv", code, { context: `Cannot read from ${this.#peer()}` });
-      }
-      await poller.wait(s, POLLIN);
-    }
+    const s = this.#socket.live;
+    const into = buffer.length > 0x7fff_ffff ? buffer.subarray(0, 0x7fff_ffff) : buffer;
+    const buffers = wsabuf(into);
+    const flags = new Uint32Array(1);
+    const n = await this.#socket.io(
+      "WSARecv",
+      `Cannot read from ${this.#peer()}`,
+      (overlapped) => ws2().WSARecv(s, buffers, 1, null, flags, overlapped, null) === 0,
+      { op: this.#readOp },
+    );
+    return n === 0 ? null : n; // 0 bytes: the peer's orderly shutdown
   }
 
   /**
@@ -619,21 +615,22 @@ export class TcpConn implements Disposable, AsyncDisposable {
    */
   async write(data: Uint8Array): Promise<number> {
     parseArg(bytesSchema, data, "data");
-    const lib = ws2();
     let off = 0;
     while (off < data.length) {
       const s = this.#socket.live;
-      const chunk = off === 0 && data.length <= 0x7fff_ffff ? data : data.subarray(off);
-      const n = lib.send(s, chunk, Math.min(chunk.length, 0x7fff_ffff), 0);
-      if (n >= 0) {
-        off += n;
-        continue;
-      }
-      const code = wsaLastError();
-      if (code !== WSAEWOULDBLOCK) {
-        throw new Win32Error("send", code, { context: `Cannot write to ${this.#peer()}` });
-      }
-      await poller.wait(s, POLLOUT);
+      const chunk = off === 0 && data.length <= 0x7fff_ffff
+        ? data
+        : data.subarray(off, off + 0x7fff_ffff);
+      const buffers = wsabuf(chunk);
+      // An overlapped send on a stream socket completes when all of it is sent (or fails).
+      const n = await this.#socket.io(
+        "WSASend",
+        `Cannot write to ${this.#peer()}`,
+        (overlapped) => ws2().WSASend(s, buffers, 1, null, 0, overlapped, null) === 0,
+        { op: this.#writeOp },
+      );
+      if (n === 0) throw new Deno.errors.WriteZero(`Cannot write to ${this.#peer()}: 0 bytes sent`);
+      off += n;
     }
     return data.length;
   }
@@ -783,6 +780,7 @@ const SOMAXCONN = 0x7fff_ffff;
  */
 export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDisposable {
   readonly #socket: OwnedSocket;
+  readonly #op = new OverlappedOp();
   /** The address it listens on (with the port the system chose for port 0). */
   readonly addr: NetAddr;
 
@@ -810,33 +808,48 @@ export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDis
    */
   async accept(): Promise<TcpConn> {
     const lib = ws2();
-    const addr = new Uint8Array(SOCKADDR_STORAGE_SIZE);
-    const len = new Int32Array(1);
+    const context = `Cannot accept on ${show(this.addr.hostname, this.addr.port)}`;
+    const family = this.addr.family;
     for (;;) {
-      const s = this.unsafeHandle;
-      len[0] = addr.length;
-      const c = lib.accept(s, addr, len);
-      if (c !== 0xffff_ffff_ffff_ffffn) {
-        try {
-          setNonBlocking(c, "Cannot set up an accepted connection");
-          return adoptConn(c);
-        } catch (e) {
-          lib.closesocket(c);
-          // A client that reset before we could read its address is gone: wait for the next.
-          if (e instanceof Win32Error && (e.code === WSAECONNRESET || e.code === WSAENOTCONN)) {
-            continue;
-          }
-          throw e;
+      const listening = this.#socket.live;
+      const acceptEx = extension(listening, family, "AcceptEx");
+      const c = newSocket(family, SOCK_STREAM, IPPROTO_TCP, context);
+      // AcceptEx writes both addresses there (each with 16 bytes more than the largest address).
+      const addresses = new Uint8Array(2 * (SOCKADDR_STORAGE_SIZE + 16));
+      const received = new Uint32Array(1);
+      try {
+        await this.#socket.io(
+          "AcceptEx",
+          context,
+          (overlapped) =>
+            acceptEx.call(
+              listening,
+              c,
+              addresses,
+              0,
+              SOCKADDR_STORAGE_SIZE + 16,
+              SOCKADDR_STORAGE_SIZE + 16,
+              received,
+              overlapped,
+            ) !== 0,
+          { op: this.#op },
+        );
+        // getpeername, shutdown and the rest work on it only after this.
+        checkSocketResult(
+          lib.setsockopt(c, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, socketBytes(listening), 8),
+          "setsockopt",
+          context,
+        );
+        return adoptConn(c);
+      } catch (e) {
+        lib.closesocket(c);
+        // A client that reset before we could take it (or read its address) is gone: wait for
+        // the next.
+        if (e instanceof Win32Error && (e.code === WSAECONNRESET || e.code === WSAENOTCONN)) {
+          continue;
         }
+        throw e;
       }
-      const code = wsaLastError();
-      if (code === WSAECONNRESET) continue; // the client gave up before we accepted
-      if (code !== WSAEWOULDBLOCK) {
-        throw new Win32Error("accept", code, {
-          context: `Cannot accept on ${show(this.addr.hostname, this.addr.port)}`,
-        });
-      }
-      await poller.wait(s, POLLIN);
     }
   }
 
@@ -941,22 +954,34 @@ export interface ConnectOptions {
 async function connectOne(addr: Resolved, o: ConnectOptions, context: string): Promise<TcpConn> {
   const lib = ws2();
   const s = newSocket(addr.family, SOCK_STREAM, IPPROTO_TCP, context);
+  const owned = new OwnedSocket(s, "Connection");
   try {
     if (o.noDelay) setIntOption(s, IPPROTO_TCP, TCP_NODELAY, 1, context);
-    const r = lib.connect(s, addr.sockaddr, addr.sockaddr.length);
-    if (r === SOCKET_ERROR) {
-      const code = wsaLastError();
-      if (code !== WSAEWOULDBLOCK) throw new Win32Error("connect", code, { context });
-      await poller.wait(s, POLLOUT, o.signal);
-      const err = new Int32Array(1);
-      const len = new Int32Array([4]);
-      checkSocketResult(lib.getsockopt(s, SOL_SOCKET, SO_ERROR, err, len), "getsockopt", context);
-      if (err[0] !== 0) throw new Win32Error("connect", err[0], { context });
-    }
-    return adoptConn(s);
+    // ConnectEx takes a bound socket: the wildcard address, a port of the system's choice.
+    const local = addr.family === 4
+      ? SOCKADDR_IN.alloc({ sin_family: AF_INET })
+      : SOCKADDR_IN6.alloc({ sin6_family: AF_INET6 });
+    checkSocketResult(lib.bind(s, local, local.length), "bind", context);
+    const connectEx = extension(s, addr.family, "ConnectEx");
+    const sent = new Uint32Array(1);
+    await owned.io(
+      "ConnectEx",
+      context,
+      (overlapped) =>
+        connectEx.call(s, addr.sockaddr, addr.sockaddr.length, null, 0, sent, overlapped) !== 0,
+      { signal: o.signal },
+    );
+    // getpeername, shutdown and the rest work on it only after this.
+    checkSocketResult(
+      lib.setsockopt(s, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, null, 0),
+      "setsockopt",
+      context,
+    );
+    const conn = adoptConn(s);
+    owned.detach();
+    return conn;
   } catch (e) {
-    // through the poller: an aborted wait may have left the socket in the poll in flight
-    poller.close(s, () => closedError("Connection"));
+    owned.close();
     throw e;
   }
 }
@@ -1051,6 +1076,8 @@ export interface DatagramTarget {
 export class DatagramSocket
   implements AsyncIterable<[Uint8Array, NetAddr]>, Disposable, AsyncDisposable {
   readonly #socket: OwnedSocket;
+  readonly #sendOp = new OverlappedOp();
+  readonly #receiveOp = new OverlappedOp();
   #targets = new Map<string, Resolved>();
   /** The bound address. */
   readonly addr: NetAddr;
@@ -1092,19 +1119,16 @@ export class DatagramSocket
       addr = all[0];
       this.#targets.set(key, addr);
     }
-    const lib = ws2();
-    for (;;) {
-      const s = this.#socket.live;
-      const n = lib.sendto(s, data, data.length, 0, addr.sockaddr, addr.sockaddr.length);
-      if (n >= 0) return n;
-      const code = wsaLastError();
-      if (code !== WSAEWOULDBLOCK) {
-        throw new Win32Error("sendto", code, {
-          context: `Cannot send a datagram to ${show(hostname, t.port)}`,
-        });
-      }
-      await poller.wait(s, POLLOUT);
-    }
+    const s = this.#socket.live;
+    const to = addr.sockaddr;
+    const buffers = wsabuf(data);
+    return await this.#socket.io(
+      "WSASendTo",
+      `Cannot send a datagram to ${show(hostname, t.port)}`,
+      (overlapped) =>
+        ws2().WSASendTo(s, buffers, 1, null, 0, to, to.length, overlapped, null) === 0,
+      { op: this.#sendOp },
+    );
   }
 
   /**
@@ -1119,24 +1143,46 @@ export class DatagramSocket
     const buf = buffer === undefined
       ? new Uint8Array(65536)
       : parseArg(bytesSchema, buffer, "buffer");
+    // Written when the operation completes: they live as long as it does.
     const from = new Uint8Array(SOCKADDR_STORAGE_SIZE);
     const fromLen = new Int32Array(1);
-    const lib = ws2();
+    const flags = new Uint32Array(1);
+    const buffers = wsabuf(buf);
     for (;;) {
       const s = this.#socket.live;
-      fromLen[0] = from.length;
-      const n = lib.recvfrom(s, buf, buf.length, 0, from, fromLen);
-      if (n >= 0) return [buf.subarray(0, n), readSockaddr(from, "udp")];
-      const code = wsaLastError();
-      // WSAECONNRESET on UDP reports an ICMP "port unreachable" for an earlier send: not fatal.
-      if (code === WSAECONNRESET) continue;
-      if (code !== WSAEWOULDBLOCK) {
-        const context = code === WSAEMSGSIZE
-          ? `Datagram longer than the ${buf.length}-byte buffer`
-          : "Cannot receive a datagram";
-        throw new Win32Error("recvfrom", code, { context });
+      let n: number;
+      try {
+        n = await this.#socket.io(
+          "WSARecvFrom",
+          "Cannot receive a datagram",
+          (overlapped) => {
+            fromLen[0] = from.length;
+            flags[0] = 0;
+            return ws2().WSARecvFrom(
+              s,
+              buffers,
+              1,
+              null,
+              flags,
+              from,
+              fromLen,
+              overlapped,
+              null,
+            ) ===
+              0;
+          },
+          { op: this.#receiveOp },
+        );
+      } catch (e) {
+        if (!(e instanceof Win32Error)) throw e;
+        // WSAECONNRESET on UDP reports an ICMP "port unreachable" for an earlier send: not fatal.
+        if (e.code === WSAECONNRESET) continue;
+        if (e.code !== WSAEMSGSIZE) throw e;
+        throw new Win32Error("WSARecvFrom", e.code, {
+          context: `Datagram longer than the ${buf.length}-byte buffer`,
+        });
       }
-      await poller.wait(s, POLLIN);
+      return [buf.subarray(0, n), readSockaddr(from, "udp")];
     }
   }
 

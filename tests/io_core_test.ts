@@ -32,6 +32,46 @@ async function connectPipes(count: number) {
   return { server, accepted, clients };
 }
 
+/**
+ * How many of `count` nonblocking FFI calls run at the same time: each releases one unit of a
+ * semaphore when it starts on a worker thread of Deno's pool, then waits for a go event
+ * (`SignalObjectAndWait`). Units are counted here until all `count` calls have started or
+ * `deadlineMs` passed; then all are let go and awaited. A call that finds no free thread waits
+ * for one, so the count is the number of free threads, up to `count`.
+ */
+async function callsAtOnce(count: number, deadlineMs: number): Promise<number> {
+  // Only this probe needs SignalObjectAndWait (it measures Deno's pool, not a mechanism).
+  const probe = Deno.dlopen("kernel32.dll", {
+    SignalObjectAndWait: {
+      parameters: ["pointer", "pointer", "u32", "i32"],
+      result: "u32",
+      nonblocking: true,
+    },
+  });
+  const k = kernel32();
+  const started = k.CreateSemaphoreW(null, 0, count, null)!;
+  const go = k.CreateEventW(null, 1, 0, null)!;
+  try {
+    const calls = Array.from(
+      { length: count },
+      () => probe.symbols.SignalObjectAndWait(started, go, 60_000, 0),
+    );
+    let running = 0;
+    const deadline = performance.now() + deadlineMs;
+    while (running < count && performance.now() < deadline) {
+      while (running < count && k.WaitForSingleObject(started, 0) === 0) running++;
+      if (running < count) await new Promise((r) => setTimeout(r, 10));
+    }
+    k.SetEvent(go);
+    assert.deepEqual(await Promise.all(calls), calls.map(() => 0), "each call saw the go event");
+    return running;
+  } finally {
+    k.CloseHandle(started);
+    k.CloseHandle(go);
+    probe.close();
+  }
+}
+
 /** This process's user + kernel CPU time in milliseconds (GetProcessTimes). */
 function cpuMs(): number {
   const [creation, exit, kernel, user] = [0, 0, 0, 0].map(() => new BigUint64Array(1));
@@ -64,6 +104,10 @@ winTest(
       ]);
       clearTimeout(timer);
       assert.equal(slept, "slept");
+      // Stronger: half of Deno's 8 worker threads are still free, four calls run at once. The
+      // pending operations hold one thread (the completion port's wait), the 64 event waits at
+      // most three (wait groups of 63); one thread per wait or per read would leave none.
+      assert.equal(await callsAtOnce(4, 10_000), 4, "calls that ran at once beside the waits");
       await child.stdin!.write("through the child\n");
       child.stdin!.close();
       for (const e of events) e.set();

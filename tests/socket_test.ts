@@ -426,3 +426,105 @@ winTest(
     assert.equal((await server.finish()).code, 0);
   },
 );
+
+winTest(
+  "a reset peer fails a pending read with WSARecv's WSAECONNRESET, not an end of stream",
+  async () => {
+    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const accepted = server.accept();
+    const conn = await connect({ hostname: "127.0.0.1", port: server.addr.port });
+    const peer = await accepted;
+    const reading = conn.read(new Uint8Array(16)); // pends: the peer sends nothing
+    await new Promise((r) => setTimeout(r, 100));
+    // The peer resets: winipc's own socket as the peer, aborted with unread data in it.
+    const listener = await listen({ port: 0 });
+    const acceptedByWinipc = listener.accept();
+    const client = await connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const resetter = await acceptedByWinipc;
+    const clientRead = client.read(new Uint8Array(16));
+    await client.write(new Uint8Array(10)); // unread by resetter: its close becomes a reset
+    await new Promise((r) => setTimeout(r, 100));
+    resetter.abort();
+    const e = await assertRejects(() => clientRead, Win32Error);
+    assert.equal(e.functionName, "WSARecv");
+    assert.equal(e.codeName, "WSAECONNRESET");
+    assert.equal(e.code, 10054);
+    // A write to the reset connection fails with WSASend's code.
+    const w = await assertRejects(() => client.write(new Uint8Array(1)), Win32Error);
+    assert.equal(w.functionName, "WSASend");
+    client.close();
+    listener.close();
+    // The orderly end, for contrast, is null.
+    peer.close();
+    assert.equal(await reading, null);
+    conn.close();
+    server.close();
+    await pollerIdle();
+  },
+);
+
+winTest(
+  "close() cancels a pending read and accept: BadResource, and the sockets are released",
+  async () => {
+    const listener = await listen({ port: 0 });
+    const accepting = listener.accept();
+    const client = await connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const conn = await accepting;
+    const reading = conn.read(new Uint8Array(16));
+    const nextAccept = listener.accept();
+    await new Promise((r) => setTimeout(r, 100));
+    conn.close();
+    listener.close();
+    await assertRejects(() => reading, Deno.errors.BadResource);
+    await assertRejects(() => nextAccept, Deno.errors.BadResource);
+    await pollerIdle(); // resolves only once both sockets were released after their completions
+    // The client sees the orderly end the released socket sent.
+    assert.equal(await client.read(new Uint8Array(16)), null);
+    client.close();
+    // A pending datagram receive, too; the socket's iteration then ends.
+    const udp = await listenDatagram({ port: 0 });
+    const receiving = udp.receive();
+    const iterating = (async () => {
+      for await (const _ of udp) return "a datagram";
+      return "ended";
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    udp.close();
+    await assertRejects(() => receiving, Deno.errors.BadResource);
+    assert.equal(await iterating, "ended");
+    await pollerIdle();
+  },
+);
+
+winTest("an AbortSignal cancels a pending connect (ConnectEx)", async () => {
+  // A backlog of 1 that nobody accepts from. Linux (so Wine's host sockets) then drops further
+  // SYNs, and the next connect stays pending until aborted; Windows refuses it instead, and
+  // that refusal must then be ConnectEx's own WSAECONNREFUSED.
+  const listener = await listen({ port: 0, backlog: 1 });
+  const connected: TcpConn[] = [];
+  let outcome = "";
+  for (let i = 0; i < 8 && outcome === ""; i++) {
+    const controller = new AbortController();
+    const attempt = connect({ port: listener.addr.port, signal: controller.signal });
+    const first = await Promise.race([
+      attempt.then(() => "connected", () => "failed"),
+      new Promise<string>((r) => setTimeout(() => r("pending"), 500)),
+    ]);
+    if (first === "connected") connected.push(await attempt);
+    else if (first === "failed") {
+      const e = await assertRejects(() => attempt, Win32Error);
+      assert.equal(e.functionName, "ConnectEx");
+      assert.equal(e.codeName, "WSAECONNREFUSED");
+      outcome = "refused";
+    } else {
+      controller.abort(new Error("stop"));
+      await assertRejects(() => attempt, Error, "stop");
+      outcome = "aborted";
+    }
+  }
+  assert.ok(outcome !== "", `every connect completed (${connected.length})`);
+  if (outcome === "refused") console.log("this host refuses a full backlog: no pending connect");
+  for (const c of connected) c.close();
+  listener.close();
+  await pollerIdle();
+});
