@@ -187,6 +187,7 @@ export {
 export {
   callNamedPipe,
   type CallNamedPipeOptions,
+  type ImpersonationLevel,
   type IoOptions as PipeIoOptions,
   NamedPipeClient,
   type NamedPipeConnectOptions,
@@ -196,6 +197,7 @@ export {
   PipeConnection,
   type PipeMode,
   pipePath,
+  type PipeUser,
   type TransactOptions,
 } from "./mechanisms/pipe.ts";
 export {

@@ -19,7 +19,11 @@
  * - Security: by default a server's pipe gets a DACL that lets only the current user in
  *   (`D:P(A;;GA;;;<your SID>)`), remote clients are rejected (`PIPE_REJECT_REMOTE_CLIENTS`), and
  *   `FILE_FLAG_FIRST_PIPE_INSTANCE` refuses a name some other server already holds. Clients ask
- *   for `SECURITY_IDENTIFICATION` only, so a server cannot impersonate them.
+ *   for `SECURITY_IDENTIFICATION` by default (`impersonationLevel`), so a server can tell who
+ *   they are but cannot act as them.
+ * - Identity: a server's connection tells the client's process (`clientProcessId`), user
+ *   (`clientUser()`) and computer (`clientComputerName()`); `impersonate(fn)` runs a synchronous
+ *   `fn` as the client and always reverts.
  * - Message mode: {@linkcode PipeConnection.readMessage} reassembles a message longer than the
  *   read buffer (`ERROR_MORE_DATA`), so callers always get whole messages.
  *
@@ -45,6 +49,7 @@
  * @module
  */
 import { z } from "zod";
+import { advapi32 } from "../ffi/advapi32.ts";
 import { errorName, lastError, Win32Error } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
@@ -55,6 +60,7 @@ import {
   GENERIC_READ,
   GENERIC_WRITE,
   kernel32,
+  kernel32Extra,
   OPEN_EXISTING,
   PIPE_ACCESS_DUPLEX,
   PIPE_READMODE_BYTE,
@@ -69,13 +75,15 @@ import {
   SYNCHRONIZE,
 } from "../ffi/kernel32.ts";
 import { currentUserSid, SecurityAttributes } from "../ffi/security.ts";
-import { wide } from "../ffi/strings.ts";
+import { fromWide, wide } from "../ffi/strings.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_io.ts";
 import { clientPipeNameSchema, serverPipeNameSchema } from "./_names.ts";
+import { openThreadToken, type PipeUser, tokenUser } from "./_pipe_native.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 import { sleep } from "./_wait.ts";
 
 export { MAX_PIPE_PATH } from "./_names.ts";
+export type { PipeUser } from "./_pipe_native.ts";
 
 const ERROR_FILE_NOT_FOUND = 2;
 const ERROR_ACCESS_DENIED = 5;
@@ -86,6 +94,22 @@ const ERROR_NO_DATA = 232;
 const ERROR_PIPE_NOT_CONNECTED = 233;
 const ERROR_MORE_DATA = 234;
 const ERROR_PIPE_CONNECTED = 535;
+const ERROR_PIPE_LOCAL = 229;
+
+/** Whether this thread impersonates a pipe client now (inside `impersonate`). */
+let impersonating = false;
+
+/**
+ * Ends an impersonation (`RevertToSelf`). Its failure is thrown: the thread would otherwise go
+ * on acting as the client.
+ */
+function revertToSelf(): void {
+  if (!advapi32().RevertToSelf()) {
+    throw new Win32Error("RevertToSelf", lastError(), {
+      context: "Cannot stop impersonating a pipe client",
+    });
+  }
+}
 
 /**
  * How a pipe carries data: a byte stream, or messages whose boundaries are kept.
@@ -336,6 +360,165 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       });
     }
     return out[0];
+  }
+
+  /** The handle of a server end, or a clear error for a client. */
+  #serverEnd(what: string): Deno.PointerObject {
+    if (this.side !== "server") {
+      throw new TypeError(`Cannot ${what} on pipe "${this.path}": this is the client end`);
+    }
+    return this.#check();
+  }
+
+  /** Starts impersonating the client on this thread; the caller must revert. */
+  #impersonateClient(what: string): void {
+    const h = this.#serverEnd(what);
+    if (impersonating) {
+      throw new TypeError(
+        `Cannot ${what} on pipe "${this.path}": this thread impersonates a client already`,
+      );
+    }
+    if (!advapi32().ImpersonateNamedPipeClient(h)) {
+      throw new Win32Error("ImpersonateNamedPipeClient", lastError(), {
+        context: this.#context(`${what} on`),
+      });
+    }
+  }
+
+  /**
+   * The user at the client end (server side only): the server impersonates the client for a
+   * moment (`ImpersonateNamedPipeClient`), opens the thread's token (`OpenThreadToken`), reverts
+   * at once (`RevertToSelf`, also on failure), then reads the token's user
+   * (`GetTokenInformation(TokenUser)`) and names it (`LookupAccountSidW`).
+   *
+   * A client that connected with `impersonationLevel: "anonymous"` shows as the anonymous
+   * logon (`S-1-5-7`) on Windows.
+   *
+   * @returns The client's SID, account name and domain.
+   * @throws {TypeError} On a client end.
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Win32Error} When the system cannot tell.
+   *
+   * @example Serve only one account
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * const user = conn.clientUser();
+   * if (user.name !== "backup") conn.close();
+   * ```
+   */
+  clientUser(): PipeUser {
+    this.#impersonateClient("read the client's user");
+    let token: Deno.PointerObject | null;
+    try {
+      token = openThreadToken();
+    } finally {
+      revertToSelf();
+    }
+    if (token === null) {
+      throw new Win32Error("OpenThreadToken", 1008, {
+        context: this.#context("read the client's user of"),
+      });
+    }
+    try {
+      return tokenUser(token);
+    } finally {
+      kernel32().CloseHandle(token);
+    }
+  }
+
+  /**
+   * The computer the client runs on (server side only; `GetNamedPipeClientComputerNameW`), or
+   * `null` for a client on this machine (`ERROR_PIPE_LOCAL`).
+   *
+   * Wine 10 has no `GetNamedPipeClientComputerNameW`: there this throws an `Error` that says so.
+   *
+   * @returns The client's computer name, or `null` when it is local.
+   * @throws {TypeError} On a client end.
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Win32Error} When the system cannot tell.
+   *
+   * @example Log where a client comes from
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * console.log(conn.clientComputerName() ?? "this machine");
+   * ```
+   */
+  clientComputerName(): string | null {
+    const h = this.#serverEnd("read the client's computer name");
+    let fn;
+    try {
+      fn = kernel32Extra().GetNamedPipeClientComputerNameW;
+    } catch (cause) {
+      throw new Error(
+        `Cannot read the client's computer name of pipe "${this.path}": this system has no ` +
+          "GetNamedPipeClientComputerNameW (Wine 10 lacks it)",
+        { cause },
+      );
+    }
+    const buffer = new Uint16Array(256);
+    if (!fn(h, buffer, buffer.byteLength)) {
+      const code = lastError();
+      if (code === ERROR_PIPE_LOCAL) return null;
+      throw new Win32Error("GetNamedPipeClientComputerNameW", code, {
+        context: this.#context("read the client's computer name of"),
+      });
+    }
+    return fromWide(buffer);
+  }
+
+  /**
+   * Runs `fn` on this thread while impersonating the client (server side only), and always
+   * reverts (`RevertToSelf`), also when `fn` throws.
+   *
+   * Impersonation belongs to a thread, and JavaScript's `await` gives the thread to other code,
+   * so `fn` must be synchronous: everything it does happens under the client's identity and
+   * nothing else runs meanwhile. A function that returns a promise is refused with a
+   * `TypeError` after the revert (the part after its first `await` would run as the server,
+   * not as the client); its rejection is handled. Calls do not nest.
+   *
+   * What the client lets the server do while impersonating is the client's choice
+   * ({@linkcode NamedPipeConnectOptions.impersonationLevel}): at the default, identification,
+   * the server may read the client's token and check access against it, but opening a file
+   * as the client fails with `ERROR_BAD_IMPERSONATION_LEVEL`.
+   *
+   * @param fn A synchronous function.
+   * @returns What `fn` returned.
+   * @throws {TypeError} On a client end, for a `fn` that returns a promise, or when nested.
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Win32Error} When `ImpersonateNamedPipeClient` or `RevertToSelf` fails.
+   * @throws What `fn` throws.
+   *
+   * @example Open a file as the client (the client must allow impersonation)
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * const text = conn.impersonate(() => Deno.readTextFileSync("C:\\Users\\Public\\note.txt"));
+   * ```
+   */
+  impersonate<T>(fn: () => T): T {
+    if (typeof fn !== "function") {
+      throw new TypeError('Invalid argument "fn": must be a function');
+    }
+    this.#impersonateClient("impersonate the client");
+    impersonating = true;
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      impersonating = false;
+      revertToSelf();
+    }
+    const maybe = result as { then?: unknown; catch?: unknown } | null | undefined;
+    if (maybe !== null && typeof maybe === "object" && typeof maybe.then === "function") {
+      (result as PromiseLike<unknown>).then(undefined, () => undefined);
+      throw new TypeError(
+        `Cannot impersonate the client on pipe "${this.path}": fn returned a promise; ` +
+          "impersonation holds on one thread only while fn runs, so fn must be synchronous",
+      );
+    }
+    return result;
   }
 
   #context(what: string): string {
@@ -1082,13 +1265,47 @@ export interface NamedPipeConnectOptions {
   signal?: AbortSignal;
   /** The size of the connection's read buffer (longer messages are reassembled). Default 65536. */
   readBufferSize?: number;
+  /**
+   * What the server may do with this client's identity (`SECURITY_SQOS_PRESENT` and a
+   * `SECURITY_*` level on `CreateFileW`):
+   * - `"anonymous"`: the server cannot identify the client;
+   * - `"identification"` (default): it can read who the client is and check access against it,
+   *   but cannot act as the client;
+   * - `"impersonation"`: it can act as the client on its own machine;
+   * - `"delegation"`: it can act as the client on other machines too.
+   */
+  impersonationLevel?: ImpersonationLevel;
 }
+
+/**
+ * How far a pipe server may use a client's identity; see
+ * {@linkcode NamedPipeConnectOptions.impersonationLevel}.
+ *
+ * @example Let the server open files as this client
+ * ```ts
+ * import { type ImpersonationLevel, NamedPipeClient } from "./pipe.ts";
+ * const impersonationLevel: ImpersonationLevel = "impersonation";
+ * using client = await NamedPipeClient.connect("files", { impersonationLevel });
+ * ```
+ */
+export type ImpersonationLevel = "anonymous" | "identification" | "impersonation" | "delegation";
+
+/** `SECURITY_ANONYMOUS` ... `SECURITY_DELEGATION`: the level in bits 16-17 of CreateFileW's flags. */
+const impersonationFlags: Record<ImpersonationLevel, number> = {
+  anonymous: 0,
+  identification: SECURITY_IDENTIFICATION,
+  impersonation: 2 << 16,
+  delegation: 3 << 16,
+};
 
 const connectOptionsSchema = z.object({
   mode: modeSchema.optional(),
   timeout: timeoutSchema.optional(),
   signal: signalSchema,
   readBufferSize: readSizeSchema.optional(),
+  impersonationLevel: z.enum(["anonymous", "identification", "impersonation", "delegation"], {
+    error: 'must be "anonymous", "identification", "impersonation" or "delegation"',
+  }).optional(),
 }).strict().optional();
 
 /** `FSCTL_PIPE_WAIT`: what `WaitNamedPipeW` asks of the named pipe file system. */
@@ -1168,7 +1385,8 @@ async function waitForInstance(
 export class NamedPipeClient extends PipeConnection {
   /**
    * Connects to a pipe server, waiting up to `timeout` for the pipe to exist and for a free
-   * instance: `CreateFileW` (overlapped, identification-only impersonation); on
+   * instance: `CreateFileW` (overlapped, identification-level impersonation unless
+   * `impersonationLevel` says otherwise); on
    * `ERROR_PIPE_BUSY` waits for a free instance (a local pipe: `WaitNamedPipeW`'s request,
    * `FSCTL_PIPE_WAIT`, overlapped through the I/O core; a remote one: `WaitNamedPipeW` on a
    * worker thread, in slices so the signal is seen); on `ERROR_FILE_NOT_FOUND` (no server yet)
@@ -1198,6 +1416,7 @@ export class NamedPipeClient extends PipeConnection {
     const k = kernel32();
     const wname = wide(path);
     const context = `Cannot connect to pipe "${path}"`;
+    const level = impersonationFlags[opts.impersonationLevel ?? "identification"];
     let raw: Deno.PointerObject | null = null;
     for (let round = 0;; round++) {
       signal?.throwIfAborted();
@@ -1207,7 +1426,7 @@ export class NamedPipeClient extends PipeConnection {
         0,
         null,
         OPEN_EXISTING,
-        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | level,
         null,
       );
       const code = lastError();

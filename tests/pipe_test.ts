@@ -16,7 +16,9 @@ import {
   NamedPipeServer,
   type PipeConnection,
   pipePath,
+  type PipeUser,
 } from "../mechanisms/pipe.ts";
+import { impersonatedUser, processUser } from "../mechanisms/_pipe_native.ts";
 import { runCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 const text = new TextDecoder();
@@ -480,3 +482,104 @@ winTest(
     assert.deepEqual(await serving, [long]);
   },
 );
+
+// ---- client identity and impersonation (issue 14) ----
+
+winTest("the server reads the client's user (name and SID) across processes", async () => {
+  const name = uniqueName("pipe-identity");
+  using server = NamedPipeServer.listen(name, { mode: "message" });
+  await using client = spawnFixture("pipe_client.ts", [name, "hello"]);
+  using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+  assert.equal(text.decode((await conn.readMessage({ timeout: 30_000 }))!), "hello");
+  await client.expect("sent");
+  const user = conn.clientUser();
+  const me = processUser();
+  assert.equal(user.sid, currentUserSid());
+  assert.deepEqual(user, me);
+  assert.ok(user.name && user.name.length > 0, "the account has a name");
+  // Reading the user impersonated for a moment only: the thread has no token afterwards.
+  assert.equal(impersonatedUser(), null);
+  assert.equal(conn.clientProcessId, client.child.pid);
+  // The client side has no client to ask about.
+  using other = await NamedPipeClient.connect(name, { timeout: 10_000 });
+  assert.throws(() => other.clientUser(), { name: "TypeError", message: /client end/ });
+  assert.throws(() => other.impersonate(() => 1), { name: "TypeError", message: /client end/ });
+  conn.close();
+  await client.expect("eof");
+});
+
+winTest(
+  "clientComputerName() is null for a local client, or says the system lacks it",
+  async () => {
+    const name = uniqueName("pipe-computer");
+    using server = NamedPipeServer.listen(name, { mode: "message" });
+    await using client = spawnFixture("pipe_client.ts", [name, "hello"]);
+    using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+    await client.expect("sent");
+    let computer: string | null | Error;
+    try {
+      computer = conn.clientComputerName();
+    } catch (e) {
+      computer = e as Error;
+    }
+    if (computer instanceof Error) {
+      // Wine 10 exports no GetNamedPipeClientComputerNameW; Windows has it (and reports a local
+      // client as ERROR_PIPE_LOCAL, which is null here).
+      assert.match(computer.message, /no GetNamedPipeClientComputerNameW/);
+    } else {
+      assert.equal(computer, null);
+    }
+  },
+);
+
+winTest("impersonate() runs fn as the client and reverts, also after a throw", async () => {
+  const name = uniqueName("pipe-impersonate");
+  using server = NamedPipeServer.listen(name, { mode: "message" });
+  await using client = spawnFixture("pipe_client.ts", [name, "hello", "impersonation"]);
+  using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+  await conn.readMessage({ timeout: 30_000 });
+  await client.expect("sent");
+  assert.equal(impersonatedUser(), null);
+  // Inside fn the thread carries the client's token.
+  const inside = conn.impersonate(() => impersonatedUser());
+  assert.equal(inside?.sid, currentUserSid());
+  assert.equal(impersonatedUser(), null, "reverted after fn returned");
+  // A throwing fn: its error comes out, and the thread's token is gone.
+  let seen: PipeUser | null = null;
+  assert.throws(
+    () =>
+      conn.impersonate(() => {
+        seen = impersonatedUser();
+        throw new Error("boom");
+      }),
+    { message: "boom" },
+  );
+  assert.ok(seen !== null, "fn ran while impersonating");
+  assert.equal(impersonatedUser(), null, "reverted after fn threw");
+  // An async fn is refused (after the revert); its own rejection does not go unhandled.
+  assert.throws(
+    () =>
+      conn.impersonate(async () => {
+        await Promise.resolve();
+        throw new Error("late");
+      }),
+    { name: "TypeError", message: /synchronous/ },
+  );
+  assert.equal(impersonatedUser(), null, "reverted after an async fn");
+  // Nesting is refused, and the outer call still reverts.
+  assert.throws(
+    () => conn.impersonate(() => conn.impersonate(() => 1)),
+    { name: "TypeError", message: /already/ },
+  );
+  assert.equal(impersonatedUser(), null);
+  assert.throws(() => conn.impersonate(42 as unknown as () => void), TypeError);
+  conn.close();
+  await client.expect("eof");
+});
+
+winTest("a bad impersonationLevel is refused before any Win32 call", async () => {
+  await assert.rejects(
+    NamedPipeClient.connect("x", { impersonationLevel: "root" as "anonymous" }),
+    { name: "TypeError", message: /"options\.impersonationLevel"/ },
+  );
+});
