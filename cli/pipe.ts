@@ -66,12 +66,14 @@ export function registerPipe(program: Command): void {
     .option("--count <n>", "exit 0 after this many messages", countParser)
     .option("--echo", 'reply to each message with "echo:" + the message')
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--remote", "also accept clients from other machines (default: this machine only)")
     .option("--raw", RAW_HELP)
     .option("--json", 'print JSON lines: {"name","pid","text"}')
     .addHelpText(
       "after",
       "\nProtocol: message mode, one message = one request; several clients at once. Only the\n" +
-        "current user may connect, and only from this machine.\n\nExamples:\n" +
+        "current user may connect, and only from this machine unless --remote is given.\n\n" +
+        "Examples:\n" +
         "  winipc pipe serve jobs --echo --timeout 60\n  winipc pipe serve jobs --count 1 --json",
     )
     .action(async (rawName, opts) => {
@@ -80,7 +82,10 @@ export function registerPipe(program: Command): void {
       const stop = new AbortController();
       const onSigint = () => stop.abort();
       Deno.addSignalListener("SIGINT", onSigint);
-      const server = NamedPipeServer.listen(name, { mode: "message" });
+      const server = NamedPipeServer.listen(name, {
+        mode: "message",
+        rejectRemoteClients: !opts.remote,
+      });
       const connections = new Set<PipeConnection>();
       let received = 0;
       let failure: unknown;

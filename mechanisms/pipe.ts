@@ -921,7 +921,12 @@ export interface NamedPipeServerOptions {
    * user running this process may connect (or create more instances).
    */
   sddl?: string;
-  /** Refuse clients from other machines (`PIPE_REJECT_REMOTE_CLIENTS`). Default `true`. */
+  /**
+   * Refuse clients from other machines (`PIPE_REJECT_REMOTE_CLIENTS`). Default `true`. With
+   * `false`, clients on other machines may open `\\<this machine>\pipe\<name>` (the DACL still
+   * decides who). Wine 10 cannot open a pipe through a computer name at all
+   * (`ERROR_PATH_NOT_FOUND`), so the refusal cannot be shown there.
+   */
   rejectRemoteClients?: boolean;
   /**
    * Fail when a pipe of this name exists already (`FILE_FLAG_FIRST_PIPE_INSTANCE`), so nobody

@@ -610,6 +610,12 @@ export interface RpcServerOptions {
   maxConcurrent?: number;
   /** Requests a batch may hold (see {@linkcode ServeOptions}). Default 100. */
   maxBatch?: number;
+  /**
+   * Over a pipe: refuse clients from other machines (`PIPE_REJECT_REMOTE_CLIENTS`). Default
+   * `true`. With `false`, clients on other machines may connect as `\\<this machine>\pipe\<name>`
+   * (the pipe's DACL still lets only the current user in).
+   */
+  rejectRemoteClients?: boolean;
 }
 
 /** A message-mode pipe connection as a {@linkcode MessageConnection}. */
@@ -636,10 +642,16 @@ async function accept(name: string, options: RpcServerOptions): Promise<Acceptor
     );
   }
   if (options.transport === "shm") {
+    if (options.rejectRemoteClients !== undefined) {
+      throw new TypeError('options.rejectRemoteClients: goes with transport "pipe"');
+    }
     const listener = await listenShm(name, { spinMicros: options.spinMicros });
     return { connections: listener, close: () => listener[Symbol.asyncDispose]() };
   }
-  const server = NamedPipeServer.listen(name, { mode: "message" });
+  const server = NamedPipeServer.listen(name, {
+    mode: "message",
+    rejectRemoteClients: options.rejectRemoteClients,
+  });
   return {
     connections: (async function* () {
       for await (const conn of server) yield pipeMessages(conn);
@@ -714,8 +726,8 @@ export class RpcServer implements AsyncDisposable {
    * `127.0.0.1` unless given; TLS when `cert` and `key` are given).
    * @param procedures The schemas.
    * @param handlers The implementations.
-   * @param options `transport` (`"pipe"` by default, or `"shm"`), `spinMicros`, and the limits
-   * `maxConcurrent` and `maxBatch`.
+   * @param options `transport` (`"pipe"` by default, or `"shm"`), `spinMicros`, the limits
+   * `maxConcurrent` and `maxBatch`, and over a pipe `rejectRemoteClients` (default `true`).
    * @returns The running server.
    */
   static async listen<T extends Procedures>(
@@ -729,6 +741,11 @@ export class RpcServer implements AsyncDisposable {
       const address = parseArg(tcpListenSchema, name, "address");
       if (opts.transport !== undefined && opts.transport !== "tcp") {
         throw new TypeError(`options.transport: "${opts.transport}" does not take a TCP address`);
+      }
+      if (opts.rejectRemoteClients !== undefined) {
+        throw new TypeError(
+          'options.rejectRemoteClients: goes with transport "pipe" (over TCP, choose the hostname)',
+        );
       }
       const tcp = listenTcp(address);
       const host = tcp.hostname.includes(":") ? `[${tcp.hostname}]` : tcp.hostname;
@@ -819,6 +836,7 @@ const serverOptionsSchema = z.object({
   spinMicros: spinSchema.optional(),
   maxConcurrent: limitSchema.optional(),
   maxBatch: limitSchema.optional(),
+  rejectRemoteClients: z.boolean({ error: "must be a boolean" }).optional(),
 }).strict().optional();
 const clientOptionsSchema = z.object({
   transport: transportSchema.optional(),
