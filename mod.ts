@@ -194,6 +194,7 @@ export {
   NamedPipeServer,
   type NamedPipeServerOptions,
   type PeekResult,
+  type PipeAccess,
   PipeConnection,
   type PipeMode,
   pipePath,

@@ -124,6 +124,20 @@ function revertToSelf(): void {
  */
 export type PipeMode = "byte" | "message";
 
+/**
+ * What a client opens a pipe for: both ways (`"duplex"`, the default), or one way. A one-way
+ * client can reach a server that only sends (`PIPE_ACCESS_OUTBOUND`: open it `"read"`) or only
+ * receives (`PIPE_ACCESS_INBOUND`: open it `"write"`), which refuse a duplex open.
+ *
+ * @example Read what a server broadcasts, without the right to write
+ * ```ts
+ * import { NamedPipeClient } from "./pipe.ts";
+ * using feed = await NamedPipeClient.connect("ticker", { access: "read" });
+ * for await (const chunk of feed.readable) console.log(chunk.length);
+ * ```
+ */
+export type PipeAccess = "read" | "write" | "duplex";
+
 // ---------------------------------------------------------------------------------------------
 // names and validation
 
@@ -279,6 +293,11 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   readonly side: "server" | "client";
   /** The read mode: `"message"` reads stop at message boundaries. */
   readonly mode: PipeMode;
+  /**
+   * What this end may do: `"duplex"` (a server's connection, and clients by default), or a
+   * client opened `"read"`-only or `"write"`-only.
+   */
+  readonly access: PipeAccess;
   readonly #handle: OwnedHandle;
   readonly #readOp: OverlappedOp;
   readonly #writeOp: OverlappedOp;
@@ -296,6 +315,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       path: string;
       side: "server" | "client";
       mode: PipeMode;
+      access?: PipeAccess;
       handle: OwnedHandle;
       readOp?: OverlappedOp;
       readBufferSize?: number;
@@ -305,6 +325,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
     this.path = init.path;
     this.side = init.side;
     this.mode = init.mode;
+    this.access = init.access ?? "duplex";
     this.#handle = init.handle;
     this.#readOp = init.readOp ?? new OverlappedOp();
     this.#writeOp = new OverlappedOp();
@@ -325,6 +346,16 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   get unsafeHandle(): Deno.PointerObject {
     this.#check();
     return this.#handle.unsafeHandle;
+  }
+
+  /** Refuses an operation this end was not opened for. */
+  #may(what: "read" | "write"): void {
+    if (this.access !== "duplex" && this.access !== what) {
+      throw new Deno.errors.NotSupported(
+        `Cannot ${what === "read" ? "read from" : "write to"} pipe "${this.path}": this end ` +
+          `was opened ${this.access}-only (access: "${this.access}")`,
+      );
+    }
   }
 
   #check(): Deno.PointerObject {
@@ -569,6 +600,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   async read(buffer: Uint8Array, options?: IoOptions): Promise<number | null> {
     parseArg(z.instanceof(Uint8Array, { error: "must be a Uint8Array" }), buffer, "buffer");
     const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    this.#may("read");
     const target = toBytes(buffer);
     return await this.#readLane.run(async () => {
       const h = this.#check();
@@ -607,6 +639,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    */
   async readMessage(options?: IoOptions): Promise<Uint8Array<ArrayBuffer> | null> {
     const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    this.#may("read");
     return await this.#readLane.run(() => this.#readWhole(opts, this.#readBufferSize));
   }
 
@@ -672,6 +705,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    */
   peek(size = 0): PeekResult {
     parseArg(bufferSizeSchema, size, "size");
+    this.#may("read");
     const h = this.#check();
     const buffer = new Uint8Array(size);
     const read = new Uint32Array(1);
@@ -729,6 +763,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   async write(data: Uint8Array | string, options?: IoOptions): Promise<number> {
     parseArg(bytesSchema, data, "data");
     const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    this.#may("write");
     const bytes = toBytes(data);
     return await this.#writeLane.run(async () => {
       let written = 0;
@@ -770,6 +805,8 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   async transact(request: Uint8Array | string, options?: TransactOptions): Promise<Uint8Array> {
     parseArg(bytesSchema, request, "request");
     const opts: TransactOptions = parseArg(transactOptionsSchema, options, "options") ?? {};
+    this.#may("write");
+    this.#may("read");
     const bytes = toBytes(request);
     const size = opts.replyBufferSize ?? this.#readBufferSize;
     const io = { signal: opts.signal, timeout: opts.timeout };
@@ -813,6 +850,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * connection.
    */
   get readable(): ReadableStream<Uint8Array> {
+    this.#may("read");
     return this.#readable ??= new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
@@ -833,6 +871,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * the end of the stream.
    */
   get writable(): WritableStream<Uint8Array> {
+    this.#may("write");
     return this.#writable ??= new WritableStream<Uint8Array>({
       write: async (chunk) => {
         await this.write(chunk);
@@ -1280,6 +1319,13 @@ export interface NamedPipeConnectOptions {
    * - `"delegation"`: it can act as the client on other machines too.
    */
   impersonationLevel?: ImpersonationLevel;
+  /**
+   * `"duplex"` (default: `GENERIC_READ | GENERIC_WRITE`), `"read"` (`GENERIC_READ` and
+   * `FILE_WRITE_ATTRIBUTES`, which setting message mode needs) or `"write"` (`GENERIC_WRITE` and
+   * `FILE_READ_ATTRIBUTES`, which reading the pipe's type needs). Operations the handle was
+   * not opened for throw `Deno.errors.NotSupported`.
+   */
+  access?: PipeAccess;
 }
 
 /**
@@ -1311,7 +1357,18 @@ const connectOptionsSchema = z.object({
   impersonationLevel: z.enum(["anonymous", "identification", "impersonation", "delegation"], {
     error: 'must be "anonymous", "identification", "impersonation" or "delegation"',
   }).optional(),
+  access: z.enum(["read", "write", "duplex"], { error: 'must be "read", "write" or "duplex"' })
+    .optional(),
 }).strict().optional();
+
+const FILE_READ_ATTRIBUTES = 0x0080;
+const FILE_WRITE_ATTRIBUTES = 0x0100;
+/** The rights a client asks for, by access. */
+const accessRights: Record<PipeAccess, number> = {
+  duplex: (GENERIC_READ | GENERIC_WRITE) >>> 0,
+  read: (GENERIC_READ | FILE_WRITE_ATTRIBUTES) >>> 0,
+  write: (GENERIC_WRITE | FILE_READ_ATTRIBUTES) >>> 0,
+};
 
 /** `FSCTL_PIPE_WAIT`: what `WaitNamedPipeW` asks of the named pipe file system. */
 const FSCTL_PIPE_WAIT = 0x0011_0018;
@@ -1422,12 +1479,13 @@ export class NamedPipeClient extends PipeConnection {
     const wname = wide(path);
     const context = `Cannot connect to pipe "${path}"`;
     const level = impersonationFlags[opts.impersonationLevel ?? "identification"];
+    const access = opts.access ?? "duplex";
     let raw: Deno.PointerObject | null = null;
     for (let round = 0;; round++) {
       signal?.throwIfAborted();
       const h = k.CreateFileW(
         wname,
-        (GENERIC_READ | GENERIC_WRITE) >>> 0,
+        accessRights[access],
         0,
         null,
         OPEN_EXISTING,
@@ -1479,6 +1537,7 @@ export class NamedPipeClient extends PipeConnection {
         path,
         side: "client",
         mode,
+        access,
         handle,
         readBufferSize: opts.readBufferSize,
       });

@@ -583,3 +583,36 @@ winTest("a bad impersonationLevel is refused before any Win32 call", async () =>
     { name: "TypeError", message: /"options\.impersonationLevel"/ },
   );
 });
+
+winTest(
+  "clients opened read-only and write-only: each way works, the other is refused",
+  async () => {
+    const name = uniqueName("pipe-access");
+    using server = NamedPipeServer.listen(name, { mode: "message" });
+    {
+      await using reader = spawnFixture("pipe_client.ts", [name, "access-read"]);
+      using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+      // A read-only client still gets message mode (FILE_WRITE_ATTRIBUTES lets it set the mode).
+      assert.equal(await reader.line(), "connected read message");
+      await conn.write("to reader");
+      assert.equal(await reader.line(), "got to reader");
+      assert.equal(await reader.line(), "write NotSupported");
+      // The handle itself has no write right: the system refuses a raw WriteFile.
+      assert.equal(await reader.line(), "raw 5");
+      assert.equal((await reader.finish()).code, 0);
+    }
+    {
+      await using writer = spawnFixture("pipe_client.ts", [name, "access-write"]);
+      using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+      assert.equal(await writer.line(), "connected write message");
+      assert.equal(text.decode((await conn.readMessage({ timeout: 30_000 }))!), "from writer");
+      assert.equal(await writer.line(), "read NotSupported");
+      assert.equal(await writer.line(), "raw 5");
+      assert.equal((await writer.finish()).code, 0);
+    }
+    await assert.rejects(NamedPipeClient.connect(name, { access: "both" as "read" }), {
+      name: "TypeError",
+      message: /"options\.access"/,
+    });
+  },
+);
