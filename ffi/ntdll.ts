@@ -1,6 +1,7 @@
 /**
  * Raw bindings to ntdll.dll: the few native calls whose status is their own return value, so a
- * `nonblocking` call (on a worker thread, whose `GetLastError` is not ours) keeps its status.
+ * `nonblocking` call (on a worker thread, whose `GetLastError` is not ours) keeps its status, and
+ * the directory query that lists the named pipe file system.
  *
  * @module
  */
@@ -13,6 +14,23 @@ const symbols = {
     parameters: ["pointer", "buffer"],
     result: "u32",
     nonblocking: true,
+  },
+  /** NTSTATUS NtQueryDirectoryFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine, PVOID ApcContext, PIO_STATUS_BLOCK IoStatusBlock, PVOID FileInformation, ULONG Length, FILE_INFORMATION_CLASS FileInformationClass, BOOLEAN ReturnSingleEntry, PUNICODE_STRING FileName, BOOLEAN RestartScan) */
+  NtQueryDirectoryFile: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "u32",
+      "i32",
+      "u8",
+      "pointer",
+      "u8",
+    ],
+    result: "u32",
   },
   /** ULONG RtlNtStatusToDosError(NTSTATUS Status) */
   RtlNtStatusToDosError: { parameters: ["u32"], result: "u32" },

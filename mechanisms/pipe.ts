@@ -78,12 +78,19 @@ import { currentUserSid, SecurityAttributes } from "../ffi/security.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_io.ts";
 import { clientPipeNameSchema, serverPipeNameSchema } from "./_names.ts";
-import { openThreadToken, type PipeUser, tokenUser } from "./_pipe_native.ts";
+import {
+  openThreadToken,
+  parseDirectoryEntries,
+  type PipeInfo,
+  type PipeUser,
+  tokenUser,
+} from "./_pipe_native.ts";
+import { ntdll } from "../ffi/ntdll.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 import { sleep } from "./_wait.ts";
 
 export { MAX_PIPE_PATH } from "./_names.ts";
-export type { PipeUser } from "./_pipe_native.ts";
+export type { PipeInfo, PipeUser } from "./_pipe_native.ts";
 
 const ERROR_FILE_NOT_FOUND = 2;
 const ERROR_ACCESS_DENIED = 5;
@@ -1618,4 +1625,80 @@ export async function callNamedPipe(
     timeout: left,
     replyBufferSize: opts.replyBufferSize,
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// listing
+
+const STATUS_NO_MORE_FILES = 0x8000_0006;
+const STATUS_NO_SUCH_FILE = 0xc000_000f;
+const FileDirectoryInformation = 1;
+const ERROR_BAD_DEV_TYPE = 66;
+
+/**
+ * The named pipes on this machine: the directory of the named pipe file system (`\\.\pipe\`),
+ * read with `NtQueryDirectoryFile` as Sysinternals' PipeList does, with each pipe's current and
+ * maximum instance counts (-1: unlimited) as the system reports them.
+ *
+ * Wine 10 cannot list that directory (`STATUS_BAD_DEVICE_TYPE`): there this throws a
+ * `Win32Error` with `ERROR_BAD_DEV_TYPE` whose message says so.
+ *
+ * @returns The pipes, in the order the system lists them.
+ * @throws {Win32Error} When the directory cannot be opened or read.
+ *
+ * @example Is a server listening?
+ * ```ts
+ * import { listPipes } from "./pipe.ts";
+ * const up = listPipes().some((p) => p.name.toLowerCase() === "jobs");
+ * ```
+ */
+export function listPipes(): PipeInfo[] {
+  const k = kernel32();
+  const context = "Cannot list the named pipes";
+  const root = k.CreateFileW(
+    wide("\\\\.\\pipe\\"),
+    (GENERIC_READ | SYNCHRONIZE) >>> 0,
+    FILE_SHARE_READ | FILE_SHARE_WRITE,
+    null,
+    OPEN_EXISTING,
+    0,
+    null,
+  );
+  if (root === null || Deno.UnsafePointer.value(root) === 0xffff_ffff_ffff_ffffn) {
+    throw new Win32Error("CreateFileW", lastError(), { context });
+  }
+  try {
+    const pipes: PipeInfo[] = [];
+    const buffer = new Uint8Array(64 * 1024);
+    const status = new BigUint64Array(2); // IO_STATUS_BLOCK { Status/Pointer; Information }
+    // Each call returns at least one entry, so a bounded number of calls covers any listing.
+    for (let call = 0; call < 1_000_000; call++) {
+      const code = ntdll().NtQueryDirectoryFile(
+        root,
+        null,
+        null,
+        null,
+        status,
+        buffer,
+        buffer.length,
+        FileDirectoryInformation,
+        0,
+        null,
+        call === 0 ? 1 : 0,
+      );
+      if (code === STATUS_NO_MORE_FILES || (call === 0 && code === STATUS_NO_SUCH_FILE)) break;
+      if (code !== 0) {
+        const error = ntdll().RtlNtStatusToDosError(code);
+        throw new Win32Error("NtQueryDirectoryFile", error, {
+          context: error === ERROR_BAD_DEV_TYPE
+            ? `${context}: this system cannot list \\\\.\\pipe\\ (Wine 10 cannot)`
+            : context,
+        });
+      }
+      pipes.push(...parseDirectoryEntries(buffer, Number(status[1])));
+    }
+    return pipes;
+  } finally {
+    k.CloseHandle(root);
+  }
 }

@@ -12,13 +12,18 @@ import { wide } from "../ffi/strings.ts";
 import { Win32Error } from "../ffi/error.ts";
 import {
   callNamedPipe,
+  listPipes,
   NamedPipeClient,
   NamedPipeServer,
   type PipeConnection,
   pipePath,
   type PipeUser,
 } from "../mechanisms/pipe.ts";
-import { impersonatedUser, processUser } from "../mechanisms/_pipe_native.ts";
+import {
+  impersonatedUser,
+  parseDirectoryEntries,
+  processUser,
+} from "../mechanisms/_pipe_native.ts";
 import { runCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 const text = new TextDecoder();
@@ -614,5 +619,76 @@ winTest(
       name: "TypeError",
       message: /"options\.access"/,
     });
+  },
+);
+
+// ---- listing (issue 14) ----
+
+/** Two FILE_DIRECTORY_INFORMATION entries as the pipe file system writes them. */
+function directoryBytes(entries: { name: string; instances: number; max: number }[]): Uint8Array {
+  const sizes = entries.map((e) => (64 + e.name.length * 2 + 7) & ~7);
+  const bytes = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  entries.forEach((e, i) => {
+    view.setUint32(at, i === entries.length - 1 ? 0 : sizes[i], true);
+    view.setBigInt64(at + 40, BigInt(e.instances), true);
+    view.setBigInt64(at + 48, BigInt(e.max), true);
+    view.setUint32(at + 60, e.name.length * 2, true);
+    for (let j = 0; j < e.name.length; j++) {
+      view.setUint16(at + 64 + 2 * j, e.name.charCodeAt(j), true);
+    }
+    at += sizes[i];
+  });
+  return bytes;
+}
+
+Deno.test("directory entries of the pipe file system are decoded and bounds-checked", () => {
+  const bytes = directoryBytes([
+    { name: "jobs", instances: 3, max: -1 },
+    { name: "naïve ✓", instances: 1, max: 7 },
+  ]);
+  assert.deepEqual(parseDirectoryEntries(bytes, bytes.length), [
+    { name: "jobs", path: "\\\\.\\pipe\\jobs", instances: 3, maxInstances: -1 },
+    { name: "naïve ✓", path: "\\\\.\\pipe\\naïve ✓", instances: 1, maxInstances: 7 },
+  ]);
+  // The count of bytes the system wrote bounds every entry.
+  assert.throws(() => parseDirectoryEntries(bytes, 70), RangeError);
+  const badNext = bytes.slice();
+  new DataView(badNext.buffer).setUint32(0, 12, true);
+  assert.throws(() => parseDirectoryEntries(badNext, badNext.length), /next offset 12/);
+  const longName = bytes.slice();
+  new DataView(longName.buffer).setUint32(60, 4000, true);
+  assert.throws(() => parseDirectoryEntries(longName, longName.length), /4000 bytes/);
+});
+
+winTest(
+  "listPipes() and pipe list show a pipe with its instances, or say Wine cannot",
+  async () => {
+    const name = uniqueName("pipe-list");
+    using _server = NamedPipeServer.listen(name, { maxInstances: 7 });
+    let pipes: ReturnType<typeof listPipes> | Win32Error;
+    try {
+      pipes = listPipes();
+    } catch (e) {
+      if (!(e instanceof Win32Error)) throw e;
+      pipes = e;
+    }
+    const cli = await runCli(["pipe", "list", "--json"]);
+    if (pipes instanceof Win32Error) {
+      // Wine 10: NtQueryDirectoryFile on \\.\pipe\ answers STATUS_BAD_DEVICE_TYPE.
+      assert.equal(pipes.code, 66);
+      assert.match(pipes.message, /cannot list .*Wine 10 cannot/);
+      assert.equal(cli.code, 1);
+      assert.equal(cli.stdout, "");
+      assert.match(cli.stderr, /^error: Cannot list the named pipes: /);
+      return;
+    }
+    // Windows: our pipe is listed with its two listening instances (the backlog) and its maximum.
+    const ours = pipes.find((p) => p.name === name);
+    assert.deepEqual(ours, { name, path: `\\\\.\\pipe\\${name}`, instances: 2, maxInstances: 7 });
+    assert.equal(cli.code, 0, cli.stderr);
+    const listed = cli.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(listed.find((p) => p.name === name), ours);
   },
 );
