@@ -187,9 +187,11 @@ export {
 export {
   callNamedPipe,
   type CallNamedPipeOptions,
+  DEFAULT_MAX_MESSAGE_BYTES,
   type ImpersonationLevel,
   type IoOptions as PipeIoOptions,
   listPipes,
+  MessageTooLargeError,
   NamedPipeClient,
   type NamedPipeConnectOptions,
   NamedPipeServer,
@@ -201,6 +203,7 @@ export {
   type PipeMode,
   pipePath,
   type PipeUser,
+  type ReadMessageOptions,
   type TransactOptions,
 } from "./mechanisms/pipe.ts";
 export {

@@ -25,7 +25,9 @@
  *   (`clientUser()`) and computer (`clientComputerName()`); `impersonate(fn)` runs a synchronous
  *   `fn` as the client and always reverts.
  * - Message mode: {@linkcode PipeConnection.readMessage} reassembles a message longer than the
- *   read buffer (`ERROR_MORE_DATA`), so callers always get whole messages.
+ *   read buffer (`ERROR_MORE_DATA`), so callers always get whole messages, up to
+ *   `maxMessageBytes` (default 64 MiB): a longer one is refused before it is read, with a
+ *   {@linkcode MessageTooLargeError}, and that connection is closed.
  *
  * @example An echo server and a client
  * ```ts
@@ -86,11 +88,58 @@ import {
   tokenUser,
 } from "./_pipe_native.ts";
 import { ntdll } from "../ffi/ntdll.ts";
+import { ProtocolError } from "./channel.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 import { sleep } from "./_wait.ts";
 
 export { MAX_PIPE_PATH } from "./_names.ts";
 export type { PipeInfo, PipeUser } from "./_pipe_native.ts";
+
+/** Default of `maxMessageBytes`: 64 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A peer sent a message longer than this end's `maxMessageBytes`. It was refused before its
+ * bytes were read (the size comes from `PeekNamedPipe`'s count of what is left of the message,
+ * so no buffer of that size was made), and the connection was closed: the peer sees the end of
+ * the stream. Other connections of a server are not affected.
+ *
+ * @example Tell an oversized message from other failures
+ * ```ts
+ * import { MessageTooLargeError, type PipeConnection } from "./pipe.ts";
+ * declare const conn: PipeConnection;
+ * try {
+ *   await conn.readMessage({ maxMessageBytes: 1 << 20 });
+ * } catch (e) {
+ *   if (e instanceof MessageTooLargeError) console.log(`refused ${e.size} bytes`);
+ *   else throw e;
+ * }
+ * ```
+ */
+export class MessageTooLargeError extends ProtocolError {
+  /** The message's size in bytes, or, when the system did not say, how many arrived before the limit. */
+  readonly size: number;
+  /** The limit it broke. */
+  readonly limit: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param path The pipe's path.
+   * @param size The message's size (or the bytes seen so far, with `atLeast`).
+   * @param limit The limit.
+   * @param atLeast Whether `size` is a lower bound.
+   */
+  constructor(path: string, size: number, limit: number, atLeast = false) {
+    super(
+      `Pipe "${path}": a message of ${atLeast ? "more than " : ""}${size} bytes is larger than ` +
+        `maxMessageBytes (${limit}); the connection is closed`,
+    );
+    this.name = "MessageTooLargeError";
+    this.size = size;
+    this.limit = limit;
+  }
+}
 
 const ERROR_FILE_NOT_FOUND = 2;
 const ERROR_ACCESS_DENIED = 5;
@@ -179,6 +228,15 @@ const ioOptionsSchema = z.object({
   signal: signalSchema,
   timeout: timeoutSchema.optional(),
 }).strict().optional();
+const maxMessageSchema = z.number({ error: "must be a number of bytes" })
+  .int({ error: "must be a whole number of bytes" })
+  .min(1, { error: "must be at least 1 byte" })
+  .max(0xffff_ffff, { error: "must be below 4 GiB" });
+const readMessageOptionsSchema = z.object({
+  signal: signalSchema,
+  timeout: timeoutSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
+}).strict().optional();
 const bytesSchema = z.union([z.instanceof(Uint8Array), z.string()], {
   error: "must be a Uint8Array or a string",
 });
@@ -199,6 +257,25 @@ export interface IoOptions {
   signal?: AbortSignal;
   /** Milliseconds before the operation is cancelled with `Deno.errors.TimedOut`. Default none. */
   timeout?: number;
+}
+
+/**
+ * Options of {@linkcode PipeConnection.readMessage}.
+ *
+ * @example Accept messages up to 1 MiB from this peer
+ * ```ts
+ * import type { PipeConnection } from "./pipe.ts";
+ * declare const conn: PipeConnection;
+ * const message = await conn.readMessage({ maxMessageBytes: 1 << 20, timeout: 5000 });
+ * ```
+ */
+export interface ReadMessageOptions extends IoOptions {
+  /**
+   * The longest message accepted (message mode); a longer one is refused before it is read,
+   * with {@linkcode MessageTooLargeError}, and the connection is closed. Default: the
+   * connection's own (`maxMessageBytes` of the server or of `connect`, default 64 MiB).
+   */
+  maxMessageBytes?: number;
 }
 
 function toBytes(data: Uint8Array | string): Uint8Array<ArrayBuffer> {
@@ -269,12 +346,19 @@ export interface PeekResult {
 export interface TransactOptions extends IoOptions {
   /** The first read's buffer size; a longer reply is reassembled. Default 65536. */
   replyBufferSize?: number;
+  /**
+   * The longest reply accepted; a longer one is refused before it is read, with
+   * {@linkcode MessageTooLargeError}, and the connection is closed. Default: the connection's
+   * own (64 MiB unless `connect` said otherwise).
+   */
+  maxMessageBytes?: number;
 }
 
 const transactOptionsSchema = z.object({
   signal: signalSchema,
   timeout: timeoutSchema.optional(),
   replyBufferSize: readSizeSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
 
 /**
@@ -311,6 +395,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   readonly #readLane = new Lane();
   readonly #writeLane = new Lane();
   readonly #readBufferSize: number;
+  readonly #maxMessageBytes: number;
   #onClose: (() => void) | undefined;
   #closing = false;
   #readable: ReadableStream<Uint8Array> | undefined;
@@ -326,6 +411,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       handle: OwnedHandle;
       readOp?: OverlappedOp;
       readBufferSize?: number;
+      maxMessageBytes?: number;
       onClose?: () => void;
     },
   ) {
@@ -337,6 +423,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
     this.#readOp = init.readOp ?? new OverlappedOp();
     this.#writeOp = new OverlappedOp();
     this.#readBufferSize = init.readBufferSize ?? 65536;
+    this.#maxMessageBytes = init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.#onClose = init.onClose;
   }
 
@@ -629,8 +716,13 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * `PeekNamedPipe` tells how much, and further reads fetch the rest. In byte mode this returns
    * whatever one read gets (up to the read buffer size).
    *
-   * @param options AbortSignal and timeout (for each underlying read).
+   * A message longer than `maxMessageBytes` is refused before it is read: its size is known
+   * from `PeekNamedPipe` after the first read, no buffer of that size is made, the connection
+   * is closed and {@linkcode MessageTooLargeError} is thrown.
+   *
+   * @param options AbortSignal, timeout (for each underlying read), `maxMessageBytes`.
    * @returns The message, or `null` at the end of the stream.
+   * @throws {MessageTooLargeError} When the message is longer than `maxMessageBytes`.
    * @throws {Deno.errors.BadResource} When the connection is closed.
    * @throws {Deno.errors.Interrupted} When `close()` ran during the read.
    * @throws {Deno.errors.TimedOut} When the timeout elapsed.
@@ -644,20 +736,33 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * if (message) console.log(new TextDecoder().decode(message));
    * ```
    */
-  async readMessage(options?: IoOptions): Promise<Uint8Array<ArrayBuffer> | null> {
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+  async readMessage(options?: ReadMessageOptions): Promise<Uint8Array<ArrayBuffer> | null> {
+    const { maxMessageBytes, ...opts }: ReadMessageOptions =
+      parseArg(readMessageOptionsSchema, options, "options") ?? {};
     this.#may("read");
-    return await this.#readLane.run(() => this.#readWhole(opts, this.#readBufferSize));
+    const limit = maxMessageBytes ?? this.#maxMessageBytes;
+    return await this.#readLane.run(() => this.#readWhole(opts, this.#readBufferSize, limit));
   }
 
-  /** Reads the rest of a message (or a first chunk of `size`) until the message ends. */
+  /** Closes the connection and makes the error for a message over `limit`. */
+  #tooLarge(size: number, limit: number, atLeast = false): MessageTooLargeError {
+    this.close();
+    return new MessageTooLargeError(this.path, size, limit, atLeast);
+  }
+
+  /**
+   * Reads the rest of a message (or a first chunk of `size`) until the message ends, refusing
+   * one longer than `limit` (message mode) before reading more of it.
+   */
   async #readWhole(
     opts: IoOptions,
     size: number,
+    limit: number,
     first: Uint8Array[] = [],
   ): Promise<Uint8Array<ArrayBuffer> | null> {
     const chunks = first;
     let more = first.length > 0;
+    let total = first.reduce((n, c) => n + c.length, 0);
     for (;;) {
       const h = this.#check();
       const buffer = new Uint8Array(size);
@@ -676,10 +781,25 @@ export class PipeConnection implements Disposable, AsyncDisposable {
         return null;
       }
       chunks.push(buffer.subarray(0, result.bytes));
+      total += result.bytes;
+      if (this.mode === "message" && total > limit) throw this.#tooLarge(total, limit);
       if (status === "ok") return concat(chunks);
       more = true;
-      size = Math.max(1, this.#peekCounts(h).leftThisMessage || this.#readBufferSize);
+      size = this.#nextChunk(h, total, limit);
     }
+  }
+
+  /**
+   * After `ERROR_MORE_DATA` with `total` bytes read: the size of the next read, the rest of the
+   * message as `PeekNamedPipe` counts it. A message whose size passes `limit` is refused here,
+   * before any buffer for it is made; when the system does not tell the size, reads go on in
+   * read-buffer chunks and the total is checked after each.
+   */
+  #nextChunk(h: Deno.PointerObject, total: number, limit: number): number {
+    const left = this.#peekCounts(h).leftThisMessage;
+    if (left > 0 && total + left > limit) throw this.#tooLarge(total + left, limit);
+    if (left > 0) return left;
+    return Math.max(1, Math.min(this.#readBufferSize, limit - total + 1));
   }
 
   #peekCounts(h: Deno.PointerObject): { available: number; leftThisMessage: number } {
@@ -798,6 +918,8 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @param request The request (bytes, or text as UTF-8).
    * @param options AbortSignal, timeout and the reply buffer size.
    * @returns The reply.
+   * @throws {MessageTooLargeError} When the reply is longer than `maxMessageBytes` (the
+   *   connection is then closed).
    * @throws {Deno.errors.BrokenPipe} When the server closed before replying.
    * @throws {Deno.errors.TimedOut} When the timeout elapsed.
    * @throws {Win32Error} When `TransactNamedPipe` fails (e.g. `ERROR_BAD_PIPE` in byte mode).
@@ -816,6 +938,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
     this.#may("read");
     const bytes = toBytes(request);
     const size = opts.replyBufferSize ?? this.#readBufferSize;
+    const limit = opts.maxMessageBytes ?? this.#maxMessageBytes;
     const io = { signal: opts.signal, timeout: opts.timeout };
     // A transaction is a write and a read: it holds both lanes.
     return await this.#writeLane.run(() =>
@@ -835,8 +958,9 @@ export class PipeConnection implements Disposable, AsyncDisposable {
           );
         }
         if (result.error === ERROR_MORE_DATA) {
-          const left = this.#peekCounts(h).leftThisMessage || this.#readBufferSize;
-          return (await this.#readWhole(io, left, [reply.subarray(0, result.bytes)]))!;
+          if (result.bytes > limit) throw this.#tooLarge(result.bytes, limit, true);
+          const next = this.#nextChunk(h, result.bytes, limit);
+          return (await this.#readWhole(io, next, limit, [reply.subarray(0, result.bytes)]))!;
         }
         if (result.error === ERROR_OPERATION_ABORTED) {
           throw new Deno.errors.Interrupted(`Transaction on pipe "${this.path}" was cancelled`);
@@ -846,6 +970,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
             context: this.#context("transact on"),
           });
         }
+        if (result.bytes > limit) throw this.#tooLarge(result.bytes, limit);
         return reply.subarray(0, result.bytes);
       })
     );
@@ -861,7 +986,9 @@ export class PipeConnection implements Disposable, AsyncDisposable {
     return this.#readable ??= new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
-          const chunk = await this.#readLane.run(() => this.#readWhole({}, this.#readBufferSize));
+          const chunk = await this.#readLane.run(() =>
+            this.#readWhole({}, this.#readBufferSize, this.#maxMessageBytes)
+          );
           if (chunk === null) controller.close();
           else controller.enqueue(chunk);
         } catch (e) {
@@ -963,6 +1090,13 @@ export interface NamedPipeServerOptions {
   /** The size of each connection's read buffer (longer messages are reassembled). Default 65536. */
   readBufferSize?: number;
   /**
+   * The longest message a connection's `readMessage` (and `readable`) accepts, in message mode.
+   * A client that sends a longer one has it refused before it is read
+   * ({@linkcode MessageTooLargeError}) and its connection closed; the server and its other
+   * connections go on. Default 64 MiB ({@linkcode DEFAULT_MAX_MESSAGE_BYTES}).
+   */
+  maxMessageBytes?: number;
+  /**
    * The pipe's security descriptor in SDDL. Default `D:P(A;;GA;;;<current user SID>)`: only the
    * user running this process may connect (or create more instances).
    */
@@ -991,6 +1125,7 @@ const serverOptionsSchema = z.object({
   outBufferSize: bufferSizeSchema.optional(),
   inBufferSize: bufferSizeSchema.optional(),
   readBufferSize: readSizeSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
   sddl: z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }).optional(),
   rejectRemoteClients: z.boolean({ error: "must be a boolean" }).optional(),
   firstInstance: z.boolean({ error: "must be a boolean" }).optional(),
@@ -1076,6 +1211,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
       outBufferSize: opts.outBufferSize ?? 65536,
       inBufferSize: opts.inBufferSize ?? 65536,
       readBufferSize: opts.readBufferSize ?? 65536,
+      maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       sddl: opts.sddl ?? `D:P(A;;GA;;;${currentUserSid()})`,
       rejectRemoteClients: opts.rejectRemoteClients ?? true,
       firstInstance: opts.firstInstance ?? true,
@@ -1174,6 +1310,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
       handle,
       readOp: op,
       readBufferSize: this.#settings.readBufferSize,
+      maxMessageBytes: this.#settings.maxMessageBytes,
       onClose: () => {
         this.#connected--;
         this.#replenish();
@@ -1317,6 +1454,12 @@ export interface NamedPipeConnectOptions {
   /** The size of the connection's read buffer (longer messages are reassembled). Default 65536. */
   readBufferSize?: number;
   /**
+   * The longest message `readMessage` and `transact` accept from the server (message mode); a
+   * longer one is refused before it is read ({@linkcode MessageTooLargeError}) and the
+   * connection closed. Default 64 MiB ({@linkcode DEFAULT_MAX_MESSAGE_BYTES}).
+   */
+  maxMessageBytes?: number;
+  /**
    * What the server may do with this client's identity (`SECURITY_SQOS_PRESENT` and a
    * `SECURITY_*` level on `CreateFileW`):
    * - `"anonymous"`: the server cannot identify the client;
@@ -1361,6 +1504,7 @@ const connectOptionsSchema = z.object({
   timeout: timeoutSchema.optional(),
   signal: signalSchema,
   readBufferSize: readSizeSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
   impersonationLevel: z.enum(["anonymous", "identification", "impersonation", "delegation"], {
     error: 'must be "anonymous", "identification", "impersonation" or "delegation"',
   }).optional(),
@@ -1547,6 +1691,7 @@ export class NamedPipeClient extends PipeConnection {
         access,
         handle,
         readBufferSize: opts.readBufferSize,
+        maxMessageBytes: opts.maxMessageBytes,
       });
     } catch (e) {
       handle.close();
@@ -1574,12 +1719,15 @@ export interface CallNamedPipeOptions {
   signal?: AbortSignal;
   /** The first read's buffer size; a longer reply is reassembled. Default 65536. */
   replyBufferSize?: number;
+  /** The longest reply accepted ({@linkcode MessageTooLargeError} beyond). Default 64 MiB. */
+  maxMessageBytes?: number;
 }
 
 const callOptionsSchema = z.object({
   timeout: timeoutSchema.optional(),
   signal: signalSchema,
   replyBufferSize: readSizeSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
 
 /**
@@ -1624,6 +1772,7 @@ export async function callNamedPipe(
     signal: opts.signal,
     timeout: left,
     replyBufferSize: opts.replyBufferSize,
+    maxMessageBytes: opts.maxMessageBytes,
   });
 }
 

@@ -35,6 +35,7 @@ import { spinSchema } from "./_shm_limits.ts";
 import {
   AUTH_METHOD,
   connectTcp,
+  DEFAULT_MAX_LINE,
   listenTcp,
   tcpConnectSchema,
   tcpListenSchema,
@@ -616,6 +617,12 @@ export interface RpcServerOptions {
    * (the pipe's DACL still lets only the current user in).
    */
   rejectRemoteClients?: boolean;
+  /**
+   * Over a pipe: the longest request message accepted. A client that sends a longer one has it
+   * refused before it is read (a `MessageTooLargeError` on the server's side) and its
+   * connection closed; other clients go on. Default 4 MiB, as `maxLineBytes` over TCP.
+   */
+  maxMessageBytes?: number;
 }
 
 /** A message-mode pipe connection as a {@linkcode MessageConnection}. */
@@ -642,8 +649,10 @@ async function accept(name: string, options: RpcServerOptions): Promise<Acceptor
     );
   }
   if (options.transport === "shm") {
-    if (options.rejectRemoteClients !== undefined) {
-      throw new TypeError('options.rejectRemoteClients: goes with transport "pipe"');
+    for (const key of ["rejectRemoteClients", "maxMessageBytes"] as const) {
+      if (options[key] !== undefined) {
+        throw new TypeError(`options.${key}: goes with transport "pipe"`);
+      }
     }
     const listener = await listenShm(name, { spinMicros: options.spinMicros });
     return { connections: listener, close: () => listener[Symbol.asyncDispose]() };
@@ -651,6 +660,7 @@ async function accept(name: string, options: RpcServerOptions): Promise<Acceptor
   const server = NamedPipeServer.listen(name, {
     mode: "message",
     rejectRemoteClients: options.rejectRemoteClients,
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_LINE,
   });
   return {
     connections: (async function* () {
@@ -747,6 +757,11 @@ export class RpcServer implements AsyncDisposable {
           'options.rejectRemoteClients: goes with transport "pipe" (over TCP, choose the hostname)',
         );
       }
+      if (opts.maxMessageBytes !== undefined) {
+        throw new TypeError(
+          'options.maxMessageBytes: goes with transport "pipe" (over TCP, the address has maxLineBytes)',
+        );
+      }
       const tcp = listenTcp(address);
       const host = tcp.hostname.includes(":") ? `[${tcp.hostname}]` : tcp.hostname;
       return new RpcServer(
@@ -826,8 +841,17 @@ export interface RpcClientOptions {
   timeout?: number;
   /** Microseconds shared-memory connections spin before sleeping. Default 50. */
   spinMicros?: number;
+  /**
+   * Over a pipe: the longest answer message accepted; a longer one ends the connection (its
+   * pending calls reject). Default 4 MiB.
+   */
+  maxMessageBytes?: number;
 }
 
+const maxMessageSchema = z.number({ error: "must be a number of bytes" })
+  .int({ error: "must be a whole number of bytes" })
+  .min(1, { error: "must be at least 1 byte" })
+  .max(0xffff_ffff, { error: "must be below 4 GiB" });
 const transportSchema = z.enum(["pipe", "shm", "tcp"], {
   error: 'must be "pipe", "shm" or "tcp"',
 });
@@ -837,11 +861,13 @@ const serverOptionsSchema = z.object({
   maxConcurrent: limitSchema.optional(),
   maxBatch: limitSchema.optional(),
   rejectRemoteClients: z.boolean({ error: "must be a boolean" }).optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
 const clientOptionsSchema = z.object({
   transport: transportSchema.optional(),
   timeout: timeoutSchema.optional(),
   spinMicros: spinSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
 
 /** Presents the token to a TCP server and waits for its answer. */
@@ -940,6 +966,12 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
     options?: RpcClientOptions,
   ): Promise<RpcClient<T>> {
     const opts: RpcClientOptions = parseArg(clientOptionsSchema, options, "options") ?? {};
+    if (
+      opts.maxMessageBytes !== undefined &&
+      (typeof name !== "string" || (opts.transport ?? "pipe") !== "pipe")
+    ) {
+      throw new TypeError('options.maxMessageBytes: goes with transport "pipe"');
+    }
     if (typeof name !== "string") {
       const address = parseArg(tcpConnectSchema, name, "address");
       if (opts.transport !== undefined && opts.transport !== "tcp") {
@@ -970,6 +1002,7 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
     const pipe = await NamedPipeClient.connect(name, {
       mode: "message",
       timeout: opts.timeout ?? 10_000,
+      maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_LINE,
     });
     return new RpcClient(pipeMessages(pipe), procedures);
   }

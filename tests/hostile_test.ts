@@ -4,7 +4,11 @@ import assert from "node:assert/strict";
 import {
   connectShm,
   listenShm,
+  MessageTooLargeError,
+  NamedPipeClient,
+  NamedPipeServer,
   ProtocolError,
+  RpcClient,
   RpcServer,
   SharedMemory,
   ShmChannel,
@@ -214,5 +218,80 @@ winTest(
     await using peer = spawnFixture("hostile_peer.ts", ["flood", name, "40"]);
     assert.equal(await peer.line(60_000), "answered 40");
     assert.equal(most, 3);
+  },
+);
+
+const MiB = 1024 * 1024;
+
+winTest(
+  "11: an oversized pipe message is refused before it is read; that peer ends, the server goes on",
+  async () => {
+    const name = uniqueName("hostile-pipe-big");
+    using server = NamedPipeServer.listen(name, { mode: "message", maxMessageBytes: MiB });
+    await using peer = spawnFixture("hostile_pipe_peer.ts", [
+      "oversize",
+      name,
+      String(MiB),
+      String(8 * MiB),
+    ]);
+    const conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+    // A message of exactly the limit is accepted.
+    assert.equal((await conn.readMessage({ timeout: 30_000 }))?.length, MiB);
+    assert.equal(await peer.line(), `sent ${MiB}`);
+    // The next is refused with its full size, learned before its bytes were read.
+    await assert.rejects(
+      conn.readMessage({ timeout: 30_000 }),
+      (e: unknown) =>
+        e instanceof MessageTooLargeError && e instanceof ProtocolError &&
+        e.size === 8 * MiB && e.limit === MiB && /of 8388608 bytes/.test(e.message),
+    );
+    assert.equal(conn.closed, true);
+    // The peer's connection ended: its write failed and its read sees the end.
+    assert.match(await peer.line(), /^write (BrokenPipe|ok)$/);
+    assert.equal(await peer.line(), "eof");
+    // The server goes on serving the next client.
+    await using honest = spawnFixture("pipe_client.ts", [name, "hello"]);
+    using next = await server.accept({ signal: AbortSignal.timeout(30_000) });
+    assert.equal(new TextDecoder().decode((await next.readMessage({ timeout: 30_000 }))!), "hello");
+    next.close();
+    assert.equal(await honest.expect("eof"), "eof");
+  },
+);
+
+winTest("11: transact refuses an oversized reply before reading it", async () => {
+  const name = uniqueName("hostile-pipe-reply");
+  await using peer = spawnFixture("hostile_pipe_peer.ts", [
+    "oversize-reply",
+    name,
+    String(8 * MiB),
+  ]);
+  assert.equal(await peer.line(), "ready");
+  using client = await NamedPipeClient.connect(name, { timeout: 30_000, maxMessageBytes: MiB });
+  await assert.rejects(
+    client.transact("question", { timeout: 30_000 }),
+    (e: unknown) => e instanceof MessageTooLargeError && e.size === 8 * MiB,
+  );
+  assert.equal(client.closed, true);
+  assert.match(await peer.line(), /^(replied|reply BrokenPipe)$/);
+});
+
+winTest(
+  "11: the JSON-RPC server over a pipe refuses an oversized request, serves others",
+  async () => {
+    const name = uniqueName("hostile-rpc-big");
+    await using _server = await RpcServer.listen(name, hostileApi, handlers, {
+      maxMessageBytes: MiB,
+    });
+    await using peer = spawnFixture("hostile_pipe_peer.ts", [
+      "oversize",
+      name,
+      "0",
+      String(8 * MiB),
+    ]);
+    assert.equal(await peer.line(), "sent 0");
+    assert.match(await peer.line(), /^write (BrokenPipe|ok)$/);
+    assert.equal(await peer.line(), "eof");
+    await using client = await RpcClient.connect(name, hostileApi);
+    assert.equal(await client.call("check", { n: 21 }), 42);
   },
 );

@@ -692,3 +692,12 @@ winTest(
     assert.deepEqual(listed.find((p) => p.name === name), ours);
   },
 );
+
+Deno.test("maxMessageBytes is checked before any Win32 call", async () => {
+  assert.throws(() => NamedPipeServer.listen("x", { maxMessageBytes: 0 }), {
+    name: "RangeError",
+    message: /"options\.maxMessageBytes"/,
+  });
+  await assert.rejects(NamedPipeClient.connect("x", { maxMessageBytes: 2 ** 32 }), RangeError);
+  await assert.rejects(callNamedPipe("x", "q", { maxMessageBytes: 1.5 }), TypeError);
+});
