@@ -186,6 +186,11 @@ export function registerRpc(program: Command): void {
     )
     .option("--timeout <s>", "fail after this many seconds (default 30)", timeoutParser, 30)
     .option("--json", "print a JSON line")
+    .addHelpText(
+      "after",
+      "\nOver a pipe, the call goes only to a server that runs as the current user (a server of\n" +
+        "another user that holds the name is refused before anything is sent).",
+    )
     .action(async (rawName, method, rawParams, opts) => {
       const tcp = opts.transport === "tcp";
       if (!tcp && (opts.token !== undefined || opts.tls || opts.ca !== undefined)) {

@@ -81,6 +81,7 @@ import { fromWide, wide } from "../ffi/strings.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_io.ts";
 import { clientPipeNameSchema, serverPipeNameSchema } from "./_names.ts";
 import {
+  checkServerOwner,
   openThreadToken,
   parseDirectoryEntries,
   type PipeInfo,
@@ -1476,6 +1477,18 @@ export interface NamedPipeConnectOptions {
    * not opened for throw `Deno.errors.NotSupported`.
    */
   access?: PipeAccess;
+  /**
+   * Connect only to a server that runs as the current user, as .NET's
+   * `PipeOptions.CurrentUserOnly`: after `CreateFileW`, the server's process
+   * (`GetNamedPipeServerProcessId`) must have a token whose user is this process's user; else
+   * the handle is closed, before anything is sent, and `Deno.errors.PermissionDenied` is thrown.
+   * This stops a squatter (another user's process that created the name first) from receiving
+   * what this client sends. A server whose token cannot be read (another user's process) does
+   * not pass; a remote pipe (`\\server\pipe\x`) cannot be checked and is refused. Default
+   * `false` here, since servers of arbitrary pipes are often services of SYSTEM or
+   * Administrators; `RpcClient` and the CLI's `rpc call` turn it on.
+   */
+  currentUserOnly?: boolean;
 }
 
 /**
@@ -1510,6 +1523,7 @@ const connectOptionsSchema = z.object({
   }).optional(),
   access: z.enum(["read", "write", "duplex"], { error: 'must be "read", "write" or "duplex"' })
     .optional(),
+  currentUserOnly: z.boolean({ error: "must be a boolean" }).optional(),
 }).strict().optional();
 
 const FILE_READ_ATTRIBUTES = 0x0080;
@@ -1611,6 +1625,8 @@ export class NamedPipeClient extends PipeConnection {
    * @throws {TypeError} For a bad name or option.
    * @throws {Deno.errors.TimedOut} When no server (or no free instance) came within `timeout`;
    *   the message names the pipe and the last error.
+   * @throws {Deno.errors.PermissionDenied} With `currentUserOnly`, when the server does not run
+   *   as the current user.
    * @throws {Win32Error} When `CreateFileW` fails for another reason (`ERROR_ACCESS_DENIED`...).
    *
    * @example Connect to a server in message mode
@@ -1668,6 +1684,15 @@ export class NamedPipeClient extends PipeConnection {
     }
     const handle = new OwnedHandle(raw);
     try {
+      if (opts.currentUserOnly) {
+        if (!localPipe.test(path)) {
+          throw new Deno.errors.PermissionDenied(
+            `${context}: currentUserOnly cannot check the owner of a server on another machine`,
+          );
+        }
+        const refused = checkServerOwner(path, raw);
+        if (refused) throw refused;
+      }
       const flags = new Uint32Array(1);
       let mode = opts.mode;
       if (mode === undefined) {

@@ -846,6 +846,12 @@ export interface RpcClientOptions {
    * pending calls reject). Default 4 MiB.
    */
   maxMessageBytes?: number;
+  /**
+   * Over a pipe: talk only to a server that runs as the current user (see
+   * `NamedPipeConnectOptions.currentUserOnly`), so a squatter of the name never receives a
+   * call. Default `true`; `false` to call a server of another user (a service).
+   */
+  currentUserOnly?: boolean;
 }
 
 const maxMessageSchema = z.number({ error: "must be a number of bytes" })
@@ -868,6 +874,7 @@ const clientOptionsSchema = z.object({
   timeout: timeoutSchema.optional(),
   spinMicros: spinSchema.optional(),
   maxMessageBytes: maxMessageSchema.optional(),
+  currentUserOnly: z.boolean({ error: "must be a boolean" }).optional(),
 }).strict().optional();
 
 /** Presents the token to a TCP server and waits for its answer. */
@@ -956,7 +963,9 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
    * @param name The server's name, or a TCP address
    * `{ transport: "tcp", hostname, port, token, tls, caCerts, maxLineBytes }`.
    * @param procedures The schemas.
-   * @param options `transport` (`"pipe"` by default, or `"shm"`), `timeout`, `spinMicros`.
+   * @param options `transport` (`"pipe"` by default, or `"shm"`), `timeout`, `spinMicros`, and
+   * over a pipe `maxMessageBytes` and `currentUserOnly` (default `true`: a server that does not
+   * run as the current user is refused with `Deno.errors.PermissionDenied`).
    * @returns The client.
    * @throws {RpcError} `Unauthorized` when a TCP server refuses the token.
    */
@@ -971,6 +980,12 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
       (typeof name !== "string" || (opts.transport ?? "pipe") !== "pipe")
     ) {
       throw new TypeError('options.maxMessageBytes: goes with transport "pipe"');
+    }
+    if (
+      opts.currentUserOnly !== undefined &&
+      (typeof name !== "string" || (opts.transport ?? "pipe") !== "pipe")
+    ) {
+      throw new TypeError('options.currentUserOnly: goes with transport "pipe"');
     }
     if (typeof name !== "string") {
       const address = parseArg(tcpConnectSchema, name, "address");
@@ -1003,6 +1018,7 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
       mode: "message",
       timeout: opts.timeout ?? 10_000,
       maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_LINE,
+      currentUserOnly: opts.currentUserOnly ?? true,
     });
     return new RpcClient(pipeMessages(pipe), procedures);
   }

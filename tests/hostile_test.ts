@@ -15,6 +15,9 @@ import {
   type ShmListener,
 } from "../mod.ts";
 import { hostileApi } from "./fixtures/hostile_api.ts";
+import { testApi } from "./fixtures/rpc_api.ts";
+import { currentUserSid } from "../ffi/security.ts";
+import { checkServerOwner, processUserSid, serverOwnerError } from "../mechanisms/_pipe_native.ts";
 import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 /** The hostile API's procedures, for servers that do not watch concurrency. */
@@ -295,3 +298,56 @@ winTest(
     assert.equal(await client.call("check", { n: 21 }), 42);
   },
 );
+
+winTest(
+  "14: currentUserOnly refuses a server of another user, accepts the current user's",
+  async () => {
+    const mine = currentUserSid();
+    const path = "\\\\.\\pipe\\squatted";
+    // The decision, with a server that runs as SYSTEM (what Wine, one user for all, cannot stage).
+    const refused = serverOwnerError(path, 1234, { sid: "S-1-5-18" }, mine);
+    assert.ok(refused instanceof Deno.errors.PermissionDenied);
+    assert.match(refused.message, /process 1234\) runs as S-1-5-18, not as the current user/);
+    // A server whose token this user may not read (another user's process) does not pass either.
+    const unreadable = serverOwnerError(path, 1234, {
+      error: new Error("OpenProcessToken failed with ERROR_ACCESS_DENIED (5)"),
+    }, mine);
+    assert.match(unreadable!.message, /cannot read .*ERROR_ACCESS_DENIED/);
+    // The same through the real lookup: a process that cannot be opened does not pass.
+    const gone = processUserSid(0x7fff_fffc);
+    assert.ok("error" in gone);
+    assert.ok(
+      serverOwnerError(path, 0x7fff_fffc, gone, mine) instanceof Deno.errors.PermissionDenied,
+    );
+    // SIDs compare without case; the current user passes.
+    assert.equal(serverOwnerError(path, 1234, { sid: mine.toLowerCase() }, mine), undefined);
+
+    // The real check against a server in another process of this user: connected.
+    const name = uniqueName("hostile-owner");
+    await using server = spawnFixture("pipe_server.ts", [name, "echo"]);
+    assert.equal(await server.line(), "ready");
+    using client = await NamedPipeClient.connect(name, { timeout: 30_000, currentUserOnly: true });
+    assert.equal(checkServerOwner(client.path, client.unsafeHandle), undefined);
+    assert.equal(
+      new TextDecoder().decode(await client.transact("hi", { timeout: 30_000 })),
+      "echo:hi",
+    );
+    client.close();
+    assert.equal(await server.line(), "served 1");
+  },
+);
+
+winTest("14: RpcClient over a pipe checks the server's user by default", async () => {
+  const name = uniqueName("hostile-owner-rpc");
+  await using server = spawnFixture("rpc_peer.ts", ["serve", name]);
+  assert.equal(await server.line(), "ready");
+  // On by default (the check passes here: same user); refused with other transports.
+  await using client = await RpcClient.connect(name, testApi);
+  assert.equal(await client.call("add", { a: 2, b: 3 }), 5);
+  await using allowed = await RpcClient.connect(name, testApi, { currentUserOnly: false });
+  assert.equal(await allowed.call("add", { a: 3, b: 3 }), 6);
+  await assert.rejects(
+    RpcClient.connect(name, testApi, { transport: "shm", currentUserOnly: true }),
+    { name: "TypeError", message: /currentUserOnly/ },
+  );
+});
