@@ -301,7 +301,7 @@ export function parseDirectoryEntries(bytes: Uint8Array, used: number): PipeInfo
     const maxInstances = Number(view.getBigInt64(at + 48, true));
     entries.push({ name, path: `\\\\.\\pipe\\${name}`, instances, maxInstances });
     if (next === 0) return entries;
-    if (next % 8 !== 0 || next < 64) {
+    if (next < 64) {
       throw new RangeError(`A directory entry's next offset ${next} at ${at} is not valid`);
     }
     at += next;
