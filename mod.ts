@@ -187,15 +187,23 @@ export {
 export {
   callNamedPipe,
   type CallNamedPipeOptions,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type ImpersonationLevel,
   type IoOptions as PipeIoOptions,
+  listPipes,
+  MessageTooLargeError,
   NamedPipeClient,
   type NamedPipeConnectOptions,
   NamedPipeServer,
   type NamedPipeServerOptions,
   type PeekResult,
+  type PipeAccess,
   PipeConnection,
+  type PipeInfo,
   type PipeMode,
   pipePath,
+  type PipeUser,
+  type ReadMessageOptions,
   type TransactOptions,
 } from "./mechanisms/pipe.ts";
 export {

@@ -1,5 +1,5 @@
 /**
- * `winipc pipe serve|send`: named pipes from the command line.
+ * `winipc pipe serve|send|list`: named pipes from the command line.
  *
  * The protocol between the two verbs: the pipe is in message mode, and one message is one
  * request. `serve` accepts any number of clients at once; it prints each message it receives on
@@ -12,6 +12,10 @@
  * one message and, with `--reply`, waits up to 10 s for one reply message (`TransactNamedPipe`)
  * and prints it; a server that does not reply makes `send --reply` fail with exit code 1.
  *
+ * `list` prints the named pipes of this machine, one per line: the name (control characters
+ * escaped), a tab, `instances <n>`, a tab, `max <n>` (`max unlimited` for -1); with `--json` a
+ * line `{"name", "path", "instances", "maxInstances"}` per pipe.
+ *
  * @example
  * ```sh
  * winipc pipe serve jobs --echo --count 1 &
@@ -21,7 +25,12 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "../mechanisms/pipe.ts";
+import {
+  listPipes,
+  NamedPipeClient,
+  NamedPipeServer,
+  type PipeConnection,
+} from "../mechanisms/pipe.ts";
 import { clientPipeNameSchema, serverPipeNameSchema } from "../mechanisms/_names.ts";
 import {
   check,
@@ -66,12 +75,14 @@ export function registerPipe(program: Command): void {
     .option("--count <n>", "exit 0 after this many messages", countParser)
     .option("--echo", 'reply to each message with "echo:" + the message')
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
+    .option("--remote", "also accept clients from other machines (default: this machine only)")
     .option("--raw", RAW_HELP)
     .option("--json", 'print JSON lines: {"name","pid","text"}')
     .addHelpText(
       "after",
       "\nProtocol: message mode, one message = one request; several clients at once. Only the\n" +
-        "current user may connect, and only from this machine.\n\nExamples:\n" +
+        "current user may connect, and only from this machine unless --remote is given.\n\n" +
+        "Examples:\n" +
         "  winipc pipe serve jobs --echo --timeout 60\n  winipc pipe serve jobs --count 1 --json",
     )
     .action(async (rawName, opts) => {
@@ -80,7 +91,10 @@ export function registerPipe(program: Command): void {
       const stop = new AbortController();
       const onSigint = () => stop.abort();
       Deno.addSignalListener("SIGINT", onSigint);
-      const server = NamedPipeServer.listen(name, { mode: "message" });
+      const server = NamedPipeServer.listen(name, {
+        mode: "message",
+        rejectRemoteClients: !opts.remote,
+      });
       const connections = new Set<PipeConnection>();
       let received = 0;
       let failure: unknown;
@@ -128,6 +142,27 @@ export function registerPipe(program: Command): void {
         finish();
       }
       if (failure !== undefined) throw failure;
+    });
+
+  pipe.command("list")
+    .description(
+      "list the named pipes of this machine, one per line: name, current instances, maximum",
+    )
+    .option("--json", 'print JSON lines: {"name","path","instances","maxInstances"}')
+    .addHelpText(
+      "after",
+      "\nReads the directory \\\\.\\pipe\\ (Wine 10 cannot list it: exit 1 there).\n\n" +
+        "Examples:\n  winipc pipe list\n  winipc pipe list --json",
+    )
+    .action((opts) => {
+      for (const p of listPipes()) {
+        const max = p.maxInstances === -1 ? "unlimited" : String(p.maxInstances ?? "?");
+        emit(
+          opts.json,
+          { ...p },
+          `${peerText(p.name, false)}\tinstances ${p.instances ?? "?"}\tmax ${max}`,
+        );
+      }
     });
 
   pipe.command("send")

@@ -78,6 +78,10 @@ export function registerRpc(program: Command): void {
     .option("--token <secret>", "tcp: clients must present this shared secret")
     .option("--cert <file>", "tcp: PEM certificate chain; with --key, serve TLS")
     .option("--key <file>", "tcp: PEM private key of --cert")
+    .option(
+      "--remote",
+      "pipe: also accept clients from other machines (default: this machine only)",
+    )
     .option("--timeout <s>", "exit 0 after this many seconds", timeoutParser)
     .option("--json", "print JSON lines")
     .addHelpText(
@@ -91,6 +95,9 @@ export function registerRpc(program: Command): void {
         !tcp && [opts.port, opts.host, opts.token, opts.cert, opts.key].some((o) => o !== undefined)
       ) {
         throw new UsageError("--port, --host, --token, --cert and --key go with --transport tcp");
+      }
+      if (opts.remote && opts.transport !== "pipe") {
+        throw new UsageError("--remote goes with --transport pipe (over tcp, choose --host)");
       }
       if (tcp && opts.port === undefined) throw new UsageError("--transport tcp needs --port <n>");
       if ((opts.cert === undefined) !== (opts.key === undefined)) {
@@ -131,7 +138,10 @@ export function registerRpc(program: Command): void {
           builtinProcedures,
           logged,
         )
-        : await RpcServer.listen(name, builtinProcedures, logged, { transport: opts.transport });
+        : await RpcServer.listen(name, builtinProcedures, logged, {
+          transport: opts.transport,
+          rejectRemoteClients: opts.transport === "pipe" ? !opts.remote : undefined,
+        });
       const methods = Object.keys(builtinProcedures);
       if (tcp) {
         status(
@@ -176,6 +186,11 @@ export function registerRpc(program: Command): void {
     )
     .option("--timeout <s>", "fail after this many seconds (default 30)", timeoutParser, 30)
     .option("--json", "print a JSON line")
+    .addHelpText(
+      "after",
+      "\nOver a pipe, the call goes only to a server that runs as the current user (a server of\n" +
+        "another user that holds the name is refused before anything is sent).",
+    )
     .action(async (rawName, method, rawParams, opts) => {
       const tcp = opts.transport === "tcp";
       if (!tcp && (opts.token !== undefined || opts.tls || opts.ca !== undefined)) {

@@ -61,6 +61,17 @@ const symbols = {
     parameters: ["pointer", "u32", "u32", "buffer", "buffer"],
     result: "i32",
   },
+  /** BOOL ImpersonateNamedPipeClient(HANDLE hNamedPipe) */
+  ImpersonateNamedPipeClient: { parameters: ["pointer"], result: "i32" },
+  /** BOOL RevertToSelf(void) */
+  RevertToSelf: { parameters: [], result: "i32" },
+  /** BOOL OpenThreadToken(HANDLE ThreadHandle, DWORD DesiredAccess, BOOL OpenAsSelf, PHANDLE TokenHandle) */
+  OpenThreadToken: { parameters: ["pointer", "u32", "i32", "buffer"], result: "i32" },
+  /** BOOL LookupAccountSidW(LPCWSTR lpSystemName, PSID Sid, LPWSTR Name, LPDWORD cchName, LPWSTR ReferencedDomainName, LPDWORD cchReferencedDomainName, PSID_NAME_USE peUse) */
+  LookupAccountSidW: {
+    parameters: ["pointer", "pointer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -105,3 +116,9 @@ export const TokenUser = 1;
 export const SE_KERNEL_OBJECT = 6;
 /** SECURITY_INFORMATION: the DACL. */
 export const DACL_SECURITY_INFORMATION = 0x0000_0004;
+/** SECURITY_INFORMATION: the owner. */
+export const OWNER_SECURITY_INFORMATION = 0x0000_0001;
+/** TOKEN_INFORMATION_CLASS: the default owner of objects the token creates (a `TOKEN_OWNER`). */
+export const TokenOwner = 4;
+/** `OpenThreadToken` fails with this when the thread is not impersonating. */
+export const ERROR_NO_TOKEN = 1008;

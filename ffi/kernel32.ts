@@ -34,6 +34,8 @@ const symbols = {
   GetCurrentProcess: { parameters: [], result: "pointer" },
   /** DWORD GetCurrentProcessId(void) */
   GetCurrentProcessId: { parameters: [], result: "u32" },
+  /** HANDLE GetCurrentThread(void): a pseudo handle of the calling thread */
+  GetCurrentThread: { parameters: [], result: "pointer" },
   /** DWORD GetCurrentThreadId(void) */
   GetCurrentThreadId: { parameters: [], result: "u32" },
   /** HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId) */
@@ -262,6 +264,14 @@ const symbols = {
   GetNamedPipeClientProcessId: { parameters: ["pointer", "buffer"], result: "i32" },
   /** BOOL GetNamedPipeServerProcessId(HANDLE Pipe, PULONG ServerProcessId) */
   GetNamedPipeServerProcessId: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** HANDLE FindFirstFileW(LPCWSTR lpFileName, LPWIN32_FIND_DATAW lpFindFileData) */
+  FindFirstFileW: { parameters: ["buffer", "buffer"], result: "pointer" },
+  /** BOOL FindNextFileW(HANDLE hFindFile, LPWIN32_FIND_DATAW lpFindFileData) */
+  FindNextFileW: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** BOOL FindClose(HANDLE hFindFile) */
+  FindClose: { parameters: ["pointer"], result: "i32" },
+  /** BOOL GetComputerNameW(LPWSTR lpBuffer, LPDWORD nSize) */
+  GetComputerNameW: { parameters: ["buffer", "buffer"], result: "i32" },
 
   // ---- anonymous pipes and child processes ----
   /** BOOL CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes, DWORD nSize) */
@@ -342,6 +352,30 @@ export const kernel32: () => Deno.DynamicLibrary<typeof symbols>["symbols"] = la
 );
 
 beforeLibraryLoad("kernel32.dll", () => kernel32());
+
+/** kernel32.dll symbols that Wine 10 does not export: opened on their own, so their absence fails
+ * only the call that needs them. */
+const kernel32ExtraSymbols = {
+  /** BOOL GetNamedPipeClientComputerNameW(HANDLE Pipe, LPWSTR ClientComputerName, ULONG ClientComputerNameLength) */
+  GetNamedPipeClientComputerNameW: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * kernel32.dll symbols that some systems lack (Wine 10 has no `GetNamedPipeClientComputerNameW`),
+ * opened on first use apart from {@linkcode kernel32}.
+ *
+ * @returns The symbol table's functions.
+ * @throws {UnsupportedPlatformError} On a host that is not Windows.
+ * @throws {Error} When a symbol is missing (the loader's error is the `cause`).
+ *
+ * @example Lazily opened
+ * ```ts
+ * import { kernel32Extra } from "./kernel32.ts";
+ * if (Deno.build.os === "windows") console.log(typeof kernel32Extra);
+ * ```
+ */
+export const kernel32Extra: () => Deno.DynamicLibrary<typeof kernel32ExtraSymbols>["symbols"] =
+  lazyLibrary("kernel32.dll", kernel32ExtraSymbols);
 
 /** Symbols of ntdll.dll that kernel32 has no documented twin for. */
 const ntSymbols = {

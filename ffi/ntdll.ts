@@ -1,9 +1,10 @@
 /**
- * Raw bindings to ntdll.dll: the few native calls whose status is their own return value. A
- * `nonblocking` call runs on a worker thread, whose `GetLastError` is not ours; and even on this
- * thread the last error can be overwritten between a failing call and the `GetLastError` that
- * reads it (see `lastError` in `error.ts`), so where a wrong code would do harm, the native call
- * that returns its status is used.
+ * Raw bindings to ntdll.dll: the few native calls whose status is their own return value, and
+ * the directory query that lists the named pipe file system. A `nonblocking` call runs on a
+ * worker thread, whose `GetLastError` is not ours; and even on this thread the last error can be
+ * overwritten between a failing call and the `GetLastError` that reads it (see `lastError` in
+ * `error.ts`), so where a wrong code would do harm, the native call that returns its status is
+ * used.
  *
  * @module
  */
@@ -23,6 +24,23 @@ const symbols = {
    */
   NtSetInformationFile: {
     parameters: ["pointer", "buffer", "buffer", "u32", "u32"],
+    result: "u32",
+  },
+  /** NTSTATUS NtQueryDirectoryFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine, PVOID ApcContext, PIO_STATUS_BLOCK IoStatusBlock, PVOID FileInformation, ULONG Length, FILE_INFORMATION_CLASS FileInformationClass, BOOLEAN ReturnSingleEntry, PUNICODE_STRING FileName, BOOLEAN RestartScan) */
+  NtQueryDirectoryFile: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "u32",
+      "i32",
+      "u8",
+      "pointer",
+      "u8",
+    ],
     result: "u32",
   },
   /** ULONG RtlNtStatusToDosError(NTSTATUS Status) */

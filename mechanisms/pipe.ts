@@ -19,9 +19,15 @@
  * - Security: by default a server's pipe gets a DACL that lets only the current user in
  *   (`D:P(A;;GA;;;<your SID>)`), remote clients are rejected (`PIPE_REJECT_REMOTE_CLIENTS`), and
  *   `FILE_FLAG_FIRST_PIPE_INSTANCE` refuses a name some other server already holds. Clients ask
- *   for `SECURITY_IDENTIFICATION` only, so a server cannot impersonate them.
+ *   for `SECURITY_IDENTIFICATION` by default (`impersonationLevel`), so a server can tell who
+ *   they are but cannot act as them.
+ * - Identity: a server's connection tells the client's process (`clientProcessId`), user
+ *   (`clientUser()`) and computer (`clientComputerName()`); `impersonate(fn)` runs a synchronous
+ *   `fn` as the client and always reverts.
  * - Message mode: {@linkcode PipeConnection.readMessage} reassembles a message longer than the
- *   read buffer (`ERROR_MORE_DATA`), so callers always get whole messages.
+ *   read buffer (`ERROR_MORE_DATA`), so callers always get whole messages, up to
+ *   `maxMessageBytes` (default 64 MiB): a longer one is refused before it is read, with a
+ *   {@linkcode MessageTooLargeError}, and that connection is closed.
  *
  * @example An echo server and a client
  * ```ts
@@ -45,6 +51,7 @@
  * @module
  */
 import { z } from "zod";
+import { advapi32 } from "../ffi/advapi32.ts";
 import { errorName, lastError, Win32Error } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
@@ -55,6 +62,7 @@ import {
   GENERIC_READ,
   GENERIC_WRITE,
   kernel32,
+  kernel32Extra,
   OPEN_EXISTING,
   PIPE_ACCESS_DUPLEX,
   PIPE_READMODE_BYTE,
@@ -69,13 +77,81 @@ import {
   SYNCHRONIZE,
 } from "../ffi/kernel32.ts";
 import { currentUserSid, SecurityAttributes } from "../ffi/security.ts";
-import { wide } from "../ffi/strings.ts";
+import { fromWide, wide } from "../ffi/strings.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_io.ts";
 import { clientPipeNameSchema, serverPipeNameSchema } from "./_names.ts";
+import {
+  checkServerOwner,
+  openThreadToken,
+  parseDirectoryEntries,
+  type PipeInfo,
+  type PipeUser,
+  tokenUser,
+} from "./_pipe_native.ts";
+import { ntdll } from "../ffi/ntdll.ts";
+import { ProtocolError } from "./channel.ts";
 import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 import { sleep } from "./_wait.ts";
 
 export { MAX_PIPE_PATH } from "./_names.ts";
+export type { PipeInfo, PipeUser } from "./_pipe_native.ts";
+
+/**
+ * Default of `maxMessageBytes`: 64 MiB.
+ *
+ * @example Raise the limit fourfold for one server
+ * ```ts
+ * import { DEFAULT_MAX_MESSAGE_BYTES, NamedPipeServer } from "./pipe.ts";
+ * using server = NamedPipeServer.listen("bulk", {
+ *   mode: "message",
+ *   maxMessageBytes: 4 * DEFAULT_MAX_MESSAGE_BYTES,
+ * });
+ * ```
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A peer sent a message longer than this end's `maxMessageBytes`. It was refused before its
+ * bytes were read (the size comes from `PeekNamedPipe`'s count of what is left of the message,
+ * so no buffer of that size was made), and the connection was closed: the peer sees the end of
+ * the stream. Other connections of a server are not affected.
+ *
+ * @example Tell an oversized message from other failures
+ * ```ts
+ * import { MessageTooLargeError, type PipeConnection } from "./pipe.ts";
+ * declare const conn: PipeConnection;
+ * try {
+ *   await conn.readMessage({ maxMessageBytes: 1 << 20 });
+ * } catch (e) {
+ *   if (e instanceof MessageTooLargeError) console.log(`refused ${e.size} bytes`);
+ *   else throw e;
+ * }
+ * ```
+ */
+export class MessageTooLargeError extends ProtocolError {
+  /** The message's size in bytes, or, when the system did not say, how many arrived before the limit. */
+  readonly size: number;
+  /** The limit it broke. */
+  readonly limit: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param path The pipe's path.
+   * @param size The message's size (or the bytes seen so far, with `atLeast`).
+   * @param limit The limit.
+   * @param atLeast Whether `size` is a lower bound.
+   */
+  constructor(path: string, size: number, limit: number, atLeast = false) {
+    super(
+      `Pipe "${path}": a message of ${atLeast ? "more than " : ""}${size} bytes is larger than ` +
+        `maxMessageBytes (${limit}); the connection is closed`,
+    );
+    this.name = "MessageTooLargeError";
+    this.size = size;
+    this.limit = limit;
+  }
+}
 
 const ERROR_FILE_NOT_FOUND = 2;
 const ERROR_ACCESS_DENIED = 5;
@@ -86,6 +162,22 @@ const ERROR_NO_DATA = 232;
 const ERROR_PIPE_NOT_CONNECTED = 233;
 const ERROR_MORE_DATA = 234;
 const ERROR_PIPE_CONNECTED = 535;
+const ERROR_PIPE_LOCAL = 229;
+
+/** Whether this thread impersonates a pipe client now (inside `impersonate`). */
+let impersonating = false;
+
+/**
+ * Ends an impersonation (`RevertToSelf`). Its failure is thrown: the thread would otherwise go
+ * on acting as the client.
+ */
+function revertToSelf(): void {
+  if (!advapi32().RevertToSelf()) {
+    throw new Win32Error("RevertToSelf", lastError(), {
+      context: "Cannot stop impersonating a pipe client",
+    });
+  }
+}
 
 /**
  * How a pipe carries data: a byte stream, or messages whose boundaries are kept.
@@ -99,6 +191,20 @@ const ERROR_PIPE_CONNECTED = 535;
  * ```
  */
 export type PipeMode = "byte" | "message";
+
+/**
+ * What a client opens a pipe for: both ways (`"duplex"`, the default), or one way. A one-way
+ * client can reach a server that only sends (`PIPE_ACCESS_OUTBOUND`: open it `"read"`) or only
+ * receives (`PIPE_ACCESS_INBOUND`: open it `"write"`), which refuse a duplex open.
+ *
+ * @example Read what a server broadcasts, without the right to write
+ * ```ts
+ * import { NamedPipeClient } from "./pipe.ts";
+ * using feed = await NamedPipeClient.connect("ticker", { access: "read" });
+ * for await (const chunk of feed.readable) console.log(chunk.length);
+ * ```
+ */
+export type PipeAccess = "read" | "write" | "duplex";
 
 // ---------------------------------------------------------------------------------------------
 // names and validation
@@ -134,6 +240,15 @@ const ioOptionsSchema = z.object({
   signal: signalSchema,
   timeout: timeoutSchema.optional(),
 }).strict().optional();
+const maxMessageSchema = z.number({ error: "must be a number of bytes" })
+  .int({ error: "must be a whole number of bytes" })
+  .min(1, { error: "must be at least 1 byte" })
+  .max(0xffff_ffff, { error: "must be below 4 GiB" });
+const readMessageOptionsSchema = z.object({
+  signal: signalSchema,
+  timeout: timeoutSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
+}).strict().optional();
 const bytesSchema = z.union([z.instanceof(Uint8Array), z.string()], {
   error: "must be a Uint8Array or a string",
 });
@@ -154,6 +269,25 @@ export interface IoOptions {
   signal?: AbortSignal;
   /** Milliseconds before the operation is cancelled with `Deno.errors.TimedOut`. Default none. */
   timeout?: number;
+}
+
+/**
+ * Options of {@linkcode PipeConnection.readMessage}.
+ *
+ * @example Accept messages up to 1 MiB from this peer
+ * ```ts
+ * import type { PipeConnection } from "./pipe.ts";
+ * declare const conn: PipeConnection;
+ * const message = await conn.readMessage({ maxMessageBytes: 1 << 20, timeout: 5000 });
+ * ```
+ */
+export interface ReadMessageOptions extends IoOptions {
+  /**
+   * The longest message accepted (message mode); a longer one is refused before it is read,
+   * with {@linkcode MessageTooLargeError}, and the connection is closed. Default: the
+   * connection's own (`maxMessageBytes` of the server or of `connect`, default 64 MiB).
+   */
+  maxMessageBytes?: number;
 }
 
 function toBytes(data: Uint8Array | string): Uint8Array<ArrayBuffer> {
@@ -224,12 +358,19 @@ export interface PeekResult {
 export interface TransactOptions extends IoOptions {
   /** The first read's buffer size; a longer reply is reassembled. Default 65536. */
   replyBufferSize?: number;
+  /**
+   * The longest reply accepted; a longer one is refused before it is read, with
+   * {@linkcode MessageTooLargeError}, and the connection is closed. Default: the connection's
+   * own (64 MiB unless `connect` said otherwise).
+   */
+  maxMessageBytes?: number;
 }
 
 const transactOptionsSchema = z.object({
   signal: signalSchema,
   timeout: timeoutSchema.optional(),
   replyBufferSize: readSizeSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
 
 /**
@@ -255,12 +396,18 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   readonly side: "server" | "client";
   /** The read mode: `"message"` reads stop at message boundaries. */
   readonly mode: PipeMode;
+  /**
+   * What this end may do: `"duplex"` (a server's connection, and clients by default), or a
+   * client opened `"read"`-only or `"write"`-only.
+   */
+  readonly access: PipeAccess;
   readonly #handle: OwnedHandle;
   readonly #readOp: OverlappedOp;
   readonly #writeOp: OverlappedOp;
   readonly #readLane = new Lane();
   readonly #writeLane = new Lane();
   readonly #readBufferSize: number;
+  readonly #maxMessageBytes: number;
   #onClose: (() => void) | undefined;
   #closing = false;
   #readable: ReadableStream<Uint8Array> | undefined;
@@ -272,19 +419,23 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       path: string;
       side: "server" | "client";
       mode: PipeMode;
+      access?: PipeAccess;
       handle: OwnedHandle;
       readOp?: OverlappedOp;
       readBufferSize?: number;
+      maxMessageBytes?: number;
       onClose?: () => void;
     },
   ) {
     this.path = init.path;
     this.side = init.side;
     this.mode = init.mode;
+    this.access = init.access ?? "duplex";
     this.#handle = init.handle;
     this.#readOp = init.readOp ?? new OverlappedOp();
     this.#writeOp = new OverlappedOp();
     this.#readBufferSize = init.readBufferSize ?? 65536;
+    this.#maxMessageBytes = init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.#onClose = init.onClose;
   }
 
@@ -301,6 +452,16 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   get unsafeHandle(): Deno.PointerObject {
     this.#check();
     return this.#handle.unsafeHandle;
+  }
+
+  /** Refuses an operation this end was not opened for. */
+  #may(what: "read" | "write"): void {
+    if (this.access !== "duplex" && this.access !== what) {
+      throw new Deno.errors.NotSupported(
+        `Cannot ${what === "read" ? "read from" : "write to"} pipe "${this.path}": this end ` +
+          `was opened ${this.access}-only (access: "${this.access}")`,
+      );
+    }
   }
 
   #check(): Deno.PointerObject {
@@ -336,6 +497,165 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       });
     }
     return out[0];
+  }
+
+  /** The handle of a server end, or a clear error for a client. */
+  #serverEnd(what: string): Deno.PointerObject {
+    if (this.side !== "server") {
+      throw new TypeError(`Cannot ${what} on pipe "${this.path}": this is the client end`);
+    }
+    return this.#check();
+  }
+
+  /** Starts impersonating the client on this thread; the caller must revert. */
+  #impersonateClient(what: string): void {
+    const h = this.#serverEnd(what);
+    if (impersonating) {
+      throw new TypeError(
+        `Cannot ${what} on pipe "${this.path}": this thread impersonates a client already`,
+      );
+    }
+    if (!advapi32().ImpersonateNamedPipeClient(h)) {
+      throw new Win32Error("ImpersonateNamedPipeClient", lastError(), {
+        context: this.#context(`${what} on`),
+      });
+    }
+  }
+
+  /**
+   * The user at the client end (server side only): the server impersonates the client for a
+   * moment (`ImpersonateNamedPipeClient`), opens the thread's token (`OpenThreadToken`), reverts
+   * at once (`RevertToSelf`, also on failure), then reads the token's user
+   * (`GetTokenInformation(TokenUser)`) and names it (`LookupAccountSidW`).
+   *
+   * A client that connected with `impersonationLevel: "anonymous"` shows as the anonymous
+   * logon (`S-1-5-7`) on Windows.
+   *
+   * @returns The client's SID, account name and domain.
+   * @throws {TypeError} On a client end.
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Win32Error} When the system cannot tell.
+   *
+   * @example Serve only one account
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * const user = conn.clientUser();
+   * if (user.name !== "backup") conn.close();
+   * ```
+   */
+  clientUser(): PipeUser {
+    this.#impersonateClient("read the client's user");
+    let token: Deno.PointerObject | null;
+    try {
+      token = openThreadToken();
+    } finally {
+      revertToSelf();
+    }
+    if (token === null) {
+      throw new Win32Error("OpenThreadToken", 1008, {
+        context: this.#context("read the client's user of"),
+      });
+    }
+    try {
+      return tokenUser(token);
+    } finally {
+      kernel32().CloseHandle(token);
+    }
+  }
+
+  /**
+   * The computer the client runs on (server side only; `GetNamedPipeClientComputerNameW`), or
+   * `null` for a client on this machine (`ERROR_PIPE_LOCAL`).
+   *
+   * Wine 10 has no `GetNamedPipeClientComputerNameW`: there this throws an `Error` that says so.
+   *
+   * @returns The client's computer name, or `null` when it is local.
+   * @throws {TypeError} On a client end.
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Win32Error} When the system cannot tell.
+   *
+   * @example Log where a client comes from
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * console.log(conn.clientComputerName() ?? "this machine");
+   * ```
+   */
+  clientComputerName(): string | null {
+    const h = this.#serverEnd("read the client's computer name");
+    let fn;
+    try {
+      fn = kernel32Extra().GetNamedPipeClientComputerNameW;
+    } catch (cause) {
+      throw new Error(
+        `Cannot read the client's computer name of pipe "${this.path}": this system has no ` +
+          "GetNamedPipeClientComputerNameW (Wine 10 lacks it)",
+        { cause },
+      );
+    }
+    const buffer = new Uint16Array(256);
+    if (!fn(h, buffer, buffer.byteLength)) {
+      const code = lastError();
+      if (code === ERROR_PIPE_LOCAL) return null;
+      throw new Win32Error("GetNamedPipeClientComputerNameW", code, {
+        context: this.#context("read the client's computer name of"),
+      });
+    }
+    return fromWide(buffer);
+  }
+
+  /**
+   * Runs `fn` on this thread while impersonating the client (server side only), and always
+   * reverts (`RevertToSelf`), also when `fn` throws.
+   *
+   * Impersonation belongs to a thread, and JavaScript's `await` gives the thread to other code,
+   * so `fn` must be synchronous: everything it does happens under the client's identity and
+   * nothing else runs meanwhile. A function that returns a promise is refused with a
+   * `TypeError` after the revert (the part after its first `await` would run as the server,
+   * not as the client); its rejection is handled. Calls do not nest.
+   *
+   * What the client lets the server do while impersonating is the client's choice
+   * ({@linkcode NamedPipeConnectOptions.impersonationLevel}): at the default, identification,
+   * the server may read the client's token and check access against it, but opening a file
+   * as the client fails with `ERROR_BAD_IMPERSONATION_LEVEL`.
+   *
+   * @param fn A synchronous function.
+   * @returns What `fn` returned.
+   * @throws {TypeError} On a client end, for a `fn` that returns a promise, or when nested.
+   * @throws {Deno.errors.BadResource} When the connection is closed.
+   * @throws {Win32Error} When `ImpersonateNamedPipeClient` or `RevertToSelf` fails.
+   * @throws What `fn` throws.
+   *
+   * @example Open a file as the client (the client must allow impersonation)
+   * ```ts
+   * import type { PipeConnection } from "./pipe.ts";
+   * declare const conn: PipeConnection;
+   * const text = conn.impersonate(() => Deno.readTextFileSync("C:\\Users\\Public\\note.txt"));
+   * ```
+   */
+  impersonate<T>(fn: () => T): T {
+    if (typeof fn !== "function") {
+      throw new TypeError('Invalid argument "fn": must be a function');
+    }
+    this.#impersonateClient("impersonate the client");
+    impersonating = true;
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      impersonating = false;
+      revertToSelf();
+    }
+    const maybe = result as { then?: unknown; catch?: unknown } | null | undefined;
+    if (maybe !== null && typeof maybe === "object" && typeof maybe.then === "function") {
+      (result as PromiseLike<unknown>).then(undefined, () => undefined);
+      throw new TypeError(
+        `Cannot impersonate the client on pipe "${this.path}": fn returned a promise; ` +
+          "impersonation holds on one thread only while fn runs, so fn must be synchronous",
+      );
+    }
+    return result;
   }
 
   #context(what: string): string {
@@ -386,6 +706,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   async read(buffer: Uint8Array, options?: IoOptions): Promise<number | null> {
     parseArg(z.instanceof(Uint8Array, { error: "must be a Uint8Array" }), buffer, "buffer");
     const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    this.#may("read");
     const target = toBytes(buffer);
     return await this.#readLane.run(async () => {
       const h = this.#check();
@@ -407,8 +728,13 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * `PeekNamedPipe` tells how much, and further reads fetch the rest. In byte mode this returns
    * whatever one read gets (up to the read buffer size).
    *
-   * @param options AbortSignal and timeout (for each underlying read).
+   * A message longer than `maxMessageBytes` is refused before it is read: its size is known
+   * from `PeekNamedPipe` after the first read, no buffer of that size is made, the connection
+   * is closed and {@linkcode MessageTooLargeError} is thrown.
+   *
+   * @param options AbortSignal, timeout (for each underlying read), `maxMessageBytes`.
    * @returns The message, or `null` at the end of the stream.
+   * @throws {MessageTooLargeError} When the message is longer than `maxMessageBytes`.
    * @throws {Deno.errors.BadResource} When the connection is closed.
    * @throws {Deno.errors.Interrupted} When `close()` ran during the read.
    * @throws {Deno.errors.TimedOut} When the timeout elapsed.
@@ -422,19 +748,33 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * if (message) console.log(new TextDecoder().decode(message));
    * ```
    */
-  async readMessage(options?: IoOptions): Promise<Uint8Array<ArrayBuffer> | null> {
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
-    return await this.#readLane.run(() => this.#readWhole(opts, this.#readBufferSize));
+  async readMessage(options?: ReadMessageOptions): Promise<Uint8Array<ArrayBuffer> | null> {
+    const { maxMessageBytes, ...opts }: ReadMessageOptions =
+      parseArg(readMessageOptionsSchema, options, "options") ?? {};
+    this.#may("read");
+    const limit = maxMessageBytes ?? this.#maxMessageBytes;
+    return await this.#readLane.run(() => this.#readWhole(opts, this.#readBufferSize, limit));
   }
 
-  /** Reads the rest of a message (or a first chunk of `size`) until the message ends. */
+  /** Closes the connection and makes the error for a message over `limit`. */
+  #tooLarge(size: number, limit: number, atLeast = false): MessageTooLargeError {
+    this.close();
+    return new MessageTooLargeError(this.path, size, limit, atLeast);
+  }
+
+  /**
+   * Reads the rest of a message (or a first chunk of `size`) until the message ends, refusing
+   * one longer than `limit` (message mode) before reading more of it.
+   */
   async #readWhole(
     opts: IoOptions,
     size: number,
+    limit: number,
     first: Uint8Array[] = [],
   ): Promise<Uint8Array<ArrayBuffer> | null> {
     const chunks = first;
     let more = first.length > 0;
+    let total = first.reduce((n, c) => n + c.length, 0);
     for (;;) {
       const h = this.#check();
       const buffer = new Uint8Array(size);
@@ -453,10 +793,25 @@ export class PipeConnection implements Disposable, AsyncDisposable {
         return null;
       }
       chunks.push(buffer.subarray(0, result.bytes));
+      total += result.bytes;
+      if (this.mode === "message" && total > limit) throw this.#tooLarge(total, limit);
       if (status === "ok") return concat(chunks);
       more = true;
-      size = Math.max(1, this.#peekCounts(h).leftThisMessage || this.#readBufferSize);
+      size = this.#nextChunk(h, total, limit);
     }
+  }
+
+  /**
+   * After `ERROR_MORE_DATA` with `total` bytes read: the size of the next read, the rest of the
+   * message as `PeekNamedPipe` counts it. A message whose size passes `limit` is refused here,
+   * before any buffer for it is made; when the system does not tell the size, reads go on in
+   * read-buffer chunks and the total is checked after each.
+   */
+  #nextChunk(h: Deno.PointerObject, total: number, limit: number): number {
+    const left = this.#peekCounts(h).leftThisMessage;
+    if (left > 0 && total + left > limit) throw this.#tooLarge(total + left, limit);
+    if (left > 0) return left;
+    return Math.max(1, Math.min(this.#readBufferSize, limit - total + 1));
   }
 
   #peekCounts(h: Deno.PointerObject): { available: number; leftThisMessage: number } {
@@ -489,6 +844,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    */
   peek(size = 0): PeekResult {
     parseArg(bufferSizeSchema, size, "size");
+    this.#may("read");
     const h = this.#check();
     const buffer = new Uint8Array(size);
     const read = new Uint32Array(1);
@@ -546,6 +902,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   async write(data: Uint8Array | string, options?: IoOptions): Promise<number> {
     parseArg(bytesSchema, data, "data");
     const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    this.#may("write");
     const bytes = toBytes(data);
     return await this.#writeLane.run(async () => {
       let written = 0;
@@ -573,6 +930,8 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @param request The request (bytes, or text as UTF-8).
    * @param options AbortSignal, timeout and the reply buffer size.
    * @returns The reply.
+   * @throws {MessageTooLargeError} When the reply is longer than `maxMessageBytes` (the
+   *   connection is then closed).
    * @throws {Deno.errors.BrokenPipe} When the server closed before replying.
    * @throws {Deno.errors.TimedOut} When the timeout elapsed.
    * @throws {Win32Error} When `TransactNamedPipe` fails (e.g. `ERROR_BAD_PIPE` in byte mode).
@@ -587,8 +946,11 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   async transact(request: Uint8Array | string, options?: TransactOptions): Promise<Uint8Array> {
     parseArg(bytesSchema, request, "request");
     const opts: TransactOptions = parseArg(transactOptionsSchema, options, "options") ?? {};
+    this.#may("write");
+    this.#may("read");
     const bytes = toBytes(request);
     const size = opts.replyBufferSize ?? this.#readBufferSize;
+    const limit = opts.maxMessageBytes ?? this.#maxMessageBytes;
     const io = { signal: opts.signal, timeout: opts.timeout };
     // A transaction is a write and a read: it holds both lanes.
     return await this.#writeLane.run(() =>
@@ -608,8 +970,9 @@ export class PipeConnection implements Disposable, AsyncDisposable {
           );
         }
         if (result.error === ERROR_MORE_DATA) {
-          const left = this.#peekCounts(h).leftThisMessage || this.#readBufferSize;
-          return (await this.#readWhole(io, left, [reply.subarray(0, result.bytes)]))!;
+          if (result.bytes > limit) throw this.#tooLarge(result.bytes, limit, true);
+          const next = this.#nextChunk(h, result.bytes, limit);
+          return (await this.#readWhole(io, next, limit, [reply.subarray(0, result.bytes)]))!;
         }
         if (result.error === ERROR_OPERATION_ABORTED) {
           throw new Deno.errors.Interrupted(`Transaction on pipe "${this.path}" was cancelled`);
@@ -619,6 +982,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
             context: this.#context("transact on"),
           });
         }
+        if (result.bytes > limit) throw this.#tooLarge(result.bytes, limit);
         return reply.subarray(0, result.bytes);
       })
     );
@@ -630,10 +994,13 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * connection.
    */
   get readable(): ReadableStream<Uint8Array> {
+    this.#may("read");
     return this.#readable ??= new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
-          const chunk = await this.#readLane.run(() => this.#readWhole({}, this.#readBufferSize));
+          const chunk = await this.#readLane.run(() =>
+            this.#readWhole({}, this.#readBufferSize, this.#maxMessageBytes)
+          );
           if (chunk === null) controller.close();
           else controller.enqueue(chunk);
         } catch (e) {
@@ -650,6 +1017,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * the end of the stream.
    */
   get writable(): WritableStream<Uint8Array> {
+    this.#may("write");
     return this.#writable ??= new WritableStream<Uint8Array>({
       write: async (chunk) => {
         await this.write(chunk);
@@ -734,11 +1102,23 @@ export interface NamedPipeServerOptions {
   /** The size of each connection's read buffer (longer messages are reassembled). Default 65536. */
   readBufferSize?: number;
   /**
+   * The longest message a connection's `readMessage` (and `readable`) accepts, in message mode.
+   * A client that sends a longer one has it refused before it is read
+   * ({@linkcode MessageTooLargeError}) and its connection closed; the server and its other
+   * connections go on. Default 64 MiB ({@linkcode DEFAULT_MAX_MESSAGE_BYTES}).
+   */
+  maxMessageBytes?: number;
+  /**
    * The pipe's security descriptor in SDDL. Default `D:P(A;;GA;;;<current user SID>)`: only the
    * user running this process may connect (or create more instances).
    */
   sddl?: string;
-  /** Refuse clients from other machines (`PIPE_REJECT_REMOTE_CLIENTS`). Default `true`. */
+  /**
+   * Refuse clients from other machines (`PIPE_REJECT_REMOTE_CLIENTS`). Default `true`. With
+   * `false`, clients on other machines may open `\\<this machine>\pipe\<name>` (the DACL still
+   * decides who). Wine 10 cannot open a pipe through a computer name at all
+   * (`ERROR_PATH_NOT_FOUND`), so the refusal cannot be shown there.
+   */
   rejectRemoteClients?: boolean;
   /**
    * Fail when a pipe of this name exists already (`FILE_FLAG_FIRST_PIPE_INSTANCE`), so nobody
@@ -757,6 +1137,7 @@ const serverOptionsSchema = z.object({
   outBufferSize: bufferSizeSchema.optional(),
   inBufferSize: bufferSizeSchema.optional(),
   readBufferSize: readSizeSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
   sddl: z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }).optional(),
   rejectRemoteClients: z.boolean({ error: "must be a boolean" }).optional(),
   firstInstance: z.boolean({ error: "must be a boolean" }).optional(),
@@ -842,6 +1223,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
       outBufferSize: opts.outBufferSize ?? 65536,
       inBufferSize: opts.inBufferSize ?? 65536,
       readBufferSize: opts.readBufferSize ?? 65536,
+      maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       sddl: opts.sddl ?? `D:P(A;;GA;;;${currentUserSid()})`,
       rejectRemoteClients: opts.rejectRemoteClients ?? true,
       firstInstance: opts.firstInstance ?? true,
@@ -940,6 +1322,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
       handle,
       readOp: op,
       readBufferSize: this.#settings.readBufferSize,
+      maxMessageBytes: this.#settings.maxMessageBytes,
       onClose: () => {
         this.#connected--;
         this.#replenish();
@@ -1084,14 +1467,86 @@ export interface NamedPipeConnectOptions {
   signal?: AbortSignal;
   /** The size of the connection's read buffer (longer messages are reassembled). Default 65536. */
   readBufferSize?: number;
+  /**
+   * The longest message `readMessage` and `transact` accept from the server (message mode); a
+   * longer one is refused before it is read ({@linkcode MessageTooLargeError}) and the
+   * connection closed. Default 64 MiB ({@linkcode DEFAULT_MAX_MESSAGE_BYTES}).
+   */
+  maxMessageBytes?: number;
+  /**
+   * What the server may do with this client's identity (`SECURITY_SQOS_PRESENT` and a
+   * `SECURITY_*` level on `CreateFileW`):
+   * - `"anonymous"`: the server cannot identify the client;
+   * - `"identification"` (default): it can read who the client is and check access against it,
+   *   but cannot act as the client;
+   * - `"impersonation"`: it can act as the client on its own machine;
+   * - `"delegation"`: it can act as the client on other machines too.
+   */
+  impersonationLevel?: ImpersonationLevel;
+  /**
+   * `"duplex"` (default: `GENERIC_READ | GENERIC_WRITE`), `"read"` (`GENERIC_READ` and
+   * `FILE_WRITE_ATTRIBUTES`, which setting message mode needs) or `"write"` (`GENERIC_WRITE` and
+   * `FILE_READ_ATTRIBUTES`, which reading the pipe's type needs). Operations the handle was
+   * not opened for throw `Deno.errors.NotSupported`.
+   */
+  access?: PipeAccess;
+  /**
+   * Connect only to a server that runs as the current user, as .NET's
+   * `PipeOptions.CurrentUserOnly`: after `CreateFileW`, the server's process
+   * (`GetNamedPipeServerProcessId`) must have a token whose user is this process's user; else
+   * the handle is closed, before anything is sent, and `Deno.errors.PermissionDenied` is thrown.
+   * This stops a squatter (another user's process that created the name first) from receiving
+   * what this client sends. A server whose token cannot be read (another user's process) does
+   * not pass; a remote pipe (`\\server\pipe\x`) cannot be checked and is refused. Default
+   * `false` here, since servers of arbitrary pipes are often services of SYSTEM or
+   * Administrators; `RpcClient` and the CLI's `rpc call` turn it on.
+   */
+  currentUserOnly?: boolean;
 }
+
+/**
+ * How far a pipe server may use a client's identity; see
+ * {@linkcode NamedPipeConnectOptions.impersonationLevel}.
+ *
+ * @example Let the server open files as this client
+ * ```ts
+ * import { type ImpersonationLevel, NamedPipeClient } from "./pipe.ts";
+ * const impersonationLevel: ImpersonationLevel = "impersonation";
+ * using client = await NamedPipeClient.connect("files", { impersonationLevel });
+ * ```
+ */
+export type ImpersonationLevel = "anonymous" | "identification" | "impersonation" | "delegation";
+
+/** `SECURITY_ANONYMOUS` ... `SECURITY_DELEGATION`: the level in bits 16-17 of CreateFileW's flags. */
+const impersonationFlags: Record<ImpersonationLevel, number> = {
+  anonymous: 0,
+  identification: SECURITY_IDENTIFICATION,
+  impersonation: 2 << 16,
+  delegation: 3 << 16,
+};
 
 const connectOptionsSchema = z.object({
   mode: modeSchema.optional(),
   timeout: timeoutSchema.optional(),
   signal: signalSchema,
   readBufferSize: readSizeSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
+  impersonationLevel: z.enum(["anonymous", "identification", "impersonation", "delegation"], {
+    error: 'must be "anonymous", "identification", "impersonation" or "delegation"',
+  }).optional(),
+  access: z.enum(["read", "write", "duplex"], { error: 'must be "read", "write" or "duplex"' })
+    .optional(),
+  currentUserOnly: z.boolean({ error: "must be a boolean" }).optional(),
 }).strict().optional();
+
+const FILE_READ_ATTRIBUTES = 0x0080;
+const FILE_WRITE_ATTRIBUTES = 0x0100;
+/** The rights a client asks for, by access. */
+const accessRights: Record<PipeAccess, number> = {
+  duplex: (GENERIC_READ | GENERIC_WRITE) >>> 0,
+  read: (GENERIC_READ | FILE_WRITE_ATTRIBUTES) >>> 0,
+  write: (GENERIC_WRITE | FILE_READ_ATTRIBUTES) >>> 0,
+};
 
 /** `FSCTL_PIPE_WAIT`: what `WaitNamedPipeW` asks of the named pipe file system. */
 const FSCTL_PIPE_WAIT = 0x0011_0018;
@@ -1170,7 +1625,8 @@ async function waitForInstance(
 export class NamedPipeClient extends PipeConnection {
   /**
    * Connects to a pipe server, waiting up to `timeout` for the pipe to exist and for a free
-   * instance: `CreateFileW` (overlapped, identification-only impersonation); on
+   * instance: `CreateFileW` (overlapped, identification-level impersonation unless
+   * `impersonationLevel` says otherwise); on
    * `ERROR_PIPE_BUSY` waits for a free instance (a local pipe: `WaitNamedPipeW`'s request,
    * `FSCTL_PIPE_WAIT`, overlapped through the I/O core; a remote one: `WaitNamedPipeW` on a
    * worker thread, in slices so the signal is seen); on `ERROR_FILE_NOT_FOUND` (no server yet)
@@ -1182,6 +1638,8 @@ export class NamedPipeClient extends PipeConnection {
    * @throws {TypeError} For a bad name or option.
    * @throws {Deno.errors.TimedOut} When no server (or no free instance) came within `timeout`;
    *   the message names the pipe and the last error.
+   * @throws {Deno.errors.PermissionDenied} With `currentUserOnly`, when the server does not run
+   *   as the current user.
    * @throws {Win32Error} When `CreateFileW` fails for another reason (`ERROR_ACCESS_DENIED`...).
    *
    * @example Connect to a server in message mode
@@ -1200,16 +1658,18 @@ export class NamedPipeClient extends PipeConnection {
     const k = kernel32();
     const wname = wide(path);
     const context = `Cannot connect to pipe "${path}"`;
+    const level = impersonationFlags[opts.impersonationLevel ?? "identification"];
+    const access = opts.access ?? "duplex";
     let raw: Deno.PointerObject | null = null;
     for (let round = 0;; round++) {
       signal?.throwIfAborted();
       const h = k.CreateFileW(
         wname,
-        (GENERIC_READ | GENERIC_WRITE) >>> 0,
+        accessRights[access],
         0,
         null,
         OPEN_EXISTING,
-        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | level,
         null,
       );
       const code = lastError();
@@ -1237,6 +1697,15 @@ export class NamedPipeClient extends PipeConnection {
     }
     const handle = new OwnedHandle(raw);
     try {
+      if (opts.currentUserOnly) {
+        if (!localPipe.test(path)) {
+          throw new Deno.errors.PermissionDenied(
+            `${context}: currentUserOnly cannot check the owner of a server on another machine`,
+          );
+        }
+        const refused = checkServerOwner(path, raw);
+        if (refused) throw refused;
+      }
       const flags = new Uint32Array(1);
       let mode = opts.mode;
       if (mode === undefined) {
@@ -1257,8 +1726,10 @@ export class NamedPipeClient extends PipeConnection {
         path,
         side: "client",
         mode,
+        access,
         handle,
         readBufferSize: opts.readBufferSize,
+        maxMessageBytes: opts.maxMessageBytes,
       });
     } catch (e) {
       handle.close();
@@ -1286,12 +1757,15 @@ export interface CallNamedPipeOptions {
   signal?: AbortSignal;
   /** The first read's buffer size; a longer reply is reassembled. Default 65536. */
   replyBufferSize?: number;
+  /** The longest reply accepted ({@linkcode MessageTooLargeError} beyond). Default 64 MiB. */
+  maxMessageBytes?: number;
 }
 
 const callOptionsSchema = z.object({
   timeout: timeoutSchema.optional(),
   signal: signalSchema,
   replyBufferSize: readSizeSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
 
 /**
@@ -1336,5 +1810,82 @@ export async function callNamedPipe(
     signal: opts.signal,
     timeout: left,
     replyBufferSize: opts.replyBufferSize,
+    maxMessageBytes: opts.maxMessageBytes,
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// listing
+
+const STATUS_NO_MORE_FILES = 0x8000_0006;
+const STATUS_NO_SUCH_FILE = 0xc000_000f;
+const FileDirectoryInformation = 1;
+const ERROR_BAD_DEV_TYPE = 66;
+
+/**
+ * The named pipes on this machine: the directory of the named pipe file system (`\\.\pipe\`),
+ * read with `NtQueryDirectoryFile` as Sysinternals' PipeList does, with each pipe's current and
+ * maximum instance counts (-1: unlimited) as the system reports them.
+ *
+ * Wine 10 cannot list that directory (`STATUS_BAD_DEVICE_TYPE`): there this throws a
+ * `Win32Error` with `ERROR_BAD_DEV_TYPE` whose message says so.
+ *
+ * @returns The pipes, in the order the system lists them.
+ * @throws {Win32Error} When the directory cannot be opened or read.
+ *
+ * @example Is a server listening?
+ * ```ts
+ * import { listPipes } from "./pipe.ts";
+ * const up = listPipes().some((p) => p.name.toLowerCase() === "jobs");
+ * ```
+ */
+export function listPipes(): PipeInfo[] {
+  const k = kernel32();
+  const context = "Cannot list the named pipes";
+  const root = k.CreateFileW(
+    wide("\\\\.\\pipe\\"),
+    (GENERIC_READ | SYNCHRONIZE) >>> 0,
+    FILE_SHARE_READ | FILE_SHARE_WRITE,
+    null,
+    OPEN_EXISTING,
+    0,
+    null,
+  );
+  if (root === null || Deno.UnsafePointer.value(root) === 0xffff_ffff_ffff_ffffn) {
+    throw new Win32Error("CreateFileW", lastError(), { context });
+  }
+  try {
+    const pipes: PipeInfo[] = [];
+    const buffer = new Uint8Array(64 * 1024);
+    const status = new BigUint64Array(2); // IO_STATUS_BLOCK { Status/Pointer; Information }
+    // Each call returns at least one entry, so a bounded number of calls covers any listing.
+    for (let call = 0; call < 1_000_000; call++) {
+      const code = ntdll().NtQueryDirectoryFile(
+        root,
+        null,
+        null,
+        null,
+        status,
+        buffer,
+        buffer.length,
+        FileDirectoryInformation,
+        0,
+        null,
+        call === 0 ? 1 : 0,
+      );
+      if (code === STATUS_NO_MORE_FILES || (call === 0 && code === STATUS_NO_SUCH_FILE)) break;
+      if (code !== 0) {
+        const error = ntdll().RtlNtStatusToDosError(code);
+        throw new Win32Error("NtQueryDirectoryFile", error, {
+          context: error === ERROR_BAD_DEV_TYPE
+            ? `${context}: this system cannot list \\\\.\\pipe\\ (Wine 10 cannot)`
+            : context,
+        });
+      }
+      pipes.push(...parseDirectoryEntries(buffer, Number(status[1])));
+    }
+    return pipes;
+  } finally {
+    k.CloseHandle(root);
+  }
 }

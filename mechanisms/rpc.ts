@@ -36,6 +36,7 @@ import { spinSchema } from "./_shm_limits.ts";
 import {
   AUTH_METHOD,
   connectTcp,
+  DEFAULT_MAX_LINE,
   listenTcp,
   tcpConnectSchema,
   tcpListenSchema,
@@ -616,6 +617,18 @@ export interface RpcServerOptions {
   maxConcurrent?: number;
   /** Requests a batch may hold (see {@linkcode ServeOptions}). Default 100. */
   maxBatch?: number;
+  /**
+   * Over a pipe: refuse clients from other machines (`PIPE_REJECT_REMOTE_CLIENTS`). Default
+   * `true`. With `false`, clients on other machines may connect as `\\<this machine>\pipe\<name>`
+   * (the pipe's DACL still lets only the current user in).
+   */
+  rejectRemoteClients?: boolean;
+  /**
+   * Over a pipe: the longest request message accepted. A client that sends a longer one has it
+   * refused before it is read (a `MessageTooLargeError` on the server's side) and its
+   * connection closed; other clients go on. Default 4 MiB, as `maxLineBytes` over TCP.
+   */
+  maxMessageBytes?: number;
 }
 
 /** A message-mode pipe connection as a {@linkcode MessageConnection}. */
@@ -642,10 +655,19 @@ async function accept(name: string, options: RpcServerOptions): Promise<Acceptor
     );
   }
   if (options.transport === "shm") {
+    for (const key of ["rejectRemoteClients", "maxMessageBytes"] as const) {
+      if (options[key] !== undefined) {
+        throw new TypeError(`options.${key}: goes with transport "pipe"`);
+      }
+    }
     const listener = await listenShm(name, { spinMicros: options.spinMicros });
     return { connections: listener, close: () => listener[Symbol.asyncDispose]() };
   }
-  const server = NamedPipeServer.listen(name, { mode: "message" });
+  const server = NamedPipeServer.listen(name, {
+    mode: "message",
+    rejectRemoteClients: options.rejectRemoteClients,
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_LINE,
+  });
   return {
     connections: (async function* () {
       for await (const conn of server) yield pipeMessages(conn);
@@ -720,8 +742,8 @@ export class RpcServer implements AsyncDisposable {
    * `127.0.0.1` unless given; TLS when `cert` and `key` are given).
    * @param procedures The schemas.
    * @param handlers The implementations.
-   * @param options `transport` (`"pipe"` by default, or `"shm"`), `spinMicros`, and the limits
-   * `maxConcurrent` and `maxBatch`.
+   * @param options `transport` (`"pipe"` by default, or `"shm"`), `spinMicros`, the limits
+   * `maxConcurrent` and `maxBatch`, and over a pipe `rejectRemoteClients` (default `true`).
    * @returns The running server.
    */
   static async listen<T extends Procedures>(
@@ -735,6 +757,16 @@ export class RpcServer implements AsyncDisposable {
       const address = parseArg(tcpListenSchema, name, "address");
       if (opts.transport !== undefined && opts.transport !== "tcp") {
         throw new TypeError(`options.transport: "${opts.transport}" does not take a TCP address`);
+      }
+      if (opts.rejectRemoteClients !== undefined) {
+        throw new TypeError(
+          'options.rejectRemoteClients: goes with transport "pipe" (over TCP, choose the hostname)',
+        );
+      }
+      if (opts.maxMessageBytes !== undefined) {
+        throw new TypeError(
+          'options.maxMessageBytes: goes with transport "pipe" (over TCP, the address has maxLineBytes)',
+        );
       }
       const tcp = listenTcp(address);
       const host = tcp.hostname.includes(":") ? `[${tcp.hostname}]` : tcp.hostname;
@@ -815,8 +847,23 @@ export interface RpcClientOptions {
   timeout?: number;
   /** Microseconds shared-memory connections spin before sleeping. Default 50. */
   spinMicros?: number;
+  /**
+   * Over a pipe: the longest answer message accepted; a longer one ends the connection (its
+   * pending calls reject). Default 4 MiB.
+   */
+  maxMessageBytes?: number;
+  /**
+   * Over a pipe: talk only to a server that runs as the current user (see
+   * `NamedPipeConnectOptions.currentUserOnly`), so a squatter of the name never receives a
+   * call. Default `true`; `false` to call a server of another user (a service).
+   */
+  currentUserOnly?: boolean;
 }
 
+const maxMessageSchema = z.number({ error: "must be a number of bytes" })
+  .int({ error: "must be a whole number of bytes" })
+  .min(1, { error: "must be at least 1 byte" })
+  .max(0xffff_ffff, { error: "must be below 4 GiB" });
 const transportSchema = z.enum(["pipe", "shm", "tcp"], {
   error: 'must be "pipe", "shm" or "tcp"',
 });
@@ -825,11 +872,15 @@ const serverOptionsSchema = z.object({
   spinMicros: spinSchema.optional(),
   maxConcurrent: limitSchema.optional(),
   maxBatch: limitSchema.optional(),
+  rejectRemoteClients: z.boolean({ error: "must be a boolean" }).optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
 const clientOptionsSchema = z.object({
   transport: transportSchema.optional(),
   timeout: timeoutSchema.optional(),
   spinMicros: spinSchema.optional(),
+  maxMessageBytes: maxMessageSchema.optional(),
+  currentUserOnly: z.boolean({ error: "must be a boolean" }).optional(),
 }).strict().optional();
 
 /** Presents the token to a TCP server and waits for its answer. */
@@ -918,7 +969,9 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
    * @param name The server's name, or a TCP address
    * `{ transport: "tcp", hostname, port, token, tls, caCerts, maxLineBytes }`.
    * @param procedures The schemas.
-   * @param options `transport` (`"pipe"` by default, or `"shm"`), `timeout`, `spinMicros`.
+   * @param options `transport` (`"pipe"` by default, or `"shm"`), `timeout`, `spinMicros`, and
+   * over a pipe `maxMessageBytes` and `currentUserOnly` (default `true`: a server that does not
+   * run as the current user is refused with `Deno.errors.PermissionDenied`).
    * @returns The client.
    * @throws {RpcError} `Unauthorized` when a TCP server refuses the token.
    */
@@ -928,6 +981,18 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
     options?: RpcClientOptions,
   ): Promise<RpcClient<T>> {
     const opts: RpcClientOptions = parseArg(clientOptionsSchema, options, "options") ?? {};
+    if (
+      opts.maxMessageBytes !== undefined &&
+      (typeof name !== "string" || (opts.transport ?? "pipe") !== "pipe")
+    ) {
+      throw new TypeError('options.maxMessageBytes: goes with transport "pipe"');
+    }
+    if (
+      opts.currentUserOnly !== undefined &&
+      (typeof name !== "string" || (opts.transport ?? "pipe") !== "pipe")
+    ) {
+      throw new TypeError('options.currentUserOnly: goes with transport "pipe"');
+    }
     if (typeof name !== "string") {
       const address = parseArg(tcpConnectSchema, name, "address");
       if (opts.transport !== undefined && opts.transport !== "tcp") {
@@ -958,6 +1023,8 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
     const pipe = await NamedPipeClient.connect(name, {
       mode: "message",
       timeout: opts.timeout ?? 10_000,
+      maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_LINE,
+      currentUserOnly: opts.currentUserOnly ?? true,
     });
     return new RpcClient(pipeMessages(pipe), procedures);
   }

@@ -72,6 +72,18 @@ winTest(
   },
 );
 
+winTest("cli: pipe serve --remote accepts clients as before (remote ones too)", async () => {
+  const name = uniqueName("cli-pipe-remote");
+  await using server = spawnCli(["pipe", "serve", name, "--remote", "--echo", "--count", "1"]);
+  assert.deepEqual(await runCli(["pipe", "send", name, "far", "--reply"]), {
+    code: 0,
+    stdout: "echo:far\n",
+    stderr: "",
+  });
+  assert.equal(await server.line(), "far");
+  assert.deepEqual(await server.finish(), { code: 0, stderr: "", rest: [] });
+});
+
 winTest("cli: pipe serve --timeout exits 0 with no output", async () => {
   const result = await runCli(["pipe", "serve", uniqueName("cli-pipe-idle"), "--timeout", "1"]);
   assert.deepEqual(result, { code: 0, stdout: "", stderr: "" });

@@ -178,3 +178,26 @@ winTest(
     });
   },
 );
+
+winTest(
+  "cli: rpc serve --remote (pipe) serves; --remote with another transport is bad usage",
+  async () => {
+    const name = uniqueName("cli-rpc-remote");
+    await using server = spawnCli(["rpc", "serve", name, "--remote", "--json", "--timeout", "30"]);
+    assert.deepEqual(JSON.parse(await server.line()), {
+      event: "ready",
+      name,
+      methods: ["echo", "add", "sha256"],
+    });
+    assert.deepEqual(await runCli(["rpc", "call", name, "add", "[20, 22]"]), {
+      code: 0,
+      stdout: "42\n",
+      stderr: "",
+    });
+    for (const transport of ["shm", "tcp"]) {
+      const usage = await runCli(["rpc", "serve", name, "--remote", "--transport", transport]);
+      assert.equal(usage.code, 2, usage.stderr);
+      assert.match(usage.stderr, /^error: .*--remote goes with --transport pipe/);
+    }
+  },
+);

@@ -4,13 +4,20 @@ import assert from "node:assert/strict";
 import {
   connectShm,
   listenShm,
+  MessageTooLargeError,
+  NamedPipeClient,
+  NamedPipeServer,
   ProtocolError,
+  RpcClient,
   RpcServer,
   SharedMemory,
   ShmChannel,
   type ShmListener,
 } from "../mod.ts";
 import { hostileApi } from "./fixtures/hostile_api.ts";
+import { testApi } from "./fixtures/rpc_api.ts";
+import { currentUserSid } from "../ffi/security.ts";
+import { checkServerOwner, processUserSid, serverOwnerError } from "../mechanisms/_pipe_native.ts";
 import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 /** The hostile API's procedures, for servers that do not watch concurrency. */
@@ -216,3 +223,131 @@ winTest(
     assert.equal(most, 3);
   },
 );
+
+const MiB = 1024 * 1024;
+
+winTest(
+  "11: an oversized pipe message is refused before it is read; that peer ends, the server goes on",
+  async () => {
+    const name = uniqueName("hostile-pipe-big");
+    using server = NamedPipeServer.listen(name, { mode: "message", maxMessageBytes: MiB });
+    await using peer = spawnFixture("hostile_pipe_peer.ts", [
+      "oversize",
+      name,
+      String(MiB),
+      String(8 * MiB),
+    ]);
+    const conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+    // A message of exactly the limit is accepted.
+    assert.equal((await conn.readMessage({ timeout: 30_000 }))?.length, MiB);
+    assert.equal(await peer.line(), `sent ${MiB}`);
+    // The next is refused with its full size, learned before its bytes were read.
+    await assert.rejects(
+      conn.readMessage({ timeout: 30_000 }),
+      (e: unknown) =>
+        e instanceof MessageTooLargeError && e instanceof ProtocolError &&
+        e.size === 8 * MiB && e.limit === MiB && /of 8388608 bytes/.test(e.message),
+    );
+    assert.equal(conn.closed, true);
+    // The peer's connection ended: its write failed and its read sees the end.
+    assert.match(await peer.line(), /^write (BrokenPipe|ok)$/);
+    assert.equal(await peer.line(), "eof");
+    // The server goes on serving the next client.
+    await using honest = spawnFixture("pipe_client.ts", [name, "hello"]);
+    using next = await server.accept({ signal: AbortSignal.timeout(30_000) });
+    assert.equal(new TextDecoder().decode((await next.readMessage({ timeout: 30_000 }))!), "hello");
+    next.close();
+    assert.equal(await honest.expect("eof"), "eof");
+  },
+);
+
+winTest("11: transact refuses an oversized reply before reading it", async () => {
+  const name = uniqueName("hostile-pipe-reply");
+  await using peer = spawnFixture("hostile_pipe_peer.ts", [
+    "oversize-reply",
+    name,
+    String(8 * MiB),
+  ]);
+  assert.equal(await peer.line(), "ready");
+  using client = await NamedPipeClient.connect(name, { timeout: 30_000, maxMessageBytes: MiB });
+  await assert.rejects(
+    client.transact("question", { timeout: 30_000 }),
+    (e: unknown) => e instanceof MessageTooLargeError && e.size === 8 * MiB,
+  );
+  assert.equal(client.closed, true);
+  assert.match(await peer.line(), /^(replied|reply BrokenPipe)$/);
+});
+
+winTest(
+  "11: the JSON-RPC server over a pipe refuses an oversized request, serves others",
+  async () => {
+    const name = uniqueName("hostile-rpc-big");
+    await using _server = await RpcServer.listen(name, hostileApi, handlers, {
+      maxMessageBytes: MiB,
+    });
+    await using peer = spawnFixture("hostile_pipe_peer.ts", [
+      "oversize",
+      name,
+      "0",
+      String(8 * MiB),
+    ]);
+    assert.equal(await peer.line(), "sent 0");
+    assert.match(await peer.line(), /^write (BrokenPipe|ok)$/);
+    assert.equal(await peer.line(), "eof");
+    await using client = await RpcClient.connect(name, hostileApi);
+    assert.equal(await client.call("check", { n: 21 }), 42);
+  },
+);
+
+winTest(
+  "14: currentUserOnly refuses a server of another user, accepts the current user's",
+  async () => {
+    const mine = currentUserSid();
+    const path = "\\\\.\\pipe\\squatted";
+    // The decision, with a server that runs as SYSTEM (what Wine, one user for all, cannot stage).
+    const refused = serverOwnerError(path, 1234, { sid: "S-1-5-18" }, mine);
+    assert.ok(refused instanceof Deno.errors.PermissionDenied);
+    assert.match(refused.message, /process 1234\) runs as S-1-5-18, not as the current user/);
+    // A server whose token this user may not read (another user's process) does not pass either.
+    const unreadable = serverOwnerError(path, 1234, {
+      error: new Error("OpenProcessToken failed with ERROR_ACCESS_DENIED (5)"),
+    }, mine);
+    assert.match(unreadable!.message, /cannot read .*ERROR_ACCESS_DENIED/);
+    // The same through the real lookup: a process that cannot be opened does not pass.
+    const gone = processUserSid(0x7fff_fffc);
+    assert.ok("error" in gone);
+    assert.ok(
+      serverOwnerError(path, 0x7fff_fffc, gone, mine) instanceof Deno.errors.PermissionDenied,
+    );
+    // SIDs compare without case; the current user passes.
+    assert.equal(serverOwnerError(path, 1234, { sid: mine.toLowerCase() }, mine), undefined);
+
+    // The real check against a server in another process of this user: connected.
+    const name = uniqueName("hostile-owner");
+    await using server = spawnFixture("pipe_server.ts", [name, "echo"]);
+    assert.equal(await server.line(), "ready");
+    using client = await NamedPipeClient.connect(name, { timeout: 30_000, currentUserOnly: true });
+    assert.equal(checkServerOwner(client.path, client.unsafeHandle), undefined);
+    assert.equal(
+      new TextDecoder().decode(await client.transact("hi", { timeout: 30_000 })),
+      "echo:hi",
+    );
+    client.close();
+    assert.equal(await server.line(), "served 1");
+  },
+);
+
+winTest("14: RpcClient over a pipe checks the server's user by default", async () => {
+  const name = uniqueName("hostile-owner-rpc");
+  await using server = spawnFixture("rpc_peer.ts", ["serve", name]);
+  assert.equal(await server.line(), "ready");
+  // On by default (the check passes here: same user); refused with other transports.
+  await using client = await RpcClient.connect(name, testApi);
+  assert.equal(await client.call("add", { a: 2, b: 3 }), 5);
+  await using allowed = await RpcClient.connect(name, testApi, { currentUserOnly: false });
+  assert.equal(await allowed.call("add", { a: 3, b: 3 }), 6);
+  await assert.rejects(
+    RpcClient.connect(name, testApi, { transport: "shm", currentUserOnly: true }),
+    { name: "TypeError", message: /currentUserOnly/ },
+  );
+});

@@ -12,11 +12,18 @@ import { wide } from "../ffi/strings.ts";
 import { Win32Error } from "../ffi/error.ts";
 import {
   callNamedPipe,
+  listPipes,
   NamedPipeClient,
   NamedPipeServer,
   type PipeConnection,
   pipePath,
+  type PipeUser,
 } from "../mechanisms/pipe.ts";
+import {
+  impersonatedUser,
+  parseDirectoryEntries,
+  processUser,
+} from "../mechanisms/_pipe_native.ts";
 import { runCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 const text = new TextDecoder();
@@ -480,3 +487,217 @@ winTest(
     assert.deepEqual(await serving, [long]);
   },
 );
+
+// ---- client identity and impersonation (issue 14) ----
+
+winTest("the server reads the client's user (name and SID) across processes", async () => {
+  const name = uniqueName("pipe-identity");
+  using server = NamedPipeServer.listen(name, { mode: "message" });
+  await using client = spawnFixture("pipe_client.ts", [name, "hello"]);
+  using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+  assert.equal(text.decode((await conn.readMessage({ timeout: 30_000 }))!), "hello");
+  await client.expect("sent");
+  const user = conn.clientUser();
+  const me = processUser();
+  assert.equal(user.sid, currentUserSid());
+  assert.deepEqual(user, me);
+  assert.ok(user.name && user.name.length > 0, "the account has a name");
+  // Reading the user impersonated for a moment only: the thread has no token afterwards.
+  assert.equal(impersonatedUser(), null);
+  assert.equal(conn.clientProcessId, client.child.pid);
+  // The client side has no client to ask about.
+  using other = await NamedPipeClient.connect(name, { timeout: 10_000 });
+  assert.throws(() => other.clientUser(), { name: "TypeError", message: /client end/ });
+  assert.throws(() => other.impersonate(() => 1), { name: "TypeError", message: /client end/ });
+  conn.close();
+  await client.expect("eof");
+});
+
+winTest(
+  "clientComputerName() is null for a local client, or says the system lacks it",
+  async () => {
+    const name = uniqueName("pipe-computer");
+    using server = NamedPipeServer.listen(name, { mode: "message" });
+    await using client = spawnFixture("pipe_client.ts", [name, "hello"]);
+    using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+    await client.expect("sent");
+    let computer: string | null | Error;
+    try {
+      computer = conn.clientComputerName();
+    } catch (e) {
+      computer = e as Error;
+    }
+    if (computer instanceof Error) {
+      // Wine 10 exports no GetNamedPipeClientComputerNameW; Windows has it (and reports a local
+      // client as ERROR_PIPE_LOCAL, which is null here).
+      assert.match(computer.message, /no GetNamedPipeClientComputerNameW/);
+    } else {
+      assert.equal(computer, null);
+    }
+  },
+);
+
+winTest("impersonate() runs fn as the client and reverts, also after a throw", async () => {
+  const name = uniqueName("pipe-impersonate");
+  using server = NamedPipeServer.listen(name, { mode: "message" });
+  await using client = spawnFixture("pipe_client.ts", [name, "hello", "impersonation"]);
+  using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+  await conn.readMessage({ timeout: 30_000 });
+  await client.expect("sent");
+  assert.equal(impersonatedUser(), null);
+  // Inside fn the thread carries the client's token.
+  const inside = conn.impersonate(() => impersonatedUser());
+  assert.equal(inside?.sid, currentUserSid());
+  assert.equal(impersonatedUser(), null, "reverted after fn returned");
+  // A throwing fn: its error comes out, and the thread's token is gone.
+  let seen: PipeUser | null = null;
+  assert.throws(
+    () =>
+      conn.impersonate(() => {
+        seen = impersonatedUser();
+        throw new Error("boom");
+      }),
+    { message: "boom" },
+  );
+  assert.ok(seen !== null, "fn ran while impersonating");
+  assert.equal(impersonatedUser(), null, "reverted after fn threw");
+  // An async fn is refused (after the revert); its own rejection does not go unhandled.
+  assert.throws(
+    () =>
+      conn.impersonate(async () => {
+        await Promise.resolve();
+        throw new Error("late");
+      }),
+    { name: "TypeError", message: /synchronous/ },
+  );
+  assert.equal(impersonatedUser(), null, "reverted after an async fn");
+  // Nesting is refused, and the outer call still reverts.
+  assert.throws(
+    () => conn.impersonate(() => conn.impersonate(() => 1)),
+    { name: "TypeError", message: /already/ },
+  );
+  assert.equal(impersonatedUser(), null);
+  assert.throws(() => conn.impersonate(42 as unknown as () => void), TypeError);
+  conn.close();
+  await client.expect("eof");
+});
+
+winTest("a bad impersonationLevel is refused before any Win32 call", async () => {
+  await assert.rejects(
+    NamedPipeClient.connect("x", { impersonationLevel: "root" as "anonymous" }),
+    { name: "TypeError", message: /"options\.impersonationLevel"/ },
+  );
+});
+
+winTest(
+  "clients opened read-only and write-only: each way works, the other is refused",
+  async () => {
+    const name = uniqueName("pipe-access");
+    using server = NamedPipeServer.listen(name, { mode: "message" });
+    {
+      await using reader = spawnFixture("pipe_client.ts", [name, "access-read"]);
+      using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+      // A read-only client still gets message mode (FILE_WRITE_ATTRIBUTES lets it set the mode).
+      assert.equal(await reader.line(), "connected read message");
+      await conn.write("to reader");
+      assert.equal(await reader.line(), "got to reader");
+      assert.equal(await reader.line(), "write NotSupported");
+      // The handle itself has no write right: the system refuses a raw WriteFile.
+      assert.equal(await reader.line(), "raw 5");
+      assert.equal((await reader.finish()).code, 0);
+    }
+    {
+      await using writer = spawnFixture("pipe_client.ts", [name, "access-write"]);
+      using conn = await server.accept({ signal: AbortSignal.timeout(30_000) });
+      assert.equal(await writer.line(), "connected write message");
+      assert.equal(text.decode((await conn.readMessage({ timeout: 30_000 }))!), "from writer");
+      assert.equal(await writer.line(), "read NotSupported");
+      assert.equal(await writer.line(), "raw 5");
+      assert.equal((await writer.finish()).code, 0);
+    }
+    await assert.rejects(NamedPipeClient.connect(name, { access: "both" as "read" }), {
+      name: "TypeError",
+      message: /"options\.access"/,
+    });
+  },
+);
+
+// ---- listing (issue 14) ----
+
+/** Two FILE_DIRECTORY_INFORMATION entries as the pipe file system writes them. */
+function directoryBytes(entries: { name: string; instances: number; max: number }[]): Uint8Array {
+  const sizes = entries.map((e) => (64 + e.name.length * 2 + 7) & ~7);
+  const bytes = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  entries.forEach((e, i) => {
+    view.setUint32(at, i === entries.length - 1 ? 0 : sizes[i], true);
+    view.setBigInt64(at + 40, BigInt(e.instances), true);
+    view.setBigInt64(at + 48, BigInt(e.max), true);
+    view.setUint32(at + 60, e.name.length * 2, true);
+    for (let j = 0; j < e.name.length; j++) {
+      view.setUint16(at + 64 + 2 * j, e.name.charCodeAt(j), true);
+    }
+    at += sizes[i];
+  });
+  return bytes;
+}
+
+Deno.test("directory entries of the pipe file system are decoded and bounds-checked", () => {
+  const bytes = directoryBytes([
+    { name: "jobs", instances: 3, max: -1 },
+    { name: "naïve ✓", instances: 1, max: 7 },
+  ]);
+  assert.deepEqual(parseDirectoryEntries(bytes, bytes.length), [
+    { name: "jobs", path: "\\\\.\\pipe\\jobs", instances: 3, maxInstances: -1 },
+    { name: "naïve ✓", path: "\\\\.\\pipe\\naïve ✓", instances: 1, maxInstances: 7 },
+  ]);
+  // The count of bytes the system wrote bounds every entry.
+  assert.throws(() => parseDirectoryEntries(bytes, 70), RangeError);
+  const badNext = bytes.slice();
+  new DataView(badNext.buffer).setUint32(0, 12, true);
+  assert.throws(() => parseDirectoryEntries(badNext, badNext.length), /next offset 12/);
+  const longName = bytes.slice();
+  new DataView(longName.buffer).setUint32(60, 4000, true);
+  assert.throws(() => parseDirectoryEntries(longName, longName.length), /4000 bytes/);
+});
+
+winTest(
+  "listPipes() and pipe list show a pipe with its instances, or say Wine cannot",
+  async () => {
+    const name = uniqueName("pipe-list");
+    using _server = NamedPipeServer.listen(name, { maxInstances: 7 });
+    let pipes: ReturnType<typeof listPipes> | Win32Error;
+    try {
+      pipes = listPipes();
+    } catch (e) {
+      if (!(e instanceof Win32Error)) throw e;
+      pipes = e;
+    }
+    const cli = await runCli(["pipe", "list", "--json"]);
+    if (pipes instanceof Win32Error) {
+      // Wine 10: NtQueryDirectoryFile on \\.\pipe\ answers STATUS_BAD_DEVICE_TYPE.
+      assert.equal(pipes.code, 66);
+      assert.match(pipes.message, /cannot list .*Wine 10 cannot/);
+      assert.equal(cli.code, 1);
+      assert.equal(cli.stdout, "");
+      assert.match(cli.stderr, /^error: Cannot list the named pipes: /);
+      return;
+    }
+    // Windows: our pipe is listed with its two listening instances (the backlog) and its maximum.
+    const ours = pipes.find((p) => p.name === name);
+    assert.deepEqual(ours, { name, path: `\\\\.\\pipe\\${name}`, instances: 2, maxInstances: 7 });
+    assert.equal(cli.code, 0, cli.stderr);
+    const listed = cli.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(listed.find((p) => p.name === name), ours);
+  },
+);
+
+Deno.test("maxMessageBytes is checked before any Win32 call", async () => {
+  assert.throws(() => NamedPipeServer.listen("x", { maxMessageBytes: 0 }), {
+    name: "RangeError",
+    message: /"options\.maxMessageBytes"/,
+  });
+  await assert.rejects(NamedPipeClient.connect("x", { maxMessageBytes: 2 ** 32 }), RangeError);
+  await assert.rejects(callNamedPipe("x", "q", { maxMessageBytes: 1.5 }), TypeError);
+});

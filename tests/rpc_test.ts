@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RpcClient, RpcError, RpcErrorCode } from "../mod.ts";
+import { RpcClient, RpcError, RpcErrorCode, RpcServer } from "../mod.ts";
 import { testApi } from "./fixtures/rpc_api.ts";
 import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
@@ -146,3 +146,29 @@ winTest("winipc rpc serve|call, as a user runs them", async () => {
   const badTransport = await runCli(["rpc", "call", name, "add", "[1,2]", "--transport", "tcp"]);
   assert.equal(badTransport.code, 2);
 });
+
+winTest(
+  "rejectRemoteClients: false serves pipe clients; it is refused with another transport",
+  async () => {
+    const name = uniqueName("rpc-remote");
+    await using _server = await RpcServer.listen(name, testApi, {
+      add: ({ a, b }: { a: number; b: number }) => a + b,
+      upper: ([s]: [string]) => s.toUpperCase(),
+    } as never, { rejectRemoteClients: false });
+    await using client = spawnFixture("rpc_peer.ts", ["calls", name, "20", "pipe"]);
+    assert.equal(await client.line(60_000), "ok 20");
+    await assert.rejects(
+      RpcServer.listen(uniqueName("rpc-remote-shm"), testApi, {} as never, {
+        transport: "shm",
+        rejectRemoteClients: false,
+      }),
+      { name: "TypeError", message: /rejectRemoteClients/ },
+    );
+    await assert.rejects(
+      RpcServer.listen({ transport: "tcp", port: 0 }, testApi, {} as never, {
+        rejectRemoteClients: true,
+      }),
+      { name: "TypeError", message: /rejectRemoteClients/ },
+    );
+  },
+);
