@@ -85,10 +85,12 @@ export {
   type TcpListenAddress,
 } from "./mechanisms/rpc.ts";
 export {
+  type MsRpcCaller,
   MsRpcClient,
   type MsRpcClientOptions,
   type MsRpcEndpoint,
   type MsRpcProcedure,
+  MsRpcRefusedError,
   MsRpcServer,
   type MsRpcServerOptions,
   NdrReader,
