@@ -213,7 +213,9 @@ export {
   type StdioMode,
 } from "./mechanisms/anonymous_pipe.ts";
 export {
+  DEFAULT_MAILSLOT_MAX_MESSAGE,
   type MailslotInfo,
+  type MailslotMessagesOptions,
   mailslotPath,
   MailslotReader,
   type MailslotReaderOptions,
