@@ -520,6 +520,10 @@ function inspectCaller(binding: Deno.PointerValue): MsRpcCaller {
   return caller;
 }
 
+const RPC_S_DUPLICATE_ENDPOINT = 1740;
+/** The endpoints this process's servers asked the runtime to use (`protseq:endpoint`). */
+const endpointsInUse = new Set<string>();
+
 /** What a served interface checks and calls, shared by its two callbacks. */
 interface Served {
   procedures: MsRpcProcedure[];
@@ -669,16 +673,19 @@ export class MsRpcServer implements Disposable, AsyncDisposable {
     const flags = RPC_IF_AUTOLISTEN | RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH |
       (remote ? 0 : RPC_IF_ALLOW_LOCAL_ONLY);
     try {
-      check(
-        rpc.RpcServerUseProtseqEpW(
-          wide(protseq),
-          RPC_C_PROTSEQ_MAX_REQS_DEFAULT,
-          wide(opts.endpoint),
-          descriptor,
-        ),
-        "RpcServerUseProtseqEpW",
-        context,
+      const key = `${protseq}:${opts.endpoint.toLowerCase()}`;
+      const used = rpc.RpcServerUseProtseqEpW(
+        wide(protseq),
+        RPC_C_PROTSEQ_MAX_REQS_DEFAULT,
+        wide(opts.endpoint),
+        descriptor,
       );
+      // An endpoint stays in use until the process exits (the runtime has no call that stops
+      // using one), so a later server of this process on the same endpoint finds it taken by us.
+      if (!(used === RPC_S_DUPLICATE_ENDPOINT && endpointsInUse.has(key))) {
+        check(used, "RpcServerUseProtseqEpW", context);
+      }
+      endpointsInUse.add(key);
       check(
         rpc.RpcServerRegisterIf2(
           iface,
