@@ -1,4 +1,4 @@
-// Hostile and crashed peers (issue 16, findings 1-10, 12 and 13): each test runs the attack from a
+// Hostile and crashed peers (issue 16, findings 1-10, 12, 13 and 17's mailslot part): each test runs the attack from a
 // second process (tests/fixtures/hostile_peer.ts) through the real mechanism.
 import assert from "node:assert/strict";
 import {
@@ -10,7 +10,7 @@ import {
   ShmChannel,
   type ShmListener,
 } from "../mod.ts";
-import { MsRpcClient, NdrReader, NdrWriter, Win32Error } from "../mod.ts";
+import { MailslotReader, MsRpcClient, NdrReader, NdrWriter, Win32Error } from "../mod.ts";
 import { hostileApi } from "./fixtures/hostile_api.ts";
 import { SAMPLE_INTERFACE } from "./fixtures/msrpc_api.ts";
 import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
@@ -267,5 +267,27 @@ winTest(
     assert.equal(new NdrReader(sum).long(), 42);
     await using other = spawnFixture("msrpc_call.ts", [endpoint, "add", "1", "2"]);
     assert.equal(await other.line(), "3");
+  },
+);
+
+winTest(
+  "17: a mailslot reader refuses a message over its default 64 KiB and reads on",
+  async () => {
+    const name = uniqueName("hostile-slot");
+    using slot = MailslotReader.create(name);
+    await using writer = spawnFixture("mailslot_writer.ts", [name, "oversized", String(1 << 20)]);
+    const line = await writer.line();
+    assert.equal(await slot.readText({ timeout: 10_000 }), "before");
+    if (line === "sent 3") {
+      // Wine delivers 1 MiB; the reader refuses it by its announced size
+      await assert.rejects(
+        slot.read({ timeout: 10_000 }),
+        (e: unknown) =>
+          e instanceof ProtocolError && /1048576 bytes .* over maxMessageBytes/.test(e.message),
+      );
+    } else {
+      assert.equal(line, `sent 2, refused ${1 << 20}`); // Windows refused it at the writer
+    }
+    assert.equal(await slot.readText({ timeout: 10_000 }), "after");
   },
 );
