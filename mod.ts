@@ -85,10 +85,12 @@ export {
   type TcpListenAddress,
 } from "./mechanisms/rpc.ts";
 export {
+  type MsRpcCaller,
   MsRpcClient,
   type MsRpcClientOptions,
   type MsRpcEndpoint,
   type MsRpcProcedure,
+  MsRpcRefusedError,
   MsRpcServer,
   type MsRpcServerOptions,
   NdrReader,
@@ -219,7 +221,9 @@ export {
   type StdioMode,
 } from "./mechanisms/anonymous_pipe.ts";
 export {
+  DEFAULT_MAILSLOT_MAX_MESSAGE,
   type MailslotInfo,
+  type MailslotMessagesOptions,
   mailslotPath,
   MailslotReader,
   type MailslotReaderOptions,

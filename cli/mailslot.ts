@@ -63,7 +63,11 @@ export function registerMailslot(program: Command): void {
       let received = 0;
       try {
         for await (
-          const message of slot.messages({ signal: AbortSignal.any([signal, stop.signal]) })
+          const message of slot.messages({
+            signal: AbortSignal.any([signal, stop.signal]),
+            // a message over the slot's 64 KiB is dropped with a warning; listening goes on
+            onError: (e) => console.error(`warning: ${e.message}`),
+          })
         ) {
           const text = new TextDecoder().decode(message);
           emit(opts.json, { name, text }, peerText(text, opts.raw));

@@ -32,6 +32,8 @@ const symbols = {
   CloseHandle: { parameters: ["pointer"], result: "i32" },
   /** HANDLE GetCurrentProcess(void) */
   GetCurrentProcess: { parameters: [], result: "pointer" },
+  /** BOOL GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount) */
+  GetProcessHandleCount: { parameters: ["pointer", "buffer"], result: "i32" },
   /** DWORD GetCurrentProcessId(void) */
   GetCurrentProcessId: { parameters: [], result: "u32" },
   /** HANDLE GetCurrentThread(void): a pseudo handle of the calling thread */

@@ -43,6 +43,8 @@ const symbols = {
     ],
     result: "u32",
   },
+  /** NTSTATUS NtQuerySystemInformation(SYSTEM_INFORMATION_CLASS Class, PVOID Info, ULONG Length, PULONG ReturnLength) */
+  NtQuerySystemInformation: { parameters: ["u32", "buffer", "u32", "buffer"], result: "u32" },
   /** ULONG RtlNtStatusToDosError(NTSTATUS Status) */
   RtlNtStatusToDosError: { parameters: ["u32"], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -42,6 +42,16 @@ const symbols = {
   },
   /** RPC_STATUS I_RpcFreeBuffer(RPC_MESSAGE *Message) */
   I_RpcFreeBuffer: { parameters: ["pointer"], result: "i32" },
+  /** RPC_STATUS I_RpcBindingInqTransportType(RPC_BINDING_HANDLE Binding, unsigned int *Type) */
+  I_RpcBindingInqTransportType: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** RPC_STATUS I_RpcBindingInqLocalClientPID(RPC_BINDING_HANDLE Binding, unsigned long *Pid) */
+  I_RpcBindingInqLocalClientPID: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** RPC_STATUS RpcBindingServerFromClient(RPC_BINDING_HANDLE ClientBinding, RPC_BINDING_HANDLE *ServerBinding) */
+  RpcBindingServerFromClient: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** RPC_STATUS RpcBindingToStringBindingW(RPC_BINDING_HANDLE Binding, RPC_WSTR *StringBinding) */
+  RpcBindingToStringBindingW: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** RPC_STATUS RpcStringFreeW(RPC_WSTR *String) */
+  RpcStringFreeW: { parameters: ["buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -134,6 +144,21 @@ export const RPC_MESSAGE: StructLayout<{
 export const NDR_TRANSFER_SYNTAX_GUID = "8a885d04-1ceb-11c9-9fe8-08002b104860";
 /** `RPC_IF_AUTOLISTEN`: the interface listens as soon as it is registered. */
 export const RPC_IF_AUTOLISTEN = 0x0001;
+/**
+ * `RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH`: the security callback decides for unauthenticated
+ * calls too (without it the runtime refuses them before the callback).
+ */
+export const RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH = 0x0010;
+/** `RPC_IF_ALLOW_LOCAL_ONLY`: the runtime refuses calls from other machines. */
+export const RPC_IF_ALLOW_LOCAL_ONLY = 0x0020;
+/** `TRANSPORT_TYPE_CN`: a connection-oriented transport (ncacn_np, ncacn_ip_tcp). */
+export const TRANSPORT_TYPE_CN = 0x01;
+/** `TRANSPORT_TYPE_DG`: a datagram transport. */
+export const TRANSPORT_TYPE_DG = 0x02;
+/** `TRANSPORT_TYPE_LPC`: local RPC (ncalrpc). */
+export const TRANSPORT_TYPE_LPC = 0x04;
+/** `RPC_S_ACCESS_DENIED` (the same number as `ERROR_ACCESS_DENIED`). */
+export const RPC_S_ACCESS_DENIED = 5;
 /** `RPC_C_LISTEN_MAX_CALLS_DEFAULT`. */
 export const RPC_C_LISTEN_MAX_CALLS_DEFAULT = 1234;
 /** `RPC_C_PROTSEQ_MAX_REQS_DEFAULT`. */

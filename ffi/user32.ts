@@ -59,6 +59,8 @@ const symbols = {
   FindWindowW: { parameters: ["buffer", "buffer"], result: "pointer" },
   /** DWORD GetWindowThreadProcessId(HWND hWnd, LPDWORD lpdwProcessId) */
   GetWindowThreadProcessId: { parameters: ["pointer", "buffer"], result: "u32" },
+  /** DWORD GetGuiResources(HANDLE hProcess, DWORD uiFlags): GR_GDIOBJECTS 0, GR_USEROBJECTS 1 */
+  GetGuiResources: { parameters: ["pointer", "u32"], result: "u32" },
 
   // ---- the message queue ----
   /** BOOL PeekMessageW(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax, UINT wRemoveMsg) */

@@ -30,7 +30,7 @@
  * ```ts
  * import { MailslotReader, sendMailslot } from "./mailslot.ts";
  * // reader
- * using slot = MailslotReader.create("events", { maxMessageSize: 4096 });
+ * using slot = MailslotReader.create("events", { maxMessageBytes: 4096 });
  * for await (const message of slot) console.log(new TextDecoder().decode(message));
  * // writer, elsewhere
  * sendMailslot("events", "started");
@@ -55,6 +55,7 @@ import { wide } from "../ffi/strings.ts";
 import { FULL_MAILSLOT_PATH, readerSlotNameSchema, writerSlotNameSchema } from "./_names.ts";
 import { parseArg, securitySchema, signalSchema, timeoutSchema } from "./_validate.ts";
 import { sleep } from "./_wait.ts";
+import { ProtocolError } from "./channel.ts";
 
 export { MAX_MAILSLOT_PATH } from "./_names.ts";
 
@@ -131,11 +132,19 @@ export interface MailslotInfo {
  * @example Small messages, reads that give up after a second
  * ```ts
  * import { MailslotReader } from "./mailslot.ts";
- * using slot = MailslotReader.create("events", { maxMessageSize: 400, readTimeout: 1000 });
+ * using slot = MailslotReader.create("events", { maxMessageBytes: 400, readTimeout: 1000 });
  * ```
  */
 export interface MailslotReaderOptions {
-  /** The largest message accepted, in bytes (`nMaxMessageSize`). Default 0: any size. */
+  /**
+   * The largest message accepted, in bytes: `CreateMailslotW`'s `nMaxMessageSize`, so on Windows
+   * a writer's larger `WriteFile` fails, and checked again against `GetMailslotInfo`'s next size
+   * before a message is read (a larger one is discarded and the read throws a
+   * {@linkcode ProtocolError}). Default {@linkcode DEFAULT_MAILSLOT_MAX_MESSAGE} (64 KiB); 1 to
+   * 2 GiB - 1.
+   */
+  maxMessageBytes?: number;
+  /** @deprecated The former name of `maxMessageBytes` (0, any size, is no longer accepted). */
   maxMessageSize?: number;
   /**
    * How long a read waits for a message, in milliseconds (`lReadTimeout`): 0 returns at once,
@@ -146,19 +155,60 @@ export interface MailslotReaderOptions {
   security?: SecurityOptions;
 }
 
+/**
+ * The default largest message of a {@linkcode MailslotReader}: 64 KiB (65,536 bytes).
+ *
+ * @example A reader for bigger messages
+ * ```ts
+ * import { DEFAULT_MAILSLOT_MAX_MESSAGE, MailslotReader } from "./mailslot.ts";
+ * using slot = MailslotReader.create("dumps", { maxMessageBytes: 16 * DEFAULT_MAILSLOT_MAX_MESSAGE });
+ * ```
+ */
+export const DEFAULT_MAILSLOT_MAX_MESSAGE = 65_536;
+
+const maxBytesSchema = z.number({ error: "must be a number of bytes" })
+  .int({ error: "must be a whole number of bytes" })
+  .min(1, { error: "must be at least 1 byte" })
+  .max(0x7fff_ffff, { error: "must be below 2 GiB" });
+
 const readerOptionsSchema = z.object({
-  maxMessageSize: z.number({ error: "must be a number of bytes" })
-    .int({ error: "must be a whole number of bytes" })
-    .min(0, { error: "must not be negative" })
-    .max(0x7fff_ffff, { error: "must be below 2 GiB" }).optional(),
+  maxMessageBytes: maxBytesSchema.optional(),
+  maxMessageSize: maxBytesSchema.optional(),
   readTimeout: timeoutSchema.optional(),
   security: securitySchema,
-}).strict().optional();
+}).strict().refine(
+  (o) =>
+    o.maxMessageBytes === undefined || o.maxMessageSize === undefined ||
+    o.maxMessageBytes === o.maxMessageSize,
+  { error: "maxMessageBytes and maxMessageSize (its former name) differ" },
+).optional();
 
 const readOptionsSchema = z.object({
   timeout: timeoutSchema.optional(),
   signal: signalSchema,
 }).strict().optional();
+
+/**
+ * Options of {@linkcode MailslotReader.messages}.
+ *
+ * @example Skip oversized messages, with a warning
+ * ```ts
+ * import { MailslotReader } from "./mailslot.ts";
+ * using slot = MailslotReader.create("events", { maxMessageBytes: 1024 });
+ * for await (const m of slot.messages({ onError: (e) => console.warn(e.message) })) {
+ *   console.log(m.length);
+ * }
+ * ```
+ */
+export interface MailslotMessagesOptions {
+  /** Ends the iteration. */
+  signal?: AbortSignal;
+  /**
+   * Told of each message discarded for being over `maxMessageBytes`; the iteration goes on.
+   * Default: none, and such a message's error ends the iteration.
+   */
+  onError?: (error: ProtocolError) => void;
+}
 
 /**
  * Options of one {@linkcode MailslotReader.read}.
@@ -196,19 +246,22 @@ export interface MailslotReadOptions {
 export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
   /** The slot's full path, e.g. `\\.\mailslot\events`. */
   readonly path: string;
+  /** The largest message this reader accepts, in bytes (`maxMessageBytes`). */
+  readonly maxMessageBytes: number;
   readonly #handle: OwnedHandle;
   #reading = false;
 
-  private constructor(path: string, handle: OwnedHandle) {
+  private constructor(path: string, handle: OwnedHandle, maxMessageBytes: number) {
     this.path = path;
     this.#handle = handle;
+    this.maxMessageBytes = maxMessageBytes;
   }
 
   /**
    * Creates the slot (`CreateMailslotW`).
    *
    * @param name The slot's name (`events`) or local path (`\\.\mailslot\events`).
-   * @param options Maximum message size, read timeout, security.
+   * @param options Largest message, read timeout, security.
    * @returns The reader.
    * @throws {TypeError} For a bad name or option.
    * @throws {RangeError} For an option out of range.
@@ -218,7 +271,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * @example Create a mailslot
    * ```ts
    * import { MailslotReader } from "./mailslot.ts";
-   * using slot = MailslotReader.create("events", { maxMessageSize: 400 });
+   * using slot = MailslotReader.create("events", { maxMessageBytes: 400 });
    * ```
    */
   static create(name: string, options?: MailslotReaderOptions): MailslotReader {
@@ -230,7 +283,8 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
     const k = kernel32();
     using security = new SecurityAttributes(opts.security);
     k.SetLastError(0);
-    const raw = k.CreateMailslotW(wide(path), opts.maxMessageSize ?? 0, timeout, security.bytes);
+    const max = opts.maxMessageBytes ?? opts.maxMessageSize ?? DEFAULT_MAILSLOT_MAX_MESSAGE;
+    const raw = k.CreateMailslotW(wide(path), max, timeout, security.bytes);
     const code = lastError();
     const context = `Cannot create mailslot "${path}"`;
     if (raw === null || Deno.UnsafePointer.value(raw) === 0xffff_ffff_ffff_ffffn) {
@@ -243,7 +297,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
         context: `${context}: another reader has it`,
       });
     }
-    return new MailslotReader(path, new OwnedHandle(raw));
+    return new MailslotReader(path, new OwnedHandle(raw), max);
   }
 
   /** Whether `close()` has run. */
@@ -324,8 +378,9 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * @param options A timeout for this read (default: the slot's) and an AbortSignal.
    * @returns The message.
    * @throws {Deno.errors.TimedOut} When no message came within the timeout.
-   * @throws {RangeError} When the message was larger than the slot's maximum message size (it
-   *   is discarded; only possible under Wine, where writers are not held to the maximum).
+   * @throws {ProtocolError} When the next message is larger than `maxMessageBytes`: it is
+   *   discarded, and the next read returns the message after it (only under Wine, where
+   *   writers are not held to the slot's maximum).
    * @throws {Deno.errors.BadResource} When the reader is closed (also during the wait).
    * @throws {Deno.errors.Busy} When another read of this reader is in progress.
    * @throws The signal's reason when aborted.
@@ -369,23 +424,36 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
     }
   }
 
-  /** Reads the waiting message (there is one: ReadFile returns at once). */
+  /**
+   * Reads the waiting message (there is one: ReadFile returns at once). Its size, as
+   * `GetMailslotInfo` reported it, is checked against `maxMessageBytes` before the buffer is
+   * made.
+   */
   #take(info: MailslotInfo): Uint8Array {
     const size = info.nextSize!;
+    if (size > this.maxMessageBytes) {
+      // Windows holds writers to the slot's nMaxMessageSize, so only Wine gets here. A read with a
+      // smaller buffer fails there (ERROR_INSUFFICIENT_BUFFER) and leaves the message first in the
+      // queue, so the only way past it is to read it whole, into a buffer dropped at once.
+      this.#read1(new Uint8Array(size));
+      throw new ProtocolError(
+        `Message of ${size} bytes in mailslot "${this.path}" is over maxMessageBytes ` +
+          `(${this.maxMessageBytes}): discarded`,
+      );
+    }
     const buffer = new Uint8Array(Math.max(size, 1));
+    const count = this.#read1(buffer);
+    return buffer.subarray(0, count);
+  }
+
+  #read1(buffer: Uint8Array<ArrayBuffer>): number {
     const count = new Uint32Array(1);
     checkBool(
       kernel32().ReadFile(this.#h(), buffer, buffer.length, count, null),
       "ReadFile",
       `Cannot read from mailslot "${this.path}"`,
     );
-    if (info.maxMessageSize !== 0 && count[0] > info.maxMessageSize) {
-      throw new RangeError(
-        `Message of ${count[0]} bytes in mailslot "${this.path}" exceeds its maximum message ` +
-          `size of ${info.maxMessageSize} bytes: discarded`,
-      );
-    }
-    return buffer.subarray(0, count[0]);
+    return count[0];
   }
 
   /**
@@ -410,7 +478,9 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * The messages as they come, until the reader is closed or the signal aborts. The slot's read
    * timeout does not end the iteration: it waits on.
    *
-   * @param options An AbortSignal that ends the iteration.
+   * @param options An AbortSignal that ends the iteration, and `onError` to be told of a
+   *   message over `maxMessageBytes` and go on (without it, that message's
+   *   {@linkcode ProtocolError} ends the iteration; the reader itself stays usable).
    * @returns An async iterable of messages.
    *
    * @example Print messages for a minute
@@ -420,9 +490,14 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    * for await (const m of slot.messages({ signal: AbortSignal.timeout(60_000) })) console.log(m);
    * ```
    */
-  async *messages(options?: { signal?: AbortSignal }): AsyncGenerator<Uint8Array> {
-    const opts: { signal?: AbortSignal } = parseArg(
-      z.object({ signal: signalSchema }).strict().optional(),
+  async *messages(options?: MailslotMessagesOptions): AsyncGenerator<Uint8Array> {
+    const opts: MailslotMessagesOptions = parseArg(
+      z.object({
+        signal: signalSchema,
+        onError: z.custom<(error: ProtocolError) => void>((f) => typeof f === "function", {
+          error: "must be a function",
+        }).optional(),
+      }).strict().optional(),
       options,
       "options",
     ) ?? {};
@@ -432,6 +507,10 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
         yield await this.read({ timeout: Infinity, signal: opts.signal });
       } catch (e) {
         if (this.closed || (opts.signal?.aborted && e === opts.signal.reason)) return;
+        if (e instanceof ProtocolError && opts.onError) {
+          opts.onError(e); // that message was discarded; the next one follows
+          continue;
+        }
         throw e;
       }
     }

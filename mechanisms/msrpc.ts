@@ -35,12 +35,22 @@ import {
   RPC_C_LISTEN_MAX_CALLS_DEFAULT,
   RPC_C_PROTSEQ_MAX_REQS_DEFAULT,
   RPC_DISPATCH_TABLE,
+  RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH,
+  RPC_IF_ALLOW_LOCAL_ONLY,
   RPC_IF_AUTOLISTEN,
   RPC_INTERFACE,
   RPC_MESSAGE,
+  RPC_S_ACCESS_DENIED,
   rpcrt4,
+  TRANSPORT_TYPE_CN,
+  TRANSPORT_TYPE_DG,
+  TRANSPORT_TYPE_LPC,
 } from "../ffi/rpcrt4.ts";
-import { wide } from "../ffi/strings.ts";
+import { SecurityAttributes } from "../ffi/security.ts";
+import { readWide, wide } from "../ffi/strings.ts";
+import { SECURITY_ATTRIBUTES } from "../ffi/struct.ts";
+import { ProtocolError } from "./channel.ts";
+import { isLocalCaller } from "./_rpc_caller.ts";
 import { parseArg } from "./_validate.ts";
 
 /**
@@ -119,7 +129,10 @@ export class NdrWriter {
 }
 
 /**
- * Reads NDR written by {@linkcode NdrWriter} (or a MIDL stub).
+ * Reads NDR written by {@linkcode NdrWriter} (or a MIDL stub). The bytes come from another
+ * process: every count and offset is checked against the bytes left before it is used, and a
+ * violation throws a {@linkcode ProtocolError} (a procedure that throws one answers its call with
+ * the status "bad request"; the server goes on).
  *
  * @example Read the values back in the order they were written
  * ```ts
@@ -144,7 +157,7 @@ export class NdrReader {
   #take(align: number, size: number): number {
     const at = Math.ceil(this.#at / align) * align;
     if (at + size > this.#view.byteLength) {
-      throw new RangeError(
+      throw new ProtocolError(
         `NDR ends early: ${size} bytes wanted at ${at} of ${this.#view.byteLength}`,
       );
     }
@@ -152,38 +165,76 @@ export class NdrReader {
     return at;
   }
 
-  /** Reads a `long`. @returns The next `long`. */
+  /** An unsigned 32-bit count or offset, as NDR sends them. */
+  #count(): number {
+    return this.#view.getUint32(this.#take(4, 4), true);
+  }
+
+  /**
+   * Reads a `long`.
+   *
+   * @returns The next `long`.
+   * @throws {ProtocolError} When the NDR ends before it.
+   */
   long(): number {
     return this.#view.getInt32(this.#take(4, 4), true);
   }
 
-  /** Reads a `hyper`. @returns The next `hyper`. */
+  /**
+   * Reads a `hyper`.
+   *
+   * @returns The next `hyper`.
+   * @throws {ProtocolError} When the NDR ends before it.
+   */
   hyper(): bigint {
     return this.#view.getBigInt64(this.#take(8, 8), true);
   }
 
-  /** Reads a `[string] wchar_t*`. @returns The string. */
+  /**
+   * Reads a `[string] wchar_t*`: its maximum count, offset and actual count are checked (offset
+   * 0, actual count at least 1 and at most the maximum, the units inside the NDR, the only NUL
+   * the last unit) before any unit is read.
+   *
+   * @returns The string.
+   * @throws {ProtocolError} When a count or the offset is out of bounds or the string is not
+   *   terminated where its count says.
+   */
   wstring(): string {
-    this.long(); // maximum count
-    const offset = this.long();
-    const count = this.long();
-    const at = this.#take(2, count * 2) + offset * 2;
-    let text = "";
-    for (let i = 0; i < count; i++) {
-      const unit = this.#view.getUint16(at + i * 2, true);
-      if (unit === 0) break;
-      text += String.fromCharCode(unit);
+    const max = this.#count();
+    const offset = this.#count();
+    const count = this.#count();
+    if (offset !== 0) throw new ProtocolError(`NDR string offset ${offset}: must be 0`);
+    if (count < 1 || count > max) {
+      throw new ProtocolError(`NDR string actual count ${count}: must be 1 to its maximum ${max}`);
     }
-    return text;
+    const at = this.#take(2, count * 2); // throws unless all `count` units are in the NDR
+    const units = new Uint16Array(count);
+    for (let i = 0; i < count; i++) units[i] = this.#view.getUint16(at + i * 2, true);
+    const nul = units.indexOf(0);
+    if (nul !== count - 1) {
+      throw new ProtocolError(
+        nul < 0
+          ? `NDR string of ${count} units has no terminating NUL`
+          : `NDR string of ${count} units has a NUL at unit ${nul}`,
+      );
+    }
+    return utf16.decode(units.subarray(0, count - 1));
   }
 
-  /** Reads a conformant `byte` array. @returns A copy of its bytes. */
+  /**
+   * Reads a conformant `byte` array.
+   *
+   * @returns A copy of its bytes.
+   * @throws {ProtocolError} When its count passes the end of the NDR.
+   */
   byteArray(): Uint8Array {
-    const count = this.long();
+    const count = this.#count();
     const at = this.#take(1, count);
     return new Uint8Array(this.#view.buffer, this.#view.byteOffset + at, count).slice();
   }
 }
+
+const utf16 = new TextDecoder("utf-16le");
 
 /**
  * A procedure of a served interface: reads the request's NDR, writes the response's.
@@ -225,6 +276,35 @@ export interface MsRpcEndpoint {
 }
 
 /**
+ * Who is calling, as the RPC runtime reports it; given to {@linkcode MsRpcServerOptions.allow}.
+ *
+ * @example Let in local processes of one program only
+ * ```ts
+ * import type { MsRpcCaller } from "./msrpc.ts";
+ * const trusted = new Set<number>([4242]);
+ * const allow = (caller: MsRpcCaller) => caller.local && trusted.has(caller.pid ?? -1);
+ * ```
+ */
+export interface MsRpcCaller {
+  /**
+   * The call's transport (`I_RpcBindingInqTransportType`): `"lrpc"` (local RPC), `"cn"`
+   * (connection-oriented: named pipes, TCP), `"dg"` (datagram) or `"unknown"`.
+   */
+  transport: "lrpc" | "cn" | "dg" | "unknown";
+  /** The protocol sequence of the client's binding (`ncalrpc`, `ncacn_np`, `ncacn_ip_tcp`), if known. */
+  protseq?: string;
+  /** The client's network address as the runtime reports it (an IP address over TCP), if any. */
+  address?: string;
+  /** The client's process id, when the runtime knows it (local RPC). */
+  pid?: number;
+  /**
+   * Whether the call comes from this machine: local RPC, a named pipe without a remote address,
+   * or TCP from a loopback address (127.0.0.0/8, ::1).
+   */
+  local: boolean;
+}
+
+/**
  * Options of {@linkcode MsRpcServer.listen}.
  *
  * @example Procedure 0 adds, procedure 1 echoes a string
@@ -243,7 +323,83 @@ export interface MsRpcEndpoint {
 export interface MsRpcServerOptions extends MsRpcEndpoint {
   /** The procedures, by number. */
   procedures: MsRpcProcedure[];
+  /**
+   * Accept calls from other machines. Default `false`: the interface is registered with
+   * `RPC_IF_ALLOW_LOCAL_ONLY` and every call's caller must be local (see
+   * {@linkcode MsRpcCaller.local}); over ncacn_ip_tcp that means from a loopback address. The
+   * runtime's TCP endpoint listens on every interface either way; the refusal is per call.
+   */
+  remote?: boolean;
+  /**
+   * Decides per call, after the local check: `true` lets the call in. Called by the interface's
+   * security callback (where the runtime calls it) and again before each procedure. A throw
+   * refuses the call. Default: every caller the local check let in.
+   */
+  allow?: (caller: MsRpcCaller) => boolean;
+  /**
+   * The largest request body accepted, in bytes (`MaxRpcSize` of `RpcServerRegisterIf2`, and
+   * checked again before the body is copied). Default 4 MiB (4,194,304); at most 1 GiB.
+   */
+  maxMessageBytes?: number;
+  /**
+   * The endpoint's security descriptor (SDDL) for ncalrpc and ncacn_np. Default for a local
+   * server: `D:(D;;GA;;;NU)(A;;GA;;;WD)` (network logons denied, everyone else allowed, as the
+   * interface's own checks decide who may call); for a remote one the runtime's default.
+   */
+  sddl?: string;
+  /**
+   * Told about each refused or failed call: a {@linkcode ProtocolError} for bad NDR or a request
+   * over `maxMessageBytes`, a {@linkcode MsRpcRefusedError} for a caller refused, or the error a
+   * procedure threw. The server goes on either way. Default: none.
+   */
+  onError?: (error: Error, caller: MsRpcCaller | undefined) => void;
 }
+
+/**
+ * A call refused by the server's local check or its `allow` function.
+ *
+ * @example Seen by the server's onError
+ * ```ts
+ * import { MsRpcRefusedError, MsRpcServer } from "./msrpc.ts";
+ * using server = MsRpcServer.listen({
+ *   uuid: "5b0bdf8e-4d7a-4c6b-9a7e-3c1f7e0b9a11", endpoint: "calc",
+ *   procedures: [(req, res) => res.long(req.long())],
+ *   allow: (caller) => caller.pid === 4242,
+ *   onError: (e) => { if (e instanceof MsRpcRefusedError) console.log(e.message); },
+ * });
+ * ```
+ */
+export class MsRpcRefusedError extends Error {
+  /** Who was refused. */
+  readonly caller: MsRpcCaller | undefined;
+
+  /**
+   * Makes the error.
+   *
+   * @param message Why.
+   * @param caller Who, when the runtime said.
+   */
+  constructor(message: string, caller: MsRpcCaller | undefined) {
+    super(message);
+    this.name = "MsRpcRefusedError";
+    this.caller = caller;
+  }
+}
+
+/** The status word that starts every response. */
+const STATUS = { ok: 0, failed: 1, badRequest: 2, tooLarge: 3, refused: 5 } as const;
+
+const FAILURES = new Map<number, string>([
+  [STATUS.failed, "the procedure failed on the server"],
+  [STATUS.badRequest, "the server found the request malformed (bad NDR or no such procedure)"],
+  [STATUS.tooLarge, "the request is over the server's maxMessageBytes"],
+]);
+
+/** The default `maxMessageBytes`: 4 MiB. */
+const DEFAULT_MAX_MESSAGE = 4 << 20;
+
+/** The default endpoint descriptor of a local server: no network logons. */
+const LOCAL_SDDL = "D:(D;;GA;;;NU)(A;;GA;;;WD)";
 
 /**
  * Options of {@linkcode MsRpcClient.connect}.
@@ -318,13 +474,107 @@ function interfaceStruct(uuid: string, version: [number, number], dispatch: Deno
 /** The dispatch function's signature: `void Dispatch(RPC_MESSAGE *Message)`. */
 const DISPATCH = { parameters: ["pointer"], result: "void" } as const;
 type DispatchCallback = Deno.UnsafeCallback<typeof DISPATCH>;
+/** The security callback's: `RPC_STATUS IfCallbackFn(RPC_IF_HANDLE Interface, void *Context)`. */
+const SECURITY = { parameters: ["pointer", "pointer"], result: "i32" } as const;
 
 function check(status: number, functionName: string, context: string): void {
   if (status !== 0) throw new Win32Error(functionName, status, { context });
 }
 
+const TRANSPORTS = new Map<number, MsRpcCaller["transport"]>([
+  [TRANSPORT_TYPE_LPC, "lrpc"],
+  [TRANSPORT_TYPE_CN, "cn"],
+  [TRANSPORT_TYPE_DG, "dg"],
+]);
+
+/**
+ * Who is calling on a server binding, from the runtime: transport, the client binding's protocol
+ * sequence and network address, the client's pid. A query the runtime refuses leaves its field
+ * unset; nothing here throws.
+ */
+function inspectCaller(binding: Deno.PointerValue): MsRpcCaller {
+  const caller: MsRpcCaller = { transport: "unknown", local: false };
+  if (!binding) return caller;
+  const rpc = rpcrt4();
+  const word = new Uint32Array(1);
+  if (rpc.I_RpcBindingInqTransportType(binding, word) === 0) {
+    caller.transport = TRANSPORTS.get(word[0]) ?? "unknown";
+  }
+  if (rpc.I_RpcBindingInqLocalClientPID(binding, word) === 0 && word[0] !== 0) caller.pid = word[0];
+  const server = new BigUint64Array(1);
+  if (rpc.RpcBindingServerFromClient(binding, server) === 0) {
+    const text = new BigUint64Array(1);
+    if (rpc.RpcBindingToStringBindingW(Deno.UnsafePointer.create(server[0]), text) === 0) {
+      const binding = readWide(Deno.UnsafePointer.create(text[0]), 1024);
+      rpc.RpcStringFreeW(text);
+      // [object-uuid@]protseq:[address][endpoint,options]
+      const parts = /^(?:[0-9a-f-]{36}@)?([a-z_]+):([^[]*)/i.exec(binding);
+      if (parts) {
+        caller.protseq = parts[1].toLowerCase();
+        if (parts[2]) caller.address = parts[2];
+      }
+    }
+    rpc.RpcBindingFree(server);
+  }
+  caller.local = isLocalCaller(caller, Deno.hostname());
+  return caller;
+}
+
+const RPC_S_DUPLICATE_ENDPOINT = 1740;
+/** The endpoints this process's servers asked the runtime to use (`protseq:endpoint`). */
+const endpointsInUse = new Set<string>();
+
+/** What a served interface checks and calls, shared by its two callbacks. */
+interface Served {
+  procedures: MsRpcProcedure[];
+  remote: boolean;
+  allow: ((caller: MsRpcCaller) => boolean) | undefined;
+  maxMessageBytes: number;
+  onError: ((error: Error, caller: MsRpcCaller | undefined) => void) | undefined;
+}
+
+/** Refuses a caller the server does not let in: throws {@linkcode MsRpcRefusedError}. */
+function admit(caller: MsRpcCaller, served: Served): void {
+  if (!served.remote && !caller.local) {
+    throw new MsRpcRefusedError(
+      `RPC call refused: the caller is not on this machine (${caller.protseq ?? caller.transport}` +
+        `${caller.address ? ` from ${caller.address}` : ""}) and the server is local-only`,
+      caller,
+    );
+  }
+  if (!served.allow) return;
+  let allowed: boolean;
+  try {
+    allowed = served.allow(caller) === true;
+  } catch (e) {
+    throw Object.assign(
+      new MsRpcRefusedError(
+        `RPC call refused: allow() threw: ${(e as Error)?.message ?? e}`,
+        caller,
+      ),
+      { cause: e },
+    );
+  }
+  if (!allowed) throw new MsRpcRefusedError("RPC call refused by allow()", caller);
+}
+
+function report(served: Served, error: unknown, caller: MsRpcCaller | undefined): void {
+  if (!served.onError) return;
+  try {
+    served.onError(error instanceof Error ? error : new Error(String(error)), caller);
+  } catch {
+    // an onError that throws must not reach the runtime's thread; the call is answered anyway
+  }
+}
+
 /**
  * A registered RPC interface served from TypeScript.
+ *
+ * Secure by default: local callers only (`RPC_IF_ALLOW_LOCAL_ONLY`, and the same check made by
+ * the interface's security callback and before every procedure), request bodies up to
+ * `maxMessageBytes`, an endpoint descriptor that denies network logons, and an optional `allow`
+ * function that sees who calls. A request whose NDR is malformed, too large, or from a caller
+ * refused is answered with an error status; the server goes on serving.
  *
  * @example Serve an interface until the process is told to stop
  * ```ts
@@ -336,24 +586,24 @@ function check(status: number, functionName: string, context: string): void {
  */
 export class MsRpcServer implements Disposable, AsyncDisposable {
   readonly #interface: Uint8Array<ArrayBuffer>;
-  readonly #callback: DispatchCallback;
+  readonly #callbacks: { close(): void }[];
   readonly #keep: unknown[];
   #closing: Promise<void> | undefined;
 
   private constructor(
     iface: Uint8Array<ArrayBuffer>,
-    callback: DispatchCallback,
+    callbacks: { close(): void }[],
     keep: unknown[],
   ) {
     this.#interface = iface;
-    this.#callback = callback;
+    this.#callbacks = callbacks;
     this.#keep = keep;
   }
 
   /**
    * Registers the interface and listens on the endpoint.
    *
-   * @param options The interface, endpoint and procedures.
+   * @param options The interface, endpoint, procedures, and who may call.
    * @returns The server; `close()` unregisters it.
    * @throws {Win32Error} With the RPC status (e.g. `RPC_S_DUPLICATE_ENDPOINT`).
    */
@@ -361,73 +611,136 @@ export class MsRpcServer implements Disposable, AsyncDisposable {
     const opts = parseArg(
       endpointSchema.extend({
         procedures: z.array(z.custom<MsRpcProcedure>((f) => typeof f === "function")).min(1),
+        remote: z.boolean().optional(),
+        allow: z.custom<(caller: MsRpcCaller) => boolean>((f) => typeof f === "function", {
+          error: "must be a function",
+        }).optional(),
+        maxMessageBytes: z.number().int({ error: "must be an integer" })
+          .min(1, { error: "must be at least 1" })
+          .max(1 << 30, { error: "must be at most 1 GiB" }).optional(),
+        sddl: z.string().min(1, { error: "must not be empty" }).optional(),
+        onError: z.custom<(error: Error) => void>((f) => typeof f === "function", {
+          error: "must be a function",
+        }).optional(),
       }),
       options,
       "options",
     );
     checkTcpEndpoint(opts);
     const protseq = opts.protseq ?? "ncalrpc";
+    const remote = opts.remote ?? false;
+    const served: Served = {
+      procedures: opts.procedures,
+      remote,
+      allow: opts.allow,
+      maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE,
+      onError: opts.onError as Served["onError"],
+    };
     const rpc = rpcrt4();
-    const callback = Deno.UnsafeCallback.threadSafe(
+    const dispatch = Deno.UnsafeCallback.threadSafe(
       DISPATCH,
-      (message) => MsRpcServer.#dispatch(message!, opts.procedures),
+      (message) => MsRpcServer.#dispatch(message!, served),
     );
-    callback.unref(); // the registration, not the callback, keeps a server alive
-    const functions = new BigUint64Array(opts.procedures.length).fill(
-      Deno.UnsafePointer.value(callback.pointer) as bigint,
-    );
+    dispatch.unref(); // the registration, not the callback, keeps a server alive
+    const security = Deno.UnsafeCallback.threadSafe(SECURITY, (_iface, context) => {
+      try {
+        admit(inspectCaller(context), served);
+        return 0;
+      } catch {
+        return RPC_S_ACCESS_DENIED; // the call is refused again, and reported, in #dispatch
+      }
+    });
+    security.unref();
+    // Opnums are 16-bit on the wire, and Wine's runtime, after it answered an opnum past
+    // DispatchTableCount with a fault, still reads that entry of the table and calls it when it is
+    // not NULL. So the table has an entry for every opnum: ours for the procedures, NULL after.
+    const functions = new BigUint64Array(0x1_0000);
+    functions.fill(Deno.UnsafePointer.value(dispatch.pointer) as bigint, 0, opts.procedures.length);
     const table = RPC_DISPATCH_TABLE.alloc({
       DispatchTableCount: opts.procedures.length,
       DispatchTable: Deno.UnsafePointer.of(functions),
     });
     const iface = interfaceStruct(opts.uuid, opts.version ?? [1, 0], Deno.UnsafePointer.of(table));
     const context = `Cannot serve RPC interface ${opts.uuid} on ${protseq}:[${opts.endpoint}]`;
+    const sddl = opts.sddl ?? (remote ? undefined : LOCAL_SDDL);
+    // The runtime takes an endpoint descriptor for ncalrpc and ncacn_np only.
+    using attributes = new SecurityAttributes(
+      protseq === "ncacn_ip_tcp" || sddl === undefined ? {} : { sddl },
+    );
+    const descriptor = attributes.bytes
+      ? SECURITY_ATTRIBUTES.read(attributes.bytes).lpSecurityDescriptor
+      : null;
+    const flags = RPC_IF_AUTOLISTEN | RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH |
+      (remote ? 0 : RPC_IF_ALLOW_LOCAL_ONLY);
     try {
-      check(
-        rpc.RpcServerUseProtseqEpW(
-          wide(protseq),
-          RPC_C_PROTSEQ_MAX_REQS_DEFAULT,
-          wide(opts.endpoint),
-          null,
-        ),
-        "RpcServerUseProtseqEpW",
-        context,
+      const key = `${protseq}:${opts.endpoint.toLowerCase()}`;
+      const used = rpc.RpcServerUseProtseqEpW(
+        wide(protseq),
+        RPC_C_PROTSEQ_MAX_REQS_DEFAULT,
+        wide(opts.endpoint),
+        descriptor,
       );
+      // An endpoint stays in use until the process exits (the runtime has no call that stops
+      // using one), so a later server of this process on the same endpoint finds it taken by us.
+      if (!(used === RPC_S_DUPLICATE_ENDPOINT && endpointsInUse.has(key))) {
+        check(used, "RpcServerUseProtseqEpW", context);
+      }
+      endpointsInUse.add(key);
       check(
         rpc.RpcServerRegisterIf2(
           iface,
           null,
           null,
-          RPC_IF_AUTOLISTEN,
+          flags,
           RPC_C_LISTEN_MAX_CALLS_DEFAULT,
-          0xffff_ffff,
-          null,
+          served.maxMessageBytes,
+          security.pointer,
         ),
         "RpcServerRegisterIf2",
         context,
       );
     } catch (e) {
-      callback.close();
+      dispatch.close();
+      security.close();
       throw e;
     }
-    return new MsRpcServer(iface, callback, [functions, table]);
+    return new MsRpcServer(iface, [dispatch, security], [functions, table]);
   }
 
-  static #dispatch(message: Deno.PointerObject, procedures: MsRpcProcedure[]): void {
+  static #dispatch(message: Deno.PointerObject, served: Served): void {
     const fields = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(message, RPC_MESSAGE.size));
-    const { Buffer, BufferLength, ProcNum } = RPC_MESSAGE.read(fields);
-    const input = Buffer && BufferLength
-      ? new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(Buffer, BufferLength)).slice()
-      : new Uint8Array(0);
+    const { Handle, Buffer, BufferLength, ProcNum } = RPC_MESSAGE.read(fields);
     const response = new NdrWriter();
+    let caller: MsRpcCaller | undefined;
+    let status: number = STATUS.failed;
     try {
-      const procedure = procedures[ProcNum];
-      if (!procedure) throw new Error(`No procedure ${ProcNum}`);
+      caller = inspectCaller(Handle);
+      admit(caller, served);
+      const length = BufferLength;
+      if (length > served.maxMessageBytes) {
+        status = STATUS.tooLarge;
+        throw new ProtocolError(
+          `RPC request of ${length} bytes: over maxMessageBytes (${served.maxMessageBytes})`,
+        );
+      }
+      const input = Buffer && length
+        ? new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(Buffer, length)).slice()
+        : new Uint8Array(0);
+      const procedure = ProcNum < served.procedures.length ? served.procedures[ProcNum] : undefined;
+      if (!procedure) {
+        status = STATUS.badRequest;
+        throw new ProtocolError(
+          `RPC procedure ${ProcNum}: the interface has ${served.procedures.length}`,
+        );
+      }
       const body = new NdrWriter();
       procedure(new NdrReader(input), body);
-      response.long(0).byteArray(body.bytes());
-    } catch {
-      response.long(1).byteArray(new Uint8Array(0));
+      response.long(STATUS.ok).byteArray(body.bytes());
+    } catch (e) {
+      if (e instanceof MsRpcRefusedError) status = STATUS.refused;
+      else if (e instanceof ProtocolError && status === STATUS.failed) status = STATUS.badRequest;
+      response.long(status).byteArray(new Uint8Array(0));
+      report(served, e, caller);
     }
     const out = response.bytes();
     RPC_MESSAGE.write(fields, { BufferLength: out.length });
@@ -438,29 +751,30 @@ export class MsRpcServer implements Disposable, AsyncDisposable {
 
   /**
    * Unregisters the interface, waits for the calls in progress to complete, then frees the
-   * dispatch callback. Idempotent: every call returns the same promise.
+   * dispatch and security callbacks. Idempotent: every call returns the same promise.
    *
    * New calls are refused at once (clients get `RPC_S_UNKNOWN_IF` or `RPC_S_SERVER_UNAVAILABLE`).
    * The wait (`RpcServerUnregisterIf` with `WaitForCallsToComplete`) runs on a worker thread,
    * because the calls it waits for run their procedures on this thread: so `close()` may be
    * called from inside a procedure, and that call, and any other already dispatched, still
-   * completes. The callback is freed only after the wait, never under a call that still uses it.
+   * completes. The callbacks are freed only after the wait, never under a call that still uses
+   * them.
    *
-   * @returns Resolves once the calls in flight completed and the callback is freed.
+   * @returns Resolves once the calls in flight completed and the callbacks are freed.
    * @throws {Win32Error} (rejects) With the RPC status when the runtime refuses the
-   *   unregistration; the callback is then kept, as a call may still reach it.
+   *   unregistration; the callbacks are then kept, as a call may still reach them.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       const status = await rpcrt4().RpcServerUnregisterIfAsync(this.#interface, null, 1);
       check(status, "RpcServerUnregisterIf", "Cannot stop serving the RPC interface");
-      this.#callback.close();
+      for (const callback of this.#callbacks) callback.close();
       this.#keep.length = 0;
     })();
     return this.#closing;
   }
 
-  /** Starts closing ({@linkcode MsRpcServer.close}); the callback is freed once calls complete. */
+  /** Starts closing ({@linkcode MsRpcServer.close}); the callbacks are freed once calls complete. */
   [Symbol.dispose](): void {
     this.close().catch(() => undefined);
   }
@@ -524,8 +838,11 @@ export class MsRpcClient implements Disposable {
    * @param procNum The procedure's number.
    * @param request The request's NDR.
    * @returns The response's NDR (after the status word).
-   * @throws {Win32Error} With the RPC status when the call fails (`RPC_S_SERVER_UNAVAILABLE`...).
-   * @throws {Error} When the procedure failed on the server.
+   * @throws {Win32Error} With the RPC status when the call fails (`RPC_S_SERVER_UNAVAILABLE`...),
+   *   `ERROR_ACCESS_DENIED` (5) when the server refused this caller (not local, or its `allow`).
+   * @throws {Error} When the procedure failed on the server, or the server found the request
+   *   malformed or over its `maxMessageBytes`.
+   * @throws {ProtocolError} When the response's NDR is malformed.
    */
   async call(procNum: number, request: Uint8Array): Promise<Uint8Array> {
     if (this.#closed) throw new Deno.errors.BadResource("RPC binding is closed");
@@ -553,7 +870,17 @@ export class MsRpcClient implements Disposable {
         new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(reply!, BufferLength)).slice(),
       );
       const status = body.long();
-      if (status !== 0) throw new Error(`${context}: the procedure failed on the server`);
+      if (status === STATUS.refused) {
+        // as the runtime answers when the interface's security callback refuses
+        throw new Win32Error("I_RpcSendReceive", RPC_S_ACCESS_DENIED, {
+          context: `${context}: the server refused this caller`,
+        });
+      }
+      if (status !== STATUS.ok) {
+        throw new Error(
+          `${context}: ${FAILURES.get(status) ?? `the server answered status ${status}`}`,
+        );
+      }
       return body.byteArray();
     } finally {
       if (sent) rpc.I_RpcFreeBuffer(message);

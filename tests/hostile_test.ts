@@ -1,4 +1,4 @@
-// Hostile and crashed peers (issue 16, findings 1-10 and 12): each test runs the attack from a
+// Hostile and crashed peers (issue 16, findings 1-10, 12, 13 and 17's mailslot part): each test runs the attack from a
 // second process (tests/fixtures/hostile_peer.ts) through the real mechanism.
 import assert from "node:assert/strict";
 import {
@@ -14,10 +14,12 @@ import {
   ShmChannel,
   type ShmListener,
 } from "../mod.ts";
+import { MailslotReader, MsRpcClient, NdrReader, NdrWriter, Win32Error } from "../mod.ts";
 import { hostileApi } from "./fixtures/hostile_api.ts";
 import { testApi } from "./fixtures/rpc_api.ts";
 import { currentUserSid } from "../ffi/security.ts";
 import { checkServerOwner, processUserSid, serverOwnerError } from "../mechanisms/_pipe_native.ts";
+import { SAMPLE_INTERFACE } from "./fixtures/msrpc_api.ts";
 import { spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 /** The hostile API's procedures, for servers that do not watch concurrency. */
@@ -351,3 +353,75 @@ winTest("14: RpcClient over a pipe checks the server's user by default", async (
     { name: "TypeError", message: /currentUserOnly/ },
   );
 });
+winTest(
+  "13: malformed NDR, huge counts and opnums past the table: typed errors, the MS-RPC server serves on",
+  async () => {
+    const endpoint = uniqueName("hostile-msrpc");
+    await using server = spawnFixture("msrpc_peer.ts", [
+      endpoint,
+      "ncalrpc",
+      "--max",
+      "65536",
+      "--report",
+    ]);
+    assert.equal(await server.line(), "ready");
+    using client = MsRpcClient.connect({ ...SAMPLE_INTERFACE, endpoint });
+    const words = (...w: number[]) => {
+      const writer = new NdrWriter();
+      for (const word of w) writer.long(word);
+      return writer.bytes();
+    };
+    const attacks: [number, Uint8Array, RegExp][] = [
+      [1, words(0x7fff_ffff, 0x4000_0000, 2, 0x41), /offset 1073741824/], // offset far past the body
+      [1, words(-1, 0, -1), /NDR ends early: 8589934590 bytes/], // counts as huge unsigned
+      [1, words(1000, 0, 1000, 0x41), /NDR ends early: 2000 bytes/], // count past the body
+      [1, words(1, 0, 2, 0x0042_0041), /actual count 2: must be 1 to its maximum 1/],
+      [1, words(2, 0, 2, 0x0042_0041), /no terminating NUL/],
+      [2, words(-16), /NDR ends early: 4294967280 bytes/], // byte array count
+      [0, words(1), /NDR ends early: 4 bytes wanted at 4 of 4/], // body cut short
+      [2, new NdrWriter().byteArray(new Uint8Array(100_000)).bytes(), /over maxMessageBytes/],
+    ];
+    for (const [procedure, body, message] of attacks) {
+      await assert.rejects(client.call(procedure, body), Error, String(message));
+      const report = JSON.parse(await server.line());
+      assert.equal(report.error, "ProtocolError", JSON.stringify(report));
+      assert.match(report.message, message);
+    }
+    // opnums past the dispatch table: the runtime or our dispatch answers, nothing crashes
+    for (const opnum of [6, 255, 65535]) {
+      await assert.rejects(
+        client.call(opnum, new Uint8Array(0)),
+        (e: unknown) =>
+          (e instanceof Win32Error && e.codeName === "RPC_S_PROCNUM_OUT_OF_RANGE") ||
+          (e instanceof Error && /malformed/.test(e.message)),
+      );
+    }
+    // and the server still serves an honest call, from this process and from another
+    const sum = await client.call(0, new NdrWriter().long(40).long(2).bytes());
+    assert.equal(new NdrReader(sum).long(), 42);
+    await using other = spawnFixture("msrpc_call.ts", [endpoint, "add", "1", "2"]);
+    assert.equal(await other.line(), "3");
+  },
+);
+
+winTest(
+  "17: a mailslot reader refuses a message over its default 64 KiB and reads on",
+  async () => {
+    const name = uniqueName("hostile-slot");
+    using slot = MailslotReader.create(name);
+    await using writer = spawnFixture("mailslot_writer.ts", [name, "oversized", String(1 << 20)]);
+    const line = await writer.line();
+    assert.equal(await slot.readText({ timeout: 10_000 }), "before");
+    if (line === "sent 3") {
+      // Wine delivers 1 MiB; the reader refuses it by its announced size
+      await assert.rejects(
+        slot.read({ timeout: 10_000 }),
+        (e: unknown) =>
+          e instanceof ProtocolError && /1048576 bytes .* over maxMessageBytes/.test(e.message),
+      );
+    } else {
+      assert.equal(line, `sent 2, refused ${1 << 20}`); // Windows refused it at the writer
+    }
+    assert.equal(await slot.readText({ timeout: 10_000 }), "after");
+  },
+);

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { Win32Error } from "../ffi/error.ts";
+import { ProtocolError } from "../mechanisms/channel.ts";
 import {
+  DEFAULT_MAILSLOT_MAX_MESSAGE,
   mailslotPath,
   MailslotReader,
   MailslotWriter,
@@ -28,6 +30,14 @@ Deno.test("bad mailslot names and options are refused before any Win32 call", ()
     message: /this machine/,
   });
   assert.throws(() => MailslotReader.create("x", { maxMessageSize: -1 }), RangeError);
+  assert.throws(() => MailslotReader.create("x", { maxMessageBytes: 0 }), {
+    name: "RangeError",
+    message: /options.maxMessageBytes": must be at least 1 byte/,
+  });
+  assert.throws(
+    () => MailslotReader.create("x", { maxMessageBytes: 10, maxMessageSize: 20 }),
+    /maxMessageBytes and maxMessageSize \(its former name\) differ/,
+  );
   assert.throws(() => MailslotReader.create("x", { readTimeout: 1.5 }), TypeError);
   assert.throws(() => sendMailslot("x", 3 as unknown as string), {
     name: "TypeError",
@@ -116,23 +126,22 @@ winTest("non-ASCII text, GetMailslotInfo sizes and counts", async () => {
   assert.equal(slot.info().nextSize, null);
 });
 
-winTest("a message over the slot's maximum size is refused", async () => {
+winTest("a message over maxMessageBytes is refused, and the next one read", async () => {
   const name = uniqueName("slot-max");
-  using slot = MailslotReader.create(name, { maxMessageSize: 16 });
+  using slot = MailslotReader.create(name, { maxMessageBytes: 16 });
+  assert.equal(slot.maxMessageBytes, 16);
+  assert.equal(slot.info().maxMessageSize, 16);
   await using writer = spawnFixture("mailslot_writer.ts", [name, "one", "x".repeat(100)]);
   const line = await writer.line();
   if (line.startsWith("error")) {
     // Windows: the write itself fails.
     assert.match(line, /^error Win32Error: Cannot write to mailslot/);
   } else {
-    // Wine accepts the write; the reader refuses the message and drops it.
+    // Wine accepts the write; the reader checks the size before it reads, and drops it.
     assert.equal(line, "sent 100");
     await assert.rejects(slot.read({ timeout: 10_000 }), (e: Error) => {
-      assert.ok(e instanceof RangeError);
-      assert.match(
-        e.message,
-        /Message of 100 bytes .* exceeds its maximum message size of 16 bytes/,
-      );
+      assert.ok(e instanceof ProtocolError, String(e));
+      assert.match(e.message, /Message of 100 bytes .* is over maxMessageBytes \(16\): discarded/);
       return true;
     });
   }
@@ -140,6 +149,39 @@ winTest("a message over the slot's maximum size is refused", async () => {
   sendMailslot(name, "fits");
   assert.equal(await slot.readText({ timeout: 10_000 }), "fits");
 });
+
+winTest(
+  "by default a reader takes 64 KiB; messages() skips a larger one with onError",
+  async () => {
+    const name = uniqueName("slot-default");
+    using slot = MailslotReader.create(name);
+    assert.equal(slot.maxMessageBytes, DEFAULT_MAILSLOT_MAX_MESSAGE);
+    assert.equal(slot.info().maxMessageSize, 65_536);
+    // A real writer process: a message of 64 KiB + 1 between two honest ones.
+    await using writer = spawnFixture("mailslot_writer.ts", [name, "oversized", "65537"]);
+    const line = await writer.line();
+    const skipped: Error[] = [];
+    const got: string[] = [];
+    for await (const m of slot.messages({ onError: (e) => skipped.push(e) })) {
+      got.push(new TextDecoder().decode(m));
+      if (got.length === 2) break;
+    }
+    assert.deepEqual(got, ["before", "after"]);
+    if (line.includes("refused")) {
+      // Windows refused the big write at the writer
+      assert.equal(skipped.length, 0);
+    } else {
+      assert.equal(line, "sent 3");
+      assert.equal(skipped.length, 1);
+      assert.ok(skipped[0] instanceof ProtocolError);
+      assert.match(skipped[0].message, /Message of 65537 bytes .* over maxMessageBytes \(65536\)/);
+    }
+    // 64 KiB exactly is taken
+    const full = new Uint8Array(65_536).fill(7);
+    sendMailslot(name, full);
+    assert.deepEqual(await slot.read({ timeout: 10_000 }), full);
+  },
+);
 
 winTest(
   "bad input at runtime: a taken name, a missing slot, a broadcast over 424 bytes",
