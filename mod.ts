@@ -225,6 +225,7 @@ export {
   findWindow,
   type FindWindowOptions,
   findWindows,
+  type MessageFilterResult,
   MessageWindow,
   type MessageWindowOptions,
   postMessage,

@@ -125,6 +125,8 @@ const symbols = {
   PostThreadMessageW: { parameters: ["u32", "u32", "usize", "isize"], result: "i32" },
   /** UINT RegisterWindowMessageW(LPCWSTR lpString) */
   RegisterWindowMessageW: { parameters: ["buffer"], result: "u32" },
+  /** BOOL ChangeWindowMessageFilterEx(HWND hwnd, UINT message, DWORD action, PCHANGEFILTERSTRUCT pChangeFilterStruct) */
+  ChangeWindowMessageFilterEx: { parameters: ["pointer", "u32", "u32", "buffer"], result: "i32" },
   /** long BroadcastSystemMessageW(DWORD flags, LPDWORD lpInfo, UINT Msg, WPARAM wParam, LPARAM lParam) */
   BroadcastSystemMessageW: {
     parameters: ["u32", "buffer", "u32", "usize", "isize"],
@@ -380,6 +382,21 @@ export const BSF_POSTMESSAGE = 0x0000_0010;
 export const BSF_IGNORECURRENTTASK = 0x0000_0002;
 /** `BroadcastSystemMessage` flag: force a hung receiver to time out. */
 export const BSF_FORCEIFHUNG = 0x0000_0020;
+
+/** `ChangeWindowMessageFilterEx` action: let the message through the window's filter. */
+export const MSGFLT_ALLOW = 1;
+/** `ChangeWindowMessageFilterEx` action: block the message at the window's filter. */
+export const MSGFLT_DISALLOW = 2;
+/** `ChangeWindowMessageFilterEx` action: reset the window's filter to the default. */
+export const MSGFLT_RESET = 0;
+/** `CHANGEFILTERSTRUCT.ExtStatus`: the filter changed as asked (or see the function's docs). */
+export const MSGFLTINFO_NONE = 0;
+/** `CHANGEFILTERSTRUCT.ExtStatus`: the window's filter already allowed the message. */
+export const MSGFLTINFO_ALREADYALLOWED_FORWND = 1;
+/** `CHANGEFILTERSTRUCT.ExtStatus`: the window's filter already blocked the message. */
+export const MSGFLTINFO_ALREADYDISALLOWED_FORWND = 2;
+/** `CHANGEFILTERSTRUCT.ExtStatus`: the message is allowed at a higher scope (the process). */
+export const MSGFLTINFO_ALLOWED_HIGHER = 3;
 
 /** Window style: a pop-up (no caption). */
 export const WS_POPUP = 0x8000_0000;

@@ -34,6 +34,10 @@ import {
   COPYDATASTRUCT,
   HWND_BROADCAST,
   HWND_MESSAGE,
+  MSGFLT_ALLOW,
+  MSGFLTINFO_ALLOWED_HIGHER,
+  MSGFLTINFO_ALREADYALLOWED_FORWND,
+  MSGFLTINFO_NONE,
   SMTO_ABORTIFHUNG,
   user32,
   WM_COPYDATA,
@@ -202,6 +206,52 @@ export interface MessageWindowOptions {
    * {@linkcode MessageWindow.messages}. Default none.
    */
   messages?: number[];
+  /**
+   * Accept `WM_COPYDATA` and the `messages` from processes of a lower integrity level. Default
+   * `false`.
+   *
+   * Since Windows Vista, User Interface Privilege Isolation (UIPI) drops a message that a process
+   * sends or posts to a window of a process at a higher integrity level (an elevated, "Run as
+   * administrator" program is High; an ordinary one is Medium; a sandboxed one is Low), apart
+   * from a few harmless system messages. `WM_COPYDATA` and registered messages are not among
+   * them: the sender's `SendMessageTimeoutW` or `PostMessageW` fails with `ERROR_ACCESS_DENIED`
+   * and the window never sees the message. So an elevated program that listens for
+   * `WM_COPYDATA` hears nothing from ordinary ones unless it opens its filter.
+   *
+   * With this option the window calls `ChangeWindowMessageFilterEx(MSGFLT_ALLOW)` (Windows 7 and
+   * later) for `WM_COPYDATA` and each message in `messages`, for this window only; other windows
+   * of the process keep the default filter. Any lower-integrity process may then send these
+   * messages, so check what they carry. {@linkcode MessageWindow.messageFilter} tells what
+   * Windows answered for each; {@linkcode MessageWindow.allowMessage} adds one later.
+   *
+   * Under Wine there are no integrity levels and no UIPI: every message gets through either way,
+   * and `ChangeWindowMessageFilterEx` succeeds without reporting a status (`"not-reported"`).
+   */
+  allowLowerIntegrity?: boolean;
+}
+
+/**
+ * What Windows answered when a message was let through a window's filter
+ * (`CHANGEFILTERSTRUCT.ExtStatus` of `ChangeWindowMessageFilterEx`).
+ *
+ * - `"allowed"`: the window's filter now lets it through (`MSGFLTINFO_NONE`);
+ * - `"already-allowed"`: the window's filter already did (`MSGFLTINFO_ALREADYALLOWED_FORWND`);
+ * - `"allowed-higher"`: it is allowed for the whole process (`MSGFLTINFO_ALLOWED_HIGHER`);
+ * - `"not-reported"`: the call succeeded but left the status unwritten (Wine does).
+ *
+ * @example See what each allowed message's filter said
+ * ```ts
+ * import { MessageWindow, type MessageFilterResult } from "./copydata.ts";
+ * using win = new MessageWindow({ title: "elevated-inbox", allowLowerIntegrity: true });
+ * const results: readonly MessageFilterResult[] = win.messageFilter;
+ * for (const { message, status } of results) console.log(message, status);
+ * ```
+ */
+export interface MessageFilterResult {
+  /** The message number. */
+  message: number;
+  /** What Windows said. */
+  status: "allowed" | "already-allowed" | "allowed-higher" | "not-reported";
 }
 
 const titleSchema = z.string({ error: "must be a string" })
@@ -230,7 +280,33 @@ const windowOptionsSchema = z.object({
   reply: replySchema.optional(),
   onMessage: functionSchema.optional(),
   messages: z.array(messageNumberSchema).optional(),
+  allowLowerIntegrity: z.boolean({ error: "must be a boolean" }).optional(),
 }).strict().optional();
+
+/** Written into `CHANGEFILTERSTRUCT.ExtStatus` before the call, to see whether it was written. */
+const EXT_STATUS_UNSET = 0xffff_ffff;
+
+/**
+ * Lets `message` through the window's UIPI filter (`ChangeWindowMessageFilterEx` with
+ * `MSGFLT_ALLOW`) and reads back `CHANGEFILTERSTRUCT.ExtStatus`.
+ */
+function allowThroughFilter(hwnd: Deno.PointerObject, message: number): MessageFilterResult {
+  // CHANGEFILTERSTRUCT: DWORD cbSize, DWORD ExtStatus
+  const info = new Uint32Array([8, EXT_STATUS_UNSET]);
+  if (!user32().ChangeWindowMessageFilterEx(hwnd, message, MSGFLT_ALLOW, info)) {
+    throw new Win32Error("ChangeWindowMessageFilterEx", lastError(), {
+      context: `Cannot let message 0x${message.toString(16)} through the window's filter`,
+    });
+  }
+  const status = info[1] === MSGFLTINFO_NONE
+    ? "allowed"
+    : info[1] === MSGFLTINFO_ALREADYALLOWED_FORWND
+    ? "already-allowed"
+    : info[1] === MSGFLTINFO_ALLOWED_HIGHER
+    ? "allowed-higher"
+    : "not-reported";
+  return { message, status };
+}
 
 /**
  * A window that receives messages from other processes: `WM_COPYDATA` payloads (as an async
@@ -258,6 +334,7 @@ export class MessageWindow {
   #copyData = new AsyncQueue<CopyDataMessage>();
   #other = new AsyncQueue<WindowMessage>();
   #error: unknown;
+  #filter: MessageFilterResult[] = [];
 
   /**
    * Creates the window.
@@ -297,6 +374,49 @@ export class MessageWindow {
         return undefined;
       },
     });
+    if (opts.allowLowerIntegrity) {
+      try {
+        for (const message of new Set([WM_COPYDATA, ...wanted])) this.allowMessage(message);
+      } catch (error) {
+        this.close();
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * What Windows answered for each message let through this window's filter (with
+   * `allowLowerIntegrity` or {@linkcode MessageWindow.allowMessage}), in order. Empty when none
+   * was.
+   */
+  get messageFilter(): readonly MessageFilterResult[] {
+    return this.#filter;
+  }
+
+  /**
+   * Lets a message from processes of a lower integrity level through this window's filter
+   * (`ChangeWindowMessageFilterEx` with `MSGFLT_ALLOW`): see
+   * {@linkcode MessageWindowOptions.allowLowerIntegrity} for why UIPI drops it otherwise. This
+   * changes only the filter: a message that is not in `options.messages` still goes to
+   * `DefWindowProcW`.
+   *
+   * @param message The message number.
+   * @returns What Windows answered (also added to {@linkcode MessageWindow.messageFilter}).
+   * @throws {TypeError} For a value that is not a message number.
+   * @throws {Win32Error} When Windows refuses (e.g. `ERROR_ACCESS_DENIED`).
+   *
+   * @example Accept a message registered after the window was made
+   * ```ts
+   * import { MessageWindow, registerWindowMessage } from "./copydata.ts";
+   * using win = new MessageWindow({ title: "elevated-inbox", allowLowerIntegrity: true });
+   * const { status } = win.allowMessage(registerWindowMessage("example.late"));
+   * ```
+   */
+  allowMessage(message: number): MessageFilterResult {
+    const msg = parseArg(messageNumberSchema, message, "message");
+    const result = allowThroughFilter(this.#window.hwnd, msg);
+    this.#filter.push(result);
+    return result;
   }
 
   /** The window handle as a number (what other processes send to). */

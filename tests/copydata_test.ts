@@ -18,6 +18,7 @@ import {
   runCli,
   spawnCli,
   spawnFixture,
+  underWine,
   uniqueName,
   winTest,
 } from "./_helpers.ts";
@@ -404,5 +405,46 @@ winTest(
     // the pump and the process carry on: a new window answers
     using again = new MessageWindow({ messageOnly: true, onCopyData: () => 8 });
     assert.equal(await sendCopyData(again.handle, "hello"), 8);
+  },
+);
+
+winTest(
+  "allowLowerIntegrity: WM_COPYDATA and registered messages pass the window's filter, status read back",
+  async () => {
+    const WM_COPYDATA = 0x4a;
+    const id = registerWindowMessage(uniqueName("uipi"));
+    const title = uniqueName("cd-uipi");
+    using win = new MessageWindow({
+      title,
+      messages: [id],
+      allowLowerIntegrity: true,
+      onCopyData: (m) => m.data.length,
+    });
+    // Windows reports the filter's change in CHANGEFILTERSTRUCT.ExtStatus; Wine (no integrity
+    // levels, no UIPI) returns TRUE and leaves it unwritten.
+    const wine = underWine();
+    assert.deepEqual(win.messageFilter, [
+      { message: WM_COPYDATA, status: wine ? "not-reported" : "allowed" },
+      { message: id, status: wine ? "not-reported" : "allowed" },
+    ]);
+    assert.deepEqual(win.allowMessage(id), {
+      message: id,
+      status: wine ? "not-reported" : "already-allowed",
+    });
+    assert.equal(win.messageFilter.length, 3);
+    // another process (of the same integrity level here) still reaches the window
+    await using sender = spawnFixture("copydata_peer.ts", ["text", title, "über"]);
+    assert.deepEqual(JSON.parse(await sender.line()), { reply: 5 });
+    assert.equal((await win.copyData().next()).value?.text(), "über");
+
+    using plain = new MessageWindow({ messageOnly: true });
+    assert.deepEqual(plain.messageFilter, [], "no filter change without the option");
+    assert.throws(
+      () => new MessageWindow({ allowLowerIntegrity: "yes" as unknown as boolean }),
+      /Invalid argument "options\.allowLowerIntegrity": must be a boolean/,
+    );
+    assert.throws(() => win.allowMessage(0x10000), RangeError);
+    plain.close();
+    assert.throws(() => plain.allowMessage(id), Deno.errors.BadResource);
   },
 );
