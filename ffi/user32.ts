@@ -133,6 +133,13 @@ const symbols = {
     result: "i32",
     callback: true,
   },
+  /** BroadcastSystemMessageW on a worker thread: a `BSF_QUERY` broadcast waits for each window. */
+  BroadcastSystemMessageWAsync: {
+    name: "BroadcastSystemMessageW",
+    parameters: ["u32", "buffer", "u32", "usize", "isize"],
+    result: "i32",
+    nonblocking: true,
+  },
 
   // ---- the clipboard ----
   /** BOOL OpenClipboard(HWND hWndNewOwner) */
@@ -376,6 +383,12 @@ export const SMTO_ERRORONEXIT = 0x0020;
 
 /** `BroadcastSystemMessage` recipients: applications. */
 export const BSM_APPLICATIONS = 0x0000_0008;
+/** `BroadcastSystemMessage` recipients: every desktop (needs `SE_TCB_NAME`). */
+export const BSM_ALLDESKTOPS = 0x0000_0010;
+/** `BroadcastSystemMessage` flag: send to one window at a time; one may refuse. */
+export const BSF_QUERY = 0x0000_0001;
+/** `BroadcastSystemMessage` reply that refuses a `BSF_QUERY` broadcast ("DQMB"). */
+export const BROADCAST_QUERY_DENY = 0x424d_5144;
 /** `BroadcastSystemMessage` flag: post, do not wait. */
 export const BSF_POSTMESSAGE = 0x0000_0010;
 /** `BroadcastSystemMessage` flag: skip the windows of the calling task. */
