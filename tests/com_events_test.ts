@@ -88,6 +88,7 @@ winTest("events from a served object reach a client in another process", async (
     assert.match(e.message, /has no event "Nope"/);
     return true;
   });
+  assert.throws(() => events(service, "Nope"), /has no event "Nope"/, "the iterator form too");
   assert.throws(() => service.raiseUnknown(), /declares no such event/);
   assert.throws(() => service.Tick(), /DISP_E_MEMBERNOTFOUND/, "an event is not callable");
   assert.equal(service.add(1, 2), 3);
@@ -105,6 +106,7 @@ winTest("an object without events: onEvent says so", () => {
     assert.match(e.message, /the object has no events/);
     return true;
   });
+  assert.throws(() => events(dict, "Changed"), /the object has no events/);
 });
 
 winTest("events reach a sink written against the raw IConnectionPoint ABI", async () => {
