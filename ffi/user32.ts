@@ -127,11 +127,20 @@ const symbols = {
   PostThreadMessageW: { parameters: ["u32", "u32", "usize", "isize"], result: "i32" },
   /** UINT RegisterWindowMessageW(LPCWSTR lpString) */
   RegisterWindowMessageW: { parameters: ["buffer"], result: "u32" },
+  /** BOOL ChangeWindowMessageFilterEx(HWND hwnd, UINT message, DWORD action, PCHANGEFILTERSTRUCT pChangeFilterStruct) */
+  ChangeWindowMessageFilterEx: { parameters: ["pointer", "u32", "u32", "buffer"], result: "i32" },
   /** long BroadcastSystemMessageW(DWORD flags, LPDWORD lpInfo, UINT Msg, WPARAM wParam, LPARAM lParam) */
   BroadcastSystemMessageW: {
     parameters: ["u32", "buffer", "u32", "usize", "isize"],
     result: "i32",
     callback: true,
+  },
+  /** BroadcastSystemMessageW on a worker thread: a `BSF_QUERY` broadcast waits for each window. */
+  BroadcastSystemMessageWAsync: {
+    name: "BroadcastSystemMessageW",
+    parameters: ["u32", "buffer", "u32", "usize", "isize"],
+    result: "i32",
+    nonblocking: true,
   },
 
   // ---- the clipboard ----
@@ -376,12 +385,33 @@ export const SMTO_ERRORONEXIT = 0x0020;
 
 /** `BroadcastSystemMessage` recipients: applications. */
 export const BSM_APPLICATIONS = 0x0000_0008;
+/** `BroadcastSystemMessage` recipients: every desktop (needs `SE_TCB_NAME`). */
+export const BSM_ALLDESKTOPS = 0x0000_0010;
+/** `BroadcastSystemMessage` flag: send to one window at a time; one may refuse. */
+export const BSF_QUERY = 0x0000_0001;
+/** `BroadcastSystemMessage` reply that refuses a `BSF_QUERY` broadcast ("DQMB"). */
+export const BROADCAST_QUERY_DENY = 0x424d_5144;
 /** `BroadcastSystemMessage` flag: post, do not wait. */
 export const BSF_POSTMESSAGE = 0x0000_0010;
 /** `BroadcastSystemMessage` flag: skip the windows of the calling task. */
 export const BSF_IGNORECURRENTTASK = 0x0000_0002;
 /** `BroadcastSystemMessage` flag: force a hung receiver to time out. */
 export const BSF_FORCEIFHUNG = 0x0000_0020;
+
+/** `ChangeWindowMessageFilterEx` action: let the message through the window's filter. */
+export const MSGFLT_ALLOW = 1;
+/** `ChangeWindowMessageFilterEx` action: block the message at the window's filter. */
+export const MSGFLT_DISALLOW = 2;
+/** `ChangeWindowMessageFilterEx` action: reset the window's filter to the default. */
+export const MSGFLT_RESET = 0;
+/** `CHANGEFILTERSTRUCT.ExtStatus`: the filter changed as asked (or see the function's docs). */
+export const MSGFLTINFO_NONE = 0;
+/** `CHANGEFILTERSTRUCT.ExtStatus`: the window's filter already allowed the message. */
+export const MSGFLTINFO_ALREADYALLOWED_FORWND = 1;
+/** `CHANGEFILTERSTRUCT.ExtStatus`: the window's filter already blocked the message. */
+export const MSGFLTINFO_ALREADYDISALLOWED_FORWND = 2;
+/** `CHANGEFILTERSTRUCT.ExtStatus`: the message is allowed at a higher scope (the process). */
+export const MSGFLTINFO_ALLOWED_HIGHER = 3;
 
 /** Window style: a pop-up (no caption). */
 export const WS_POPUP = 0x8000_0000;

@@ -629,6 +629,7 @@ export const PNG_FORMAT = "PNG";
  * ```
  */
 export const DROP_EFFECT_FORMAT = "Preferred DropEffect";
+const CF_BITMAP = 2;
 const CF_DIB = 8;
 const CF_DIBV5 = 17;
 const CF_HDROP = 15;
@@ -641,7 +642,7 @@ const DROPEFFECT = { copy: 1, move: 2, link: 4 } as const;
  * `CF_DIB` from it).
  */
 function gdiFormat(id: number): boolean {
-  return id === 2 || id === 9 || id === 14 || id === 0x82 || id === 0x8e ||
+  return id === CF_BITMAP || id === 9 || id === 14 || id === 0x82 || id === 0x8e ||
     (id >= 0x300 && id <= 0x3ff);
 }
 
@@ -649,7 +650,7 @@ function refuseGdi(id: number, name: string): void {
   if (!gdiFormat(id)) return;
   throw new TypeError(
     `Invalid argument "${name}": clipboard format ${formatName(id)} holds a GDI handle, not memory${
-      id === 2 ? "; read images with readImage()" : ""
+      id === CF_BITMAP ? "; read images with readImage()" : ""
     }`,
   );
 }
@@ -817,13 +818,19 @@ function trimPng(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
 
 /**
  * Reads the image on the clipboard as PNG bytes: the "PNG" format as it was put there when there
- * is one, else `CF_DIBV5` or `CF_DIB` (24 or 32 bits, bottom-up or top-down; a `CF_BITMAP` is
- * read through the `CF_DIB` the system synthesises from it), encoded as PNG.
+ * is one, else `CF_DIBV5` or `CF_DIB` (24 or 32 bits, bottom-up or top-down), encoded as PNG.
+ *
+ * A `CF_BITMAP` (a GDI bitmap, as screenshot tools and older programs put images) is read
+ * through the `CF_DIBV5`/`CF_DIB` the system synthesises from it; a bitmap has no alpha, so its
+ * pixels come out opaque. Wine synthesises them from a device-dependent bitmap
+ * (`CreateBitmap`, `CreateCompatibleBitmap`) but not from a DIB section (`CreateDIBSection`) that
+ * another process put there: that is a `Win32Error` that says so.
  *
  * @param options Retry timeout and AbortSignal.
  * @returns The PNG bytes, or `null` when the clipboard holds no image.
  * @throws {ClipboardFormatError} When a bitmap's header disagrees with its data.
- * @throws {Win32Error} When the clipboard stays held by another process.
+ * @throws {Win32Error} When the clipboard stays held by another process, or the system lists a
+ *   DIB it cannot give (a `CF_BITMAP` it could not convert).
  *
  * @example Save a pasted image
  * ```ts
@@ -835,11 +842,24 @@ function trimPng(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
 export async function readImage(options?: ClipboardOptions): Promise<Uint8Array | null> {
   const pngId = registerFormat(PNG_FORMAT);
   const found = await withClipboard(options, "read an image", () => {
-    for (const id of [pngId, CF_DIBV5, CF_DIB]) {
-      const bytes = readFormat(id);
-      if (bytes !== null) return { id, bytes };
+    const png = readFormat(pngId);
+    if (png !== null) return { id: pngId, bytes: png };
+    const u = user32();
+    let failure: number | undefined;
+    for (const id of [CF_DIBV5, CF_DIB]) {
+      if (!u.IsClipboardFormatAvailable(id)) continue;
+      const h = u.GetClipboardData(id);
+      if (h !== null) return { id, bytes: readHandle(h) };
+      failure ??= lastError();
     }
-    return null;
+    if (failure === undefined) return null;
+    // Listed but not given: a DIB the system was to synthesise (from CF_BITMAP) and could not.
+    throw new Win32Error("GetClipboardData", failure, {
+      context: u.IsClipboardFormatAvailable(CF_BITMAP)
+        ? "Cannot read the clipboard's image: the system did not convert its CF_BITMAP to a DIB " +
+          "(Wine cannot for a DIB section that another process put there)"
+        : "Cannot read the clipboard's image: CF_DIB is listed but the system did not give it",
+    });
   });
   if (found === null) return null;
   if (found.id === pngId) {

@@ -31,9 +31,19 @@ import { z } from "zod";
 import { checkBool, lastError, Win32Error } from "../ffi/error.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import {
+  BROADCAST_QUERY_DENY as QUERY_DENY,
+  BSF_FORCEIFHUNG,
+  BSF_IGNORECURRENTTASK,
+  BSF_POSTMESSAGE,
+  BSF_QUERY,
+  BSM_ALLDESKTOPS,
+  BSM_APPLICATIONS,
   COPYDATASTRUCT,
-  HWND_BROADCAST,
   HWND_MESSAGE,
+  MSGFLT_ALLOW,
+  MSGFLTINFO_ALLOWED_HIGHER,
+  MSGFLTINFO_ALREADYALLOWED_FORWND,
+  MSGFLTINFO_NONE,
   SMTO_ABORTIFHUNG,
   user32,
   WM_COPYDATA,
@@ -194,8 +204,9 @@ export interface MessageWindowOptions {
   /** The reply to `WM_COPYDATA` when `onCopyData` returns nothing. Default 1 (TRUE). */
   reply?: number | bigint;
   /**
-   * Called synchronously for every other message in `messages`; its return value is the reply.
-   * Messages it is not given go to `DefWindowProcW`.
+   * Called synchronously for every other message in `messages`; its return value is the reply
+   * (an `LRESULT`: a safe integer or a bigint of up to 64 bits; a handler that returns anything
+   * else ends the iterators with a `RangeError`). Messages it is not given go to `DefWindowProcW`.
    */
   onMessage?: (message: WindowMessage) => number | bigint | void;
   /**
@@ -203,6 +214,52 @@ export interface MessageWindowOptions {
    * {@linkcode MessageWindow.messages}. Default none.
    */
   messages?: number[];
+  /**
+   * Accept `WM_COPYDATA` and the `messages` from processes of a lower integrity level. Default
+   * `false`.
+   *
+   * Since Windows Vista, User Interface Privilege Isolation (UIPI) drops a message that a process
+   * sends or posts to a window of a process at a higher integrity level (an elevated, "Run as
+   * administrator" program is High; an ordinary one is Medium; a sandboxed one is Low), apart
+   * from a few harmless system messages. `WM_COPYDATA` and registered messages are not among
+   * them: the sender's `SendMessageTimeoutW` or `PostMessageW` fails with `ERROR_ACCESS_DENIED`
+   * and the window never sees the message. So an elevated program that listens for
+   * `WM_COPYDATA` hears nothing from ordinary ones unless it opens its filter.
+   *
+   * With this option the window calls `ChangeWindowMessageFilterEx(MSGFLT_ALLOW)` (Windows 7 and
+   * later) for `WM_COPYDATA` and each message in `messages`, for this window only; other windows
+   * of the process keep the default filter. Any lower-integrity process may then send these
+   * messages, so check what they carry. {@linkcode MessageWindow.messageFilter} tells what
+   * Windows answered for each; {@linkcode MessageWindow.allowMessage} adds one later.
+   *
+   * Under Wine there are no integrity levels and no UIPI: every message gets through either way,
+   * and `ChangeWindowMessageFilterEx` succeeds without reporting a status (`"not-reported"`).
+   */
+  allowLowerIntegrity?: boolean;
+}
+
+/**
+ * What Windows answered when a message was let through a window's filter
+ * (`CHANGEFILTERSTRUCT.ExtStatus` of `ChangeWindowMessageFilterEx`).
+ *
+ * - `"allowed"`: the window's filter now lets it through (`MSGFLTINFO_NONE`);
+ * - `"already-allowed"`: the window's filter already did (`MSGFLTINFO_ALREADYALLOWED_FORWND`);
+ * - `"allowed-higher"`: it is allowed for the whole process (`MSGFLTINFO_ALLOWED_HIGHER`);
+ * - `"not-reported"`: the call succeeded but left the status unwritten (Wine does).
+ *
+ * @example See what each allowed message's filter said
+ * ```ts
+ * import { MessageWindow, type MessageFilterResult } from "./copydata.ts";
+ * using win = new MessageWindow({ title: "elevated-inbox", allowLowerIntegrity: true });
+ * const results: readonly MessageFilterResult[] = win.messageFilter;
+ * for (const { message, status } of results) console.log(message, status);
+ * ```
+ */
+export interface MessageFilterResult {
+  /** The message number. */
+  message: number;
+  /** What Windows said. */
+  status: "allowed" | "already-allowed" | "allowed-higher" | "not-reported";
 }
 
 const titleSchema = z.string({ error: "must be a string" })
@@ -216,9 +273,26 @@ const messageNumberSchema = z.number({ error: "must be a message number" })
   .int({ error: "must be an integer" })
   .min(0, { error: "must not be negative" })
   .max(0xffff, { error: "must be at most 0xFFFF" });
-const replySchema = z.union([z.number().int(), z.bigint()], {
-  error: "must be an integer or a bigint",
-});
+const MIN_PARAM = -(1n << 63n);
+const MAX_PARAM = (1n << 64n) - 1n;
+/** A WPARAM/LPARAM: a safe integer or a bigint from -2^63 to 2^64 - 1, as a bigint. */
+const paramSchema = z.union([
+  // not .int(): zod's refuses unsafe integers with the same message as fractions
+  z.number({ error: "must be an integer or a bigint" })
+    .refine(Number.isInteger, { error: "must be an integer" })
+    .refine(Number.isSafeInteger, {
+      error: "must be a safe integer (pass a bigint beyond 2^53)",
+      params: { range: true },
+    }),
+  z.bigint(),
+], { error: "must be an integer or a bigint" })
+  .transform((v) => BigInt(v))
+  .pipe(
+    z.bigint()
+      .min(MIN_PARAM, { error: "must fit in 64 bits (at least -2^63)" })
+      .max(MAX_PARAM, { error: "must fit in 64 bits (at most 2^64 - 1)" }),
+  );
+const replySchema = paramSchema;
 // deno-lint-ignore ban-types
 const functionSchema = z.custom<Function>((v) => typeof v === "function", {
   error: "must be a function",
@@ -231,7 +305,48 @@ const windowOptionsSchema = z.object({
   reply: replySchema.optional(),
   onMessage: functionSchema.optional(),
   messages: z.array(messageNumberSchema).optional(),
+  allowLowerIntegrity: z.boolean({ error: "must be a boolean" }).optional(),
 }).strict().optional();
+
+/**
+ * A handler's reply as the window procedure's `LRESULT`: 64 bits, signed (an unsigned value of
+ * 2^63 and more is taken as its two's complement).
+ */
+function replyValue(r: number | bigint): bigint {
+  if (typeof r === "number" && !Number.isSafeInteger(r)) {
+    throw new RangeError(`A window's reply must be a safe integer or a bigint: got ${r}`);
+  }
+  const v = BigInt(r);
+  if (v < MIN_PARAM || v > MAX_PARAM) {
+    throw new RangeError(`A window's reply must fit in 64 bits: got ${v}`);
+  }
+  return BigInt.asIntN(64, v);
+}
+
+/** Written into `CHANGEFILTERSTRUCT.ExtStatus` before the call, to see whether it was written. */
+const EXT_STATUS_UNSET = 0xffff_ffff;
+
+/**
+ * Lets `message` through the window's UIPI filter (`ChangeWindowMessageFilterEx` with
+ * `MSGFLT_ALLOW`) and reads back `CHANGEFILTERSTRUCT.ExtStatus`.
+ */
+function allowThroughFilter(hwnd: Deno.PointerObject, message: number): MessageFilterResult {
+  // CHANGEFILTERSTRUCT: DWORD cbSize, DWORD ExtStatus
+  const info = new Uint32Array([8, EXT_STATUS_UNSET]);
+  if (!user32().ChangeWindowMessageFilterEx(hwnd, message, MSGFLT_ALLOW, info)) {
+    throw new Win32Error("ChangeWindowMessageFilterEx", lastError(), {
+      context: `Cannot let message 0x${message.toString(16)} through the window's filter`,
+    });
+  }
+  const status = info[1] === MSGFLTINFO_NONE
+    ? "allowed"
+    : info[1] === MSGFLTINFO_ALREADYALLOWED_FORWND
+    ? "already-allowed"
+    : info[1] === MSGFLTINFO_ALLOWED_HIGHER
+    ? "allowed-higher"
+    : "not-reported";
+  return { message, status };
+}
 
 /**
  * A window that receives messages from other processes: `WM_COPYDATA` payloads (as an async
@@ -259,6 +374,7 @@ export class MessageWindow {
   #copyData = new AsyncQueue<CopyDataMessage>();
   #other = new AsyncQueue<WindowMessage>();
   #error: unknown;
+  #filter: MessageFilterResult[] = [];
 
   /**
    * Creates the window.
@@ -272,7 +388,7 @@ export class MessageWindow {
     const wanted = new Set(opts.messages ?? []);
     const onCopyData = options.onCopyData;
     const onMessage = options.onMessage;
-    const defaultReply = BigInt(opts.reply ?? 1);
+    const defaultReply = BigInt.asIntN(64, opts.reply ?? 1n);
     this.#window = new ThreadWindow({
       title: opts.title,
       className: opts.className,
@@ -288,17 +404,60 @@ export class MessageWindow {
           const msg = new CopyDataMessage(copy.data, copy.dwData, wParam);
           this.#copyData.push(msg);
           const r = onCopyData?.(msg);
-          return r === undefined ? defaultReply : BigInt(r);
+          return r === undefined ? defaultReply : replyValue(r);
         }
         if (wanted.has(message)) {
           const msg = { message, wParam, lParam };
           this.#other.push(msg);
           const r = onMessage?.(msg);
-          return r === undefined ? 0n : BigInt(r);
+          return r === undefined ? 0n : replyValue(r);
         }
         return undefined;
       },
     });
+    if (opts.allowLowerIntegrity) {
+      try {
+        for (const message of new Set([WM_COPYDATA, ...wanted])) this.allowMessage(message);
+      } catch (error) {
+        this.close();
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * What Windows answered for each message let through this window's filter (with
+   * `allowLowerIntegrity` or {@linkcode MessageWindow.allowMessage}), in order. Empty when none
+   * was.
+   */
+  get messageFilter(): readonly MessageFilterResult[] {
+    return this.#filter;
+  }
+
+  /**
+   * Lets a message from processes of a lower integrity level through this window's filter
+   * (`ChangeWindowMessageFilterEx` with `MSGFLT_ALLOW`): see
+   * {@linkcode MessageWindowOptions.allowLowerIntegrity} for why UIPI drops it otherwise. This
+   * changes only the filter: a message that is not in `options.messages` still goes to
+   * `DefWindowProcW`.
+   *
+   * @param message The message number.
+   * @returns What Windows answered (also added to {@linkcode MessageWindow.messageFilter}).
+   * @throws {TypeError} For a value that is not a message number.
+   * @throws {Win32Error} When Windows refuses (e.g. `ERROR_ACCESS_DENIED`).
+   *
+   * @example Accept a message registered after the window was made
+   * ```ts
+   * import { MessageWindow, registerWindowMessage } from "./copydata.ts";
+   * using win = new MessageWindow({ title: "elevated-inbox", allowLowerIntegrity: true });
+   * const { status } = win.allowMessage(registerWindowMessage("example.late"));
+   * ```
+   */
+  allowMessage(message: number): MessageFilterResult {
+    const msg = parseArg(messageNumberSchema, message, "message");
+    const result = allowThroughFilter(this.#window.hwnd, msg);
+    this.#filter.push(result);
+    return result;
   }
 
   /** The window handle as a number (what other processes send to). */
@@ -562,7 +721,7 @@ const timeoutMsSchema = z.number({ error: "must be a number of milliseconds" })
   .int({ error: "must be a whole number of milliseconds" })
   .min(1, { error: "must be at least 1 ms" })
   .max(0x7fff_ffff, { error: "must be below 2^31 ms" });
-const senderSchema = z.union([z.bigint().min(0n), z.instanceof(MessageWindow)], {
+const senderSchema = z.union([z.bigint().min(0n).max(MAX_PARAM), z.instanceof(MessageWindow)], {
   error: "must be a window handle (bigint) or a MessageWindow",
 });
 const sendOptionsSchema = z.object({
@@ -579,10 +738,6 @@ const dataSchema = z.union([z.instanceof(Uint8Array), z.string()], {
   error: "must be a Uint8Array or a string",
 });
 
-function toSigned(value: bigint): number {
-  return Number(BigInt.asIntN(64, value));
-}
-
 async function sendTimeout(
   hwnd: Deno.PointerObject,
   message: number,
@@ -590,7 +745,7 @@ async function sendTimeout(
   lParam: bigint,
   timeout: number,
   what: string,
-): Promise<number> {
+): Promise<bigint> {
   const u = user32();
   const result = new BigUint64Array(1);
   const ok = await u.SendMessageTimeoutWAsync(
@@ -602,7 +757,7 @@ async function sendTimeout(
     timeout,
     result,
   );
-  if (ok) return toSigned(result[0]);
+  if (ok) return BigInt.asIntN(64, result[0]);
   // The call failed on a worker thread, whose last error we cannot read: tell the two failures
   // apart by whether the window still exists.
   if (!u.IsWindow(hwnd)) {
@@ -625,7 +780,8 @@ async function sendTimeout(
  *   `{ title, className }`.
  * @param data The payload; a string is sent as UTF-8 without a NUL.
  * @param options `dwData`, timeout, sender window.
- * @returns The receiver's reply value (`LRESULT`, signed).
+ * @returns The receiver's reply value (`LRESULT`, signed), as a number: a reply beyond ±2^53 is
+ *   rounded ({@linkcode sendMessage} returns all 64 bits as a bigint).
  * @throws {Deno.errors.NotFound} When no such window exists.
  * @throws {Win32Error} `ERROR_TIMEOUT` when the receiver did not reply in time (or is hung),
  *   `ERROR_INVALID_WINDOW_HANDLE` when it closed meanwhile.
@@ -664,58 +820,108 @@ export async function sendCopyData(
     describe(target),
   );
   retain(bytes, cds);
-  return reply;
+  return Number(reply);
 }
 
 /** Keeps buffers reachable until this point (they were lent to a call on another thread). */
-function retain(..._buffers: Uint8Array[]): void {}
+function retain(..._buffers: ArrayBufferView[]): void {}
 
 function senderValue(sender: WindowHandle | MessageWindow | undefined): bigint {
   if (sender === undefined) return 0n;
   return sender instanceof MessageWindow ? sender.handle : sender;
 }
 
-const paramSchema = z.union([z.number().int(), z.bigint()], {
-  error: "must be an integer or a bigint",
-});
+/**
+ * A `WPARAM` or `LPARAM`: any 64-bit value, as a bigint or a safe integer. Both are 64 bits wide
+ * on 64-bit Windows, so a {@linkcode WindowHandle}, an id or a count beyond 2^53 travels whole as
+ * a bigint. A negative value is sent as its two's complement (`-1n` and `0xFFFF_FFFF_FFFF_FFFFn`
+ * are the same bits).
+ *
+ * @example A window in wParam, a negative number in lParam
+ * ```ts
+ * import { findWindow, type MessageParam, postMessage, registerWindowMessage } from "./copydata.ts";
+ * const hwnd: MessageParam = findWindow({ title: "prices" }) ?? 0n;
+ * postMessage("viewer", registerWindowMessage("example.attach"), { wParam: hwnd, lParam: -1 });
+ * ```
+ */
+export type MessageParam = number | bigint;
 
 /**
- * Sends a message with integer parameters (no pointers) and returns the reply: for registered
- * messages and `WM_USER`/`WM_APP` ranges. Uses `SendMessageTimeoutW(SMTO_ABORTIFHUNG)` on a
- * worker thread.
+ * The parameters of a message ({@linkcode postMessage}, {@linkcode broadcastMessage}).
+ *
+ * @example Parameters beyond 2^53 as bigints
+ * ```ts
+ * import { type MessageParams, postMessage, registerWindowMessage } from "./copydata.ts";
+ * const params: MessageParams = { wParam: 0xffff_ffff_ffff_fff0n, lParam: -2n };
+ * postMessage("viewer", registerWindowMessage("example.seek"), params);
+ * ```
+ */
+export interface MessageParams {
+  /** `wParam` (`WPARAM`, unsigned 64 bits). Default 0. */
+  wParam?: MessageParam;
+  /** `lParam` (`LPARAM`, signed 64 bits). Default 0. */
+  lParam?: MessageParam;
+}
+
+/**
+ * Options of {@linkcode sendMessage}.
+ *
+ * @example Wait at most half a second
+ * ```ts
+ * import { registerWindowMessage, sendMessage, type SendMessageOptions } from "./copydata.ts";
+ * const options: SendMessageOptions = { wParam: 1, timeout: 500 };
+ * await sendMessage("viewer", registerWindowMessage("example.ping"), options);
+ * ```
+ */
+export interface SendMessageOptions extends MessageParams {
+  /** Milliseconds to wait for the reply. Default 5000. */
+  timeout?: number;
+}
+
+const paramsShape = { wParam: paramSchema.optional(), lParam: paramSchema.optional() };
+const messageParamsSchema = z.object(paramsShape).strict().optional();
+const sendMessageSchema = z.object({ ...paramsShape, timeout: timeoutMsSchema.optional() })
+  .strict().optional();
+
+/** The 64 bits of a `WPARAM` (unsigned) and an `LPARAM` (signed), as the FFI call takes them. */
+function wireParams(p: { wParam?: bigint; lParam?: bigint } | undefined): [bigint, bigint] {
+  return [BigInt.asUintN(64, p?.wParam ?? 0n), BigInt.asIntN(64, p?.lParam ?? 0n)];
+}
+
+/**
+ * Sends a message with integer parameters (no pointers into this process) and returns the
+ * reply: for registered messages and the `WM_USER`/`WM_APP` ranges. Uses
+ * `SendMessageTimeoutW(SMTO_ABORTIFHUNG)` on a worker thread.
+ *
+ * Both parameters and the reply are pointer-sized (64 bits): handles, ids and counts beyond 2^53
+ * pass whole as bigints.
  *
  * @param target The window.
  * @param message The message number.
- * @param params `wParam` and `lParam` (default 0), and the timeout.
- * @returns The reply (`LRESULT`, signed).
+ * @param options `wParam` and `lParam` (default 0), and the timeout.
+ * @returns The reply (`LRESULT`: all 64 bits, signed).
  * @throws {Deno.errors.NotFound} When no such window exists.
  * @throws {Win32Error} `ERROR_TIMEOUT` when the receiver did not reply in time.
+ * @throws {TypeError} For a parameter that is not an integer.
+ * @throws {RangeError} For a parameter that does not fit in 64 bits, or an unsafe number.
  *
  * @example Send a registered message and read the reply
  * ```ts
  * import { registerWindowMessage, sendMessage } from "./copydata.ts";
  * const PING = registerWindowMessage("my-app.ping");
- * const pong = await sendMessage("my-app", PING, { wParam: 1 });
+ * const pong: bigint = await sendMessage("my-app", PING, { wParam: 1, lParam: 1n << 40n });
  * ```
  */
-export function sendMessage(
+export async function sendMessage(
   target: WindowTarget,
   message: number,
-  params: { wParam?: number | bigint; lParam?: number | bigint; timeout?: number } = {},
-): Promise<number> {
+  options: SendMessageOptions = {},
+): Promise<bigint> {
   const msg = parseArg(messageNumberSchema, message, "message");
-  const wParam = parseArg(paramSchema.optional(), params.wParam, "params.wParam") ?? 0;
-  const lParam = parseArg(paramSchema.optional(), params.lParam, "params.lParam") ?? 0;
-  const timeout = parseArg(timeoutMsSchema.optional(), params.timeout, "params.timeout") ?? 5000;
+  const opts = parseArg(sendMessageSchema, options, "options");
   const hwnd = resolveTarget(target, "target");
-  return sendTimeout(
-    hwnd,
-    msg,
-    BigInt.asUintN(64, BigInt(wParam)),
-    BigInt.asIntN(64, BigInt(lParam)),
-    timeout,
-    describe(target),
-  );
+  const [wParam, lParam] = wireParams(opts);
+  return await sendTimeout(hwnd, msg, wParam, lParam, opts?.timeout ?? 5000, describe(target));
 }
 
 /**
@@ -723,9 +929,10 @@ export function sendMessage(
  *
  * @param target The window.
  * @param message The message number.
- * @param params `wParam` and `lParam` (default 0).
+ * @param params `wParam` and `lParam` (default 0), 64 bits each.
  * @throws {Deno.errors.NotFound} When no such window exists.
  * @throws {Win32Error} When posting fails (e.g. the queue is full: `ERROR_NOT_ENOUGH_QUOTA`).
+ * @throws {RangeError} For a parameter that does not fit in 64 bits, or an unsafe number.
  *
  * @example Post a notification
  * ```ts
@@ -733,22 +940,13 @@ export function sendMessage(
  * postMessage("my-app", registerWindowMessage("my-app.refresh"), { wParam: 3 });
  * ```
  */
-export function postMessage(
-  target: WindowTarget,
-  message: number,
-  params: { wParam?: number | bigint; lParam?: number | bigint } = {},
-): void {
+export function postMessage(target: WindowTarget, message: number, params?: MessageParams): void {
   const msg = parseArg(messageNumberSchema, message, "message");
-  const wParam = parseArg(paramSchema.optional(), params.wParam, "params.wParam") ?? 0;
-  const lParam = parseArg(paramSchema.optional(), params.lParam, "params.lParam") ?? 0;
+  const p = parseArg(messageParamsSchema, params, "params");
   const hwnd = resolveTarget(target, "target");
+  const [wParam, lParam] = wireParams(p);
   checkBool(
-    user32().PostMessageW(
-      hwnd,
-      msg,
-      BigInt.asUintN(64, BigInt(wParam)),
-      BigInt.asIntN(64, BigInt(lParam)),
-    ),
+    user32().PostMessageW(hwnd, msg, wParam, lParam),
     "PostMessageW",
     `Cannot post message ${msg} to ${describe(target)}`,
   );
@@ -785,25 +983,58 @@ export function registerWindowMessage(name: string): number {
 }
 
 /**
- * Posts a registered message to every top-level window (`PostMessageW(HWND_BROADCAST)`). Only
- * registered messages (0xC000 and up) may be broadcast, so unrelated windows ignore them.
- * Message-only windows receive no broadcasts.
+ * The reply with which a window refuses a {@linkcode queryBroadcast} (`BROADCAST_QUERY_DENY`,
+ * "DQMB" in ASCII): the broadcast stops there and resolves `false`.
  *
- * @param message A number from {@linkcode registerWindowMessage}.
- * @param params `wParam` and `lParam` (default 0).
- * @throws {RangeError} When the message is not a registered one.
- * @throws {Win32Error} When posting fails.
- *
- * @example Tell every top-level window
+ * @example A window that refuses while it is busy
  * ```ts
- * import { broadcastMessage, registerWindowMessage } from "./copydata.ts";
- * broadcastMessage(registerWindowMessage("example.reload"), { wParam: 1 });
+ * import { BROADCAST_QUERY_DENY, MessageWindow, registerWindowMessage } from "./copydata.ts";
+ * const MAY_RELOAD = registerWindowMessage("example.may-reload");
+ * let busy = true;
+ * using win = new MessageWindow({
+ *   messages: [MAY_RELOAD],
+ *   onMessage: () => (busy ? BROADCAST_QUERY_DENY : 1),
+ * });
  * ```
  */
-export function broadcastMessage(
+export const BROADCAST_QUERY_DENY: number = QUERY_DENY;
+
+/**
+ * Options of {@linkcode broadcastMessage} and {@linkcode queryBroadcast}.
+ *
+ * @example Tell every other application, on every desktop
+ * ```ts
+ * import { broadcastMessage, registerWindowMessage } from "./copydata.ts";
+ * broadcastMessage(registerWindowMessage("example.reload"), {
+ *   wParam: 1,
+ *   skipOwnProcess: true,
+ *   allDesktops: true,
+ * });
+ * ```
+ */
+export interface BroadcastOptions extends MessageParams {
+  /** Leave out the windows of this process (`BSF_IGNORECURRENTTASK`). Default `false`. */
+  skipOwnProcess?: boolean;
+  /**
+   * Reach the top-level windows of every desktop of the window station, not only this one's
+   * (`BSM_ALLDESKTOPS`). Windows requires the `SE_TCB_NAME` privilege for it (services running
+   * as LocalSystem hold it; ordinary and elevated programs do not): without it the broadcast
+   * fails or reaches this desktop only. Wine, which has one desktop here, accepts it without the
+   * privilege. Default `false`.
+   */
+  allDesktops?: boolean;
+}
+
+const broadcastSchema = z.object({
+  ...paramsShape,
+  skipOwnProcess: z.boolean({ error: "must be a boolean" }).optional(),
+  allDesktops: z.boolean({ error: "must be a boolean" }).optional(),
+}).strict().optional();
+
+function broadcastArgs(
   message: number,
-  params: { wParam?: number | bigint; lParam?: number | bigint } = {},
-): void {
+  options: BroadcastOptions | undefined,
+): { msg: number; flags: number; recipients: Uint32Array<ArrayBuffer>; params: [bigint, bigint] } {
   const msg = parseArg(messageNumberSchema, message, "message");
   if (msg < 0xc000) {
     throw new RangeError(
@@ -812,16 +1043,88 @@ export function broadcastMessage(
       }`,
     );
   }
-  const wParam = parseArg(paramSchema.optional(), params.wParam, "params.wParam") ?? 0;
-  const lParam = parseArg(paramSchema.optional(), params.lParam, "params.lParam") ?? 0;
-  checkBool(
-    user32().PostMessageW(
-      HWND_BROADCAST,
-      msg,
-      BigInt.asUintN(64, BigInt(wParam)),
-      BigInt.asIntN(64, BigInt(lParam)),
-    ),
-    "PostMessageW",
-    `Cannot broadcast message 0x${msg.toString(16)}`,
+  const opts = parseArg(broadcastSchema, options, "options");
+  return {
+    msg,
+    flags: opts?.skipOwnProcess ? BSF_IGNORECURRENTTASK : 0,
+    recipients: new Uint32Array([BSM_APPLICATIONS | (opts?.allDesktops ? BSM_ALLDESKTOPS : 0)]),
+    params: wireParams(opts),
+  };
+}
+
+/**
+ * Posts a registered message to every top-level window of the desktop
+ * (`BroadcastSystemMessageW` with `BSM_APPLICATIONS` and `BSF_POSTMESSAGE`: what
+ * `PostMessageW(HWND_BROADCAST)` does, plus the options). Only registered messages (0xC000 and
+ * up) may be broadcast, so unrelated windows ignore them. Message-only windows receive no
+ * broadcasts.
+ *
+ * @param message A number from {@linkcode registerWindowMessage}.
+ * @param options `wParam` and `lParam` (default 0), whether to skip this process's windows, and
+ *   whether to reach every desktop.
+ * @throws {RangeError} When the message is not a registered one.
+ * @throws {Win32Error} When the broadcast fails (e.g. `allDesktops` without `SE_TCB_NAME`).
+ *
+ * @example Tell every top-level window
+ * ```ts
+ * import { broadcastMessage, registerWindowMessage } from "./copydata.ts";
+ * broadcastMessage(registerWindowMessage("example.reload"), { wParam: 1 });
+ * ```
+ */
+export function broadcastMessage(message: number, options?: BroadcastOptions): void {
+  const { msg, flags, recipients, params } = broadcastArgs(message, options);
+  const r = user32().BroadcastSystemMessageW(
+    flags | BSF_POSTMESSAGE,
+    recipients,
+    msg,
+    params[0],
+    params[1],
   );
+  // A positive value on success; -1 when it could not broadcast (0 for flags it refused)
+  if (r <= 0) {
+    throw new Win32Error("BroadcastSystemMessageW", lastError(), {
+      context: `Cannot broadcast message 0x${msg.toString(16)}`,
+    });
+  }
+}
+
+/**
+ * Asks every top-level window of the desktop in turn (`BroadcastSystemMessageW` with
+ * `BSF_QUERY`): each is sent the message and waited for; one that replies
+ * {@linkcode BROADCAST_QUERY_DENY} stops the broadcast, and the rest are not asked. A window
+ * that does not answer in time is skipped (`BSF_FORCEIFHUNG`; Windows decides the time).
+ *
+ * The call runs on a worker thread: the event loop runs meanwhile, and this process's own
+ * windows answer through winipc's pump unless `skipOwnProcess` is set.
+ *
+ * @param message A number from {@linkcode registerWindowMessage}.
+ * @param options `wParam` and `lParam` (default 0), whether to skip this process's windows, and
+ *   whether to reach every desktop.
+ * @returns `true` when no window refused, `false` when one did.
+ * @throws {RangeError} When the message is not a registered one.
+ * @throws {Error} When the broadcast could not be made.
+ *
+ * @example Ask whether every viewer may reload now
+ * ```ts
+ * import { queryBroadcast, registerWindowMessage } from "./copydata.ts";
+ * if (await queryBroadcast(registerWindowMessage("example.may-reload"))) console.log("go");
+ * ```
+ */
+export async function queryBroadcast(
+  message: number,
+  options?: BroadcastOptions,
+): Promise<boolean> {
+  const { msg, flags, recipients, params } = broadcastArgs(message, options);
+  const r = await user32().BroadcastSystemMessageWAsync(
+    flags | BSF_QUERY | BSF_FORCEIFHUNG,
+    recipients,
+    msg,
+    params[0],
+    params[1],
+  );
+  retain(recipients);
+  if (r > 0) return true;
+  if (r === 0) return false;
+  // It failed on a worker thread, whose last error is not ours to read.
+  throw new Error(`Cannot broadcast message 0x${msg.toString(16)}: BroadcastSystemMessageW failed`);
 }

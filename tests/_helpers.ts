@@ -17,6 +17,26 @@ export function winTest(name: string, fn: (t: Deno.TestContext) => void | Promis
   Deno.test({ name, ignore: !onWindows, fn });
 }
 
+let wine: boolean | undefined;
+/**
+ * Whether this is deno.exe under Wine (ntdll exports `wine_get_version`), for the tests that
+ * assert a documented Wine difference. False away from Windows.
+ */
+export function underWine(): boolean {
+  if (wine !== undefined) return wine;
+  if (!onWindows) return wine = false;
+  try {
+    const lib = Deno.dlopen("ntdll.dll", {
+      wine_get_version: { parameters: [], result: "pointer" },
+    });
+    lib.close();
+    wine = true;
+  } catch {
+    wine = false;
+  }
+  return wine;
+}
+
 let counter = 0;
 /**
  * A name no other test (in this or a parallel process) uses.

@@ -26,7 +26,7 @@ import {
 } from "../mechanisms/clipboard.ts";
 import { pngToRgba, rgbaToPng } from "../mechanisms/_clipboard_codecs.ts";
 import { Win32Error } from "../ffi/error.ts";
-import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import { runCli, spawnCli, spawnFixture, underWine, uniqueName, winTest } from "./_helpers.ts";
 
 const NON_ASCII = "héllo wörld ✓ 𝄞 日本語 — clipboard";
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -282,5 +282,69 @@ winTest(
     new DataView(hdrop.buffer).setUint32(0, 1 << 20, true);
     await write([{ format: "CF_HDROP", data: hdrop }]);
     await assert.rejects(readFiles(), /offset \(1048576\) is outside the data/);
+  },
+);
+
+/** The bitmap fixture modes' 3×2 image, RGBA, top row first: a bitmap has no alpha (opaque). */
+const BITMAP_PIXELS = [
+  [255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255],
+  [255, 255, 255, 255, 0, 0, 0, 255, 0x80, 0x80, 0x80, 255],
+].flat();
+
+winTest(
+  "clipboard: a CF_BITMAP put by another process is read as an image through the system's CF_DIB",
+  async () => {
+    // a device-dependent bitmap (CreateBitmap), the writer still running, as a screenshot tool's
+    await using writer = spawnFixture("clipboard_raw.ts", ["bitmap"]);
+    assert.equal(await writer.line(), "ok");
+    const ids = (await listFormats()).map((f) => f.id);
+    assert.ok(ids.includes(2), `CF_BITMAP is listed: ${ids}`);
+    assert.ok(ids.includes(8), `the system offers CF_DIB from it: ${ids}`);
+    const png = await readImage();
+    assert.ok(png);
+    assert.deepEqual(pngToRgba(png), {
+      width: 3,
+      height: 2,
+      data: new Uint8Array(BITMAP_PIXELS),
+    });
+    // the synthesised DIB as bytes: 3×2 at 32 bits
+    const dib = await read("CF_DIB");
+    assert.ok(dib);
+    const header = new DataView(dib.buffer, dib.byteOffset, dib.byteLength);
+    assert.equal(header.getInt32(4, true), 3);
+    assert.equal(Math.abs(header.getInt32(8, true)), 2);
+    assert.equal(header.getUint16(14, true), 32);
+    await assert.rejects(read("CF_BITMAP"), /holds a GDI handle, not memory; read images/);
+    // the CLI reads it the same way
+    const dir = await Deno.makeTempDir();
+    try {
+      const out = `${dir}\\bitmap.png`;
+      const got = await runCli(["clipboard", "get", "--format", "png", "--output", out]);
+      assert.equal(got.code, 0, got.stderr);
+      assert.deepEqual(pngToRgba(await Deno.readFile(out)).data, new Uint8Array(BITMAP_PIXELS));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+winTest(
+  "clipboard: a DIB section as CF_BITMAP from another process: pixels on Windows, a clear error under Wine",
+  async () => {
+    await using writer = spawnFixture("clipboard_raw.ts", ["dibsection"]);
+    assert.equal(await writer.line(), "ok");
+    if (underWine()) {
+      // Wine's user32 does not carry a DIB section's CF_BITMAP to another process, so the CF_DIB
+      // and CF_DIBV5 it lists cannot be made; Windows converts any bitmap.
+      await assert.rejects(readImage(), (e: unknown) => {
+        assert.ok(e instanceof Win32Error, String(e));
+        assert.match(e.message, /the system did not convert its CF_BITMAP to a DIB/);
+        return true;
+      });
+    } else {
+      const png = await readImage();
+      assert.ok(png);
+      assert.deepEqual(pngToRgba(png).data, new Uint8Array(BITMAP_PIXELS));
+    }
   },
 );

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import {
+  BROADCAST_QUERY_DENY,
   broadcastMessage,
   findWindow,
   findWindows,
   MessageWindow,
   postMessage,
+  queryBroadcast,
   registerWindowMessage,
   sendCopyData,
   sendMessage,
@@ -18,6 +20,7 @@ import {
   runCli,
   spawnCli,
   spawnFixture,
+  underWine,
   uniqueName,
   winTest,
 } from "./_helpers.ts";
@@ -287,7 +290,7 @@ winTest(
       onMessage: (m) => m.wParam * 2n + m.lParam,
     });
     // sent from a worker thread to this thread's window: the pump answers while we await
-    assert.equal(await sendMessage(title, id, { wParam: 20, lParam: 2 }), 42);
+    assert.equal(await sendMessage(title, id, { wParam: 20, lParam: 2 }), 42n);
     const got = await win.messages().next();
     assert.equal(got.value?.message, id);
   },
@@ -404,5 +407,213 @@ winTest(
     // the pump and the process carry on: a new window answers
     using again = new MessageWindow({ messageOnly: true, onCopyData: () => 8 });
     assert.equal(await sendCopyData(again.handle, "hello"), 8);
+  },
+);
+
+winTest(
+  "allowLowerIntegrity: WM_COPYDATA and registered messages pass the window's filter, status read back",
+  async () => {
+    const WM_COPYDATA = 0x4a;
+    const id = registerWindowMessage(uniqueName("uipi"));
+    const title = uniqueName("cd-uipi");
+    using win = new MessageWindow({
+      title,
+      messages: [id],
+      allowLowerIntegrity: true,
+      onCopyData: (m) => m.data.length,
+    });
+    // Windows reports the filter's change in CHANGEFILTERSTRUCT.ExtStatus; Wine (no integrity
+    // levels, no UIPI) returns TRUE and leaves it unwritten.
+    const wine = underWine();
+    assert.deepEqual(win.messageFilter, [
+      { message: WM_COPYDATA, status: wine ? "not-reported" : "allowed" },
+      { message: id, status: wine ? "not-reported" : "allowed" },
+    ]);
+    assert.deepEqual(win.allowMessage(id), {
+      message: id,
+      status: wine ? "not-reported" : "already-allowed",
+    });
+    assert.equal(win.messageFilter.length, 3);
+    // another process (of the same integrity level here) still reaches the window
+    await using sender = spawnFixture("copydata_peer.ts", ["text", title, "über"]);
+    assert.deepEqual(JSON.parse(await sender.line()), { reply: 5 });
+    assert.equal((await win.copyData().next()).value?.text(), "über");
+
+    using plain = new MessageWindow({ messageOnly: true });
+    assert.deepEqual(plain.messageFilter, [], "no filter change without the option");
+    assert.throws(
+      () => new MessageWindow({ allowLowerIntegrity: "yes" as unknown as boolean }),
+      /Invalid argument "options\.allowLowerIntegrity": must be a boolean/,
+    );
+    assert.throws(() => win.allowMessage(0x10000), RangeError);
+    plain.close();
+    assert.throws(() => plain.allowMessage(id), Deno.errors.BadResource);
+  },
+);
+
+winTest(
+  "sendMessage and postMessage carry 64-bit WPARAM, LPARAM and replies between two processes",
+  async () => {
+    const name = uniqueName("wide");
+    const id = registerWindowMessage(name);
+    const title = uniqueName("cd-wide");
+    await using peer = spawnFixture("copydata_peer.ts", ["answer", title, name]);
+    assert.match(await peer.line(), /^ready /);
+    const seen = async () => JSON.parse(await peer.line());
+    // the peer replies lParam + 1 (64 bits, wrapping) and prints what it got
+    const min = -(1n << 63n);
+    assert.equal(
+      await sendMessage(title, id, { wParam: 0xffff_ffff_ffff_fffen, lParam: min }),
+      min + 1n,
+    );
+    assert.deepEqual(await seen(), {
+      message: id,
+      wParam: "18446744073709551614",
+      lParam: "-9223372036854775808",
+    });
+    // -1 as wParam is all ones; an lParam given as its unsigned bits is read signed
+    assert.equal(await sendMessage(title, id, { wParam: -1, lParam: 0xffff_ffff_ffff_fffen }), -1n);
+    assert.deepEqual(await seen(), { message: id, wParam: "18446744073709551615", lParam: "-2" });
+    const big = (1n << 62n) + 12_345n; // beyond 2^53: a number would round it
+    assert.equal(await sendMessage(title, id, { lParam: big }), big + 1n);
+    assert.deepEqual(await seen(), { message: id, wParam: "0", lParam: big.toString() });
+    postMessage(title, id, { wParam: 1n << 40n, lParam: -(2 ** 53 - 1) });
+    assert.deepEqual(await seen(), {
+      message: id,
+      wParam: (1n << 40n).toString(),
+      lParam: String(-(2 ** 53 - 1)),
+    });
+
+    // the other way: a window here gets the full values and its 64-bit reply reaches the peer
+    const here = uniqueName("cd-wide-here");
+    const got: bigint[][] = [];
+    using win = new MessageWindow({
+      title: here,
+      messages: [id],
+      onMessage: (m) => {
+        got.push([m.wParam, m.lParam]);
+        return m.wParam; // above 2^63: the reply is its two's complement
+      },
+    });
+    await using asker = spawnFixture("copydata_peer.ts", [
+      "ask",
+      here,
+      name,
+      String(0xfedc_ba98_7654_3210n),
+      String(min + 5n),
+    ]);
+    assert.deepEqual(JSON.parse(await asker.line()), {
+      reply: BigInt.asIntN(64, 0xfedc_ba98_7654_3210n).toString(),
+    });
+    assert.deepEqual(got, [[0xfedc_ba98_7654_3210n, min + 5n]]);
+    assert.equal(win.closed, false);
+  },
+);
+
+winTest("64-bit message parameters are validated before any call", async () => {
+  const id = registerWindowMessage(uniqueName("range"));
+  const nobody = uniqueName("cd-nobody");
+  await assert.rejects(
+    sendMessage(nobody, id, { wParam: 1n << 64n }),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      e.message === 'Invalid argument "options.wParam": must fit in 64 bits (at most 2^64 - 1)',
+  );
+  await assert.rejects(
+    sendMessage(nobody, id, { lParam: -(1n << 63n) - 1n }),
+    /Invalid argument "options\.lParam": must fit in 64 bits \(at least -2\^63\)/,
+  );
+  await assert.rejects(
+    sendMessage(nobody, id, { wParam: 2 ** 53 }),
+    /options\.wParam": must be a safe integer \(pass a bigint beyond 2\^53\)/,
+  );
+  await assert.rejects(sendMessage(nobody, id, { wParam: 1.5 }), TypeError);
+  await assert.rejects(sendMessage(nobody, id, { wParam: "1" as unknown as number }), TypeError);
+  await assert.rejects(sendMessage(nobody, id, { timeout: 0 }), RangeError);
+  // valid values reach the lookup, which finds no window
+  await assert.rejects(sendMessage(nobody, id, { wParam: -1n }), Deno.errors.NotFound);
+  assert.throws(
+    () => postMessage(nobody, id, { wparam: 1 } as unknown as { wParam: number }),
+    /Invalid argument "params": .*wparam/,
+  );
+  assert.throws(() => postMessage(nobody, id, { lParam: 1n << 64n }), RangeError);
+  assert.throws(() => broadcastMessage(id, { wParam: -(1n << 64n) }), RangeError);
+  assert.throws(
+    () => broadcastMessage(id, { skipOwnProcess: 1 as unknown as boolean }),
+    /options\.skipOwnProcess": must be a boolean/,
+  );
+  await assert.rejects(queryBroadcast(0x400), /only registered messages/);
+  assert.throws(() => new MessageWindow({ reply: 1n << 64n }), RangeError);
+  // a handler's reply that does not fit ends the iterators with a RangeError; the sender gets 0
+  using win = new MessageWindow({ messageOnly: true, messages: [id], onMessage: () => 1n << 70n });
+  assert.equal(await sendMessage(win.handle, id), 0n);
+  const it = win.messages();
+  assert.equal((await it.next()).value?.message, id, "the message itself came first");
+  await assert.rejects(it.next(), /A window's reply must fit in 64 bits/);
+});
+
+winTest(
+  "broadcasts (BroadcastSystemMessageW): posted with 64-bit params to other processes, own windows skipped on request, a query one window refuses",
+  async () => {
+    const name = uniqueName("bsm");
+    const id = registerWindowMessage(name);
+    await using a = spawnFixture("copydata_peer.ts", ["answer", uniqueName("cd-bsm"), name]);
+    await using b = spawnFixture("copydata_peer.ts", [
+      "answer",
+      uniqueName("cd-bsm"),
+      name,
+      "deny",
+    ]);
+    assert.match(await a.line(), /^ready /);
+    assert.match(await b.line(), /^ready /);
+    const line = (wParam: bigint, lParam = 0n) =>
+      JSON.stringify({ message: id, wParam: wParam.toString(), lParam: lParam.toString() });
+    const own: bigint[] = [];
+    using win = new MessageWindow({
+      title: uniqueName("cd-bsm-own"),
+      messages: [id],
+      onMessage: (m) => {
+        own.push(m.wParam);
+        return 1; // TRUE: agrees to a query
+      },
+    });
+    const ownMessages = win.messages();
+
+    const min = -(1n << 63n);
+    broadcastMessage(id, { wParam: 7, lParam: min, skipOwnProcess: true });
+    broadcastMessage(id, { wParam: 1n << 63n });
+    for (const peer of [a, b]) {
+      assert.equal(await peer.line(), line(7n, min));
+      assert.equal(await peer.line(), line(1n << 63n));
+    }
+    // posted messages arrive in order: the first one this window sees is the second broadcast
+    assert.equal((await ownMessages.next()).value?.wParam, 1n << 63n);
+
+    // b refuses wParam 1: the query stops there (a and this window are asked only if before it)
+    assert.equal(await queryBroadcast(id, { wParam: 1 }), false);
+    assert.equal(await b.expect(line(1n)), line(1n));
+    own.length = 0;
+    assert.equal(await queryBroadcast(id, { wParam: 2 }), true, "nobody refuses wParam 2");
+    await a.expect(line(2n));
+    await b.expect(line(2n));
+    assert.deepEqual(own, [2n], "this process's window answered through the pump");
+    own.length = 0;
+    assert.equal(await queryBroadcast(id, { wParam: 3, skipOwnProcess: true }), true);
+    await a.expect(line(3n));
+    assert.deepEqual(own, [], "skipOwnProcess leaves this process's windows out of a query");
+    assert.equal(BROADCAST_QUERY_DENY, 0x424d5144);
+
+    // every desktop: Windows asks for SE_TCB_NAME; Wine (one desktop) takes it without
+    if (underWine()) {
+      broadcastMessage(id, { wParam: 4, allDesktops: true, skipOwnProcess: true });
+      await a.expect(line(4n));
+    } else {
+      try {
+        broadcastMessage(id, { wParam: 4, allDesktops: true, skipOwnProcess: true });
+        await a.expect(line(4n));
+      } catch (e) {
+        assert.ok(e instanceof Win32Error, String(e));
+      }
+    }
   },
 );
