@@ -34,11 +34,13 @@ export {
 } from "./mechanisms/shm.ts";
 export {
   CHANNEL_LAYOUT_VERSION,
+  channelInfo,
   type ChannelOpOptions,
   PeerGoneError,
   ProtocolError,
   ShmChannel,
   type ShmChannelCreateOptions,
+  type ShmChannelInfo,
   type ShmChannelOpenOptions,
 } from "./mechanisms/channel.ts";
 export {
@@ -59,6 +61,7 @@ export {
   type PubSubServiceOptions,
   type PubSubWaitOptions,
   ReceivedSample,
+  type ShmServiceInfo,
   Subscriber,
   type SubscriberOptions,
 } from "./mechanisms/pubsub.ts";
