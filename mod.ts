@@ -34,11 +34,13 @@ export {
 } from "./mechanisms/shm.ts";
 export {
   CHANNEL_LAYOUT_VERSION,
+  channelInfo,
   type ChannelOpOptions,
   PeerGoneError,
   ProtocolError,
   ShmChannel,
   type ShmChannelCreateOptions,
+  type ShmChannelInfo,
   type ShmChannelOpenOptions,
 } from "./mechanisms/channel.ts";
 export {
@@ -59,6 +61,7 @@ export {
   type PubSubServiceOptions,
   type PubSubWaitOptions,
   ReceivedSample,
+  type ShmServiceInfo,
   Subscriber,
   type SubscriberOptions,
 } from "./mechanisms/pubsub.ts";
@@ -140,12 +143,18 @@ export {
   type CommStatus,
   type CommTimeouts,
   dcbSettings,
+  decodeDeviceIdBuffer,
+  decodeParallelStatus,
+  decodeRawDeviceId,
+  type DeviceId,
   type FlowControl,
   type IoOptions as SerialIoOptions,
   type LineError,
   listPorts,
   type ModemStatus,
+  type ParallelStatus,
   type Parity,
+  parseDeviceId,
   portPath,
   type SerialOptions,
   SerialPort,

@@ -46,6 +46,7 @@ import * as ws2 from "../mechanisms/socket.ts";
 import { check, emit, intSchema, parser, tableStyle, UsageError } from "./_common.ts";
 import { cliProgress } from "./_progress.ts";
 import { selfCommand } from "./_self.ts";
+import { benchChartSvg, sizeLabel } from "./_chart.ts";
 
 /** Message tags: the first byte of every bench message. */
 const ECHO = 0;
@@ -932,12 +933,17 @@ export function registerBench(program: Command): void {
       'after each mechanism, the same ping-pong over plain synchronous Win32 calls ("impl": "floor")',
     )
     .option("--json", "print one JSON line per measurement")
+    .option(
+      "--chart <file.svg>",
+      "also draw p50 latency and throughput per mechanism and size, log scale, as an SVG file",
+    )
     .option("--peer <mechanism>", "run as the benchmark's second process (internal)")
     .argument("[peer-args...]")
     .addHelpText(
       "after",
       "\nExamples:\n  winipc bench\n  winipc bench --mechanism shm,deno-tcp --size 64 --json\n" +
-        "  winipc bench --mechanism pipe,socket --size 64 --floor",
+        "  winipc bench --mechanism pipe,socket --size 64 --floor\n" +
+        "  winipc bench --mechanism shm,pipe,copydata --floor --chart bench.svg",
     )
     .action(async (peerArgs, opts) => {
       if (opts.peer === "pubsub") {
@@ -964,6 +970,9 @@ export function registerBench(program: Command): void {
       }) as (BenchTarget | PubSubTarget)[];
       targets.push(...PUBSUB_TARGETS.filter((t) => names.includes(t.mechanism)));
       const sizes = opts.size === undefined ? SIZES : [opts.size];
+      const chart = opts.chart === undefined
+        ? undefined
+        : check(z.string().trim().min(1, { error: "must be a file name" }), opts.chart, "--chart");
       const showProgress = Deno.stderr.isTerminal();
       const bar = showProgress
         ? new cliProgress.SingleBar({
@@ -1022,6 +1031,18 @@ export function registerBench(program: Command): void {
           table.push(row);
         }
         console.log(table.toString());
+      }
+      if (chart !== undefined) {
+        const sizeText = sizes.map(sizeLabel).join(", ");
+        await Deno.writeTextFile(
+          chart,
+          benchChartSvg(results, {
+            title: `winipc bench: ${sizeText}, ${opts.seconds} s each (${
+              new Date().toISOString().slice(0, 10)
+            })`,
+          }),
+        );
+        console.error(`chart written to ${chart}`);
       }
     });
 }

@@ -1,12 +1,13 @@
 /**
- * `winipc serial listen|send|list`: serial ports from the command line. One line is one message:
- * `send` writes the message and a newline; `listen` prints each line it receives (a trailing
- * `\r` is dropped).
+ * `winipc serial listen|send|list|status`: serial ports from the command line. One line is one
+ * message: `send` writes the message and a newline; `listen` prints each line it receives (a
+ * trailing `\r` is dropped). `status` reads a parallel port's status lines and its IEEE 1284
+ * device ID.
  *
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { listPorts, SerialPort } from "../mechanisms/serial.ts";
+import { type DeviceId, listPorts, SerialPort } from "../mechanisms/serial.ts";
 import { portNameSchema } from "../mechanisms/_validate.ts";
 import {
   check,
@@ -19,6 +20,7 @@ import {
   peerText,
   RAW_HELP,
   timeoutParser,
+  UsageError,
 } from "./_common.ts";
 
 const baudParser = parser(intSchema(50, 4_000_000));
@@ -34,7 +36,7 @@ export function registerSerial(program: Command): void {
   );
   serial.addHelpText(
     "after",
-    '\nExamples:\n  winipc serial list\n  winipc serial listen COM5 --baud 115200 --count 10\n  winipc serial send COM5 "hello" --baud 115200',
+    '\nExamples:\n  winipc serial list\n  winipc serial listen COM5 --baud 115200 --count 10\n  winipc serial send COM5 "hello" --baud 115200\n  winipc serial status LPT1 --json',
   );
 
   serial.command("listen")
@@ -91,5 +93,54 @@ export function registerSerial(program: Command): void {
     .option("--json", "print JSON lines")
     .action((opts) => {
       for (const name of listPorts()) emit(opts.json, { port: name }, name);
+    });
+
+  serial.command("status")
+    .description(
+      "a parallel port's status lines and the IEEE 1284 device ID of what is attached (LPTn)",
+    )
+    .argument("<port>", 'parallel port name ("LPT1") or device path')
+    .option("--timeout <s>", "give up after this many seconds (default 10)", timeoutParser)
+    .option("--json", "print a JSON line")
+    .addHelpText("after", "\nExample:\n  winipc serial status LPT1 --json")
+    .action(async (rawPort, opts) => {
+      const port = check(portNameSchema, rawPort, "<port>");
+      if (/^COM\d+$/i.test(port)) {
+        throw new UsageError(
+          `Invalid <port>: "${port}" is a serial port; status reads parallel ports (LPTn)`,
+        );
+      }
+      const timeout = (opts.timeout ?? 10) * 1000;
+      await using device = SerialPort.open(port, { configure: false });
+      const status = await device.parallelStatus({ timeout });
+      let id: DeviceId | undefined;
+      let idError: string | undefined;
+      try {
+        id = await device.deviceId({ timeout });
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource) throw e;
+        idError = e instanceof Error ? e.message : String(e);
+      }
+      if (opts.json) {
+        emit(true, {
+          port,
+          status,
+          deviceId: id ?? null,
+          ...(idError === undefined ? {} : { deviceIdError: idError }),
+        }, "");
+        return;
+      }
+      const flags =
+        (["busy", "paperEmpty", "selected", "offLine", "powerOff", "notConnected"] as const)
+          .filter((k) => status[k]).map((k) => k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase()));
+      const hex = status.raw.toString(16).padStart(2, "0");
+      console.log(`status: ${flags.length ? flags.join(", ") : "none"} (0x${hex})`);
+      if (id) {
+        console.log(`manufacturer: ${peerText(id.manufacturer ?? "", false)}`);
+        console.log(`model: ${peerText(id.model ?? "", false)}`);
+        console.log(`command set: ${peerText(id.commandSet.join(","), false)}`);
+      } else {
+        console.error(`warning: no device ID: ${idError}`);
+      }
     });
 }

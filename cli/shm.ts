@@ -236,16 +236,17 @@ export function registerShm(program: Command): void {
 
   shm.command("list")
     .description(
-      "list the pub/sub services of this session, one per line: name, publisher pid (0: none),\nsubscribers, sample size, overflow policy",
+      "list the pub/sub services and shared-memory channels of this session, one per line, name first:\n" +
+        "a service with its publisher pid (0: none), subscribers, sample size, overflow policy;\n" +
+        'a channel with "channel", its creator pid (0: closed), openers and ring capacity',
     )
     .option("--json", "print JSON lines")
     .action((opts) => {
       for (const s of listServices()) {
-        emit(
-          opts.json,
-          { ...s },
-          `${s.name}\tpublisher ${s.publisherPid}\tsubscribers ${s.subscribers}\tsample ${s.sampleSize} B\t${s.overflow}`,
-        );
+        const text = s.kind === "pubsub"
+          ? `${s.name}\tpublisher ${s.publisherPid}\tsubscribers ${s.subscribers}\tsample ${s.sampleSize} B\t${s.overflow}`
+          : `${s.name}\tchannel\tcreator ${s.creatorPid}\topeners ${s.openers}\tcapacity ${s.capacity} B`;
+        emit(opts.json, { ...s }, text);
       }
     });
 }

@@ -284,3 +284,36 @@ export const EV_BREAK = 0x0040;
 export const EV_ERR = 0x0080;
 /** A ring indicator was detected. */
 export const EV_RING = 0x0100;
+
+// Parallel-port device controls (ntddpar.h): CTL_CODE(FILE_DEVICE_PARALLEL_PORT, n,
+// METHOD_BUFFERED, FILE_ANY_ACCESS) = 0x16 << 16 | n << 2.
+/** `FILE_DEVICE_PARALLEL_PORT`. */
+export const FILE_DEVICE_PARALLEL_PORT = 0x16;
+
+/**
+ * `CTL_CODE(DeviceType, Function, Method, Access)` of winioctl.h.
+ *
+ * @param deviceType `FILE_DEVICE_*`.
+ * @param fn The function number.
+ * @param method `METHOD_*` (0 is `METHOD_BUFFERED`).
+ * @param access `FILE_*_ACCESS` (0 is `FILE_ANY_ACCESS`).
+ * @returns The control code.
+ *
+ * @example
+ * ```ts
+ * import { ctlCode, FILE_DEVICE_PARALLEL_PORT } from "./comm.ts";
+ * ctlCode(FILE_DEVICE_PARALLEL_PORT, 1); // 0x160004, IOCTL_PAR_QUERY_INFORMATION
+ * ```
+ */
+export function ctlCode(deviceType: number, fn: number, method = 0, access = 0): number {
+  return ((deviceType << 16) | (access << 14) | (fn << 2) | method) >>> 0;
+}
+
+/** `IOCTL_PAR_QUERY_INFORMATION`: one status byte (`PAR_QUERY_INFORMATION`). */
+export const IOCTL_PAR_QUERY_INFORMATION = 0x160004;
+/** `IOCTL_PAR_QUERY_DEVICE_ID`: the IEEE 1284 device ID and a NUL. */
+export const IOCTL_PAR_QUERY_DEVICE_ID = 0x16000c;
+/** `IOCTL_PAR_QUERY_DEVICE_ID_SIZE`: a ULONG, the buffer size the device ID needs. */
+export const IOCTL_PAR_QUERY_DEVICE_ID_SIZE = 0x160010;
+/** `IOCTL_PAR_QUERY_RAW_DEVICE_ID`: the device ID with its two length bytes. */
+export const IOCTL_PAR_QUERY_RAW_DEVICE_ID = 0x160030;

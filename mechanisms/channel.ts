@@ -47,6 +47,7 @@ import { SharedMemory, type SharedView } from "./shm.ts";
 import { capacitySchema, fixedFrames, spinSchema, validCapacity } from "./_shm_limits.ts";
 import { pollUntil } from "./_wait.ts";
 import { Event, Semaphore } from "./sync.ts";
+import { openExistingRegistry, openRegistry, register, tryOpen } from "./_registry.ts";
 
 /** "WIPC" little-endian: the first word of every channel mapping. */
 const MAGIC = 0x4350_4957;
@@ -114,6 +115,12 @@ export interface ShmChannelCreateOptions {
    * without closing is not an error (a rendezvous channel that many clients come and go on).
    */
   endWhenSendersClose?: boolean;
+  /**
+   * Whether the channel is written in the session's registry, so that `listServices()` and
+   * `winipc shm list` show it while it is open. Default `true`. (`connectShm` makes its private
+   * connection channels with `false`: they would crowd out the rest of the 128 entries.)
+   */
+  listed?: boolean;
 }
 
 /**
@@ -224,6 +231,7 @@ const nameSchema = objectNameSchema.refine((s) => s.length <= 248, {
 const createSchema = z.object({
   capacity: capacitySchema.optional(),
   endWhenSendersClose: z.boolean().optional(),
+  listed: z.boolean({ error: "must be a boolean" }).optional(),
   spinMicros: spinSchema.optional(),
   security: securitySchema,
 }).strict().optional();
@@ -283,6 +291,89 @@ class ProcessWatch {
   }
 }
 
+/**
+ * A channel as `listServices()` sees it.
+ *
+ * @example Print a channel's ends
+ * ```ts
+ * import { channelInfo, type ShmChannelInfo } from "./channel.ts";
+ * const info: ShmChannelInfo | undefined = channelInfo("Local\\jobs");
+ * if (info) console.log(`creator ${info.creatorPid}, ${info.openers} openers`);
+ * ```
+ */
+export interface ShmChannelInfo {
+  /** Always `"channel"` (pub/sub services are `"pubsub"`). */
+  kind: "channel";
+  /** The channel's name. */
+  name: string;
+  /**
+   * The creator's process id, or 0 when its process is gone or it has closed its end (or only
+   * its sending side, with `closeWrite()`).
+   */
+  creatorPid: number;
+  /** Opener ends open now (their processes alive). */
+  openers: number;
+  /** Bytes of each of the two rings. */
+  capacity: number;
+}
+
+/**
+ * Reads a channel's header, without opening an end of it: who has it open and its capacity.
+ *
+ * @param name The channel's name.
+ * @returns The channel's state, or `undefined` when no mapping of that name exists.
+ * @throws {ProtocolError} When the mapping is not a channel of this layout version, or its
+ * header is damaged.
+ * @throws {TypeError} For a bad name.
+ *
+ * @example Is the server's channel up?
+ * ```ts
+ * import { channelInfo } from "./channel.ts";
+ * const info = channelInfo("Local\\jobs");
+ * console.log(info && info.creatorPid !== 0 ? "up" : "down");
+ * ```
+ */
+export function channelInfo(name: string): ShmChannelInfo | undefined {
+  const n = parseArg(nameSchema, name, "name");
+  const shm = tryOpen(n);
+  if (shm === undefined) return undefined;
+  const watch = new ProcessWatch();
+  try {
+    if (shm.size < BigInt(HEADER_BYTES)) {
+      throw new ProtocolError(`"${n}" is not a winipc channel (a mapping of ${shm.size} bytes)`);
+    }
+    const header = shm.view.int32Array(0, HEADER_BYTES / 4);
+    const magic = Atomics.load(header, H.magic);
+    const version = Atomics.load(header, H.version);
+    if (magic !== MAGIC || version !== CHANNEL_LAYOUT_VERSION) {
+      throw new ProtocolError(
+        `"${n}" is not a winipc channel of layout ${CHANNEL_LAYOUT_VERSION} (magic 0x${
+          (magic >>> 0).toString(16)
+        }, version ${version})`,
+      );
+    }
+    const capacity = Atomics.load(header, H.capacity);
+    if (!validCapacity(capacity) || BigInt(HEADER_BYTES + 2 * capacity) > shm.size) {
+      throw new ProtocolError(`Channel "${n}" has a damaged header (capacity ${capacity})`);
+    }
+    const pid = Atomics.load(header, H.creatorPid);
+    const creatorPid = pid > 0 && Atomics.load(header, H.creatorState) === STATE_OPEN &&
+        watch.alive(pid)
+      ? pid
+      : 0;
+    let openers = 0;
+    for (let i = 0; i < MAX_OPENERS; i++) {
+      const opener = Atomics.load(header, SLOTS + i * 2);
+      const state = Atomics.load(header, SLOTS + i * 2 + 1);
+      if (opener > 0 && state === STATE_OPEN && watch.alive(opener)) openers++;
+    }
+    return { kind: "channel", name: n, creatorPid, openers, capacity };
+  } finally {
+    watch.close();
+    shm.close();
+  }
+}
+
 const END = Symbol("end");
 
 /** One ring's indexes into the mapping. */
@@ -330,6 +421,8 @@ interface Ring {
  */
 export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Uint8Array> {
   readonly #shm: SharedMemory;
+  /** The session's registry, held open while this end is open (see `_registry.ts`). */
+  #registry: SharedMemory | undefined;
   readonly #view: SharedView;
   readonly #i32: Int32Array<ArrayBuffer>;
   readonly #u8: Uint8Array<ArrayBuffer>;
@@ -464,13 +557,20 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       });
     }
     let events;
+    let registry: SharedMemory | undefined;
     try {
       events = ShmChannel.#events(n, opts.security);
+      if (opts.listed !== false) {
+        registry = await openRegistry();
+        register(registry, n, "channel");
+      }
     } catch (e) {
+      for (const object of events ?? []) object.close();
+      registry?.close();
       shm.close();
       throw e;
     }
-    return new ShmChannel(
+    const channel = new ShmChannel(
       n,
       shm,
       "creator",
@@ -481,6 +581,8 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       Deno.pid,
       opts.endWhenSendersClose ?? true,
     );
+    channel.#registry = registry;
+    return channel;
   }
 
   /**
@@ -540,7 +642,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
       }
       const slot = ShmChannel.#claimSlot(shm.view.int32Array(SLOTS * 4, MAX_OPENERS * 2), n);
       const events = ShmChannel.#events(n, opts.security);
-      return new ShmChannel(
+      const channel = new ShmChannel(
         n,
         shm,
         "opener",
@@ -550,6 +652,15 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
         capacity,
         creatorPid,
       );
+      // An opener keeps the registry alive too (without creating it), so that a channel whose
+      // creator is gone is still listed while openers use it.
+      try {
+        channel.#registry = openExistingRegistry();
+      } catch (e) {
+        channel.close();
+        throw e;
+      }
+      return channel;
     } catch (e) {
       shm.close();
       throw e;
@@ -1170,6 +1281,8 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     });
     this.#watch.close();
     this.#shm.close();
+    this.#registry?.close();
+    this.#registry = undefined;
   }
 
   /** Closes the channel. */

@@ -29,7 +29,8 @@
  * only when the flag is set, so while both sides are active no sample costs an FFI call.
  *
  * Services register themselves in a small registry mapping of the session
- * (`Local\winipc-pubsub-registry`), which {@linkcode listServices} reads.
+ * (`Local\winipc-pubsub-registry`, see `_registry.ts`), which {@linkcode listServices} reads,
+ * together with the shared-memory channels of `channel.ts`, which register there too.
  *
  * @example A publisher and a subscriber
  * ```ts
@@ -50,12 +51,20 @@
 import { z } from "zod";
 import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE } from "../ffi/kernel32.ts";
 import { Win32Error, WinipcError } from "../ffi/error.ts";
-import { PeerGoneError } from "./channel.ts";
+import { channelInfo, PeerGoneError, ProtocolError, type ShmChannelInfo } from "./channel.ts";
+import {
+  openExistingRegistry,
+  openRegistry,
+  prune,
+  register,
+  registryEntries,
+  tryOpen,
+} from "./_registry.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
 import { Event } from "./sync.ts";
 import { objectNameSchema, parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
 
-export { PeerGoneError } from "./channel.ts";
+export { PeerGoneError, type ShmChannelInfo } from "./channel.ts";
 
 /** "PSUB" little-endian: the first word of every pub/sub mapping. */
 const MAGIC = 0x4255_5350;
@@ -198,11 +207,14 @@ export interface PubSubWaitOptions {
  * @example Print them
  * ```ts
  * import { listServices, type PubSubServiceInfo } from "./pubsub.ts";
- * const services: PubSubServiceInfo[] = listServices();
+ * const services: PubSubServiceInfo[] = listServices()
+ *   .filter((s): s is PubSubServiceInfo => s.kind === "pubsub");
  * for (const s of services) console.log(s.name, s.publisherPid, s.subscribers, s.sampleSize);
  * ```
  */
 export interface PubSubServiceInfo {
+  /** Always `"pubsub"` (channels are `"channel"`). */
+  kind: "pubsub";
   /** The service's name. */
   name: string;
   /** The publisher's process id, or 0 when it has none now. */
@@ -400,108 +412,82 @@ class ProcessWatch {
   }
 }
 
-// ---- the registry ----
-
-const REGISTRY_NAME = "Local\\winipc-pubsub-registry";
-const REGISTRY_ENTRIES = 128;
-const ENTRY_BYTES = 512;
-const ENTRY_NAME_UNITS = (ENTRY_BYTES - 16) / 2; // 248
-const ENTRY_EMPTY = 0;
-const ENTRY_WRITING = 1;
-const ENTRY_READY = 2;
-
-async function openRegistry(): Promise<SharedMemory> {
-  return await SharedMemory.createOrOpen(REGISTRY_NAME, {
-    size: REGISTRY_ENTRIES * ENTRY_BYTES,
-  });
-}
-
-function entryName(view: SharedView, i: number): string | undefined {
-  const base = i * ENTRY_BYTES;
-  const length = view.getInt32(base + 4);
-  if (!(length > 0 && length <= ENTRY_NAME_UNITS)) return undefined;
-  const units = new Uint16Array(length);
-  for (let k = 0; k < length; k++) units[k] = view.dataView.getUint16(base + 16 + k * 2, true);
-  return String.fromCharCode(...units);
-}
-
-/** Adds the service to the registry unless it is there already. */
-function register(registry: SharedMemory, name: string): void {
-  const view = registry.view;
-  const words = view.int32Array(0, (REGISTRY_ENTRIES * ENTRY_BYTES) / 4);
-  for (let i = 0; i < REGISTRY_ENTRIES; i++) {
-    if (Atomics.load(words, (i * ENTRY_BYTES) / 4) === ENTRY_READY && entryName(view, i) === name) {
-      return;
-    }
-  }
-  for (let i = 0; i < REGISTRY_ENTRIES; i++) {
-    const w = (i * ENTRY_BYTES) / 4;
-    if (Atomics.compareExchange(words, w, ENTRY_EMPTY, ENTRY_WRITING) !== ENTRY_EMPTY) continue;
-    for (let k = 0; k < name.length; k++) {
-      view.dataView.setUint16(i * ENTRY_BYTES + 16 + k * 2, name.charCodeAt(k), true);
-    }
-    words[w + 1] = name.length;
-    Atomics.store(words, w, ENTRY_READY);
-    return;
-  }
-  // A full registry only hides the service from listServices; the service itself works.
-}
-
-function tryOpen(name: string): SharedMemory | undefined {
-  try {
-    return SharedMemory.open(name);
-  } catch (e) {
-    if (e instanceof Win32Error && e.code === 2) return undefined;
-    throw e;
-  }
-}
+// ---- discovery ----
 
 /**
- * The pub/sub services of this session: every service some process has open now.
+ * A pub/sub service or a shared-memory channel, as {@linkcode listServices} sees it: tell them
+ * apart by `kind`.
  *
- * @returns One entry per service, sorted by name.
+ * @example Print each kind its own way
+ * ```ts
+ * import { listServices, type ShmServiceInfo } from "./pubsub.ts";
+ * const all: ShmServiceInfo[] = listServices();
+ * for (const s of all) {
+ *   if (s.kind === "pubsub") console.log(s.name, "publisher", s.publisherPid);
+ *   else console.log(s.name, "channel of", s.creatorPid);
+ * }
+ * ```
+ */
+export type ShmServiceInfo = PubSubServiceInfo | ShmChannelInfo;
+
+/**
+ * The pub/sub services and shared-memory channels of this session: every one that some process
+ * has open now and that registered (services always do; channels unless created with
+ * `listed: false`, which `connectShm`'s per-connection channels are). They are read from a small
+ * registry mapping of the session (`Local\winipc-pubsub-registry`, 128 entries); an entry whose
+ * mapping no longer exists (every process that had it closed it or ended) is pruned here.
+ *
+ * @returns One entry per service or channel, sorted by name (a pub/sub service before a channel
+ * of the same name).
  *
  * @example List them
  * ```ts
  * import { listServices } from "./pubsub.ts";
  * for (const s of listServices()) {
- *   console.log(`${s.name}: publisher ${s.publisherPid}, ${s.subscribers} subscribers`);
+ *   if (s.kind === "pubsub") {
+ *     console.log(`${s.name}: publisher ${s.publisherPid}, ${s.subscribers} subscribers`);
+ *   } else {
+ *     console.log(`${s.name}: channel, creator ${s.creatorPid}, ${s.openers} openers`);
+ *   }
  * }
  * ```
  */
-export function listServices(): PubSubServiceInfo[] {
-  let registry: SharedMemory;
-  try {
-    registry = SharedMemory.open(REGISTRY_NAME);
-  } catch (e) {
-    if (e instanceof Win32Error && e.code === 2) return []; // no service was ever opened
-    throw e;
-  }
+export function listServices(): ShmServiceInfo[] {
+  const registry = openExistingRegistry();
+  if (registry === undefined) return []; // nothing is registered now
   using _registry = registry;
-  const view = registry.view;
-  const words = view.int32Array(0, (REGISTRY_ENTRIES * ENTRY_BYTES) / 4);
-  const found = new Map<string, PubSubServiceInfo>();
+  const found = new Map<string, ShmServiceInfo>();
   using watch = {
     w: new ProcessWatch(),
     [Symbol.dispose]() {
       this.w.close();
     },
   };
-  for (let i = 0; i < REGISTRY_ENTRIES; i++) {
-    const w = (i * ENTRY_BYTES) / 4;
-    if (Atomics.load(words, w) !== ENTRY_READY) continue;
-    const name = entryName(view, i);
-    const shm = name === undefined || nameSchema.safeParse(name).success === false
-      ? undefined
-      : tryOpen(name);
+  for (const entry of registryEntries(registry)) {
+    const key = `${entry.kind}\0${entry.name}`;
+    if (found.has(key)) continue; // listed twice (see _registry.ts): once is enough
+    if (entry.kind === "channel") {
+      let info: ShmChannelInfo | undefined;
+      try {
+        info = channelInfo(entry.name);
+      } catch (e) {
+        if (e instanceof ProtocolError) continue; // a mapping of that name that is not ours
+        if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+        info = undefined; // not a channel name at all (a damaged entry)
+      }
+      if (info === undefined) prune(registry, entry);
+      else found.set(key, info);
+      continue;
+    }
+    const name = entry.name;
+    const shm = nameSchema.safeParse(name).success ? tryOpen(name) : undefined;
     if (shm === undefined) {
-      // the service is gone (or the entry is damaged): free the entry
-      Atomics.compareExchange(words, w, ENTRY_READY, ENTRY_EMPTY);
+      prune(registry, entry); // the service is gone (or the name is not one of ours)
       continue;
     }
     try {
       const i32 = shm.view.int32Array(0, HEADER_BYTES / 4 + (MAX_SUBSCRIBERS * SLOT_BYTES) / 4);
-      const layout = readLayout(i32, shm.size, name!);
+      const layout = readLayout(i32, shm.size, name);
       const pid = Atomics.load(i32, H.publisherPid);
       const publisherPid = Atomics.load(i32, H.publisherState) === PUB_OPEN &&
           watch.w.alive(pid)
@@ -513,8 +499,9 @@ export function listServices(): PubSubServiceInfo[] {
         const spid = Atomics.load(i32, base + S.pid);
         if (Atomics.load(i32, base + S.state) === ACTIVE && watch.w.alive(spid)) subscribers++;
       }
-      found.set(name!, {
-        name: name!,
+      found.set(key, {
+        kind: "pubsub",
+        name,
         publisherPid,
         subscribers,
         sampleSize: layout.sampleSize,
@@ -527,7 +514,17 @@ export function listServices(): PubSubServiceInfo[] {
       shm.close();
     }
   }
-  return [...found.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return [...found.values()].sort((a, b) =>
+    a.name < b.name
+      ? -1
+      : a.name > b.name
+      ? 1
+      : a.kind === b.kind
+      ? 0
+      : a.kind === "pubsub"
+      ? -1
+      : 1
+  );
 }
 
 // ---- what both ends share ----
@@ -578,7 +575,7 @@ class Service {
       }
       const service = new Service(name, shm, registry);
       if (create && checkGiven) checkShape(service.layout, create, name);
-      register(registry, name);
+      register(registry, name, "pubsub");
       return service;
     } catch (e) {
       shm?.close();

@@ -8,6 +8,9 @@
  *
  * Parallel ports (`LPT1`) are written through the same file API: `SerialPort.open("LPT1")` and
  * `write()` work; the DCB settings do not apply to them, so pass `{ configure: false }`.
+ * {@linkcode SerialPort.parallelStatus} and {@linkcode SerialPort.deviceId} ask the parallel-port
+ * driver for the printer's status lines and its IEEE 1284 device ID (decoded by
+ * `parallel_codec.ts`).
  *
  * @example Send a line and read the answer
  * ```ts
@@ -47,6 +50,9 @@ import {
   EV_RXFLAG,
   EV_TXEMPTY,
   getBits,
+  IOCTL_PAR_QUERY_DEVICE_ID,
+  IOCTL_PAR_QUERY_DEVICE_ID_SIZE,
+  IOCTL_PAR_QUERY_INFORMATION,
   MS_CTS_ON,
   MS_DSR_ON,
   MS_RING_ON,
@@ -74,9 +80,30 @@ import { fromWide, wide } from "../ffi/strings.ts";
 import { parseArg, portNameSchema, signalSchema, timeoutSchema } from "./_validate.ts";
 import { ntdll } from "../ffi/ntdll.ts";
 import { OverlappedOp } from "./_io.ts";
+import {
+  decodeDeviceIdBuffer,
+  decodeParallelStatus,
+  type DeviceId,
+  MAX_DEVICE_ID_BYTES,
+  type ParallelStatus,
+} from "./parallel_codec.ts";
+
+export {
+  decodeDeviceIdBuffer,
+  decodeParallelStatus,
+  decodeRawDeviceId,
+  type DeviceId,
+  type ParallelStatus,
+  parseDeviceId,
+} from "./parallel_codec.ts";
 
 const ERROR_SEM_TIMEOUT = 121;
 const ERROR_TIMEOUT = 1460;
+/**
+ * The codes a device answers an I/O control it does not know with: `ERROR_INVALID_FUNCTION`,
+ * `ERROR_NOT_SUPPORTED`, `ERROR_INVALID_PARAMETER`, `ERROR_CALL_NOT_IMPLEMENTED`.
+ */
+const UNANSWERED_IOCTL = new Set([1, 50, 87, 120]);
 
 // ---------------------------------------------------------------------------------------------
 // Names and listing
@@ -586,6 +613,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
   #read: Slot;
   #write: Slot;
   #event: Slot;
+  #control: Slot;
   #pending = 0;
   #closing = false;
   #readable?: ReadableStream<Uint8Array<ArrayBuffer>>;
@@ -599,6 +627,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
     this.#read = new Slot();
     this.#write = new Slot();
     this.#event = new Slot();
+    this.#control = new Slot();
   }
 
   /**
@@ -1172,6 +1201,145 @@ export class SerialPort implements Disposable, AsyncDisposable {
     );
   }
 
+  /**
+   * Issues one buffered device control with no input and `out` as its output buffer, overlapped
+   * on the control slot.
+   *
+   * @returns The bytes the driver filled (`lpBytesReturned`), checked to be within `out`.
+   */
+  async #ioctl(
+    code: number,
+    ioctl: string,
+    what: string,
+    out: Uint8Array<ArrayBuffer>,
+    options: IoOptions,
+  ): Promise<number> {
+    let result;
+    try {
+      result = await this.#overlapped(
+        this.#control,
+        "DeviceIoControl",
+        what,
+        (h, ov) => kernel32().DeviceIoControl(h, code, null, 0, out, out.length, null, ov),
+        options,
+      );
+    } catch (e) {
+      if (e instanceof Win32Error && UNANSWERED_IOCTL.has(e.code)) {
+        throw new Win32Error("DeviceIoControl", e.code, {
+          context:
+            `${
+              this.#context(what)
+            }: the driver does not answer ${ioctl} (not a parallel port, or a parallel-port ` +
+            `driver without this request; Wine has none)`,
+          cause: e,
+        });
+      }
+      throw e;
+    }
+    if (result.timedOut) {
+      throw new Deno.errors.TimedOut(
+        `Port "${this.#name}" did not answer ${ioctl} within ${options.timeout} ms`,
+      );
+    }
+    if (result.count > out.length) {
+      throw new RangeError(
+        `${
+          this.#context(what)
+        }: the driver reported ${result.count} bytes for a ${out.length}-byte buffer`,
+      );
+    }
+    return result.count;
+  }
+
+  /**
+   * Reads a parallel port's status lines (`IOCTL_PAR_QUERY_INFORMATION`): busy, paper empty,
+   * selected, off line, power off, not connected. Open the port with `{ configure: false }`.
+   *
+   * @param options Timeout (milliseconds, default none) and AbortSignal.
+   * @returns The decoded status (see `parallel_codec.ts`).
+   * @throws {Win32Error} When the driver does not answer the request (a serial port, a
+   * parallel-port driver without it, or any port under Wine, which has no parallel-port driver),
+   * with the reason in the message; or when the device fails.
+   * @throws {Deno.errors.TimedOut} When the driver did not answer within the timeout.
+   *
+   * @example Is the printer ready?
+   * ```ts
+   * import { SerialPort } from "./serial.ts";
+   * using lpt = SerialPort.open("LPT1", { configure: false });
+   * const status = await lpt.parallelStatus({ timeout: 1000 });
+   * if (status.paperEmpty) console.log("out of paper");
+   * ```
+   */
+  async parallelStatus(options?: IoOptions): Promise<ParallelStatus> {
+    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const what = "read the parallel-port status";
+    const out = new Uint8Array(1);
+    const count = await this.#ioctl(
+      IOCTL_PAR_QUERY_INFORMATION,
+      "IOCTL_PAR_QUERY_INFORMATION",
+      what,
+      out,
+      opts,
+    );
+    if (count < 1) {
+      throw new RangeError(`${this.#context(what)}: the driver returned no status byte`);
+    }
+    return decodeParallelStatus(out[0]);
+  }
+
+  /**
+   * Reads the IEEE 1284 device ID of the device on a parallel port
+   * (`IOCTL_PAR_QUERY_DEVICE_ID_SIZE`, then `IOCTL_PAR_QUERY_DEVICE_ID`) and parses its
+   * `MFG`/`MDL`/`CMD` keys. Open the port with `{ configure: false }`.
+   *
+   * @param options Timeout (milliseconds, default none, for each of the two requests) and
+   * AbortSignal.
+   * @returns The parsed device ID (see `parallel_codec.ts`).
+   * @throws {Win32Error} When the driver does not answer (as for
+   * {@linkcode SerialPort.parallelStatus}), or the device does not send an ID.
+   * @throws {RangeError} When the driver reports a size of 0 or over 64 KiB.
+   * @throws {Deno.errors.TimedOut} When the driver did not answer within the timeout.
+   *
+   * @example Which printer is attached?
+   * ```ts
+   * import { SerialPort } from "./serial.ts";
+   * using lpt = SerialPort.open("LPT1", { configure: false });
+   * const id = await lpt.deviceId({ timeout: 2000 });
+   * console.log(id.manufacturer, id.model, id.commandSet.join(","));
+   * ```
+   */
+  async deviceId(options?: IoOptions): Promise<DeviceId> {
+    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const what = "read the IEEE 1284 device ID";
+    const sizeOut = new Uint8Array(4);
+    const got = await this.#ioctl(
+      IOCTL_PAR_QUERY_DEVICE_ID_SIZE,
+      "IOCTL_PAR_QUERY_DEVICE_ID_SIZE",
+      what,
+      sizeOut,
+      opts,
+    );
+    if (got < 4) {
+      throw new RangeError(`${this.#context(what)}: the driver returned ${got} of 4 size bytes`);
+    }
+    const size = new DataView(sizeOut.buffer).getUint32(0, true);
+    if (size === 0 || size > MAX_DEVICE_ID_BYTES + 1) {
+      throw new RangeError(
+        `${this.#context(what)}: the driver reported a device ID of ${size} bytes ` +
+          `(expected 1 to ${MAX_DEVICE_ID_BYTES + 1})`,
+      );
+    }
+    const out = new Uint8Array(size);
+    const count = await this.#ioctl(
+      IOCTL_PAR_QUERY_DEVICE_ID,
+      "IOCTL_PAR_QUERY_DEVICE_ID",
+      what,
+      out,
+      opts,
+    );
+    return decodeDeviceIdBuffer(out, count);
+  }
+
   #maybeRelease(): void {
     if (!this.#closing || this.#pending > 0) return;
     this.#handle.close();
@@ -1199,6 +1367,6 @@ export class SerialPort implements Disposable, AsyncDisposable {
   /** Closes the port and waits until its pending operations have ended. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    await Promise.all([this.#read.busy, this.#write.busy, this.#event.busy]);
+    await Promise.all([this.#read.busy, this.#write.busy, this.#event.busy, this.#control.busy]);
   }
 }

@@ -288,6 +288,7 @@ export async function connectShm(
     capacity: opts.capacity,
     spinMicros: opts.spinMicros,
     security: opts.security,
+    listed: false, // one per connection: listServices shows the listener's rendezvous instead
   });
   try {
     const hello = new Uint8Array(HELLO_BYTES); // padded with NULs: see HELLO_BYTES

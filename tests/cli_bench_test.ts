@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { benchChartSvg } from "../cli/_chart.ts";
 import { runCli, winTest } from "./_helpers.ts";
 
 winTest(
@@ -102,6 +103,49 @@ winTest(
       ]);
       assert.ok(line.rtt_us_p50 > 0 && line.rtt_us_p50 <= line.rtt_us_p99, JSON.stringify(line));
       assert.ok(line.msgs_per_s > 0 && line.mb_per_s > 0, JSON.stringify(line));
+    }
+  },
+);
+
+winTest(
+  "winipc bench --chart writes an SVG chart; the same chart is drawn from the run's JSON lines",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "winipc-chart-" });
+    try {
+      const file = `${dir}/bench.svg`;
+      const result = await runCli([
+        "bench",
+        "--mechanism",
+        "shm,mailslot",
+        "--size",
+        "64",
+        "--seconds",
+        "1",
+        "--floor",
+        "--json",
+        "--chart",
+        file,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /chart written to .*bench\.svg/);
+      const lines = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(lines.length, 4, "--chart adds no line to stdout");
+      const svg = await Deno.readTextFile(file);
+      const fromJson = benchChartSvg(lines);
+      for (const drawn of [svg, fromJson]) {
+        assert.match(drawn, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+        assert.ok(drawn.trimEnd().endsWith("</svg>"));
+        for (const text of ["shm", "shm (floor)", "mailslot", "mailslot (floor)", "64 B"]) {
+          assert.ok(drawn.includes(`>${text}<`), `the chart shows ${text}`);
+        }
+        assert.match(drawn, /p50 round trip \(µs, log scale/);
+        assert.match(drawn, /throughput one way \(MB\/s, log scale/);
+      }
+      const bad = await runCli(["bench", "--mechanism", "shm", "--chart", " "]);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /^error: Invalid --chart: must be a file name/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 );

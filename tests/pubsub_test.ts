@@ -156,6 +156,7 @@ winTest(
     using sub = await Subscriber.open(name);
     const found = listServices().find((s) => s.name === name);
     assert.deepEqual(found, {
+      kind: "pubsub",
       name,
       publisherPid: Deno.pid,
       subscribers: 1,

@@ -78,8 +78,11 @@ async function run(label: string, command: Deno.Command): Promise<Tally> {
  * Serial ports for the Wine run, made on the Linux side (deno.exe under Wine cannot start Linux
  * programs): a socat null-modem pty pair mapped into the prefix as two COM ports, and a third
  * port whose far end is a Linux `cat` (socat EXEC), so bytes written to it come back. The port
- * names go to the tests as WINIPC_TEST_COM_A, WINIPC_TEST_COM_B and WINIPC_TEST_COM_ECHO. Without
- * socat nothing is set and the serial tests report themselves ignored.
+ * names go to the tests as WINIPC_TEST_COM_A, WINIPC_TEST_COM_B and WINIPC_TEST_COM_ECHO. A fourth
+ * pty, also echoing through `cat`, is mapped as a parallel port (`lptN`), WINIPC_TEST_LPT_ECHO:
+ * Wine has no parallel-port driver, so this is a port that opens and carries bytes but answers no
+ * parallel-port request. Without socat nothing is set and the serial tests report themselves
+ * ignored.
  */
 async function startSerialPorts(): Promise<AsyncDisposable> {
   const none = { [Symbol.asyncDispose]: () => Promise.resolve() };
@@ -97,13 +100,19 @@ async function startSerialPorts(): Promise<AsyncDisposable> {
   const dosdevices = `${wineEnv().WINEPREFIX}/dosdevices`;
   const first = 100 + (Deno.pid % 50) * 3; // COM100..COM249: unique per concurrent run
   const ports = { A: first, B: first + 1, ECHO: first + 2 };
+  const lpt = 10 + (Deno.pid % 90); // LPT10..LPT99
   const pty = (link: string) => `pty,raw,echo=0,link=${dir}/${link}`;
   const children = [
     new Deno.Command("socat", { args: [pty("A"), pty("B")], stderr: "null" }).spawn(),
     new Deno.Command("socat", { args: [pty("ECHO"), "EXEC:cat"], stderr: "null" }).spawn(),
+    new Deno.Command("socat", { args: [pty("LPT"), "EXEC:cat"], stderr: "null" }).spawn(),
   ];
   const links: string[] = [];
-  for (const [key, n] of Object.entries(ports)) {
+  const devices = [
+    ...Object.entries(ports).map(([key, n]) => ({ key, device: `com${n}`, env: `COM_${key}` })),
+    { key: "LPT", device: `lpt${lpt}`, env: "LPT_ECHO" },
+  ];
+  for (const { key, device, env } of devices) {
     for (let i = 0; i < 100; i++) {
       try {
         Deno.lstatSync(`${dir}/${key}`);
@@ -112,7 +121,7 @@ async function startSerialPorts(): Promise<AsyncDisposable> {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    const link = `${dosdevices}/com${n}`;
+    const link = `${dosdevices}/${device}`;
     try {
       Deno.removeSync(link);
     } catch {
@@ -120,10 +129,11 @@ async function startSerialPorts(): Promise<AsyncDisposable> {
     }
     Deno.symlinkSync(`${dir}/${key}`, link);
     links.push(link);
-    Deno.env.set(`WINIPC_TEST_COM_${key}`, `COM${n}`);
+    Deno.env.set(`WINIPC_TEST_${env}`, device.toUpperCase());
   }
   console.log(
-    `serial ports for the tests: COM${ports.A} <-> COM${ports.B}, COM${ports.ECHO} (echo)`,
+    `serial ports for the tests: COM${ports.A} <-> COM${ports.B}, COM${ports.ECHO} (echo), ` +
+      `LPT${lpt} (echo, no parallel-port driver)`,
   );
   return {
     async [Symbol.asyncDispose]() {
