@@ -218,9 +218,10 @@ export class ProtocolError extends WinipcError {
    * Makes the error.
    *
    * @param message What was wrong, with the value read.
+   * @param code The code, for a subclass that names its case (`ERR_MESSAGE_TOO_LARGE`).
    */
-  constructor(message: string) {
-    super(message, "ERR_PROTOCOL");
+  constructor(message: string, code = "ERR_PROTOCOL") {
+    super(message, code);
     this.name = "ProtocolError";
   }
 }

@@ -144,7 +144,11 @@ export interface MailslotReaderOptions {
    * 2 GiB - 1.
    */
   maxMessageBytes?: number;
-  /** @deprecated The former name of `maxMessageBytes` (0, any size, is no longer accepted). */
+  /**
+   * The former name of `maxMessageBytes` (0, any size, is no longer accepted).
+   *
+   * @deprecated Use `maxMessageBytes`.
+   */
   maxMessageSize?: number;
   /**
    * How long a read waits for a message, in milliseconds (`lReadTimeout`): 0 returns at once,

@@ -28,7 +28,7 @@
  * @module
  */
 import { z } from "zod";
-import { Win32Error } from "../ffi/error.ts";
+import { Win32Error, WinipcError } from "../ffi/error.ts";
 import {
   NDR_LOCAL_DATA_REPRESENTATION,
   NDR_TRANSFER_SYNTAX_GUID,
@@ -369,7 +369,7 @@ export interface MsRpcServerOptions extends MsRpcEndpoint {
  * });
  * ```
  */
-export class MsRpcRefusedError extends Error {
+export class MsRpcRefusedError extends WinipcError {
   /** Who was refused. */
   readonly caller: MsRpcCaller | undefined;
 
@@ -380,7 +380,7 @@ export class MsRpcRefusedError extends Error {
    * @param caller Who, when the runtime said.
    */
   constructor(message: string, caller: MsRpcCaller | undefined) {
-    super(message);
+    super(message, "ERR_RPC_REFUSED");
     this.name = "MsRpcRefusedError";
     this.caller = caller;
   }

@@ -146,6 +146,7 @@ export class MessageTooLargeError extends ProtocolError {
     super(
       `Pipe "${path}": a message of ${atLeast ? "more than " : ""}${size} bytes is larger than ` +
         `maxMessageBytes (${limit}); the connection is closed`,
+      "ERR_MESSAGE_TOO_LARGE",
     );
     this.name = "MessageTooLargeError";
     this.size = size;

@@ -169,7 +169,13 @@ Deno.test({
     const { dynamic, all } = await dynamicModules(`${repoRoot}/cli/main.ts`);
     const workers = dynamic.map(relative).sort();
     // What the CLI starts today; a new one is found by the scan above and checked below.
-    for (const known of ["mechanisms/_dde_worker.ts", "mechanisms/_http_worker.ts"]) {
+    for (
+      const known of [
+        "mechanisms/_dde_worker.ts",
+        "mechanisms/_http_worker.ts",
+        "mechanisms/_window_thread_worker.ts",
+      ]
+    ) {
       assert.ok(workers.includes(known), `${known} not found by the scan: ${workers}`);
     }
 

@@ -59,6 +59,16 @@ const samples: Record<string, { args: unknown[]; code: number | string; codeName
     codeName: "ERR_UNSUPPORTED_PLATFORM",
   },
   WinipcError: { args: ["x", "ERR_X"], code: "ERR_X", codeName: "ERR_X" },
+  MessageTooLargeError: {
+    args: ["\\\\.\\pipe\\x", 100, 10],
+    code: "ERR_MESSAGE_TOO_LARGE",
+    codeName: "ERR_MESSAGE_TOO_LARGE",
+  },
+  MsRpcRefusedError: {
+    args: ["not local", undefined],
+    code: "ERR_RPC_REFUSED",
+    codeName: "ERR_RPC_REFUSED",
+  },
 };
 
 Deno.test("every exported error class is a WinipcError with a code and its name", async () => {
