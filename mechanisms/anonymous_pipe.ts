@@ -35,7 +35,14 @@
  * @module
  */
 import { z } from "zod";
-import { checkBool, checkHandle, isInvalidHandle, lastError, Win32Error } from "../ffi/error.ts";
+import {
+  checkBool,
+  checkHandle,
+  isInvalidHandle,
+  lastError,
+  Win32Error,
+  withLastError,
+} from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   CREATE_NO_WINDOW,
@@ -967,8 +974,7 @@ export function spawnChild(
     // Fail closed: without the list the child would inherit every inheritable handle of this
     // process (other code's too), so a system that refuses it gets no child.
     const size = new BigUint64Array(1);
-    k.InitializeProcThreadAttributeList(null, 1, 0, size);
-    const sizing = lastError();
+    const [, sizing] = withLastError(() => k.InitializeProcThreadAttributeList(null, 1, 0, size));
     if (sizing !== ERROR_INSUFFICIENT_BUFFER || size[0] === 0n) {
       throw new Win32Error("InitializeProcThreadAttributeList", sizing, {
         context: `Cannot start "${program}": cannot limit the handles it inherits`,

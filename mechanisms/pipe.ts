@@ -52,7 +52,7 @@
  */
 import { z } from "zod";
 import { advapi32 } from "../ffi/advapi32.ts";
-import { errorName, lastError, Win32Error } from "../ffi/error.ts";
+import { errorName, lastError, Win32Error, withLastError } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   FILE_FLAG_FIRST_PIPE_INSTANCE,
@@ -818,8 +818,10 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   #peekCounts(h: Deno.PointerObject): { available: number; leftThisMessage: number } {
     const available = new Uint32Array(1);
     const left = new Uint32Array(1);
-    if (!kernel32().PeekNamedPipe(h, null, 0, null, available, left)) {
-      const code = lastError();
+    const [ok, code] = withLastError(() =>
+      kernel32().PeekNamedPipe(h, null, 0, null, available, left)
+    );
+    if (!ok) {
       if (code === ERROR_BROKEN_PIPE || code === ERROR_PIPE_NOT_CONNECTED) {
         return { available: 0, leftThisMessage: 0 };
       }
@@ -851,8 +853,10 @@ export class PipeConnection implements Disposable, AsyncDisposable {
     const read = new Uint32Array(1);
     const available = new Uint32Array(1);
     const left = new Uint32Array(1);
-    if (!kernel32().PeekNamedPipe(h, size ? buffer : null, size, read, available, left)) {
-      const code = lastError();
+    const [ok, code] = withLastError(() =>
+      kernel32().PeekNamedPipe(h, size ? buffer : null, size, read, available, left)
+    );
+    if (!ok) {
       if (code === ERROR_BROKEN_PIPE || code === ERROR_PIPE_NOT_CONNECTED) {
         return { available: 0, leftThisMessage: 0, data: new Uint8Array(0) };
       }
@@ -1664,16 +1668,18 @@ export class NamedPipeClient extends PipeConnection {
     let raw: Deno.PointerObject | null = null;
     for (let round = 0;; round++) {
       signal?.throwIfAborted();
-      const h = k.CreateFileW(
-        wname,
-        accessRights[access],
-        0,
-        null,
-        OPEN_EXISTING,
-        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | level,
-        null,
+      // The code decides between waiting (ERROR_PIPE_BUSY, ERROR_FILE_NOT_FOUND) and failing.
+      const [h, code] = withLastError(() =>
+        k.CreateFileW(
+          wname,
+          accessRights[access],
+          0,
+          null,
+          OPEN_EXISTING,
+          FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | level,
+          null,
+        )
       );
-      const code = lastError();
       if (h !== null && Deno.UnsafePointer.value(h) !== 0xffff_ffff_ffff_ffffn) {
         raw = h;
         break;

@@ -67,7 +67,7 @@ import {
   SETRTS,
   withDcbFlag,
 } from "../ffi/comm.ts";
-import { checkBool, checkHandle, lastError, Win32Error } from "../ffi/error.ts";
+import { checkBool, checkHandle, Win32Error, withLastError } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   FILE_FLAG_OVERLAPPED,
@@ -141,9 +141,8 @@ function dosDevicePorts(): string[] {
   const k = kernel32();
   for (let size = 1 << 16; size <= 1 << 22; size *= 4) {
     const buffer = new Uint16Array(size);
-    const n = k.QueryDosDeviceW(null, buffer, size);
+    const [n, code] = withLastError(() => k.QueryDosDeviceW(null, buffer, size));
     if (n === 0) {
-      const code = lastError();
       if (code === 122) continue; // ERROR_INSUFFICIENT_BUFFER: a bigger buffer
       throw new Win32Error("QueryDosDeviceW", code, { context: "Cannot list DOS devices" });
     }

@@ -5,7 +5,6 @@ const [title] = Deno.args;
 const shared = new SharedArrayBuffer(16);
 const request = new Int32Array(shared, 0, 1); // 1: a payload waits for its reply
 const reply = new Int32Array(shared, 4, 1); // 1: the reply is there
-const value = new BigInt64Array(shared, 8, 1); // in: payload length; out: the reply
 const worker = new Worker(new URL("./atomics_window.ts", import.meta.url), { type: "module" });
 worker.onmessage = () => console.log("ready");
 worker.postMessage({ title, shared });
@@ -16,7 +15,7 @@ for (;;) {
   if (Atomics.load(request, 0) !== 1) continue;
   Atomics.store(request, 0, 0);
   // The reply is the payload's length, as the other receivers answer: the window thread left it
-  // in `value`.
+  // in the shared words at byte 8.
   Atomics.store(reply, 0, 1);
   Atomics.notify(reply, 0);
 }
