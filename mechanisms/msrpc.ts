@@ -760,6 +760,12 @@ export class MsRpcServer implements Disposable, AsyncDisposable {
    * completes. The callbacks are freed only after the wait, never under a call that still uses
    * them.
    *
+   * Under Wine 10 the wait has a race: the runtime checks the interface's call count under a
+   * lock, while a call that has just sent its reply lowers the count without that lock and only
+   * then looks whether the interface is being deleted; a `close()` that lands in that gap (right
+   * after a reply) waits forever. Windows does not have it. The tests leave a few milliseconds
+   * between a last reply and `close()`.
+   *
    * @returns Resolves once the calls in flight completed and the callbacks are freed.
    * @throws {Win32Error} (rejects) With the RPC status when the runtime refuses the
    *   unregistration; the callbacks are then kept, as a call may still reach them.
