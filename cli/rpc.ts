@@ -7,7 +7,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { z } from "zod";
 import { type Handlers, RpcClient, RpcServer } from "../mechanisms/rpc.ts";
-import { builtinHandlers, builtinProcedures } from "../mechanisms/rpc_builtins.ts";
+import { builtinHandlers, builtinProcedures } from "./_rpc_builtins.ts";
 import { hostnameSchema, objectNameSchema } from "../mechanisms/_validate.ts";
 import {
   check,

@@ -27,6 +27,18 @@ export const MAX_PIPE_PATH = 256;
  */
 export const MAX_MAILSLOT_PATH = 260;
 
+/** Reports a full path longer than `max` characters (a RangeError once parsed). */
+function tooLong(ctx: z.RefinementCtx, max: number, length: number): never {
+  ctx.addIssue({
+    code: "too_big",
+    maximum: max,
+    origin: "string",
+    inclusive: true,
+    message: `must be at most ${max} characters as a full path (got ${length})`,
+  });
+  return z.NEVER;
+}
+
 const PIPE_PREFIX = "\\\\.\\pipe\\";
 const FULL_PIPE_PATH = /^\\\\([^\\]+)\\pipe\\([^\\]+)$/i;
 
@@ -65,17 +77,7 @@ function pipeNameSchema(serverSide: boolean): z.ZodType<string> {
         }
         path = PIPE_PREFIX + s;
       }
-      if (path.length > MAX_PIPE_PATH) {
-        ctx.addIssue({
-          code: "too_big",
-          maximum: MAX_PIPE_PATH,
-          origin: "string",
-          inclusive: true,
-          message:
-            `must be at most ${MAX_PIPE_PATH} characters as a full path (got ${path.length})`,
-        });
-        return z.NEVER;
-      }
+      if (path.length > MAX_PIPE_PATH) return tooLong(ctx, MAX_PIPE_PATH, path.length);
       return path;
     });
 }
@@ -121,17 +123,7 @@ function slotNameSchema(readerSide: boolean): z.ZodType<string, unknown> {
         }
         path = `\\\\.\\mailslot\\${s}`;
       }
-      if (path.length > MAX_MAILSLOT_PATH) {
-        ctx.addIssue({
-          code: "too_big",
-          maximum: MAX_MAILSLOT_PATH,
-          origin: "string",
-          inclusive: true,
-          message:
-            `must be at most ${MAX_MAILSLOT_PATH} characters as a full path (got ${path.length})`,
-        });
-        return z.NEVER;
-      }
+      if (path.length > MAX_MAILSLOT_PATH) return tooLong(ctx, MAX_MAILSLOT_PATH, path.length);
       return path;
     });
 }

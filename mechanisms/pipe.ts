@@ -476,13 +476,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @throws {Win32Error} When the system cannot tell.
    */
   get clientProcessId(): number {
-    const out = new Uint32Array(1);
-    if (!kernel32().GetNamedPipeClientProcessId(this.#check(), out)) {
-      throw new Win32Error("GetNamedPipeClientProcessId", lastError(), {
-        context: `Cannot get the client process of pipe "${this.path}"`,
-      });
-    }
-    return out[0];
+    return this.#processId("GetNamedPipeClientProcessId", "client");
   }
 
   /**
@@ -491,10 +485,18 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @throws {Win32Error} When the system cannot tell.
    */
   get serverProcessId(): number {
+    return this.#processId("GetNamedPipeServerProcessId", "server");
+  }
+
+  /** The process id at one end of the pipe. */
+  #processId(
+    fn: "GetNamedPipeClientProcessId" | "GetNamedPipeServerProcessId",
+    end: "client" | "server",
+  ): number {
     const out = new Uint32Array(1);
-    if (!kernel32().GetNamedPipeServerProcessId(this.#check(), out)) {
-      throw new Win32Error("GetNamedPipeServerProcessId", lastError(), {
-        context: `Cannot get the server process of pipe "${this.path}"`,
+    if (!kernel32()[fn](this.#check(), out)) {
+      throw new Win32Error(fn, lastError(), {
+        context: `Cannot get the ${end} process of pipe "${this.path}"`,
       });
     }
     return out[0];

@@ -67,7 +67,7 @@ const HANDLE_WORDS = /\bpointers?\b|\bhandles?\b|\bHWND\b|\bSOCKET\b|\bHGLOBAL\b
  * Deliberate exceptions to `pointer-type`, by `file#symbol`, each with its reason.
  */
 export const ALLOWED_HANDLES: Readonly<Record<string, string>> = {
-  "mechanisms/copydata.ts#WindowHandle":
+  "mechanisms/window_messages.ts#WindowHandle":
     "an HWND is a window's session-wide identity (what FindWindowW returns and WM_COPYDATA names " +
     "as its sender), not an address: user32 validates it on every call, and a stale or made-up " +
     "one fails with ERROR_INVALID_WINDOW_HANDLE",

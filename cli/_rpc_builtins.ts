@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineProcedures, type Handlers } from "./rpc.ts";
+import { defineProcedures, type Handlers } from "../mechanisms/rpc.ts";
 
 /** Schemas of the built-in procedures. */
 export const builtinProcedures = defineProcedures({
