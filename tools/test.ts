@@ -26,6 +26,16 @@ const FAILED_TEST = /^(\s*)(.+?) \.\.\. FAILED\b/;
 const SUMMARY =
   /^(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored(?: \(\d+ steps?\))?)?/m;
 
+/** Deno's notice for a test that runs long: `'<name>' has been running for over (8m0s)`. */
+const SLOW = /'(.*)' has been running for over \((\d+)m/;
+/**
+ * Minutes after which a single test counts as hung: its run is ended and the test named as a
+ * failure, so a hang makes the suite fail with a reason instead of stopping it forever. The
+ * longest test takes about two minutes under Wine on a loaded 2-core machine; Deno prints the
+ * notice at 1, 2, 4, 8, ... minutes, so the default ends a hang after 16.
+ */
+const HANG_MINUTES = Number(Deno.env.get("WINIPC_TEST_HANG_MINUTES") ?? 16);
+
 /** Runs a `deno test` command, passing its output through, and reads its summary line. */
 async function run(label: string, command: Deno.Command): Promise<Tally> {
   console.log(`\n=== ${label} ===`);
@@ -41,6 +51,16 @@ async function run(label: string, command: Deno.Command): Promise<Tally> {
     for (const line of lines) {
       const running = line.match(RUNNING);
       if (running) file = running[1];
+      const slow = line.match(SLOW);
+      if (slow && Number(slow[2]) >= HANG_MINUTES) {
+        failures.push(`${file}: ${slow[1]} (hung: its run was ended after ${slow[2]} min)`);
+        console.log(`\n${label}: "${slow[1]}" has run for ${slow[2]} min; ending the run`);
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // it ended meanwhile
+        }
+      }
       const failed = line.match(FAILED_TEST);
       // a failed step also fails its test: name the test (no indentation), not each step
       if (failed && failed[1] === "") failures.push(`${file}: ${failed[2]}`);
