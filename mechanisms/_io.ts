@@ -23,8 +23,10 @@
  *    `GetQueuedCompletionStatusEx` call (on one of Deno's worker threads) that dequeues up to 64
  *    completions at a time. When it returns, each `OVERLAPPED_ENTRY` settles the op registered
  *    under its `lpOverlapped` (status read with `GetOverlappedResult(bWait = FALSE)`, which
- *    returns at once since the packet proves the operation ended), the port is drained with
- *    timeout-0 calls on this thread, and the wait is re-armed while anything is pending. When
+ *    returns at once since the packet proves the operation ended); then, after the settled
+ *    operations' continuations had their turn (see below), the port is drained with timeout-0
+ *    calls on this thread when the batch was full, and the wait is re-armed while anything is
+ *    pending. When
  *    nothing is pending no call is in flight, so the process can exit. Packets for an
  *    `OVERLAPPED` nobody waits for are dropped, and so is one whose `OVERLAPPED` still reads
  *    `STATUS_PENDING` (the kernel writes the final status before it queues the packet, so such a
@@ -69,12 +71,53 @@
  * settles the last operation while the call still waits, a `PostQueuedCompletionStatus` wake-up
  * ends the call, so no worker thread waits with nothing pending.
  *
- * No synchronous poll on the main thread before the worker-thread wait: measured under Wine 10
- * (2026-12-02, 64-byte byte-mode pipe ping-pong between two processes, 1,900 round trips per
- * variant interleaved with the previous design in one run), polling the port with timeout 0 for
- * up to 300 µs whenever a completion had arrived within the last 2 ms raised the p50 from 292 µs
- * to 643 µs (1 ms of polling: 1,438 µs), against 293–300 µs for the previous design in the same
- * runs. On two cores, a thread that spins takes the time the peer process needs to answer.
+ * Where the time of a round trip goes, measured under Wine 10 (deno.exe 2.9.6, 2026-12-02, the
+ * 2-core machine loaded by other Wine jobs, load average 3 to 7, so every figure is noisy;
+ * `.scratch`-style scripts, p50 over 2,000):
+ *
+ * | step | p50 µs |
+ * |---|---|
+ * | one `nonblocking` FFI round trip (`Sleep(0)`, or `GetQueuedCompletionStatusEx` timeout 0), awaited | 28–35 |
+ * | a waiting `nonblocking` `GetQueuedCompletionStatusEx` woken by `PostQueuedCompletionStatus`, until its promise resolves | 55–66 |
+ * | arming a `nonblocking` call (its synchronous part on this thread) | 14 |
+ * | `GetQueuedCompletionStatusEx` timeout 0 on this thread, empty port | 3.5 (quiet) – 15 (loaded) |
+ * | associating an associated handle again (`NtSetInformationFile`) | 13 |
+ * | 64 B pipe round trip, synchronous `WriteFile` + `ReadFile` against a synchronous peer | 52–118 |
+ * | the same through this core (winipc client) against the same synchronous peer | 70–150 |
+ *
+ * So each pending operation costs two thread wake-ups (the worker thread's, then this thread's),
+ * about 60 µs here, on top of the kernel's; with both processes on the core a round trip has two
+ * pending reads, four wake-ups. Deno gives no way to wake this thread from a completion port
+ * directly, so that part stays. What was taken out (64 B, `winipc bench --mechanism
+ * pipe,deno-pipe,socket --size 64 --floor`, three runs alternating the old and new code, load
+ * average 3.1 to 3.7): pipe p50 237, 201, 216 µs before, 191, 164, 170 µs after (floor 51–96 µs,
+ * `deno-pipe` 117–233 µs); socket 262, 239, 324 µs before, 205, 195, 219 µs after (floor
+ * 76–162 µs), by two changes:
+ *
+ * - Pipe connections associate their handle once (the `associated` option of
+ *   {@linkcode OverlappedOp.run}, as sockets do), and `readMessage` reads into one reusable
+ *   buffer: a `write` that completes at once went from 41–51 to 20–27 µs, a `readMessage` whose
+ *   data is there from 44–73 to 13–27 µs (p50, alternated runs).
+ * - A wake-up first lets the continuations of what it settled run (up to
+ *   {@linkcode REARM_YIELDS} microtask turns), and drains only after a full batch: the drain
+ *   (4–15 µs) and the re-arm (14 µs) used to run before the reader's continuation, so before the
+ *   reply went out; now the next operation, issued by that continuation, re-arms the wait after
+ *   its request went out, and a packet that came meanwhile ends the next wait at once.
+ *
+ * With both, a two-process 64 B pipe ping-pong of two winipc peers measured 278 and 234 µs p50
+ * before, 153 and 149 µs after (alternated runs, load average 3.2 to 3.8).
+ *
+ * Tried and left out, spinning on this thread after an operation went pending: watching the
+ * `OVERLAPPED`'s status word for up to N µs (no call per turn; Wine's completion does show up
+ * there while this thread runs JavaScript) and then dequeuing the packet here. In the bench it
+ * only lost: pipe p50 229 and 259 µs without it, 824/621 µs with 150 µs, 659/809 µs with 400 µs,
+ * 2,440/462 µs with 1 ms of spin (one run each, alternated, load average 4 to 8); with 50 µs the
+ * reply came within the spin for 195 of about 2,000 reads, since the peer process needs longer
+ * than that to answer. An earlier variant that polled the port with timeout-0 calls lost the same
+ * way (p50 292 µs to 643 µs with 300 µs of polling, 1,438 µs with 1 ms). On two cores a thread
+ * that spins takes the time the peer process needs to answer; the shm channel can spin because
+ * there the peer answers in about a microsecond. So an operation that pends goes straight to
+ * the worker-thread wait and this thread never spins: an idle process costs nothing.
  *
  * Ownership: the op borrows the file handle for the duration of `run`; whoever owns the handle
  * must not close it while {@linkcode OverlappedOp.busy} is true. Cancel with
@@ -127,6 +170,13 @@ const HANDLE_KEY = 1n;
 const WAKE_KEY = 2n;
 /** `STATUS_PENDING` in an `OVERLAPPED`'s `Internal`. */
 const STATUS_PENDING = 0x103n;
+/**
+ * How many microtask turns a wake-up lets pass before it drains and re-arms (see `waitOnce`):
+ * enough for a settled read's continuation to write its reply and issue its next read (a chain
+ * of a dozen or so awaits through a connection's lanes), bounded so a wake-up that settled
+ * nothing new re-arms at once.
+ */
+export const REARM_YIELDS = 64;
 /** Counts packets that matched no pending operation (for tests and diagnostics). */
 export const stats = { strays: 0, packets: 0 };
 
@@ -300,10 +350,16 @@ async function waitOnce(): Promise<void> {
   } finally {
     inFlight = false;
   }
-  if (ok) dispatch(workerEntries, workerRemoved[0]);
-  // A failed call (its last error is the worker's) is followed by this drain, which either makes
-  // progress or shows the port is unusable (never expected).
-  drain();
+  const count = ok ? workerRemoved[0] : 0;
+  if (ok) dispatch(workerEntries, count);
+  // Let the continuations of what just settled run before the drain and the re-arm (each a
+  // call of 4 to 15 µs under Wine, see the module doc): they usually issue the next operation,
+  // whose `expect` re-arms the wait itself, after its caller's reply or request went out.
+  for (let i = 0; i < REARM_YIELDS && !inFlight; i++) await undefined;
+  // A full batch may have left packets behind, and a failed call (its last error is the
+  // worker's) is followed by a drain that either makes progress or shows the port is unusable
+  // (never expected). Otherwise a packet that came meanwhile ends the next wait at once.
+  if (!ok || count === BATCH) drain();
   rearm();
 }
 
