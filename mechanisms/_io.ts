@@ -87,32 +87,53 @@
  *
  * So each pending operation costs two thread wake-ups (the worker thread's, then this thread's),
  * about 60 µs here, on top of the kernel's; with both processes on the core a round trip has two
- * pending reads, four wake-ups. Deno gives no way to wake this thread from a completion port
- * directly, so that part stays. What was taken out (64 B, `winipc bench --mechanism
- * pipe,deno-pipe,socket --size 64 --floor`, three runs alternating the old and new code, load
- * average 3.1 to 3.7): pipe p50 237, 201, 216 µs before, 191, 164, 170 µs after (floor 51–96 µs,
- * `deno-pipe` 117–233 µs); socket 262, 239, 324 µs before, 205, 195, 219 µs after (floor
- * 76–162 µs), by two changes:
+ * pending reads, four wake-ups, where a synchronous peer has two and Deno's own `node:net` pipe
+ * (tokio's completion port, which its event loop blocks on) one per pending read. Deno gives
+ * no way to wake this thread from a completion port of ours directly, so that part stays. What
+ * was taken out, by two changes:
  *
  * - Pipe connections associate their handle once (the `associated` option of
  *   {@linkcode OverlappedOp.run}, as sockets do), and `readMessage` reads into one reusable
- *   buffer: a `write` that completes at once went from 41–51 to 20–27 µs, a `readMessage` whose
- *   data is there from 44–73 to 13–27 µs (p50, alternated runs).
+ *   buffer instead of making and zeroing a 64 KiB one per message: a `write` that completes at
+ *   once went from 41–51 to 20–27 µs, a `readMessage` whose data is there from 44–73 to
+ *   13–27 µs (p50, alternated runs). Sockets had neither cost (an operation that completes at
+ *   once costs about 1.5 µs more than the bare `WSASend`/`WSARecv`).
  * - A wake-up first lets the continuations of what it settled run (up to
- *   {@linkcode REARM_YIELDS} microtask turns), and drains only after a full batch: the drain
- *   (4–15 µs) and the re-arm (14 µs) used to run before the reader's continuation, so before the
- *   reply went out; now the next operation, issued by that continuation, re-arms the wait after
- *   its request went out, and a packet that came meanwhile ends the next wait at once.
+ *   {@linkcode REARM_YIELDS} microtask turns; in the pipe ping-pong the next read re-armed the
+ *   wait after 11 turns, sometimes 21 to 51, almost never none), and drains only after a full
+ *   batch: the drain (4–15 µs) and the re-arm (14 µs) used to run before the reader's
+ *   continuation, so before its reply went out; now the next operation, issued by that
+ *   continuation, re-arms the wait after its own request went out, and a packet that came
+ *   meanwhile ends the next wait at once. A wait that returned has to be re-armed for the next
+ *   completion anyway, so this is the whole of "re-using an armed wait": what changed is only
+ *   whose time the re-arm takes.
  *
- * With both, a two-process 64 B pipe ping-pong of two winipc peers measured 278 and 234 µs p50
- * before, 153 and 149 µs after (alternated runs, load average 3.2 to 3.8).
+ * `winipc bench --mechanism pipe,deno-pipe,socket --size 64 --floor`, four rounds, each running
+ * the code before both changes, after the first, and after both, one after the other (load
+ * average 2.5 to 3.7), p50 µs:
+ *
+ * | | before | pipe change | both |
+ * |---|---|---|---|
+ * | pipe | 283, 226, 232, 275 | 210, 173, 359, 179 | 154, 156, 183, 157 |
+ * | pipe floor | 51–104 | 54–98 | 56–101 |
+ * | `deno-pipe` | 105–174 | 123–172 | 104–177 |
+ * | socket | 279, 274, 251, 220 | 221, 331, 225, 210 | 197, 193, 192, 180 |
+ * | socket floor | 78–160 | 79–152 | 78–157 |
+ *
+ * (The floors come in two groups, about 55 and 100 µs for the pipe, 78 and 155 µs for the
+ * socket, whichever the scheduler gave that run.) Three more alternated rounds (load average 3.4
+ * to 4.0): pipe 213, 236, 236 µs before, 170, 198, 136 µs after (`deno-pipe` 101–128 µs);
+ * socket 219, 249, 228 µs before, 266, 256, 294 µs after; four socket-only rounds: 196, 315, 248,
+ * 353 µs before, 223, 177, 378, 185 µs after. The pipe gains in every set; the socket gains less
+ * clearly (over all eleven socket runs the median went from 249 to 197 µs). Neither reaches 1.5×
+ * its floor under Wine: the four wake-ups remain.
  *
  * Tried and left out, spinning on this thread after an operation went pending: watching the
  * `OVERLAPPED`'s status word for up to N µs (no call per turn; Wine's completion does show up
  * there while this thread runs JavaScript) and then dequeuing the packet here. In the bench it
  * only lost: pipe p50 229 and 259 µs without it, 824/621 µs with 150 µs, 659/809 µs with 400 µs,
  * 2,440/462 µs with 1 ms of spin (one run each, alternated, load average 4 to 8); with 50 µs the
- * reply came within the spin for 195 of about 2,000 reads, since the peer process needs longer
+ * reply came within the spin for 195 of about 1,750 pending reads, since the peer process needs longer
  * than that to answer. An earlier variant that polled the port with timeout-0 calls lost the same
  * way (p50 292 µs to 643 µs with 300 µs of polling, 1,438 µs with 1 ms). On two cores a thread
  * that spins takes the time the peer process needs to answer; the shm channel can spin because
