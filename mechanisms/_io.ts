@@ -23,8 +23,10 @@
  *    `GetQueuedCompletionStatusEx` call (on one of Deno's worker threads) that dequeues up to 64
  *    completions at a time. When it returns, each `OVERLAPPED_ENTRY` settles the op registered
  *    under its `lpOverlapped` (status read with `GetOverlappedResult(bWait = FALSE)`, which
- *    returns at once since the packet proves the operation ended), the port is drained with
- *    timeout-0 calls on this thread, and the wait is re-armed while anything is pending. When
+ *    returns at once since the packet proves the operation ended); then, after the settled
+ *    operations' continuations had their turn (see below), the port is drained with timeout-0
+ *    calls on this thread when the batch was full, and the wait is re-armed while anything is
+ *    pending. When
  *    nothing is pending no call is in flight, so the process can exit. Packets for an
  *    `OVERLAPPED` nobody waits for are dropped, and so is one whose `OVERLAPPED` still reads
  *    `STATUS_PENDING` (the kernel writes the final status before it queues the packet, so such a
@@ -69,12 +71,74 @@
  * settles the last operation while the call still waits, a `PostQueuedCompletionStatus` wake-up
  * ends the call, so no worker thread waits with nothing pending.
  *
- * No synchronous poll on the main thread before the worker-thread wait: measured under Wine 10
- * (2026-12-02, 64-byte byte-mode pipe ping-pong between two processes, 1,900 round trips per
- * variant interleaved with the previous design in one run), polling the port with timeout 0 for
- * up to 300 µs whenever a completion had arrived within the last 2 ms raised the p50 from 292 µs
- * to 643 µs (1 ms of polling: 1,438 µs), against 293–300 µs for the previous design in the same
- * runs. On two cores, a thread that spins takes the time the peer process needs to answer.
+ * Where the time of a round trip goes, measured under Wine 10 (deno.exe 2.9.6, 2026-12-02, the
+ * 2-core machine loaded by other Wine jobs, load average 3 to 7, so every figure is noisy;
+ * `.scratch`-style scripts, p50 over 2,000):
+ *
+ * | step | p50 µs |
+ * |---|---|
+ * | one `nonblocking` FFI round trip (`Sleep(0)`, or `GetQueuedCompletionStatusEx` timeout 0), awaited | 28–35 |
+ * | a waiting `nonblocking` `GetQueuedCompletionStatusEx` woken by `PostQueuedCompletionStatus`, until its promise resolves | 55–66 |
+ * | arming a `nonblocking` call (its synchronous part on this thread) | 14 |
+ * | `GetQueuedCompletionStatusEx` timeout 0 on this thread, empty port | 3.5 (quiet) – 15 (loaded) |
+ * | associating an associated handle again (`NtSetInformationFile`) | 13 |
+ * | 64 B pipe round trip, synchronous `WriteFile` + `ReadFile` against a synchronous peer | 52–118 |
+ * | the same through this core (winipc client) against the same synchronous peer | 70–150 |
+ *
+ * So each pending operation costs two thread wake-ups (the worker thread's, then this thread's),
+ * about 60 µs here, on top of the kernel's; with both processes on the core a round trip has two
+ * pending reads, four wake-ups, where a synchronous peer has two and Deno's own `node:net` pipe
+ * (tokio's completion port, which its event loop blocks on) one per pending read. Deno gives
+ * no way to wake this thread from a completion port of ours directly, so that part stays. What
+ * was taken out, by two changes:
+ *
+ * - Pipe connections associate their handle once (the `associated` option of
+ *   {@linkcode OverlappedOp.run}, as sockets do), and `readMessage` reads into one reusable
+ *   buffer instead of making and zeroing a 64 KiB one per message: a `write` that completes at
+ *   once went from 41–51 to 20–27 µs, a `readMessage` whose data is there from 44–73 to
+ *   13–27 µs (p50, alternated runs). Sockets had neither cost (an operation that completes at
+ *   once costs about 1.5 µs more than the bare `WSASend`/`WSARecv`).
+ * - A wake-up first lets the continuations of what it settled run (up to
+ *   {@linkcode REARM_YIELDS} microtask turns; in the pipe ping-pong the next read re-armed the
+ *   wait after 11 turns, sometimes 21 to 51, almost never none), and drains only after a full
+ *   batch: the drain (4–15 µs) and the re-arm (14 µs) used to run before the reader's
+ *   continuation, so before its reply went out; now the next operation, issued by that
+ *   continuation, re-arms the wait after its own request went out, and a packet that came
+ *   meanwhile ends the next wait at once. A wait that returned has to be re-armed for the next
+ *   completion anyway, so this is the whole of "re-using an armed wait": what changed is only
+ *   whose time the re-arm takes.
+ *
+ * `winipc bench --mechanism pipe,deno-pipe,socket --size 64 --floor`, four rounds, each running
+ * the code before both changes, after the first, and after both, one after the other (load
+ * average 2.5 to 3.7), p50 µs:
+ *
+ * | | before | pipe change | both |
+ * |---|---|---|---|
+ * | pipe | 283, 226, 232, 275 | 210, 173, 359, 179 | 154, 156, 183, 157 |
+ * | pipe floor | 51–104 | 54–98 | 56–101 |
+ * | `deno-pipe` | 105–174 | 123–172 | 104–177 |
+ * | socket | 279, 274, 251, 220 | 221, 331, 225, 210 | 197, 193, 192, 180 |
+ * | socket floor | 78–160 | 79–152 | 78–157 |
+ *
+ * (The floors come in two groups, about 55 and 100 µs for the pipe, 78 and 155 µs for the
+ * socket, whichever the scheduler gave that run.) Three more alternated rounds (load average 3.4
+ * to 4.0): pipe 213, 236, 236 µs before, 170, 198, 136 µs after (`deno-pipe` 101–128 µs);
+ * socket 219, 249, 228 µs before, 266, 256, 294 µs after; four socket-only rounds: 196, 315, 248,
+ * 353 µs before, 223, 177, 378, 185 µs after. The pipe gains in every set; the socket gains less
+ * clearly (over all eleven socket runs the median went from 249 to 197 µs). Neither reaches 1.5×
+ * its floor under Wine: the four wake-ups remain.
+ *
+ * Tried and left out, spinning on this thread after an operation went pending: watching the
+ * `OVERLAPPED`'s status word for up to N µs (no call per turn; Wine's completion does show up
+ * there while this thread runs JavaScript) and then dequeuing the packet here. In the bench it
+ * only lost: pipe p50 229 and 259 µs without it, 824/621 µs with 150 µs, 659/809 µs with 400 µs,
+ * 2,440/462 µs with 1 ms of spin (one run each, alternated, load average 4 to 8); with 50 µs the
+ * reply came within the spin for 195 of about 1,750 pending reads, since the peer process needs longer
+ * than that to answer. An earlier variant that polled the port with timeout-0 calls lost the same
+ * way (p50 292 µs to 643 µs with 300 µs of polling, 1,438 µs with 1 ms). On two cores a thread
+ * that spins takes the time the peer process needs to answer; the shm channel can spin because
+ * there the peer answers in about a microsecond. So an operation that pends goes straight to
+ * the worker-thread wait and this thread never spins: an idle process costs nothing.
  *
  * Ownership: the op borrows the file handle for the duration of `run`; whoever owns the handle
  * must not close it while {@linkcode OverlappedOp.busy} is true. Cancel with
@@ -127,6 +191,13 @@ const HANDLE_KEY = 1n;
 const WAKE_KEY = 2n;
 /** `STATUS_PENDING` in an `OVERLAPPED`'s `Internal`. */
 const STATUS_PENDING = 0x103n;
+/**
+ * How many microtask turns a wake-up lets pass before it drains and re-arms (see `waitOnce`):
+ * enough for a settled read's continuation to write its reply and issue its next read (a chain
+ * of a dozen or so awaits through a connection's lanes), bounded so a wake-up that settled
+ * nothing new re-arms at once.
+ */
+export const REARM_YIELDS = 64;
 /** Counts packets that matched no pending operation (for tests and diagnostics). */
 export const stats = { strays: 0, packets: 0 };
 
@@ -300,10 +371,16 @@ async function waitOnce(): Promise<void> {
   } finally {
     inFlight = false;
   }
-  if (ok) dispatch(workerEntries, workerRemoved[0]);
-  // A failed call (its last error is the worker's) is followed by this drain, which either makes
-  // progress or shows the port is unusable (never expected).
-  drain();
+  const count = ok ? workerRemoved[0] : 0;
+  if (ok) dispatch(workerEntries, count);
+  // Let the continuations of what just settled run before the drain and the re-arm (each a
+  // call of 4 to 15 µs under Wine, see the module doc): they usually issue the next operation,
+  // whose `expect` re-arms the wait itself, after its caller's reply or request went out.
+  for (let i = 0; i < REARM_YIELDS && !inFlight; i++) await undefined;
+  // A full batch may have left packets behind, and a failed call (its last error is the
+  // worker's) is followed by a drain that either makes progress or shows the port is unusable
+  // (never expected). Otherwise a packet that came meanwhile ends the next wait at once.
+  if (!ok || count === BATCH) drain();
   rearm();
 }
 

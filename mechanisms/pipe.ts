@@ -78,7 +78,14 @@ import {
 } from "../ffi/kernel32.ts";
 import { currentUserSid, SecurityAttributes } from "../ffi/security.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
-import { cancelAll, ERROR_OPERATION_ABORTED, type IoResult, OverlappedOp } from "./_io.ts";
+import {
+  associate,
+  cancelAll,
+  ERROR_OPERATION_ABORTED,
+  type IoResult,
+  OverlappedOp,
+  type OverlappedRunOptions,
+} from "./_io.ts";
 import { clientPipeNameSchema, serverPipeNameSchema } from "./_names.ts";
 import {
   checkServerOwner,
@@ -411,6 +418,13 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   readonly #maxMessageBytes: number;
   #onClose: (() => void) | undefined;
   #closing = false;
+  /** Whether the handle is associated with the completion port (done once, on first I/O). */
+  #associated = false;
+  /**
+   * `readMessage`'s read buffer (`readBufferSize` bytes, made on its first call): each message is
+   * copied out of it, instead of a fresh buffer of that size being made and zeroed per read.
+   */
+  #scratch: Uint8Array<ArrayBuffer> | undefined;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
 
@@ -463,6 +477,20 @@ export class PipeConnection implements Disposable, AsyncDisposable {
           `was opened ${this.access}-only (access: "${this.access}")`,
       );
     }
+  }
+
+  /**
+   * The run options of one operation on `h`, this connection's handle: associates it with the
+   * completion port on its first operation, so later ones skip `run`'s per-operation attempt
+   * (about 13 µs under a loaded Wine, twice per round trip).
+   */
+  #io(h: Deno.PointerObject, opts: IoOptions, what: string): OverlappedRunOptions {
+    const context = this.#context(what);
+    if (!this.#associated) {
+      associate(h, context);
+      this.#associated = true;
+    }
+    return { ...opts, context, associated: true };
   }
 
   #check(): Deno.PointerObject {
@@ -716,7 +744,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       const result = await this.#readOp.run(
         h,
         (ov) => kernel32().ReadFile(h, target, target.length, null, ov),
-        { ...opts, context: this.#context("read from") },
+        this.#io(h, opts, "read from"),
       );
       const status = this.#readStatus(result, "ReadFile");
       if (status === "eof") return null;
@@ -780,11 +808,14 @@ export class PipeConnection implements Disposable, AsyncDisposable {
     let total = first.reduce((n, c) => n + c.length, 0);
     for (;;) {
       const h = this.#check();
-      const buffer = new Uint8Array(size);
+      const scratch = size === this.#readBufferSize
+        ? this.#scratch ??= new Uint8Array(size)
+        : undefined;
+      const buffer = scratch ?? new Uint8Array(size);
       const result = await this.#readOp.run(
         h,
         (ov) => kernel32().ReadFile(h, buffer, buffer.length, null, ov),
-        { ...opts, context: this.#context("read from") },
+        this.#io(h, opts, "read from"),
       );
       const status = this.#readStatus(result, "ReadFile");
       if (status === "eof") {
@@ -795,7 +826,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
         }
         return null;
       }
-      chunks.push(buffer.subarray(0, result.bytes));
+      chunks.push(scratch ? scratch.slice(0, result.bytes) : buffer.subarray(0, result.bytes));
       total += result.bytes;
       if (this.mode === "message" && total > limit) throw this.#tooLarge(total, limit);
       if (status === "ok") return concat(chunks);
@@ -919,7 +950,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
         const result = await this.#writeOp.run(
           h,
           (ov) => kernel32().WriteFile(h, rest, rest.length, null, ov),
-          { ...opts, context: this.#context("write to") },
+          this.#io(h, opts, "write to"),
         );
         this.#writeStatus(result, "WriteFile");
         written += result.bytes;
@@ -967,7 +998,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
         const result = await this.#readOp.run(
           h,
           (ov) => kernel32().TransactNamedPipe(h, bytes, bytes.length, reply, size, null, ov),
-          { ...io, context: this.#context("transact on") },
+          this.#io(h, io, "transact on"),
         );
         if (result.error === ERROR_BROKEN_PIPE || result.error === ERROR_PIPE_NOT_CONNECTED) {
           throw new Deno.errors.BrokenPipe(
