@@ -148,7 +148,6 @@ export {
   decodeRawDeviceId,
   type DeviceId,
   type FlowControl,
-  type IoOptions as SerialIoOptions,
   type LineError,
   listPorts,
   type ModemStatus,
@@ -200,7 +199,6 @@ export {
   type CallNamedPipeOptions,
   DEFAULT_MAX_MESSAGE_BYTES,
   type ImpersonationLevel,
-  type IoOptions as PipeIoOptions,
   listPipes,
   MessageTooLargeError,
   NamedPipeClient,
@@ -282,6 +280,7 @@ export {
   type DdeServerHandlers,
   type DdeTransactionOptions,
 } from "./mechanisms/dde.ts";
+export type { IoOptions } from "./mechanisms/_validate.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error, WinipcError } from "./ffi/error.ts";
 

@@ -67,7 +67,7 @@ import { wide } from "../ffi/strings.ts";
 import { StructLayout } from "../ffi/struct.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, OverlappedOp } from "./_io.ts";
 import { waitObject } from "./_wait.ts";
-import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { type IoOptions, ioOptionsSchema, parseArg } from "./_validate.ts";
 
 const ERROR_INSUFFICIENT_BUFFER = 122;
 
@@ -786,12 +786,8 @@ export class ChildProcess implements AsyncDisposable {
    * if (status === null) child.kill();
    * ```
    */
-  async wait(options?: { timeout?: number; signal?: AbortSignal }): Promise<ChildStatus | null> {
-    const opts: { timeout?: number; signal?: AbortSignal } = parseArg(
-      z.object({ timeout: timeoutSchema.optional(), signal: signalSchema }).strict().optional(),
-      options,
-      "options",
-    ) ?? {};
+  async wait(options?: IoOptions): Promise<ChildStatus | null> {
+    const opts: IoOptions = parseArg(ioOptionsSchema.optional(), options, "options") ?? {};
     const h = this.#process.unsafeHandle;
     const state = await waitObject(h, opts, `Cannot wait for process ${this.pid}`);
     if (state === "timeout") return null;

@@ -37,11 +37,11 @@ import { Win32Error, WinipcError, withLastError } from "../ffi/error.ts";
 import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE } from "../ffi/kernel32.ts";
 import type { SecurityOptions } from "../ffi/security.ts";
 import {
+  type IoOptions,
+  ioOptionsSchema,
   objectNameSchema,
   parseArg,
   securitySchema,
-  signalSchema,
-  timeoutSchema,
 } from "./_validate.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
 import { capacitySchema, fixedFrames, spinSchema, validCapacity } from "./_shm_limits.ts";
@@ -132,7 +132,7 @@ export interface ShmChannelCreateOptions {
  * await using channel = await ShmChannel.open("Local\frames", { timeout: 5000 });
  * ```
  */
-export interface ShmChannelOpenOptions {
+export interface ShmChannelOpenOptions extends IoOptions {
   /** Microseconds to spin before sleeping. Default 50. */
   spinMicros?: number;
   /** Milliseconds to wait for a creator that is still initialising. Default 10,000. */
@@ -155,7 +155,7 @@ export interface ShmChannelOpenOptions {
  * const reply = await channel.receive({ timeout: 1000, signal: cancel.signal });
  * ```
  */
-export interface ChannelOpOptions {
+export interface ChannelOpOptions extends IoOptions {
   /** Aborts the wait. */
   signal?: AbortSignal;
   /** Milliseconds to wait at most; `Infinity` by default. */
@@ -236,14 +236,11 @@ const createSchema = z.object({
   spinMicros: spinSchema.optional(),
   security: securitySchema,
 }).strict().optional();
-const openSchema = z.object({
+const openSchema = ioOptionsSchema.extend({
   spinMicros: spinSchema.optional(),
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
   security: securitySchema,
 }).strict().optional();
-const opSchema = z.object({ signal: signalSchema, timeout: timeoutSchema.optional() }).strict()
-  .optional();
+const opSchema = ioOptionsSchema.optional();
 
 /** The hot path's argument check: the same message a zod schema would give, at no cost. */
 function checkData(data: unknown): asserts data is Uint8Array {

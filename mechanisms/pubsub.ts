@@ -62,7 +62,7 @@ import {
 } from "./_registry.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
 import { Event } from "./sync.ts";
-import { objectNameSchema, parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { type IoOptions, ioOptionsSchema, objectNameSchema, parseArg } from "./_validate.ts";
 
 export { PeerGoneError, type ShmChannelInfo } from "./channel.ts";
 
@@ -194,7 +194,7 @@ export interface SubscriberOptions extends PubSubServiceOptions {
  * const sample = await sub.receive({ timeout: 1000 });
  * ```
  */
-export interface PubSubWaitOptions {
+export interface PubSubWaitOptions extends IoOptions {
   /** Milliseconds to wait at most; `Infinity` by default. */
   timeout?: number;
   /** Aborts the wait. */
@@ -276,8 +276,7 @@ const shape = {
 const publisherSchema = z.object(shape).strict().optional();
 const subscriberSchema = z.object({ ...shape, create: z.boolean().optional() }).strict()
   .optional();
-const waitSchema = z.object({ timeout: timeoutSchema.optional(), signal: signalSchema }).strict()
-  .optional();
+const waitSchema = ioOptionsSchema.optional();
 
 /** The layout every process derives from the header's shape words. */
 interface Layout {

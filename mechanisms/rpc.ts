@@ -31,7 +31,7 @@ import { WinipcError } from "../ffi/base_error.ts";
 import { z } from "zod";
 import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "./pipe.ts";
 import { connectShm, listenShm } from "./shm_listener.ts";
-import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { type IoOptions, ioOptionsSchema, parseArg, timeoutSchema } from "./_validate.ts";
 import { spinSchema } from "./_shm_limits.ts";
 import {
   AUTH_METHOD,
@@ -816,15 +816,14 @@ export class RpcServer implements AsyncDisposable {
  * const result = await client.call("slow", [], { timeout: 2000, signal: cancel.signal });
  * ```
  */
-export interface CallOptions {
+export interface CallOptions extends IoOptions {
   /** Milliseconds before the call fails with `Deno.errors.TimedOut` (and is cancelled). */
   timeout?: number;
   /** Cancels the call (the server's handler sees its signal abort). */
   signal?: AbortSignal;
 }
 
-const callOptionsSchema = z.object({ timeout: timeoutSchema.optional(), signal: signalSchema })
-  .strict().optional();
+const callOptionsSchema = ioOptionsSchema.optional();
 
 /**
  * Options of {@linkcode RpcClient.connect}.
@@ -840,7 +839,7 @@ const callOptionsSchema = z.object({ timeout: timeoutSchema.optional(), signal: 
  * });
  * ```
  */
-export interface RpcClientOptions {
+export interface RpcClientOptions extends Pick<IoOptions, "timeout"> {
   /** `"pipe"` (default) or `"shm"`: what the server listens on (`"tcp"` comes with an address). */
   transport?: RpcTransport;
   /** Milliseconds to wait for the server to take the connection. Default 10,000. */

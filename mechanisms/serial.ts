@@ -77,7 +77,7 @@ import {
   OPEN_EXISTING,
 } from "../ffi/kernel32.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
-import { parseArg, portNameSchema, signalSchema, timeoutSchema } from "./_validate.ts";
+import { type IoOptions, ioOptionsSchema, parseArg, portNameSchema } from "./_validate.ts";
 import { ntdll } from "../ffi/ntdll.ts";
 import { OverlappedOp } from "./_io.ts";
 import {
@@ -348,28 +348,9 @@ const openOptionsSchema = settingsSchema.extend({
   writeTimeout: msSchema.optional(),
 }).strict().optional();
 
-const ioOptionsSchema = z.object({
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
-}).strict().optional();
+const ioOptionsArg = ioOptionsSchema.optional();
 
-/**
- * Options of a read or write.
- *
- * @example Wait 500 ms for an answer
- * ```ts
- * import { SerialPort } from "./serial.ts";
- * using port = SerialPort.open("COM5");
- * await port.write(new TextEncoder().encode("*IDN?\r\n"), { timeout: 500 });
- * const n = await port.read(new Uint8Array(256), { timeout: 500 });
- * ```
- */
-export interface IoOptions {
-  /** Milliseconds to wait; `Infinity` (the default) waits as long as it takes. */
-  timeout?: number;
-  /** Aborts the operation (`CancelIoEx`): the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-}
+export type { IoOptions } from "./_validate.ts";
 
 /**
  * The raw `COMMTIMEOUTS` of a port, in milliseconds (`0xFFFFFFFF` is `MAXDWORD`).
@@ -897,7 +878,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
     if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
       throw new TypeError('Invalid argument "buffer": must be a non-empty Uint8Array');
     }
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     for (;;) {
       const { count, timedOut } = await this.#overlapped(
         this.#read,
@@ -936,7 +917,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError('Invalid argument "data": must be a Uint8Array');
     }
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     const deadline = opts.timeout === undefined || opts.timeout === Infinity
       ? Infinity
       : performance.now() + opts.timeout;
@@ -1176,7 +1157,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    */
   async waitEvent(events: CommEvent[], options?: IoOptions): Promise<CommEvent[]> {
     const list = parseArg(eventsSchema, events, "events");
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     const mask = list.reduce((m, e) => m | EVENT_BITS[e], 0);
     checkBool(
       kernel32().SetCommMask(this.unsafeHandle, mask),
@@ -1271,7 +1252,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * ```
    */
   async parallelStatus(options?: IoOptions): Promise<ParallelStatus> {
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     const what = "read the parallel-port status";
     const out = new Uint8Array(1);
     const count = await this.#ioctl(
@@ -1309,7 +1290,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * ```
    */
   async deviceId(options?: IoOptions): Promise<DeviceId> {
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     const what = "read the IEEE 1284 device ID";
     const sizeOut = new Uint8Array(4);
     const got = await this.#ioctl(

@@ -28,11 +28,11 @@ import { z } from "zod";
 import { PeerGoneError, ProtocolError, ShmChannel } from "./channel.ts";
 import type { SecurityOptions } from "../ffi/security.ts";
 import {
+  type IoOptions,
+  ioOptionsSchema,
   objectNameSchema,
   parseArg,
   securitySchema,
-  signalSchema,
-  timeoutSchema,
 } from "./_validate.ts";
 import { capacitySchema, fixedFrames, spinSchema } from "./_shm_limits.ts";
 
@@ -59,7 +59,7 @@ const nameSchema = objectNameSchema.refine((s) => s.length <= 200, {
  * await using conn = await connectShm("Local\\echo", { capacity: 1 << 16, timeout: 2000 });
  * ```
  */
-export interface ShmConnectionOptions {
+export interface ShmConnectionOptions extends IoOptions {
   /** Bytes of each ring of each connection (a power of two, 4 KiB to 1 GiB). Default 1 MiB. */
   capacity?: number;
   /** Microseconds to spin before sleeping (0 to 1,000,000). Default 50. */
@@ -84,11 +84,9 @@ export interface ShmConnectionOptions {
   onError?: (error: Error) => void;
 }
 
-const optionsSchema = z.object({
+const optionsSchema = ioOptionsSchema.extend({
   capacity: capacitySchema.optional(),
   spinMicros: spinSchema.optional(),
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
   security: securitySchema,
   onError: z.custom<(error: Error) => void>((v) => typeof v === "function", {
     error: "must be a function",

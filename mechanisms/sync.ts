@@ -31,13 +31,7 @@ import {
 } from "../ffi/kernel32.ts";
 import { SecurityAttributes, type SecurityOptions } from "../ffi/security.ts";
 import { wide, wideOrNull } from "../ffi/strings.ts";
-import {
-  objectNameSchema,
-  parseArg,
-  securitySchema,
-  signalSchema,
-  timeoutSchema,
-} from "./_validate.ts";
+import { ioOptionsSchema, objectNameSchema, parseArg, securitySchema } from "./_validate.ts";
 import { pollObject, pollUntil, waitObject, waitObjectSync, type WaitOptions } from "./_wait.ts";
 
 export type { WaitOptions } from "./_wait.ts";
@@ -45,10 +39,7 @@ export type { SecurityOptions } from "../ffi/security.ts";
 
 const ERROR_ALREADY_EXISTS = 183;
 
-const waitOptionsSchema = z.object({
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
-}).strict().optional();
+const waitOptionsSchema = ioOptionsSchema.optional();
 
 function parseWait(options: WaitOptions | undefined): WaitOptions {
   return parseArg(waitOptionsSchema, options, "options") ?? {};
