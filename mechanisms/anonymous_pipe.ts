@@ -743,6 +743,7 @@ export class ChildProcess implements AsyncDisposable {
   readonly handleListUsed: boolean;
   readonly #process: OwnedHandle;
   #status: Promise<ChildStatus> | undefined;
+  #closing: Promise<void> | undefined;
 
   /** @internal */
   constructor(init: {
@@ -817,13 +818,29 @@ export class ChildProcess implements AsyncDisposable {
     );
   }
 
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Closes the pipes, then, once their operations in flight have ended, the process handle. The
+   * child keeps running if it still is. A second call does nothing.
+   */
+  close(): void {
+    this.#closing ??= (async () => {
+      this.stdin?.close();
+      this.stdout?.close();
+      this.stderr?.close();
+      await Promise.all([this.stdin?.settled(), this.stdout?.settled(), this.stderr?.settled()]);
+      this.#process.close();
+    })();
+  }
+
   /** Closes the pipes and the process handle (the child keeps running if it still is). */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.stdin?.close();
-    this.stdout?.close();
-    this.stderr?.close();
-    await Promise.all([this.stdin?.settled(), this.stdout?.settled(), this.stderr?.settled()]);
-    this.#process.close();
+    this.close();
+    await this.#closing;
   }
 }
 

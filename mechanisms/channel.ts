@@ -450,6 +450,8 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   #closed = false;
   #writeClosed = false;
   #consumerClaimed = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
   /** `"creator"` or `"opener"`. */
   readonly role: "creator" | "opener";
   /** The channel's name. */
@@ -1233,11 +1235,12 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   }
 
   /**
-   * The received messages as a stream. It reads only when its reader asks (no read-ahead), so a
-   * stream and direct `receive` calls can take turns.
+   * The received messages as a stream, made on first access and the same one after. It reads
+   * only when its reader asks (no read-ahead), so a stream and direct `receive` calls can take
+   * turns.
    */
   get readable(): ReadableStream<Uint8Array> {
-    return new ReadableStream<Uint8Array>({
+    return this.#readable ??= new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         const message = await this.receive();
         if (message === null) controller.close();
@@ -1246,12 +1249,20 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     }, { highWaterMark: 0 });
   }
 
-  /** A stream whose chunks are sent as messages; closing it closes this end's sending side. */
+  /**
+   * A stream whose chunks are sent as messages, made on first access and the same one after;
+   * closing it closes this end's sending side (as {@linkcode ShmChannel.closeWrite}).
+   */
   get writable(): WritableStream<Uint8Array> {
-    return new WritableStream<Uint8Array>({
+    return this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.send(chunk),
       close: () => this.closeWrite(),
     });
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /**

@@ -1015,6 +1015,11 @@ export class DdeConversation {
     return queue.iterate(o.signal, stop);
   }
 
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#instance.closed;
+  }
+
   /** Ends the conversation and its advise loops. Idempotent. */
   close(): void {
     if (this.#instance.closed) return;
@@ -1444,6 +1449,14 @@ export class DdeClient {
   }
 
   /**
+   * Whether `close()` has run, or the conversation was given up on (its thread held up past a
+   * transaction's timeout); operations then reject with `BadResource`.
+   */
+  get closed(): boolean {
+    return this.#closedReason !== undefined;
+  }
+
+  /**
    * Ends the conversation, its advise loops and its thread. Idempotent. Transactions still
    * waiting reject with `BadResource`; the thread ends once the DDEML call it is making returns.
    *
@@ -1768,6 +1781,11 @@ export class DdeServer {
   /** Lets the process exit while serving. */
   unref(): void {
     this.#instance.unref();
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#instance.closed;
   }
 
   /**

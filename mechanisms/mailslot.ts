@@ -635,6 +635,11 @@ export class MailslotWriter implements Disposable {
     return count[0];
   }
 
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#handle.closed;
+  }
+
   /** Closes the writer. A second call does nothing. */
   close(): void {
     this.#handle.close();

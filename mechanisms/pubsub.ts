@@ -1109,6 +1109,11 @@ export class Publisher implements Disposable {
     }
   }
 
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /**
    * Stops publishing: subscribers get what is queued, then the end. Idempotent.
    */
@@ -1449,6 +1454,11 @@ export class Subscriber implements Disposable {
         sample.release();
       }
     }
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /**

@@ -692,6 +692,7 @@ async function accept(name: string, options: RpcServerOptions): Promise<Acceptor
 export class RpcServer implements AsyncDisposable {
   readonly #acceptor: Acceptor;
   readonly #done: Promise<void>;
+  #closing: Promise<void> | undefined;
   /** The name clients connect to (over TCP, the bound `host:port`). */
   readonly name: string;
   /** How messages travel. */
@@ -791,14 +792,26 @@ export class RpcServer implements AsyncDisposable {
     );
   }
 
-  /** Stops accepting clients; connections already open are served until they end. */
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Stops accepting clients; connections already open are served until they end. A second call
+   * does nothing.
+   */
   close(): void {
-    void this.#acceptor.close();
+    void this.#stop();
+  }
+
+  #stop(): Promise<void> {
+    return this.#closing ??= (async () => await this.#acceptor.close())();
   }
 
   /** Stops accepting and waits for the accept loop to end. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#acceptor.close();
+    await this.#stop();
     await this.#done;
   }
 }
@@ -941,6 +954,7 @@ async function authenticate(conn: MessageConnection, token: string, timeout: num
  */
 export class RpcClient<T extends Procedures> implements AsyncDisposable {
   readonly #conn: MessageConnection;
+  #closed = false;
   readonly #procedures: T;
   readonly #pending = new Map<
     number,
@@ -1168,8 +1182,15 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
     });
   }
 
-  /** Closes the connection; pending calls fail. */
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Closes the connection; pending calls fail. A second call does nothing. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#conn.close();
   }
 

@@ -205,6 +205,11 @@ export class ShmListener implements AsyncIterable<ShmChannel>, AsyncDisposable {
     }
   }
 
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#rendezvous.closed;
+  }
+
   /** Stops listening. Connections already accepted stay open. */
   close(): void {
     this.#rendezvous.close();

@@ -700,6 +700,11 @@ export class TcpConn implements Disposable, AsyncDisposable {
     return show(this.remoteAddr.hostname, this.remoteAddr.port);
   }
 
+  /** Whether `close()` (or `abort()`) has run. */
+  get closed(): boolean {
+    return this.#socket.closed;
+  }
+
   /** Closes the socket; pending reads and writes fail with `BadResource`. A second call does nothing. */
   close(): void {
     this.#socket.close();
@@ -856,6 +861,11 @@ export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDis
   /** Yields connections until the listener is closed. */
   [Symbol.asyncIterator](): AsyncIterableIterator<TcpConn> {
     return this.#socket.untilClosed(() => this.accept());
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#socket.closed;
   }
 
   /** Stops listening; a pending `accept` fails with `BadResource`. A second call does nothing. */
@@ -1189,6 +1199,11 @@ export class DatagramSocket
   /** Yields datagrams until the socket is closed. */
   [Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array, NetAddr]> {
     return this.#socket.untilClosed(() => this.receive());
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#socket.closed;
   }
 
   /** Closes the socket; a pending `receive` fails with `BadResource`. A second call does nothing. */

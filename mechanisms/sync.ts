@@ -31,7 +31,13 @@ import {
 } from "../ffi/kernel32.ts";
 import { SecurityAttributes, type SecurityOptions } from "../ffi/security.ts";
 import { wide, wideOrNull } from "../ffi/strings.ts";
-import { ioOptionsSchema, objectNameSchema, parseArg, securitySchema } from "./_validate.ts";
+import {
+  type IoOptions,
+  ioOptionsSchema,
+  objectNameSchema,
+  parseArg,
+  securitySchema,
+} from "./_validate.ts";
 import { pollObject, pollUntil, waitObject, waitObjectSync, type WaitOptions } from "./_wait.ts";
 
 export type { WaitOptions } from "./_wait.ts";
@@ -417,7 +423,7 @@ export class Mutex extends KernelObject {
    * @throws {Deno.errors.Busy} When another task of this process holds it (waiting here would
    * deadlock).
    */
-  lockSync(options?: { timeout?: number }): MutexGuard {
+  lockSync(options?: Pick<IoOptions, "timeout">): MutexGuard {
     const opts = parseWait(options);
     if (!this.#local.lock.tryAcquire()) {
       throw new Deno.errors.Busy(`${this.#context("lock")}: another task of this process holds it`);
