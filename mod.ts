@@ -138,11 +138,9 @@ export {
   type UploadResult,
 } from "./mechanisms/http.ts";
 export {
-  applySettings,
   type CommEvent,
   type CommStatus,
   type CommTimeouts,
-  dcbSettings,
   decodeDeviceIdBuffer,
   decodeParallelStatus,
   decodeRawDeviceId,
@@ -165,7 +163,6 @@ export {
   classId,
   type ClassOptions,
   ClassRegistration,
-  clearVariant,
   type ComAuth,
   ComError,
   type ComErrorOptions,
@@ -178,8 +175,6 @@ export {
   Dispatch,
   type EventConnection,
   events,
-  fromOleDate,
-  fromVariant,
   getObject,
   hresultName,
   initCom,
@@ -191,8 +186,6 @@ export {
   type ServeOptions as ComServeOptions,
   type ServerContext,
   setProxyBlanket,
-  toOleDate,
-  toVariant,
 } from "./mechanisms/com.ts";
 export {
   callNamedPipe,

@@ -113,6 +113,7 @@ import {
 } from "../ffi/ws2_32.ts";
 import { associate, cancelAll, type IoResult, OverlappedOp } from "./_io.ts";
 import { hostnameSchema, parseArg, portSchema, signalSchema } from "./_validate.ts";
+import { lessBusy, moreBusy } from "./_socket_idle.ts";
 
 // ---------------------------------------------------------------------------------------------
 // validation
@@ -282,41 +283,6 @@ function show(hostname: string, port: number): string {
 // ---------------------------------------------------------------------------------------------
 // overlapped I/O through the process's completion port
 
-/** Operations in flight and closes waiting for them, over every socket (see pollerIdle). */
-let busy = 0;
-let idleWaiters: PromiseWithResolvers<void> | null = null;
-
-function lessBusy(): void {
-  busy--;
-  if (busy === 0 && idleWaiters) {
-    idleWaiters.resolve();
-    idleWaiters = null;
-  }
-}
-
-/**
- * Resolves when no socket operation is in flight and every closed socket has been released
- * (`closesocket` waits for the completions of the operations that `close()` cancelled). Tests
- * await it so that nothing of theirs is pending when they end.
- *
- * @returns A promise that resolves when the sockets are idle.
- *
- * @example A test that leaves no operation behind
- * ```ts
- * import { listen, pollerIdle } from "./socket.ts";
- * Deno.test("listen on an ephemeral port", async () => {
- *   const listener = await listen({ port: 0 });
- *   listener.close();
- *   await pollerIdle();
- * });
- * ```
- */
-export function pollerIdle(): Promise<void> {
-  if (busy === 0) return Promise.resolve();
-  idleWaiters ??= Promise.withResolvers<void>();
-  return idleWaiters.promise;
-}
-
 /** A `WSABUF` over `bytes`, which must stay alive while the operation runs. */
 function wsabuf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return WSABUF.alloc({
@@ -457,7 +423,7 @@ class OwnedSocket {
       this.#associated = true;
     }
     this.#inFlight++;
-    busy++;
+    moreBusy();
     try {
       result = await op.run(this.#handle, (overlapped) => {
         if (issue(overlapped)) return true;
@@ -511,7 +477,7 @@ class OwnedSocket {
       ws2().closesocket(s);
       return;
     }
-    busy++; // until #release
+    moreBusy(); // until #release
     cancelAll(this.#handle);
   }
 

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { Win32Error } from "../ffi/error.ts";
 import { ADDRINFOW, SOCKADDR_IN, SOCKADDR_IN6, WSAPOLLFD } from "../ffi/ws2_32.ts";
-import { connect, listen, listenDatagram, pollerIdle, type TcpConn } from "../mechanisms/socket.ts";
+import { connect, listen, listenDatagram, type TcpConn } from "../mechanisms/socket.ts";
+import { pollerIdle } from "../mechanisms/_socket_idle.ts";
 import { runCli, spawnCli, winTest } from "./_helpers.ts";
 import {
   assertRejects,
