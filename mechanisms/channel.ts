@@ -245,9 +245,11 @@ const opSchema = ioOptionsSchema.optional();
 /** The hot path's argument check: the same message a zod schema would give, at no cost. */
 function checkData(data: unknown): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) {
-    throw new TypeError('Invalid argument "data": must be a Uint8Array');
+    throw new TypeError('Invalid argument "data": must be a Uint8Array or a string');
   }
 }
+
+const encoder = new TextEncoder();
 
 /** Process handles a channel end keeps at most (the oldest is closed to make room). */
 const MAX_WATCHED = 128;
@@ -790,13 +792,14 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   /**
    * Sends a message if the ring has room now.
    *
-   * @param data The message (copied into the ring).
+   * @param data The message (copied into the ring), or text (sent as UTF-8).
    * @returns `false` when the ring is full (or looks full: room comes back in batches, see the
    *   module documentation).
    * @throws {RangeError} When the message is larger than {@linkcode ShmChannel.maxMessageSize}.
    * @throws {Deno.errors.BrokenPipe} When the receiver closed the channel.
    */
-  trySend(data: Uint8Array): boolean {
+  trySend(data: Uint8Array | string): boolean {
+    if (typeof data === "string") data = encoder.encode(data);
     checkData(data);
     this.#checkSendable(data);
     return this.#put(data);
@@ -805,14 +808,15 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   /**
    * Sends a message, waiting (without blocking the event loop) while the ring is full.
    *
-   * @param data The message (copied into the ring).
+   * @param data The message (copied into the ring), or text (sent as UTF-8).
    * @param options `signal`, `timeout`.
    * @throws {RangeError} When the message is larger than {@linkcode ShmChannel.maxMessageSize}.
    * @throws {Deno.errors.BrokenPipe} When the receiver closed the channel.
    * @throws {PeerGoneError} When the receiver's process ended while the ring was full.
    * @throws {Deno.errors.TimedOut} When the timeout elapses.
    */
-  async send(data: Uint8Array, options?: ChannelOpOptions): Promise<void> {
+  async send(data: Uint8Array | string, options?: ChannelOpOptions): Promise<void> {
+    if (typeof data === "string") data = encoder.encode(data);
     checkData(data);
     this.#checkSendable(data);
     if (this.#put(data)) return;

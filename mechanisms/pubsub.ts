@@ -933,7 +933,7 @@ export class Publisher implements Disposable {
   /**
    * Loans a sample, copies `data` into it and publishes it.
    *
-   * @param data The bytes (at most `sampleSize`).
+   * @param data The bytes (at most `sampleSize`), or text (sent as UTF-8).
    * @param options `timeout`, `signal`.
    * @returns The sample's sequence number.
    * @throws {RangeError} When `data` is larger than a sample.
@@ -945,9 +945,10 @@ export class Publisher implements Disposable {
    * await pub.send(new TextEncoder().encode("hello"));
    * ```
    */
-  async send(data: Uint8Array, options?: PubSubWaitOptions): Promise<number> {
+  async send(data: Uint8Array | string, options?: PubSubWaitOptions): Promise<number> {
+    if (typeof data === "string") data = new TextEncoder().encode(data);
     if (!(data instanceof Uint8Array)) {
-      throw new TypeError('Invalid argument "data": must be a Uint8Array');
+      throw new TypeError('Invalid argument "data": must be a Uint8Array or a string');
     }
     if (data.length > this.#layout.sampleSize) {
       throw new RangeError(

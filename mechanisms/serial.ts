@@ -900,9 +900,9 @@ export class SerialPort implements Disposable, AsyncDisposable {
   /**
    * Writes all of `data`.
    *
-   * @param data The bytes.
+   * @param data The bytes, or text (written as UTF-8).
    * @param options Timeout (milliseconds, default none) and AbortSignal.
-   * @returns `data.length`.
+   * @returns The number of bytes written (all of them).
    * @throws {Deno.errors.TimedOut} When the bytes were not all accepted within the timeout.
    * @throws {Win32Error} When the device fails.
    *
@@ -913,9 +913,10 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * await port.write(new TextEncoder().encode("hello\n"));
    * ```
    */
-  async write(data: Uint8Array, options?: IoOptions): Promise<number> {
+  async write(data: Uint8Array | string, options?: IoOptions): Promise<number> {
+    if (typeof data === "string") data = new TextEncoder().encode(data);
     if (!(data instanceof Uint8Array)) {
-      throw new TypeError('Invalid argument "data": must be a Uint8Array');
+      throw new TypeError('Invalid argument "data": must be a Uint8Array or a string');
     }
     const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     const deadline = opts.timeout === undefined || opts.timeout === Infinity

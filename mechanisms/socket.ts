@@ -152,6 +152,10 @@ const targetSchema = z.object({
 }).passthrough();
 
 const bytesSchema = z.instanceof(Uint8Array, { error: "must be a Uint8Array" });
+const writeSchema = z.union([z.instanceof(Uint8Array), z.string()], {
+  error: "must be a Uint8Array or a string",
+});
+const encoder = new TextEncoder();
 
 // ---------------------------------------------------------------------------------------------
 // addresses
@@ -574,13 +578,14 @@ export class TcpConn implements Disposable, AsyncDisposable {
   /**
    * Writes all of `data` (waiting while the send buffer is full).
    *
-   * @param data The bytes.
-   * @returns `data.length`.
+   * @param data The bytes, or text (written as UTF-8).
+   * @returns The number of bytes written (all of them).
    * @throws {Win32Error} On a socket error (`WSAECONNRESET`, `WSAESHUTDOWN`...).
    * @throws {Deno.errors.BadResource} When the connection is (or gets) closed.
    */
-  async write(data: Uint8Array): Promise<number> {
-    parseArg(bytesSchema, data, "data");
+  async write(data: Uint8Array | string): Promise<number> {
+    parseArg(writeSchema, data, "data");
+    if (typeof data === "string") data = encoder.encode(data);
     let off = 0;
     while (off < data.length) {
       const s = this.#socket.live;
@@ -1076,13 +1081,14 @@ export class DatagramSocket
   /**
    * Sends one datagram.
    *
-   * @param data The payload (at most 65507 bytes for IPv4).
+   * @param data The payload (at most 65507 bytes for IPv4), or text (sent as UTF-8).
    * @param target Where to (host names are resolved once and remembered).
    * @returns The bytes sent.
    * @throws {Win32Error} When the name does not resolve or `sendto` fails (`WSAEMSGSIZE`...).
    */
-  async send(data: Uint8Array, target: DatagramTarget): Promise<number> {
-    parseArg(bytesSchema, data, "data");
+  async send(data: Uint8Array | string, target: DatagramTarget): Promise<number> {
+    parseArg(writeSchema, data, "data");
+    if (typeof data === "string") data = encoder.encode(data);
     const t = parseArg(targetSchema, target, "target");
     const hostname = parseArg(hostnameSchema, t.hostname, "target.hostname");
     const key = `${hostname}|${t.port}`;

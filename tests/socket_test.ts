@@ -139,7 +139,7 @@ winTest(
   async () => {
     using a = await listenDatagram({ port: 0 });
     using b = await listenDatagram({ port: 0, hostname: "127.0.0.1" });
-    await a.send(new TextEncoder().encode("ping ✓"), b.addr);
+    await a.send("ping ✓", b.addr); // a string goes as its UTF-8 bytes
     const [data, from] = await b.receive();
     assert.deepEqual(new TextDecoder().decode(data), "ping ✓");
     assert.deepEqual(from.port, a.addr.port);
@@ -206,6 +206,10 @@ winTest("IPv6 loopback: winipc server, native client on ::1", async (t) => {
     using conn = await connect({ hostname: "::1", port: server.addr.port });
     const peer = await accepted;
     assert.deepEqual(conn.remoteAddr.family, 6);
+    assert.equal(await conn.write("ü"), 2, "a string is written as its UTF-8 bytes");
+    const got = new Uint8Array(2);
+    for (let n = 0; n < 2;) n += (await peer.read(got.subarray(n)))!;
+    assert.deepEqual([...got], [0xc3, 0xbc]);
     await peer.write(new TextEncoder().encode("v6"));
     peer.close();
     assert.deepEqual(new TextDecoder().decode(await readAll(conn.readable)), "v6");
