@@ -591,11 +591,11 @@ export class Event extends KernelObject {
   /**
    * Waits on this thread, blocking the event loop.
    *
-   * @param timeout Milliseconds (default: forever).
+   * @param options Milliseconds, or `{ timeout }` as the other waits take it (default: forever).
    * @returns `true` when signalled, `false` on timeout.
    */
-  waitSync(timeout?: number): boolean {
-    const opts = parseWait({ timeout });
+  waitSync(options?: number | Pick<IoOptions, "timeout">): boolean {
+    const opts = parseWait(typeof options === "object" ? options : { timeout: options });
     return waitObjectSync(this.unsafeHandle, opts.timeout, this.#context("wait for")) !==
       "timeout";
   }
