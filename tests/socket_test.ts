@@ -533,3 +533,35 @@ winTest("an AbortSignal cancels a pending connect (ConnectEx)", async () => {
   listener.close();
   await pollerIdle();
 });
+
+winTest("a read, an accept and a receive time out or abort, and lose nothing", async () => {
+  using listener = await listen({ hostname: "127.0.0.1", port: 0 });
+  await assert.rejects(listener.accept({ timeout: 50 }), Deno.errors.TimedOut);
+  const stop = new AbortController();
+  const waiting = listener.accept({ signal: stop.signal });
+  stop.abort(new Error("stop"));
+  await assert.rejects(waiting, (e) => e instanceof Error && e.message === "stop");
+  // the listener still works after both
+  const accepted = listener.accept({ timeout: 30_000 });
+  using conn = await connect({ hostname: "127.0.0.1", port: listener.addr.port, timeout: 30_000 });
+  using peer = await accepted;
+  const buf = new Uint8Array(16);
+  await assert.rejects(peer.read(buf, { timeout: 50 }), Deno.errors.TimedOut);
+  // the bytes sent after the cancelled read all arrive
+  await conn.write("after", { timeout: 30_000 });
+  let got = 0;
+  while (got < 5) got += (await peer.read(buf.subarray(got), { timeout: 30_000 }))!;
+  assert.equal(new TextDecoder().decode(buf.subarray(0, got)), "after");
+
+  using udp = await listenDatagram({ hostname: "127.0.0.1", port: 0 });
+  await assert.rejects(udp.receive(undefined, { timeout: 50 }), Deno.errors.TimedOut);
+  await udp.send("ping", udp.addr, { timeout: 30_000 });
+  const [data] = await udp.receive(undefined, { timeout: 30_000 });
+  assert.equal(new TextDecoder().decode(data), "ping");
+  await assert.rejects(peer.read(buf, { timeout: -1 }), RangeError);
+  conn.close();
+  peer.close();
+  udp.close();
+  listener.close();
+  await pollerIdle();
+});
