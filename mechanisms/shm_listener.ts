@@ -164,13 +164,23 @@ export class ShmListener implements AsyncIterable<ShmChannel>, AsyncDisposable {
   /**
    * Waits for the next client.
    *
+   * @param options `timeout` (milliseconds, default none) and `signal`, which stop the wait.
    * @returns The connection, or `null` once the listener is closed.
+   * @throws {Deno.errors.TimedOut} When the timeout elapses first.
+   * @throws The signal's reason when aborted.
    */
-  async accept(): Promise<ShmChannel | null> {
+  async accept(options?: IoOptions): Promise<ShmChannel | null> {
+    const { signal, timeout } = parseArg(ioOptionsSchema.optional(), options, "options") ?? {};
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
     for (;;) {
       let hello: Uint8Array | null;
       try {
-        hello = await this.#rendezvous.receive();
+        hello = await this.#rendezvous.receive({
+          signal,
+          timeout: deadline === Infinity
+            ? undefined
+            : Math.max(0, Math.ceil(deadline - performance.now())),
+        });
       } catch (e) {
         if (e instanceof Deno.errors.BadResource) return null; // closed while waiting
         if (e instanceof PeerGoneError) {

@@ -262,6 +262,8 @@ winTest(
 
     const listenerName = uniqueName("conv-l");
     const listener = await listenShm(listenerName);
+    // an accept takes the shared { timeout, signal } too
+    await assert.rejects(listener.accept({ timeout: 50 }), Deno.errors.TimedOut);
     const client = connectShm(listenerName, { timeout: 10_000 });
     const server = await listener.accept();
     await closeTwice("ShmChannel (accepted)", server!);
