@@ -138,17 +138,14 @@ export {
   type UploadResult,
 } from "./mechanisms/http.ts";
 export {
-  applySettings,
   type CommEvent,
   type CommStatus,
   type CommTimeouts,
-  dcbSettings,
   decodeDeviceIdBuffer,
   decodeParallelStatus,
   decodeRawDeviceId,
   type DeviceId,
   type FlowControl,
-  type IoOptions as SerialIoOptions,
   type LineError,
   listPorts,
   type ModemStatus,
@@ -166,7 +163,6 @@ export {
   classId,
   type ClassOptions,
   ClassRegistration,
-  clearVariant,
   type ComAuth,
   ComError,
   type ComErrorOptions,
@@ -179,8 +175,6 @@ export {
   Dispatch,
   type EventConnection,
   events,
-  fromOleDate,
-  fromVariant,
   getObject,
   hresultName,
   initCom,
@@ -192,15 +186,12 @@ export {
   type ServeOptions as ComServeOptions,
   type ServerContext,
   setProxyBlanket,
-  toOleDate,
-  toVariant,
 } from "./mechanisms/com.ts";
 export {
   callNamedPipe,
   type CallNamedPipeOptions,
   DEFAULT_MAX_MESSAGE_BYTES,
   type ImpersonationLevel,
-  type IoOptions as PipeIoOptions,
   listPipes,
   MessageTooLargeError,
   NamedPipeClient,
@@ -282,6 +273,7 @@ export {
   type DdeServerHandlers,
   type DdeTransactionOptions,
 } from "./mechanisms/dde.ts";
+export type { IoOptions } from "./mechanisms/_validate.ts";
 export type { SecurityOptions } from "./ffi/security.ts";
 export { errorName, Win32Error, WinipcError } from "./ffi/error.ts";
 

@@ -169,16 +169,6 @@ export function ws2(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
 }
 
 /**
- * Ends this process's use of Winsock (`WSACleanup`) if {@linkcode ws2} started it. Sockets still
- * open become invalid. The next {@linkcode ws2} call starts Winsock again.
- */
-export function wsaCleanup(): void {
-  if (!started) return;
-  started = false;
-  rawWs2().WSACleanup();
-}
-
-/**
  * Reads `WSAGetLastError` now. Call it right after the failing synchronous call.
  *
  * @returns The calling thread's last socket error.

@@ -88,6 +88,36 @@ export const signalSchema: z.ZodType<AbortSignal | undefined> = z
   .instanceof(AbortSignal, { error: "must be an AbortSignal" })
   .optional();
 
+/**
+ * The waiting part of an operation's options, shared by every mechanism: how long it may wait and
+ * what cancels it. An option type with more members extends it; one whose wait is a single Win32
+ * call with its own bound, which no signal can interrupt (`SendMessageTimeoutW`,
+ * `DdeClientTransaction`), extends `Pick<IoOptions, "timeout">`.
+ *
+ * @example Read for at most a second, or until the user gives up
+ * ```ts
+ * import type { IoOptions } from "./_validate.ts";
+ * const cancel = new AbortController();
+ * const options: IoOptions = { timeout: 1000, signal: cancel.signal };
+ * ```
+ */
+export interface IoOptions {
+  /**
+   * Milliseconds to wait (0 to 2^32 - 2, or `Infinity` for ever); the operation then throws
+   * `Deno.errors.TimedOut`, unless its documentation names another answer. Each operation
+   * documents its default.
+   */
+  timeout?: number;
+  /** Cancels the wait: the operation rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** The schema of {@linkcode IoOptions}, strict; `ioOptionsSchema.extend({...})` adds members. */
+export const ioOptionsSchema = z.object({
+  timeout: timeoutSchema.optional(),
+  signal: signalSchema,
+}).strict();
+
 /** Security options (`inheritable`, `sddl`). */
 export const securitySchema = z.object({
   inheritable: z.boolean().optional(),

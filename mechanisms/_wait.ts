@@ -33,6 +33,7 @@
  *
  * @module
  */
+import type { IoOptions } from "./_validate.ts";
 import { checkHandle, lastError, Win32Error } from "../ffi/error.ts";
 import {
   INFINITE,
@@ -56,7 +57,7 @@ export type WaitResult = "signaled" | "abandoned" | "timeout";
  * const signaled = await ready.wait({ timeout: 1000, signal: AbortSignal.timeout(5000) });
  * ```
  */
-export interface WaitOptions {
+export interface WaitOptions extends IoOptions {
   /** Milliseconds to wait; `Infinity` (the default) waits until signalled. */
   timeout?: number;
   /** Aborts the wait: the promise rejects with the signal's reason. */

@@ -74,7 +74,7 @@ import { wide } from "../ffi/strings.ts";
 import { StructLayout } from "../ffi/struct.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, OverlappedOp } from "./_io.ts";
 import { waitObject } from "./_wait.ts";
-import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { type IoOptions, ioOptionsSchema, parseArg } from "./_validate.ts";
 
 const ERROR_INSUFFICIENT_BUFFER = 122;
 
@@ -750,6 +750,7 @@ export class ChildProcess implements AsyncDisposable {
   readonly handleListUsed: boolean;
   readonly #process: OwnedHandle;
   #status: Promise<ChildStatus> | undefined;
+  #closing: Promise<void> | undefined;
 
   /** @internal */
   constructor(init: {
@@ -793,12 +794,8 @@ export class ChildProcess implements AsyncDisposable {
    * if (status === null) child.kill();
    * ```
    */
-  async wait(options?: { timeout?: number; signal?: AbortSignal }): Promise<ChildStatus | null> {
-    const opts: { timeout?: number; signal?: AbortSignal } = parseArg(
-      z.object({ timeout: timeoutSchema.optional(), signal: signalSchema }).strict().optional(),
-      options,
-      "options",
-    ) ?? {};
+  async wait(options?: IoOptions): Promise<ChildStatus | null> {
+    const opts: IoOptions = parseArg(ioOptionsSchema.optional(), options, "options") ?? {};
     const h = this.#process.unsafeHandle;
     const state = await waitObject(h, opts, `Cannot wait for process ${this.pid}`);
     if (state === "timeout") return null;
@@ -828,13 +825,29 @@ export class ChildProcess implements AsyncDisposable {
     );
   }
 
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Closes the pipes, then, once their operations in flight have ended, the process handle. The
+   * child keeps running if it still is. A second call does nothing.
+   */
+  close(): void {
+    this.#closing ??= (async () => {
+      this.stdin?.close();
+      this.stdout?.close();
+      this.stderr?.close();
+      await Promise.all([this.stdin?.settled(), this.stdout?.settled(), this.stderr?.settled()]);
+      this.#process.close();
+    })();
+  }
+
   /** Closes the pipes and the process handle (the child keeps running if it still is). */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.stdin?.close();
-    this.stdout?.close();
-    this.stderr?.close();
-    await Promise.all([this.stdin?.settled(), this.stdout?.settled(), this.stderr?.settled()]);
-    this.#process.close();
+    this.close();
+    await this.#closing;
   }
 }
 

@@ -37,11 +37,11 @@ import { Win32Error, WinipcError, withLastError } from "../ffi/error.ts";
 import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE } from "../ffi/kernel32.ts";
 import type { SecurityOptions } from "../ffi/security.ts";
 import {
+  type IoOptions,
+  ioOptionsSchema,
   objectNameSchema,
   parseArg,
   securitySchema,
-  signalSchema,
-  timeoutSchema,
 } from "./_validate.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
 import { capacitySchema, fixedFrames, spinSchema, validCapacity } from "./_shm_limits.ts";
@@ -132,7 +132,7 @@ export interface ShmChannelCreateOptions {
  * await using channel = await ShmChannel.open("Local\frames", { timeout: 5000 });
  * ```
  */
-export interface ShmChannelOpenOptions {
+export interface ShmChannelOpenOptions extends IoOptions {
   /** Microseconds to spin before sleeping. Default 50. */
   spinMicros?: number;
   /** Milliseconds to wait for a creator that is still initialising. Default 10,000. */
@@ -155,7 +155,7 @@ export interface ShmChannelOpenOptions {
  * const reply = await channel.receive({ timeout: 1000, signal: cancel.signal });
  * ```
  */
-export interface ChannelOpOptions {
+export interface ChannelOpOptions extends IoOptions {
   /** Aborts the wait. */
   signal?: AbortSignal;
   /** Milliseconds to wait at most; `Infinity` by default. */
@@ -236,21 +236,20 @@ const createSchema = z.object({
   spinMicros: spinSchema.optional(),
   security: securitySchema,
 }).strict().optional();
-const openSchema = z.object({
+const openSchema = ioOptionsSchema.extend({
   spinMicros: spinSchema.optional(),
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
   security: securitySchema,
 }).strict().optional();
-const opSchema = z.object({ signal: signalSchema, timeout: timeoutSchema.optional() }).strict()
-  .optional();
+const opSchema = ioOptionsSchema.optional();
 
 /** The hot path's argument check: the same message a zod schema would give, at no cost. */
 function checkData(data: unknown): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) {
-    throw new TypeError('Invalid argument "data": must be a Uint8Array');
+    throw new TypeError('Invalid argument "data": must be a Uint8Array or a string');
   }
 }
+
+const encoder = new TextEncoder();
 
 /** Process handles a channel end keeps at most (the oldest is closed to make room). */
 const MAX_WATCHED = 128;
@@ -453,6 +452,8 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   #closed = false;
   #writeClosed = false;
   #consumerClaimed = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
   /** `"creator"` or `"opener"`. */
   readonly role: "creator" | "opener";
   /** The channel's name. */
@@ -791,13 +792,14 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   /**
    * Sends a message if the ring has room now.
    *
-   * @param data The message (copied into the ring).
+   * @param data The message (copied into the ring), or text (sent as UTF-8).
    * @returns `false` when the ring is full (or looks full: room comes back in batches, see the
    *   module documentation).
    * @throws {RangeError} When the message is larger than {@linkcode ShmChannel.maxMessageSize}.
    * @throws {Deno.errors.BrokenPipe} When the receiver closed the channel.
    */
-  trySend(data: Uint8Array): boolean {
+  trySend(data: Uint8Array | string): boolean {
+    if (typeof data === "string") data = encoder.encode(data);
     checkData(data);
     this.#checkSendable(data);
     return this.#put(data);
@@ -806,14 +808,15 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   /**
    * Sends a message, waiting (without blocking the event loop) while the ring is full.
    *
-   * @param data The message (copied into the ring).
+   * @param data The message (copied into the ring), or text (sent as UTF-8).
    * @param options `signal`, `timeout`.
    * @throws {RangeError} When the message is larger than {@linkcode ShmChannel.maxMessageSize}.
    * @throws {Deno.errors.BrokenPipe} When the receiver closed the channel.
    * @throws {PeerGoneError} When the receiver's process ended while the ring was full.
    * @throws {Deno.errors.TimedOut} When the timeout elapses.
    */
-  async send(data: Uint8Array, options?: ChannelOpOptions): Promise<void> {
+  async send(data: Uint8Array | string, options?: ChannelOpOptions): Promise<void> {
+    if (typeof data === "string") data = encoder.encode(data);
     checkData(data);
     this.#checkSendable(data);
     if (this.#put(data)) return;
@@ -1236,11 +1239,12 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   }
 
   /**
-   * The received messages as a stream. It reads only when its reader asks (no read-ahead), so a
-   * stream and direct `receive` calls can take turns.
+   * The received messages as a stream, made on first access and the same one after. It reads
+   * only when its reader asks (no read-ahead), so a stream and direct `receive` calls can take
+   * turns.
    */
   get readable(): ReadableStream<Uint8Array> {
-    return new ReadableStream<Uint8Array>({
+    return this.#readable ??= new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         const message = await this.receive();
         if (message === null) controller.close();
@@ -1249,12 +1253,20 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     }, { highWaterMark: 0 });
   }
 
-  /** A stream whose chunks are sent as messages; closing it closes this end's sending side. */
+  /**
+   * A stream whose chunks are sent as messages, made on first access and the same one after;
+   * closing it closes this end's sending side (as {@linkcode ShmChannel.closeWrite}).
+   */
   get writable(): WritableStream<Uint8Array> {
-    return new WritableStream<Uint8Array>({
+    return this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.send(chunk),
       close: () => this.closeWrite(),
     });
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /**

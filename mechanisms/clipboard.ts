@@ -50,7 +50,7 @@ import {
 } from "./_clipboard_codecs.ts";
 import { hasPngSignature } from "fast-png";
 import { AsyncQueue } from "./_queue.ts";
-import { parseArg, signalSchema } from "./_validate.ts";
+import { type IoOptions, parseArg, signalSchema } from "./_validate.ts";
 import { pollUntil } from "./_wait.ts";
 import { hwndValue, NativeWindow } from "./_window.ts";
 
@@ -170,7 +170,7 @@ export interface ClipboardFormat {
  * const text = await readText({ timeout: 10_000, signal: AbortSignal.timeout(15_000) });
  * ```
  */
-export interface ClipboardOptions {
+export interface ClipboardOptions extends IoOptions {
   /**
    * Milliseconds to keep retrying while another window holds the clipboard open. Default 2000.
    * 0 tries once.

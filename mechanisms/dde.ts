@@ -86,7 +86,7 @@ import { atoms } from "../ffi/atoms.ts";
 import { inCallback, pump, type PumpLease, releaseAfterCallbacks } from "./_pump.ts";
 import { hwndFrom, hwndValue, NativeWindow } from "./_window.ts";
 import { AsyncQueue } from "./_queue.ts";
-import { parseArg, signalSchema } from "./_validate.ts";
+import { type IoOptions, parseArg, signalSchema } from "./_validate.ts";
 import type {
   DdeEvent,
   DdeReply,
@@ -425,7 +425,7 @@ function formatId(f: DdeFormat): number {
  * using conv = await DdeClient.connect("LabServer", "Results", { timeout: 30_000 });
  * ```
  */
-export interface DdeConnectOptions {
+export interface DdeConnectOptions extends Pick<IoOptions, "timeout"> {
   /** Milliseconds each transaction may take. Default 5000. */
   timeout?: number;
 }
@@ -440,7 +440,7 @@ export interface DdeConnectOptions {
  * await conv.execute("[Calibrate]", { timeout: 60_000 });
  * ```
  */
-export interface DdeTransactionOptions {
+export interface DdeTransactionOptions extends Pick<IoOptions, "timeout"> {
   /** Milliseconds this transaction may take; default the connection's. */
   timeout?: number;
 }
@@ -478,7 +478,7 @@ export interface DdeRequestOptions extends DdeTransactionOptions {
  * }
  * ```
  */
-export interface DdeAdviseOptions extends DdeTransactionOptions {
+export interface DdeAdviseOptions extends DdeTransactionOptions, IoOptions {
   /** `true` (default): a hot link, each update carries the data; `false`: a warm link, updates
    * only say that the item changed (`data` is `null`; request it if needed). */
   hot?: boolean;
@@ -559,7 +559,7 @@ export interface DdeServiceTopic {
  * console.log(await DdeClient.services(options));
  * ```
  */
-export interface DdeServicesOptions {
+export interface DdeServicesOptions extends Pick<IoOptions, "timeout"> {
   /**
    * Milliseconds for the broadcast (windows that do not answer within it are skipped, each
    * System topic's request gets as long). Default 5000.
@@ -1015,6 +1015,11 @@ export class DdeConversation {
     return queue.iterate(o.signal, stop);
   }
 
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#instance.closed;
+  }
+
   /** Ends the conversation and its advise loops. Idempotent. */
   close(): void {
     if (this.#instance.closed) return;
@@ -1444,6 +1449,14 @@ export class DdeClient {
   }
 
   /**
+   * Whether `close()` has run, or the conversation was given up on (its thread held up past a
+   * transaction's timeout); operations then reject with `BadResource`.
+   */
+  get closed(): boolean {
+    return this.#closedReason !== undefined;
+  }
+
+  /**
    * Ends the conversation, its advise loops and its thread. Idempotent. Transactions still
    * waiting reject with `BadResource`; the thread ends once the DDEML call it is making returns.
    *
@@ -1768,6 +1781,11 @@ export class DdeServer {
   /** Lets the process exit while serving. */
   unref(): void {
     this.#instance.unref();
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#instance.closed;
   }
 
   /**

@@ -29,7 +29,7 @@ import { z } from "zod";
 import { Win32Error, WinipcError } from "../ffi/error.ts";
 import { isWindows, UnsupportedPlatformError } from "../ffi/library.ts";
 import type { Job, WorkerMessage } from "./_http_worker.ts";
-import { parseArg, signalSchema, urlSchema } from "./_validate.ts";
+import { type IoOptions, parseArg, signalSchema, urlSchema } from "./_validate.ts";
 
 // ---------------------------------------------------------------------------------------------
 // validation
@@ -100,7 +100,7 @@ export interface Progress {
  * });
  * ```
  */
-export interface TransferOptions {
+export interface TransferOptions extends IoOptions {
   /** Request headers. */
   headers?: Record<string, string>;
   /** Connect, send and receive timeout, each, in milliseconds (default 30000). */

@@ -53,7 +53,14 @@ import {
 import { SecurityAttributes, type SecurityOptions } from "../ffi/security.ts";
 import { wide } from "../ffi/strings.ts";
 import { FULL_MAILSLOT_PATH, readerSlotNameSchema, writerSlotNameSchema } from "./_names.ts";
-import { parseArg, securitySchema, signalSchema, timeoutSchema } from "./_validate.ts";
+import {
+  type IoOptions,
+  ioOptionsSchema,
+  parseArg,
+  securitySchema,
+  signalSchema,
+  timeoutSchema,
+} from "./_validate.ts";
 import { sleep } from "./_wait.ts";
 import { ProtocolError } from "./channel.ts";
 
@@ -187,10 +194,7 @@ const readerOptionsSchema = z.object({
   { error: "maxMessageBytes and maxMessageSize (its former name) differ" },
 ).optional();
 
-const readOptionsSchema = z.object({
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
-}).strict().optional();
+const readOptionsSchema = ioOptionsSchema.optional();
 
 /**
  * Options of {@linkcode MailslotReader.messages}.
@@ -226,7 +230,7 @@ export interface MailslotMessagesOptions {
  * const message = await slot.read({ timeout: 5000, signal: controller.signal });
  * ```
  */
-export interface MailslotReadOptions {
+export interface MailslotReadOptions extends IoOptions {
   /** Milliseconds to wait; default: the slot's read timeout. */
   timeout?: number;
   /** Stops waiting; the promise rejects with the signal's reason. */
@@ -629,6 +633,11 @@ export class MailslotWriter implements Disposable {
       `Cannot write to mailslot "${this.path}"`,
     );
     return count[0];
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#handle.closed;
   }
 
   /** Closes the writer. A second call does nothing. */

@@ -749,6 +749,11 @@ export class MsRpcServer implements Disposable, AsyncDisposable {
     new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(reply!, out.length)).set(out);
   }
 
+  /** Whether `close()` has run (the unregistration may still be completing). */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
   /**
    * Unregisters the interface, waits for the calls in progress to complete, then frees the
    * dispatch and security callbacks. Idempotent: every call returns the same promise.
@@ -891,6 +896,11 @@ export class MsRpcClient implements Disposable {
     } finally {
       if (sent) rpc.I_RpcFreeBuffer(message);
     }
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Frees the binding. */

@@ -97,7 +97,7 @@ import {
 } from "./_pipe_native.ts";
 import { ntdll } from "../ffi/ntdll.ts";
 import { ProtocolError } from "./channel.ts";
-import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { type IoOptions, ioOptionsSchema, parseArg, signalSchema } from "./_validate.ts";
 import { sleep } from "./_wait.ts";
 
 export { MAX_PIPE_PATH } from "./_names.ts";
@@ -244,40 +244,19 @@ const readSizeSchema = z.number({ error: "must be a number of bytes" })
   .int({ error: "must be a whole number of bytes" })
   .min(1, { error: "must be at least 1 byte" })
   .max(0x7fff_ffff, { error: "must be below 2 GiB" });
-const ioOptionsSchema = z.object({
-  signal: signalSchema,
-  timeout: timeoutSchema.optional(),
-}).strict().optional();
+const ioOptionsArg = ioOptionsSchema.optional();
 const maxMessageSchema = z.number({ error: "must be a number of bytes" })
   .int({ error: "must be a whole number of bytes" })
   .min(1, { error: "must be at least 1 byte" })
   .max(0xffff_ffff, { error: "must be below 4 GiB" });
-const readMessageOptionsSchema = z.object({
-  signal: signalSchema,
-  timeout: timeoutSchema.optional(),
+const readMessageOptionsSchema = ioOptionsSchema.extend({
   maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
 const bytesSchema = z.union([z.instanceof(Uint8Array), z.string()], {
   error: "must be a Uint8Array or a string",
 });
 
-/**
- * Options of one read, write or transaction.
- *
- * @example Read for at most 2 s, or until the caller gives up
- * ```ts
- * import type { PipeConnection } from "./pipe.ts";
- * declare const conn: PipeConnection;
- * const controller = new AbortController();
- * const n = await conn.read(new Uint8Array(4096), { timeout: 2000, signal: controller.signal });
- * ```
- */
-export interface IoOptions {
-  /** Cancels the operation (`CancelIoEx`); the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-  /** Milliseconds before the operation is cancelled with `Deno.errors.TimedOut`. Default none. */
-  timeout?: number;
-}
+export type { IoOptions } from "./_validate.ts";
 
 /**
  * Options of {@linkcode PipeConnection.readMessage}.
@@ -374,9 +353,7 @@ export interface TransactOptions extends IoOptions {
   maxMessageBytes?: number;
 }
 
-const transactOptionsSchema = z.object({
-  signal: signalSchema,
-  timeout: timeoutSchema.optional(),
+const transactOptionsSchema = ioOptionsSchema.extend({
   replyBufferSize: readSizeSchema.optional(),
   maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
@@ -736,7 +713,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    */
   async read(buffer: Uint8Array, options?: IoOptions): Promise<number | null> {
     parseArg(z.instanceof(Uint8Array, { error: "must be a Uint8Array" }), buffer, "buffer");
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     this.#may("read");
     const target = toBytes(buffer);
     return await this.#readLane.run(async () => {
@@ -939,7 +916,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    */
   async write(data: Uint8Array | string, options?: IoOptions): Promise<number> {
     parseArg(bytesSchema, data, "data");
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     this.#may("write");
     const bytes = toBytes(data);
     return await this.#writeLane.run(async () => {
@@ -1490,7 +1467,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
  * await using client = await NamedPipeClient.connect("jobs", { timeout: 30_000 });
  * ```
  */
-export interface NamedPipeConnectOptions {
+export interface NamedPipeConnectOptions extends IoOptions {
   /**
    * The read mode. Default: the pipe's own type (`GetNamedPipeInfo`), so a client of a
    * message-mode server reads messages. `"message"` on a byte-mode pipe fails.
@@ -1563,10 +1540,8 @@ const impersonationFlags: Record<ImpersonationLevel, number> = {
   delegation: 3 << 16,
 };
 
-const connectOptionsSchema = z.object({
+const connectOptionsSchema = ioOptionsSchema.extend({
   mode: modeSchema.optional(),
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
   readBufferSize: readSizeSchema.optional(),
   maxMessageBytes: maxMessageSchema.optional(),
   impersonationLevel: z.enum(["anonymous", "identification", "impersonation", "delegation"], {
@@ -1790,7 +1765,7 @@ export class NamedPipeClient extends PipeConnection {
  * const reply = await callNamedPipe("jobs", "status?", { timeout: 500, replyBufferSize: 256 });
  * ```
  */
-export interface CallNamedPipeOptions {
+export interface CallNamedPipeOptions extends IoOptions {
   /** Milliseconds to wait for a free instance and for the reply. Default 10000. */
   timeout?: number;
   /** Cancels the call. */
@@ -1801,9 +1776,7 @@ export interface CallNamedPipeOptions {
   maxMessageBytes?: number;
 }
 
-const callOptionsSchema = z.object({
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
+const callOptionsSchema = ioOptionsSchema.extend({
   replyBufferSize: readSizeSchema.optional(),
   maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();

@@ -62,7 +62,7 @@ import {
 } from "./_registry.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
 import { Event } from "./sync.ts";
-import { objectNameSchema, parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { type IoOptions, ioOptionsSchema, objectNameSchema, parseArg } from "./_validate.ts";
 
 export { PeerGoneError, type ShmChannelInfo } from "./channel.ts";
 
@@ -194,7 +194,7 @@ export interface SubscriberOptions extends PubSubServiceOptions {
  * const sample = await sub.receive({ timeout: 1000 });
  * ```
  */
-export interface PubSubWaitOptions {
+export interface PubSubWaitOptions extends IoOptions {
   /** Milliseconds to wait at most; `Infinity` by default. */
   timeout?: number;
   /** Aborts the wait. */
@@ -276,8 +276,7 @@ const shape = {
 const publisherSchema = z.object(shape).strict().optional();
 const subscriberSchema = z.object({ ...shape, create: z.boolean().optional() }).strict()
   .optional();
-const waitSchema = z.object({ timeout: timeoutSchema.optional(), signal: signalSchema }).strict()
-  .optional();
+const waitSchema = ioOptionsSchema.optional();
 
 /** The layout every process derives from the header's shape words. */
 interface Layout {
@@ -934,7 +933,7 @@ export class Publisher implements Disposable {
   /**
    * Loans a sample, copies `data` into it and publishes it.
    *
-   * @param data The bytes (at most `sampleSize`).
+   * @param data The bytes (at most `sampleSize`), or text (sent as UTF-8).
    * @param options `timeout`, `signal`.
    * @returns The sample's sequence number.
    * @throws {RangeError} When `data` is larger than a sample.
@@ -946,9 +945,10 @@ export class Publisher implements Disposable {
    * await pub.send(new TextEncoder().encode("hello"));
    * ```
    */
-  async send(data: Uint8Array, options?: PubSubWaitOptions): Promise<number> {
+  async send(data: Uint8Array | string, options?: PubSubWaitOptions): Promise<number> {
+    if (typeof data === "string") data = new TextEncoder().encode(data);
     if (!(data instanceof Uint8Array)) {
-      throw new TypeError('Invalid argument "data": must be a Uint8Array');
+      throw new TypeError('Invalid argument "data": must be a Uint8Array or a string');
     }
     if (data.length > this.#layout.sampleSize) {
       throw new RangeError(
@@ -1108,6 +1108,11 @@ export class Publisher implements Disposable {
       await new Promise((r) => setTimeout(r, 5));
       this.#sweep(true);
     }
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /**
@@ -1450,6 +1455,11 @@ export class Subscriber implements Disposable {
         sample.release();
       }
     }
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /**

@@ -31,7 +31,7 @@ import { WinipcError } from "../ffi/base_error.ts";
 import { z } from "zod";
 import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "./pipe.ts";
 import { connectShm, listenShm } from "./shm_listener.ts";
-import { parseArg, signalSchema, timeoutSchema } from "./_validate.ts";
+import { type IoOptions, ioOptionsSchema, parseArg } from "./_validate.ts";
 import { spinSchema } from "./_shm_limits.ts";
 import {
   AUTH_METHOD,
@@ -692,6 +692,7 @@ async function accept(name: string, options: RpcServerOptions): Promise<Acceptor
 export class RpcServer implements AsyncDisposable {
   readonly #acceptor: Acceptor;
   readonly #done: Promise<void>;
+  #closing: Promise<void> | undefined;
   /** The name clients connect to (over TCP, the bound `host:port`). */
   readonly name: string;
   /** How messages travel. */
@@ -791,14 +792,26 @@ export class RpcServer implements AsyncDisposable {
     );
   }
 
-  /** Stops accepting clients; connections already open are served until they end. */
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Stops accepting clients; connections already open are served until they end. A second call
+   * does nothing.
+   */
   close(): void {
-    void this.#acceptor.close();
+    void this.#stop();
+  }
+
+  #stop(): Promise<void> {
+    return this.#closing ??= (async () => await this.#acceptor.close())();
   }
 
   /** Stops accepting and waits for the accept loop to end. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#acceptor.close();
+    await this.#stop();
     await this.#done;
   }
 }
@@ -816,15 +829,14 @@ export class RpcServer implements AsyncDisposable {
  * const result = await client.call("slow", [], { timeout: 2000, signal: cancel.signal });
  * ```
  */
-export interface CallOptions {
+export interface CallOptions extends IoOptions {
   /** Milliseconds before the call fails with `Deno.errors.TimedOut` (and is cancelled). */
   timeout?: number;
   /** Cancels the call (the server's handler sees its signal abort). */
   signal?: AbortSignal;
 }
 
-const callOptionsSchema = z.object({ timeout: timeoutSchema.optional(), signal: signalSchema })
-  .strict().optional();
+const callOptionsSchema = ioOptionsSchema.optional();
 
 /**
  * Options of {@linkcode RpcClient.connect}.
@@ -840,11 +852,13 @@ const callOptionsSchema = z.object({ timeout: timeoutSchema.optional(), signal: 
  * });
  * ```
  */
-export interface RpcClientOptions {
+export interface RpcClientOptions extends IoOptions {
   /** `"pipe"` (default) or `"shm"`: what the server listens on (`"tcp"` comes with an address). */
   transport?: RpcTransport;
   /** Milliseconds to wait for the server to take the connection. Default 10,000. */
   timeout?: number;
+  /** Gives up connecting: `connect` rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** Microseconds shared-memory connections spin before sleeping. Default 50. */
   spinMicros?: number;
   /**
@@ -875,15 +889,38 @@ const serverOptionsSchema = z.object({
   rejectRemoteClients: z.boolean({ error: "must be a boolean" }).optional(),
   maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
-const clientOptionsSchema = z.object({
+const clientOptionsSchema = ioOptionsSchema.extend({
   transport: transportSchema.optional(),
-  timeout: timeoutSchema.optional(),
   spinMicros: spinSchema.optional(),
   maxMessageBytes: maxMessageSchema.optional(),
   currentUserOnly: z.boolean({ error: "must be a boolean" }).optional(),
 }).strict().optional();
 
 /** Presents the token to a TCP server and waits for its answer. */
+/**
+ * Settles as `work` does, or rejects with the signal's reason when it aborts first; what `work`
+ * brings after that is handed to `discard`.
+ */
+function untilAborted<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  discard: (late: T) => void,
+): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.then(discard, () => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason);
+      work.then(discard, () => undefined);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 async function authenticate(conn: MessageConnection, token: string, timeout: number) {
   await conn.send(encoder.encode(JSON.stringify({
     jsonrpc: "2.0",
@@ -942,6 +979,7 @@ async function authenticate(conn: MessageConnection, token: string, timeout: num
  */
 export class RpcClient<T extends Procedures> implements AsyncDisposable {
   readonly #conn: MessageConnection;
+  #closed = false;
   readonly #procedures: T;
   readonly #pending = new Map<
     number,
@@ -998,12 +1036,21 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
       if (opts.transport !== undefined && opts.transport !== "tcp") {
         throw new TypeError(`options.transport: "${opts.transport}" does not take a TCP address`);
       }
-      const conn = await connectTcp(address, opts.timeout ?? 10_000);
+      opts.signal?.throwIfAborted();
+      const conn = await untilAborted(
+        connectTcp(address, opts.timeout ?? 10_000),
+        opts.signal,
+        (late) => late.close(),
+      );
       if (address.token !== undefined) {
         try {
-          await authenticate(conn, address.token, opts.timeout ?? 10_000);
+          await untilAborted(
+            authenticate(conn, address.token, opts.timeout ?? 10_000),
+            opts.signal,
+            () => undefined,
+          );
         } catch (e) {
-          conn.close();
+          conn.close(); // on an abort, this also ends the authentication in flight
           throw e;
         }
       }
@@ -1016,13 +1063,18 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
     }
     if (opts.transport === "shm") {
       return new RpcClient(
-        await connectShm(name, { timeout: opts.timeout, spinMicros: opts.spinMicros }),
+        await connectShm(name, {
+          timeout: opts.timeout,
+          signal: opts.signal,
+          spinMicros: opts.spinMicros,
+        }),
         procedures,
       );
     }
     const pipe = await NamedPipeClient.connect(name, {
       mode: "message",
       timeout: opts.timeout ?? 10_000,
+      signal: opts.signal,
       maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_LINE,
       currentUserOnly: opts.currentUserOnly ?? true,
     });
@@ -1169,8 +1221,15 @@ export class RpcClient<T extends Procedures> implements AsyncDisposable {
     });
   }
 
-  /** Closes the connection; pending calls fail. */
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Closes the connection; pending calls fail. A second call does nothing. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#conn.close();
   }
 

@@ -72,7 +72,7 @@ import {
   OPEN_EXISTING,
 } from "../ffi/kernel32.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
-import { parseArg, portNameSchema, signalSchema, timeoutSchema } from "./_validate.ts";
+import { type IoOptions, ioOptionsSchema, parseArg, portNameSchema } from "./_validate.ts";
 import { ntdll } from "../ffi/ntdll.ts";
 import { OverlappedOp } from "./_io.ts";
 import { applySettings, dcbSettings, settingsSchema } from "./_dcb.ts";
@@ -316,28 +316,9 @@ const openOptionsSchema = settingsSchema.extend({
   writeTimeout: msSchema.optional(),
 }).strict().optional();
 
-const ioOptionsSchema = z.object({
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
-}).strict().optional();
+const ioOptionsArg = ioOptionsSchema.optional();
 
-/**
- * Options of a read or write.
- *
- * @example Wait 500 ms for an answer
- * ```ts
- * import { SerialPort } from "./serial.ts";
- * using port = SerialPort.open("COM5");
- * await port.write(new TextEncoder().encode("*IDN?\r\n"), { timeout: 500 });
- * const n = await port.read(new Uint8Array(256), { timeout: 500 });
- * ```
- */
-export interface IoOptions {
-  /** Milliseconds to wait; `Infinity` (the default) waits as long as it takes. */
-  timeout?: number;
-  /** Aborts the operation (`CancelIoEx`): the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-}
+export type { IoOptions } from "./_validate.ts";
 
 /**
  * The raw `COMMTIMEOUTS` of a port, in milliseconds (`0xFFFFFFFF` is `MAXDWORD`).
@@ -788,7 +769,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
     if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
       throw new TypeError('Invalid argument "buffer": must be a non-empty Uint8Array');
     }
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     for (;;) {
       const { count, timedOut } = await this.#overlapped(
         this.#read,
@@ -810,9 +791,9 @@ export class SerialPort implements Disposable, AsyncDisposable {
   /**
    * Writes all of `data`.
    *
-   * @param data The bytes.
+   * @param data The bytes, or text (written as UTF-8).
    * @param options Timeout (milliseconds, default none) and AbortSignal.
-   * @returns `data.length`.
+   * @returns The number of bytes written (all of them).
    * @throws {Deno.errors.TimedOut} When the bytes were not all accepted within the timeout.
    * @throws {Win32Error} When the device fails.
    *
@@ -823,11 +804,12 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * await port.write(new TextEncoder().encode("hello\n"));
    * ```
    */
-  async write(data: Uint8Array, options?: IoOptions): Promise<number> {
+  async write(data: Uint8Array | string, options?: IoOptions): Promise<number> {
+    if (typeof data === "string") data = new TextEncoder().encode(data);
     if (!(data instanceof Uint8Array)) {
-      throw new TypeError('Invalid argument "data": must be a Uint8Array');
+      throw new TypeError('Invalid argument "data": must be a Uint8Array or a string');
     }
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     const deadline = opts.timeout === undefined || opts.timeout === Infinity
       ? Infinity
       : performance.now() + opts.timeout;
@@ -1067,7 +1049,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    */
   async waitEvent(events: CommEvent[], options?: IoOptions): Promise<CommEvent[]> {
     const list = parseArg(eventsSchema, events, "events");
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     const mask = list.reduce((m, e) => m | EVENT_BITS[e], 0);
     checkBool(
       kernel32().SetCommMask(this.unsafeHandle, mask),
@@ -1162,7 +1144,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * ```
    */
   async parallelStatus(options?: IoOptions): Promise<ParallelStatus> {
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     const what = "read the parallel-port status";
     const out = new Uint8Array(1);
     const count = await this.#ioctl(
@@ -1200,7 +1182,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
    * ```
    */
   async deviceId(options?: IoOptions): Promise<DeviceId> {
-    const opts: IoOptions = parseArg(ioOptionsSchema, options, "options") ?? {};
+    const opts: IoOptions = parseArg(ioOptionsArg, options, "options") ?? {};
     const what = "read the IEEE 1284 device ID";
     const sizeOut = new Uint8Array(4);
     const got = await this.#ioctl(

@@ -39,6 +39,8 @@ import { SecurityAttributes, type SecurityOptions } from "../ffi/security.ts";
 import { wide, wideOrNull } from "../ffi/strings.ts";
 import { splitDword, SYSTEM_INFO } from "../ffi/struct.ts";
 import {
+  type IoOptions,
+  ioOptionsSchema,
   mappingSizeSchema,
   MAX_OBJECT_NAME,
   objectNameSchema,
@@ -124,7 +126,7 @@ export interface OpenSharedMemoryOptions {
  * });
  * ```
  */
-export interface CreateOrOpenSharedMemoryOptions extends CreateSharedMemoryOptions {
+export interface CreateOrOpenSharedMemoryOptions extends CreateSharedMemoryOptions, IoOptions {
   /**
    * Runs once, in the peer that created the mapping, before any other peer can open it. It gets
    * the whole view. Other peers' `createOrOpen` resolves only after it has returned (a promise it
@@ -185,7 +187,7 @@ const createOrOpenSchema = z.object({
   timeout: timeoutSchema.optional(),
   signal: signalSchema,
 }).strict();
-const waitSchema = z.object({ timeout: timeoutSchema.optional(), signal: signalSchema }).strict();
+const waitSchema = ioOptionsSchema;
 const initNameSchema = objectNameSchema.refine(
   (s) => s.length + INIT_LOCK_SUFFIX.length <= MAX_OBJECT_NAME,
   { error: `must be at most ${MAX_OBJECT_NAME - INIT_LOCK_SUFFIX.length} characters` },
@@ -471,7 +473,7 @@ export class SharedMemory implements Disposable {
    */
   static async openInitialized(
     name: string,
-    options?: OpenSharedMemoryOptions & { timeout?: number; signal?: AbortSignal },
+    options?: OpenSharedMemoryOptions & IoOptions,
   ): Promise<SharedMemory> {
     const n = parseArg(initNameSchema, name, "name");
     const { access, ...wait } = options ?? {};
@@ -481,7 +483,7 @@ export class SharedMemory implements Disposable {
 
   static async #underInitLock<T>(
     name: string,
-    options: { timeout?: number; signal?: AbortSignal; security?: SecurityOptions },
+    options: IoOptions & { security?: SecurityOptions },
     fn: () => T | Promise<T>,
   ): Promise<T> {
     const lockName = name + INIT_LOCK_SUFFIX;

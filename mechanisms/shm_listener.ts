@@ -28,11 +28,11 @@ import { z } from "zod";
 import { PeerGoneError, ProtocolError, ShmChannel } from "./channel.ts";
 import type { SecurityOptions } from "../ffi/security.ts";
 import {
+  type IoOptions,
+  ioOptionsSchema,
   objectNameSchema,
   parseArg,
   securitySchema,
-  signalSchema,
-  timeoutSchema,
 } from "./_validate.ts";
 import { capacitySchema, fixedFrames, spinSchema } from "./_shm_limits.ts";
 
@@ -59,7 +59,7 @@ const nameSchema = objectNameSchema.refine((s) => s.length <= 200, {
  * await using conn = await connectShm("Local\\echo", { capacity: 1 << 16, timeout: 2000 });
  * ```
  */
-export interface ShmConnectionOptions {
+export interface ShmConnectionOptions extends IoOptions {
   /** Bytes of each ring of each connection (a power of two, 4 KiB to 1 GiB). Default 1 MiB. */
   capacity?: number;
   /** Microseconds to spin before sleeping (0 to 1,000,000). Default 50. */
@@ -84,11 +84,9 @@ export interface ShmConnectionOptions {
   onError?: (error: Error) => void;
 }
 
-const optionsSchema = z.object({
+const optionsSchema = ioOptionsSchema.extend({
   capacity: capacitySchema.optional(),
   spinMicros: spinSchema.optional(),
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
   security: securitySchema,
   onError: z.custom<(error: Error) => void>((v) => typeof v === "function", {
     error: "must be a function",
@@ -166,13 +164,23 @@ export class ShmListener implements AsyncIterable<ShmChannel>, AsyncDisposable {
   /**
    * Waits for the next client.
    *
+   * @param options `timeout` (milliseconds, default none) and `signal`, which stop the wait.
    * @returns The connection, or `null` once the listener is closed.
+   * @throws {Deno.errors.TimedOut} When the timeout elapses first.
+   * @throws The signal's reason when aborted.
    */
-  async accept(): Promise<ShmChannel | null> {
+  async accept(options?: IoOptions): Promise<ShmChannel | null> {
+    const { signal, timeout } = parseArg(ioOptionsSchema.optional(), options, "options") ?? {};
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
     for (;;) {
       let hello: Uint8Array | null;
       try {
-        hello = await this.#rendezvous.receive();
+        hello = await this.#rendezvous.receive({
+          signal,
+          timeout: deadline === Infinity
+            ? undefined
+            : Math.max(0, Math.ceil(deadline - performance.now())),
+        });
       } catch (e) {
         if (e instanceof Deno.errors.BadResource) return null; // closed while waiting
         if (e instanceof PeerGoneError) {
@@ -205,6 +213,11 @@ export class ShmListener implements AsyncIterable<ShmChannel>, AsyncDisposable {
       if (conn === null) return;
       yield conn;
     }
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#rendezvous.closed;
   }
 
   /** Stops listening. Connections already accepted stay open. */

@@ -112,7 +112,14 @@ import {
   wsaLastError,
 } from "../ffi/ws2_32.ts";
 import { associate, cancelAll, type IoResult, OverlappedOp } from "./_io.ts";
-import { hostnameSchema, parseArg, portSchema, signalSchema } from "./_validate.ts";
+import {
+  hostnameSchema,
+  type IoOptions,
+  ioOptionsSchema,
+  parseArg,
+  portSchema,
+} from "./_validate.ts";
+import { lessBusy, moreBusy } from "./_socket_idle.ts";
 
 // ---------------------------------------------------------------------------------------------
 // validation
@@ -130,12 +137,11 @@ const listenSchema = z.object({
   error: "reuseAddress and exclusiveAddressUse exclude each other",
 });
 
-const connectSchema = z.object({
+const connectSchema = ioOptionsSchema.extend({
   port: portSchema.refine((p) => p !== 0, { error: "must not be 0" }),
   hostname: hostnameSchema.optional(),
   family: familySchema,
   noDelay: z.boolean().optional(),
-  signal: signalSchema,
 }).strict();
 
 const datagramSchema = z.object({
@@ -151,6 +157,16 @@ const targetSchema = z.object({
 }).passthrough();
 
 const bytesSchema = z.instanceof(Uint8Array, { error: "must be a Uint8Array" });
+const writeSchema = z.union([z.instanceof(Uint8Array), z.string()], {
+  error: "must be a Uint8Array or a string",
+});
+const encoder = new TextEncoder();
+const ioOptionsArg = ioOptionsSchema.optional();
+
+/** The milliseconds left before a deadline (`undefined`: none). */
+function left(deadline: number): number | undefined {
+  return deadline === Infinity ? undefined : Math.max(0, deadline - performance.now());
+}
 
 // ---------------------------------------------------------------------------------------------
 // addresses
@@ -282,41 +298,6 @@ function show(hostname: string, port: number): string {
 // ---------------------------------------------------------------------------------------------
 // overlapped I/O through the process's completion port
 
-/** Operations in flight and closes waiting for them, over every socket (see pollerIdle). */
-let busy = 0;
-let idleWaiters: PromiseWithResolvers<void> | null = null;
-
-function lessBusy(): void {
-  busy--;
-  if (busy === 0 && idleWaiters) {
-    idleWaiters.resolve();
-    idleWaiters = null;
-  }
-}
-
-/**
- * Resolves when no socket operation is in flight and every closed socket has been released
- * (`closesocket` waits for the completions of the operations that `close()` cancelled). Tests
- * await it so that nothing of theirs is pending when they end.
- *
- * @returns A promise that resolves when the sockets are idle.
- *
- * @example A test that leaves no operation behind
- * ```ts
- * import { listen, pollerIdle } from "./socket.ts";
- * Deno.test("listen on an ephemeral port", async () => {
- *   const listener = await listen({ port: 0 });
- *   listener.close();
- *   await pollerIdle();
- * });
- * ```
- */
-export function pollerIdle(): Promise<void> {
-  if (busy === 0) return Promise.resolve();
-  idleWaiters ??= Promise.withResolvers<void>();
-  return idleWaiters.promise;
-}
-
 /** A `WSABUF` over `bytes`, which must stay alive while the operation runs. */
 function wsabuf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return WSABUF.alloc({
@@ -435,17 +416,19 @@ class OwnedSocket {
    * @param context What is being done, for errors.
    * @param issue Starts the operation with the given `OVERLAPPED`; returns whether it succeeded
    *   at once (`WSARecv(...) === 0`, or the BOOL of `AcceptEx`/`ConnectEx`).
-   * @param options The op to use (a fresh one when it is busy or absent) and an AbortSignal.
+   * @param options The op to use (a fresh one when it is busy or absent), an AbortSignal and a
+   *   timeout.
    * @returns The bytes transferred.
    * @throws {Deno.errors.BadResource} When the socket is (or gets) closed.
    * @throws {Win32Error} With the operation's own WSA code when it fails.
    * @throws The signal's reason when aborted.
+   * @throws {Deno.errors.TimedOut} When the timeout elapsed first.
    */
   async io(
     fn: string,
     context: string,
     issue: (overlapped: Uint8Array<ArrayBuffer>) => boolean,
-    options: { op?: OverlappedOp; signal?: AbortSignal } = {},
+    options: IoOptions & { op?: OverlappedOp } = {},
   ): Promise<number> {
     const s = this.live;
     const op = options.op && !options.op.busy ? options.op : new OverlappedOp();
@@ -457,7 +440,7 @@ class OwnedSocket {
       this.#associated = true;
     }
     this.#inFlight++;
-    busy++;
+    moreBusy();
     try {
       result = await op.run(this.#handle, (overlapped) => {
         if (issue(overlapped)) return true;
@@ -466,7 +449,7 @@ class OwnedSocket {
         const code = wsaLastError();
         if (code !== WSA_IO_PENDING) atOnce = code;
         return false;
-      }, { signal: options.signal, context, associated: true });
+      }, { signal: options.signal, timeout: options.timeout, context, associated: true });
     } finally {
       this.#inFlight--;
       if (this.#inFlight === 0 && this.#socket === null) this.#release();
@@ -511,7 +494,7 @@ class OwnedSocket {
       ws2().closesocket(s);
       return;
     }
-    busy++; // until #release
+    moreBusy(); // until #release
     cancelAll(this.#handle);
   }
 
@@ -585,12 +568,16 @@ export class TcpConn implements Disposable, AsyncDisposable {
    * Reads up to `buffer.length` bytes.
    *
    * @param buffer Where to put them.
+   * @param options `timeout` (milliseconds, default none) and `signal`; either cancels the read,
+   *   and no byte is lost (bytes that arrived first are returned).
    * @returns How many bytes were read, or `null` at the end of the stream (the peer sent FIN).
    * @throws {Win32Error} On a socket error (`WSAECONNRESET`...).
    * @throws {Deno.errors.BadResource} When the connection is (or gets) closed.
+   * @throws {Deno.errors.TimedOut} When the timeout elapses first.
    */
-  async read(buffer: Uint8Array): Promise<number | null> {
+  async read(buffer: Uint8Array, options?: IoOptions): Promise<number | null> {
     parseArg(bytesSchema, buffer, "buffer");
+    const opts = parseArg(ioOptionsArg, options, "options") ?? {};
     if (buffer.length === 0) return 0;
     const s = this.#socket.live;
     const into = buffer.length > 0x7fff_ffff ? buffer.subarray(0, 0x7fff_ffff) : buffer;
@@ -600,7 +587,7 @@ export class TcpConn implements Disposable, AsyncDisposable {
       "WSARecv",
       `Cannot read from ${this.#peer()}`,
       (overlapped) => ws2().WSARecv(s, buffers, 1, null, flags, overlapped, null) === 0,
-      { op: this.#readOp },
+      { ...opts, op: this.#readOp },
     );
     return n === 0 ? null : n; // 0 bytes: the peer's orderly shutdown
   }
@@ -608,13 +595,19 @@ export class TcpConn implements Disposable, AsyncDisposable {
   /**
    * Writes all of `data` (waiting while the send buffer is full).
    *
-   * @param data The bytes.
-   * @returns `data.length`.
+   * @param data The bytes, or text (written as UTF-8).
+   * @param options `timeout` (milliseconds, default none) and `signal`; either cancels the write,
+   *   after which an unknown part of `data` may have been sent.
+   * @returns The number of bytes written (all of them).
+   * @throws {Deno.errors.TimedOut} When the timeout elapses first.
    * @throws {Win32Error} On a socket error (`WSAECONNRESET`, `WSAESHUTDOWN`...).
    * @throws {Deno.errors.BadResource} When the connection is (or gets) closed.
    */
-  async write(data: Uint8Array): Promise<number> {
-    parseArg(bytesSchema, data, "data");
+  async write(data: Uint8Array | string, options?: IoOptions): Promise<number> {
+    parseArg(writeSchema, data, "data");
+    if (typeof data === "string") data = encoder.encode(data);
+    const { signal, timeout } = parseArg(ioOptionsArg, options, "options") ?? {};
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
     let off = 0;
     while (off < data.length) {
       const s = this.#socket.live;
@@ -627,7 +620,7 @@ export class TcpConn implements Disposable, AsyncDisposable {
         "WSASend",
         `Cannot write to ${this.#peer()}`,
         (overlapped) => ws2().WSASend(s, buffers, 1, null, 0, overlapped, null) === 0,
-        { op: this.#writeOp },
+        { op: this.#writeOp, signal, timeout: left(deadline) },
       );
       if (n === 0) throw new Deno.errors.WriteZero(`Cannot write to ${this.#peer()}: 0 bytes sent`);
       off += n;
@@ -698,6 +691,11 @@ export class TcpConn implements Disposable, AsyncDisposable {
 
   #peer(): string {
     return show(this.remoteAddr.hostname, this.remoteAddr.port);
+  }
+
+  /** Whether `close()` (or `abort()`) has run. */
+  get closed(): boolean {
+    return this.#socket.closed;
   }
 
   /** Closes the socket; pending reads and writes fail with `BadResource`. A second call does nothing. */
@@ -802,11 +800,15 @@ export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDis
   /**
    * Waits for the next connection.
    *
+   * @param options `timeout` (milliseconds, default none) and `signal`, which stop the wait.
    * @returns The connection (non-blocking, owned by the caller).
    * @throws {Deno.errors.BadResource} When the listener is (or gets) closed.
    * @throws {Win32Error} When `accept` fails.
+   * @throws {Deno.errors.TimedOut} When the timeout elapses first.
    */
-  async accept(): Promise<TcpConn> {
+  async accept(options?: IoOptions): Promise<TcpConn> {
+    const { signal, timeout } = parseArg(ioOptionsArg, options, "options") ?? {};
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
     const lib = ws2();
     const context = `Cannot accept on ${show(this.addr.hostname, this.addr.port)}`;
     const family = this.addr.family;
@@ -832,7 +834,7 @@ export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDis
               received,
               overlapped,
             ) !== 0,
-          { op: this.#op },
+          { op: this.#op, signal, timeout: left(deadline) },
         );
         // getpeername, shutdown and the rest work on it only after this.
         checkSocketResult(
@@ -856,6 +858,11 @@ export class TcpListener implements AsyncIterable<TcpConn>, Disposable, AsyncDis
   /** Yields connections until the listener is closed. */
   [Symbol.asyncIterator](): AsyncIterableIterator<TcpConn> {
     return this.#socket.untilClosed(() => this.accept());
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#socket.closed;
   }
 
   /** Stops listening; a pending `accept` fails with `BadResource`. A second call does nothing. */
@@ -938,7 +945,7 @@ export async function listen(options: ListenOptions): Promise<TcpListener> {
  * });
  * ```
  */
-export interface ConnectOptions {
+export interface ConnectOptions extends IoOptions {
   /** The port, 1 to 65535. */
   port: number;
   /** The host (default `127.0.0.1`); each resolved address is tried in turn. */
@@ -949,9 +956,19 @@ export interface ConnectOptions {
   noDelay?: boolean;
   /** Aborts the connection attempt. */
   signal?: AbortSignal;
+  /**
+   * Milliseconds for the whole attempt, over every address (default none); a name lookup in
+   * progress is not interrupted.
+   */
+  timeout?: number;
 }
 
-async function connectOne(addr: Resolved, o: ConnectOptions, context: string): Promise<TcpConn> {
+async function connectOne(
+  addr: Resolved,
+  o: ConnectOptions,
+  context: string,
+  deadline: number,
+): Promise<TcpConn> {
   const lib = ws2();
   const s = newSocket(addr.family, SOCK_STREAM, IPPROTO_TCP, context);
   const owned = new OwnedSocket(s, "Connection");
@@ -969,7 +986,7 @@ async function connectOne(addr: Resolved, o: ConnectOptions, context: string): P
       context,
       (overlapped) =>
         connectEx.call(s, addr.sockaddr, addr.sockaddr.length, null, 0, sent, overlapped) !== 0,
-      { signal: o.signal },
+      { signal: o.signal, timeout: left(deadline) },
     );
     // getpeername, shutdown and the rest work on it only after this.
     checkSocketResult(
@@ -995,6 +1012,7 @@ async function connectOne(addr: Resolved, o: ConnectOptions, context: string): P
  * @throws {TypeError} For a malformed host name or options.
  * @throws {Win32Error} When the name does not resolve (`WSAHOST_NOT_FOUND`) or every address
  *   refused (`WSAECONNREFUSED`) or timed out (`WSAETIMEDOUT`): the last address's error.
+ * @throws {Deno.errors.TimedOut} When `options.timeout` elapses first.
  *
  * @example Connect with Nagle off
  * ```ts
@@ -1004,6 +1022,7 @@ async function connectOne(addr: Resolved, o: ConnectOptions, context: string): P
  */
 export async function connect(options: ConnectOptions): Promise<TcpConn> {
   const o = parseArg(connectSchema, options, "options");
+  const deadline = o.timeout === undefined ? Infinity : performance.now() + o.timeout;
   const hostname = o.hostname ?? "127.0.0.1";
   const addrs = await resolve(hostname, o.port, { family: o.family, type: SOCK_STREAM });
   const context = `Cannot connect to ${show(hostname, o.port)}`;
@@ -1011,7 +1030,7 @@ export async function connect(options: ConnectOptions): Promise<TcpConn> {
   for (const addr of addrs) {
     o.signal?.throwIfAborted();
     try {
-      return await connectOne(addr, o, context);
+      return await connectOne(addr, o, context, deadline);
     } catch (e) {
       if (!(e instanceof Win32Error)) throw e;
       last = e;
@@ -1100,13 +1119,20 @@ export class DatagramSocket
   /**
    * Sends one datagram.
    *
-   * @param data The payload (at most 65507 bytes for IPv4).
+   * @param data The payload (at most 65507 bytes for IPv4), or text (sent as UTF-8).
    * @param target Where to (host names are resolved once and remembered).
+   * @param options `timeout` (milliseconds, default none) and `signal`.
    * @returns The bytes sent.
    * @throws {Win32Error} When the name does not resolve or `sendto` fails (`WSAEMSGSIZE`...).
    */
-  async send(data: Uint8Array, target: DatagramTarget): Promise<number> {
-    parseArg(bytesSchema, data, "data");
+  async send(
+    data: Uint8Array | string,
+    target: DatagramTarget,
+    options?: IoOptions,
+  ): Promise<number> {
+    parseArg(writeSchema, data, "data");
+    const opts = parseArg(ioOptionsArg, options, "options") ?? {};
+    if (typeof data === "string") data = encoder.encode(data);
     const t = parseArg(targetSchema, target, "target");
     const hostname = parseArg(hostnameSchema, t.hostname, "target.hostname");
     const key = `${hostname}|${t.port}`;
@@ -1127,7 +1153,7 @@ export class DatagramSocket
       `Cannot send a datagram to ${show(hostname, t.port)}`,
       (overlapped) =>
         ws2().WSASendTo(s, buffers, 1, null, 0, to, to.length, overlapped, null) === 0,
-      { op: this.#sendOp },
+      { ...opts, op: this.#sendOp },
     );
   }
 
@@ -1135,11 +1161,14 @@ export class DatagramSocket
    * Receives one datagram.
    *
    * @param buffer Where to receive (default a new 64 KiB buffer); a longer datagram is an error.
+   * @param options `timeout` (milliseconds, default none) and `signal`, which stop the wait.
    * @returns The payload and the sender's address.
    * @throws {Win32Error} When `recvfrom` fails (`WSAEMSGSIZE` for a datagram longer than the buffer).
    * @throws {Deno.errors.BadResource} When the socket is (or gets) closed.
    */
-  async receive(buffer?: Uint8Array): Promise<[Uint8Array, NetAddr]> {
+  async receive(buffer?: Uint8Array, options?: IoOptions): Promise<[Uint8Array, NetAddr]> {
+    const { signal, timeout } = parseArg(ioOptionsArg, options, "options") ?? {};
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
     const buf = buffer === undefined
       ? new Uint8Array(65536)
       : parseArg(bytesSchema, buffer, "buffer");
@@ -1171,7 +1200,7 @@ export class DatagramSocket
             ) ===
               0;
           },
-          { op: this.#receiveOp },
+          { op: this.#receiveOp, signal, timeout: left(deadline) },
         );
       } catch (e) {
         if (!(e instanceof Win32Error)) throw e;
@@ -1189,6 +1218,11 @@ export class DatagramSocket
   /** Yields datagrams until the socket is closed. */
   [Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array, NetAddr]> {
     return this.#socket.untilClosed(() => this.receive());
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return this.#socket.closed;
   }
 
   /** Closes the socket; a pending `receive` fails with `BadResource`. A second call does nothing. */

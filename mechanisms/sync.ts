@@ -32,11 +32,11 @@ import {
 import { SecurityAttributes, type SecurityOptions } from "../ffi/security.ts";
 import { wide, wideOrNull } from "../ffi/strings.ts";
 import {
+  type IoOptions,
+  ioOptionsSchema,
   objectNameSchema,
   parseArg,
   securitySchema,
-  signalSchema,
-  timeoutSchema,
 } from "./_validate.ts";
 import { pollObject, pollUntil, waitObject, waitObjectSync, type WaitOptions } from "./_wait.ts";
 
@@ -45,10 +45,7 @@ export type { SecurityOptions } from "../ffi/security.ts";
 
 const ERROR_ALREADY_EXISTS = 183;
 
-const waitOptionsSchema = z.object({
-  timeout: timeoutSchema.optional(),
-  signal: signalSchema,
-}).strict().optional();
+const waitOptionsSchema = ioOptionsSchema.optional();
 
 function parseWait(options: WaitOptions | undefined): WaitOptions {
   return parseArg(waitOptionsSchema, options, "options") ?? {};
@@ -426,7 +423,7 @@ export class Mutex extends KernelObject {
    * @throws {Deno.errors.Busy} When another task of this process holds it (waiting here would
    * deadlock).
    */
-  lockSync(options?: { timeout?: number }): MutexGuard {
+  lockSync(options?: Pick<IoOptions, "timeout">): MutexGuard {
     const opts = parseWait(options);
     if (!this.#local.lock.tryAcquire()) {
       throw new Deno.errors.Busy(`${this.#context("lock")}: another task of this process holds it`);
@@ -594,11 +591,11 @@ export class Event extends KernelObject {
   /**
    * Waits on this thread, blocking the event loop.
    *
-   * @param timeout Milliseconds (default: forever).
+   * @param options Milliseconds, or `{ timeout }` as the other waits take it (default: forever).
    * @returns `true` when signalled, `false` on timeout.
    */
-  waitSync(timeout?: number): boolean {
-    const opts = parseWait({ timeout });
+  waitSync(options?: number | Pick<IoOptions, "timeout">): boolean {
+    const opts = parseWait(typeof options === "object" ? options : { timeout: options });
     return waitObjectSync(this.unsafeHandle, opts.timeout, this.#context("wait for")) !==
       "timeout";
   }

@@ -52,7 +52,7 @@ import { AsyncQueue } from "./_queue.ts";
 export { StackLimitError } from "./_pump.ts";
 import { hwndFrom, hwndValue } from "./_window.ts";
 import { ThreadWindow } from "./_window_thread.ts";
-import { parseArg, signalSchema } from "./_validate.ts";
+import { type IoOptions, parseArg, signalSchema } from "./_validate.ts";
 
 const ERROR_TIMEOUT = 1460;
 const ERROR_INVALID_WINDOW_HANDLE = 1400;
@@ -692,7 +692,7 @@ function resolveTarget(target: WindowTarget, name: string): Deno.PointerObject {
  * await sendCopyData("prices", "subscribe EURUSD", { sender: me, timeout: 1000 });
  * ```
  */
-export interface SendOptions {
+export interface SendOptions extends Pick<IoOptions, "timeout"> {
   /**
    * Milliseconds to wait for the receiver's reply. Default 5000. With `SMTO_ABORTIFHUNG`, a
    * receiver that Windows considers hung fails at once.
@@ -873,7 +873,7 @@ export interface MessageParams {
  * await sendMessage("viewer", registerWindowMessage("example.ping"), options);
  * ```
  */
-export interface SendMessageOptions extends MessageParams {
+export interface SendMessageOptions extends MessageParams, Pick<IoOptions, "timeout"> {
   /** Milliseconds to wait for the reply. Default 5000. */
   timeout?: number;
 }

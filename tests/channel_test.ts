@@ -186,7 +186,10 @@ winTest("a mismatched header, a foreign mapping and bad arguments fail clearly",
     message:
       "Message of 2041 bytes is larger than the channel's maximum of 2040 bytes (half its capacity); create the channel with a larger capacity",
   });
-  assert.throws(() => channel.trySend("text" as unknown as Uint8Array), /must be a Uint8Array/);
+  assert.throws(
+    () => channel.trySend(42 as unknown as Uint8Array),
+    /must be a Uint8Array or a string/,
+  );
   plain.close();
 });
 
@@ -218,6 +221,9 @@ winTest("streams and zero-copy receive carry messages between processes", async 
     assert.equal(new TextDecoder().decode(value), t);
   }
   reader.releaseLock();
+  await channel.send("tëxt 𝄞"); // a string goes as its UTF-8 bytes
+  const text = await channel.receive({ timeout: 30_000 });
+  assert.equal(new TextDecoder().decode(text!), "tëxt 𝄞");
   await channel.send(new Uint8Array([1, 2, 3]));
   const view = await channel.receiveView({ timeout: 30_000 });
   assert.deepEqual([...view!], [1, 2, 3]);

@@ -219,6 +219,12 @@ winTest("bad input gets clear errors", async () => {
     pub.send(new Uint8Array(65)),
     (e) => e instanceof RangeError && /larger than the service's sample size of 64/.test(e.message),
   );
+  // a string is sent as UTF-8: 33 "é" are 66 bytes
+  await assert.rejects(pub.send("é".repeat(33)), /66 bytes is larger than the service's sample/);
+  await assert.rejects(
+    pub.send(42 as unknown as Uint8Array),
+    /Invalid argument "data": must be a Uint8Array or a string/,
+  );
   const loan = await pub.loan();
   await assert.rejects(loan.publish(65), /Invalid argument "length"/);
   await assert.rejects(

@@ -215,3 +215,26 @@ winTest("TCP: bad addresses and options get clear errors", async () => {
     /Cannot connect to the RPC server at no-such-host\.invalid:7/,
   );
 });
+
+winTest(
+  "TCP: RpcClient.connect gives up on its signal while the server sits on the token",
+  async () => {
+    // a server that takes the connection and never answers
+    const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const taken = silent.accept();
+    const stop = new AbortController();
+    const connecting = RpcClient.connect(
+      { transport: "tcp", port: silent.addr.port, token: "t" },
+      testApi,
+      { timeout: 30_000, signal: stop.signal },
+    );
+    const conn = await taken;
+    stop.abort(new Error("gave up"));
+    await assert.rejects(connecting, (e) => e instanceof Error && e.message === "gave up");
+    // the client's connection is closed once its attempt ends: the server reads the end
+    const buf = new Uint8Array(256);
+    while ((await conn.read(buf)) !== null);
+    conn.close();
+    silent.close();
+  },
+);

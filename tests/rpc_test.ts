@@ -172,3 +172,17 @@ winTest(
     );
   },
 );
+
+winTest("RpcClient.connect gives up on its signal, over a pipe that is not there yet", async () => {
+  const stop = new AbortController();
+  const connecting = RpcClient.connect(uniqueName("rpc-none"), testApi, {
+    timeout: 30_000,
+    signal: stop.signal,
+  });
+  setTimeout(() => stop.abort(new Error("gave up")), 100);
+  await assert.rejects(connecting, (e) => e instanceof Error && e.message === "gave up");
+  await assert.rejects(
+    RpcClient.connect(uniqueName("rpc-none"), testApi, { signal: AbortSignal.abort() }),
+    (e) => e instanceof DOMException && e.name === "AbortError",
+  );
+});

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { Win32Error } from "../ffi/error.ts";
 import { ADDRINFOW, SOCKADDR_IN, SOCKADDR_IN6, WSAPOLLFD } from "../ffi/ws2_32.ts";
-import { connect, listen, listenDatagram, pollerIdle, type TcpConn } from "../mechanisms/socket.ts";
+import { connect, listen, listenDatagram, type TcpConn } from "../mechanisms/socket.ts";
+import { pollerIdle } from "../mechanisms/_socket_idle.ts";
 import { runCli, spawnCli, winTest } from "./_helpers.ts";
 import {
   assertRejects,
@@ -138,7 +139,7 @@ winTest(
   async () => {
     using a = await listenDatagram({ port: 0 });
     using b = await listenDatagram({ port: 0, hostname: "127.0.0.1" });
-    await a.send(new TextEncoder().encode("ping ✓"), b.addr);
+    await a.send("ping ✓", b.addr); // a string goes as its UTF-8 bytes
     const [data, from] = await b.receive();
     assert.deepEqual(new TextDecoder().decode(data), "ping ✓");
     assert.deepEqual(from.port, a.addr.port);
@@ -205,6 +206,10 @@ winTest("IPv6 loopback: winipc server, native client on ::1", async (t) => {
     using conn = await connect({ hostname: "::1", port: server.addr.port });
     const peer = await accepted;
     assert.deepEqual(conn.remoteAddr.family, 6);
+    assert.equal(await conn.write("ü"), 2, "a string is written as its UTF-8 bytes");
+    const got = new Uint8Array(2);
+    for (let n = 0; n < 2;) n += (await peer.read(got.subarray(n)))!;
+    assert.deepEqual([...got], [0xc3, 0xbc]);
     await peer.write(new TextEncoder().encode("v6"));
     peer.close();
     assert.deepEqual(new TextDecoder().decode(await readAll(conn.readable)), "v6");
@@ -525,6 +530,38 @@ winTest("an AbortSignal cancels a pending connect (ConnectEx)", async () => {
   assert.ok(outcome !== "", `every connect completed (${connected.length})`);
   if (outcome === "refused") console.log("this host refuses a full backlog: no pending connect");
   for (const c of connected) c.close();
+  listener.close();
+  await pollerIdle();
+});
+
+winTest("a read, an accept and a receive time out or abort, and lose nothing", async () => {
+  using listener = await listen({ hostname: "127.0.0.1", port: 0 });
+  await assert.rejects(listener.accept({ timeout: 50 }), Deno.errors.TimedOut);
+  const stop = new AbortController();
+  const waiting = listener.accept({ signal: stop.signal });
+  stop.abort(new Error("stop"));
+  await assert.rejects(waiting, (e) => e instanceof Error && e.message === "stop");
+  // the listener still works after both
+  const accepted = listener.accept({ timeout: 30_000 });
+  using conn = await connect({ hostname: "127.0.0.1", port: listener.addr.port, timeout: 30_000 });
+  using peer = await accepted;
+  const buf = new Uint8Array(16);
+  await assert.rejects(peer.read(buf, { timeout: 50 }), Deno.errors.TimedOut);
+  // the bytes sent after the cancelled read all arrive
+  await conn.write("after", { timeout: 30_000 });
+  let got = 0;
+  while (got < 5) got += (await peer.read(buf.subarray(got), { timeout: 30_000 }))!;
+  assert.equal(new TextDecoder().decode(buf.subarray(0, got)), "after");
+
+  using udp = await listenDatagram({ hostname: "127.0.0.1", port: 0 });
+  await assert.rejects(udp.receive(undefined, { timeout: 50 }), Deno.errors.TimedOut);
+  await udp.send("ping", udp.addr, { timeout: 30_000 });
+  const [data] = await udp.receive(undefined, { timeout: 30_000 });
+  assert.equal(new TextDecoder().decode(data), "ping");
+  await assert.rejects(peer.read(buf, { timeout: -1 }), RangeError);
+  conn.close();
+  peer.close();
+  udp.close();
   listener.close();
   await pollerIdle();
 });

@@ -103,6 +103,7 @@ winTest("events across processes: auto-reset wakes once, manual-reset stays set"
   assert.equal(manual.waitSync(0), true, "manual-reset: still set");
   manual.reset();
   assert.equal(manual.waitSync(10), false);
+  assert.equal(manual.waitSync({ timeout: 10 }), false, "the options form, as lockSync takes it");
   using initially = Event.create(null, { initialState: true });
   assert.equal(initially.waitSync(0), true);
 });
