@@ -39,12 +39,7 @@ import { onWindows, uniqueName, winTest } from "./_helpers.ts";
  * Deliberate exceptions, by `file#Class`, each with its reason. The test fails when one no longer
  * applies, so the list shrinks as they are fixed.
  */
-const LIFECYCLE_EXCEPTIONS: Record<string, string> = {
-  "mechanisms/com.ts#ComRegistration":
-    "com.ts is being split into mechanisms/com/ on another branch, which owns its lifecycle",
-  "mechanisms/com.ts#ClassRegistration":
-    "com.ts is being split into mechanisms/com/ on another branch, which owns its lifecycle",
-};
+const LIFECYCLE_EXCEPTIONS: Record<string, string> = {};
 
 // The parts of `deno doc --json` read here.
 interface TsType {

@@ -323,6 +323,16 @@ export class ClassRegistration implements Disposable {
     });
   }
 
+  /** The same as {@linkcode ClassRegistration.unregister}, the name every winipc class shares. */
+  close(): void {
+    this.unregister();
+  }
+
+  /** Whether the class was unregistered. */
+  get closed(): boolean {
+    return this.#cookie === null;
+  }
+
   /** Unregisters. */
   [Symbol.dispose](): void {
     this.unregister();

@@ -816,6 +816,11 @@ export class ComRegistration implements Disposable {
     });
   }
 
+  /** Whether the registration was revoked ({@linkcode ComRegistration.close}). */
+  get closed(): boolean {
+    return this.#cookie === null;
+  }
+
   /** Revokes the registration. */
   [Symbol.dispose](): void {
     this.close();
