@@ -75,6 +75,23 @@ import { StructLayout } from "../ffi/struct.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, OverlappedOp } from "./_io.ts";
 import { waitObject } from "./_wait.ts";
 import { type IoOptions, ioOptionsSchema, parseArg } from "./_validate.ts";
+import { registerSettled, settled } from "./_pipe_end_settled.ts";
+
+// Users never make an end or a child: the constructors are private, and createPipe and spawnChild
+// make them through these, which each class's static block sets.
+let newReader!: (handle: OwnedHandle, overlapped: boolean) => PipeReader;
+let newWriter!: (handle: OwnedHandle, overlapped: boolean) => PipeWriter;
+let newChild!: (init: ChildInit) => ChildProcess;
+
+/** What {@linkcode spawnChild} hands a {@linkcode ChildProcess}. */
+interface ChildInit {
+  pid: number;
+  process: OwnedHandle;
+  stdin: PipeWriter | null;
+  stdout: PipeReader | null;
+  stderr: PipeReader | null;
+  handleListUsed: boolean;
+}
 
 const ERROR_INSUFFICIENT_BUFFER = 122;
 
@@ -204,13 +221,19 @@ export class PipeReader implements Disposable {
   readonly #end: PipeEnd;
   #readable: ReadableStream<Uint8Array> | undefined;
 
+  static {
+    newReader = (handle, overlapped) => new PipeReader(handle, overlapped);
+  }
+
   /**
-   * @internal Made by {@linkcode createPipe} and {@linkcode spawnChild}.
+   * Made by {@linkcode createPipe} and {@linkcode spawnChild}.
    * @param handle The reading end.
    * @param overlapped Whether it was opened with `FILE_FLAG_OVERLAPPED`.
    */
-  constructor(handle: OwnedHandle, overlapped = false) {
-    this.#end = new PipeEnd(handle, "pipe reader", overlapped);
+  private constructor(handle: OwnedHandle, overlapped: boolean) {
+    const end = new PipeEnd(handle, "pipe reader", overlapped);
+    this.#end = end;
+    registerSettled(this, () => end.settled());
   }
 
   /** The raw handle. @throws {Deno.errors.BadResource} When closed. */
@@ -306,11 +329,6 @@ export class PipeReader implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-
-  /** @internal Resolves when no read is in flight. */
-  settled(): Promise<void> {
-    return this.#end.settled();
-  }
 }
 
 /**
@@ -329,13 +347,19 @@ export class PipeWriter implements Disposable {
   readonly #end: PipeEnd;
   #writable: WritableStream<Uint8Array> | undefined;
 
+  static {
+    newWriter = (handle, overlapped) => new PipeWriter(handle, overlapped);
+  }
+
   /**
-   * @internal Made by {@linkcode createPipe} and {@linkcode spawnChild}.
+   * Made by {@linkcode createPipe} and {@linkcode spawnChild}.
    * @param handle The writing end.
    * @param overlapped Whether it was opened with `FILE_FLAG_OVERLAPPED`.
    */
-  constructor(handle: OwnedHandle, overlapped = false) {
-    this.#end = new PipeEnd(handle, "pipe writer", overlapped);
+  private constructor(handle: OwnedHandle, overlapped: boolean) {
+    const end = new PipeEnd(handle, "pipe writer", overlapped);
+    this.#end = end;
+    registerSettled(this, () => end.settled());
   }
 
   /** The raw handle. @throws {Deno.errors.BadResource} When closed. */
@@ -433,11 +457,6 @@ export class PipeWriter implements Disposable {
   /** Closes the handle. */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  /** @internal Resolves when no write is in flight. */
-  settled(): Promise<void> {
-    return this.#end.settled();
   }
 }
 
@@ -551,8 +570,8 @@ export function createPipe(
 ): { reader: PipeReader; writer: PipeWriter } & Disposable {
   const opts: CreatePipeOptions = parseArg(createPipeOptionsSchema, options, "options") ?? {};
   const { r, w, readOverlapped, writeOverlapped } = rawPipe(opts);
-  const reader = new PipeReader(r, readOverlapped);
-  const writer = new PipeWriter(w, writeOverlapped);
+  const reader = newReader(r, readOverlapped);
+  const writer = newWriter(w, writeOverlapped);
   return {
     reader,
     writer,
@@ -752,15 +771,12 @@ export class ChildProcess implements AsyncDisposable {
   #status: Promise<ChildStatus> | undefined;
   #closing: Promise<void> | undefined;
 
-  /** @internal */
-  constructor(init: {
-    pid: number;
-    process: OwnedHandle;
-    stdin: PipeWriter | null;
-    stdout: PipeReader | null;
-    stderr: PipeReader | null;
-    handleListUsed: boolean;
-  }) {
+  static {
+    newChild = (init) => new ChildProcess(init);
+  }
+
+  /** Made by {@linkcode spawnChild}. */
+  private constructor(init: ChildInit) {
     this.pid = init.pid;
     this.#process = init.process;
     this.stdin = init.stdin;
@@ -839,7 +855,7 @@ export class ChildProcess implements AsyncDisposable {
       this.stdin?.close();
       this.stdout?.close();
       this.stderr?.close();
-      await Promise.all([this.stdin?.settled(), this.stdout?.settled(), this.stderr?.settled()]);
+      await Promise.all([settled(this.stdin), settled(this.stdout), settled(this.stderr)]);
       this.#process.close();
     })();
   }
@@ -929,12 +945,12 @@ export function spawnChild(
         size: opts.pipeSize,
       });
       if (which === "stdin") {
-        ours.stdin = new PipeWriter(w, true);
+        ours.stdin = newWriter(w, true);
         owned.push(r);
         return r.unsafeHandle;
       }
-      if (which === "stdout") ours.stdout = new PipeReader(r, true);
-      else ours.stderr = new PipeReader(r, true);
+      if (which === "stdout") ours.stdout = newReader(r, true);
+      else ours.stderr = newReader(r, true);
       owned.push(w);
       return w.unsafeHandle;
     }
@@ -1050,7 +1066,7 @@ export function spawnChild(
     }
     const pi = PROCESS_INFORMATION.read(info);
     if (pi.hThread) k.CloseHandle(pi.hThread);
-    return new ChildProcess({
+    return newChild({
       pid: pi.dwProcessId,
       process: new OwnedHandle(pi.hProcess!),
       stdin: ours.stdin ?? null,

@@ -44,7 +44,7 @@ import {
   securitySchema,
 } from "./_validate.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
-import { capacitySchema, fixedFrames, spinSchema, validCapacity } from "./_shm_limits.ts";
+import { capacitySchema, channelInternals, spinSchema, validCapacity } from "./_shm_limits.ts";
 import { pollUntil } from "./_wait.ts";
 import { Event, Semaphore } from "./sync.ts";
 import { openExistingRegistry, openRegistry, register, tryOpen } from "./_registry.ts";
@@ -437,7 +437,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   readonly #creatorPid: number;
   /** Set when a peer broke the protocol: every later receive throws it. */
   #broken: ProtocolError | undefined;
-  /** Bytes of every incoming frame when fixed (see {@linkcode fixedFrames}), else 0. */
+  /** Bytes of every incoming frame when fixed (see `channelInternals.fixedFrames`), else 0. */
   #abandonedFrame = 0;
   /** This end's read position in its incoming ring (it is the ring's only consumer). */
   #tail = 0;
@@ -1060,9 +1060,10 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     }
   }
 
-  /** @internal See {@linkcode fixedFrames}. */
-  [fixedFrames](bytes: number): void {
-    this.#abandonedFrame = bytes;
+  static {
+    channelInternals.fixedFrames = (channel, bytes) => {
+      channel.#abandonedFrame = bytes;
+    };
   }
 
   /**

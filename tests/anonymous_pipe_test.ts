@@ -8,6 +8,7 @@ import {
   spawnChild,
 } from "../mechanisms/anonymous_pipe.ts";
 import { wide } from "../ffi/strings.ts";
+import { settled } from "../mechanisms/_pipe_end_settled.ts";
 import { repoPath, uniqueName, winTest } from "./_helpers.ts";
 
 const pattern = (size: number, offset = 0) =>
@@ -182,7 +183,7 @@ winTest("createPipe(): close() with a read pending returns, and the read settles
   await new Promise((r) => setTimeout(r, 50));
   pipe.reader.close(); // returns at once; the read is cancelled
   await assert.rejects(reading, Deno.errors.Interrupted);
-  await pipe.reader.settled();
+  await settled(pipe.reader);
   // The writer now sees the reading end gone.
   await assert.rejects(pipe.writer.write("x"), Deno.errors.BrokenPipe);
   pipe.writer.close();
