@@ -885,10 +885,23 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   }
 
   /**
-   * Marks this end's sending side closed: the receiver's iterator ends once it has read what was
-   * sent. (An opener's close affects only its own sending.)
+   * Half-closes: ends this end's sending side. The receiver reads every message sent before it,
+   * then the end of the stream (`receive()` returns `null`, its iterator ends); this end can still
+   * receive. (An opener's half-close ends only its own sending.) A second call does nothing. The
+   * work is done when it returns (it only flips shared memory and wakes the receiver); it returns
+   * a Promise as every `closeWrite()` does (see CONTRIBUTING.md), so `await` it.
+   *
+   * @throws {Deno.errors.BadResource} When the channel is closed (its `close()` ended the sending
+   * side already).
    */
-  closeWrite(): void {
+  closeWrite(): Promise<void> {
+    if (this.#closed) return Promise.reject(new Deno.errors.BadResource("Channel is closed"));
+    this.#endSending();
+    return Promise.resolve();
+  }
+
+  /** Marks this end's sending side closed and wakes the receiver; does nothing the second time. */
+  #endSending(): void {
     if (this.#writeClosed || this.#closed) return;
     this.#writeClosed = true;
     if (this.role === "creator") Atomics.store(this.#i32, H.creatorState, STATE_CLOSED);
@@ -1261,7 +1274,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   get writable(): WritableStream<Uint8Array> {
     return this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.send(chunk),
-      close: () => this.closeWrite(),
+      close: () => this.#endSending(),
     });
   }
 
@@ -1276,7 +1289,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
    */
   close(): void {
     if (this.#closed) return;
-    this.closeWrite();
+    this.#endSending();
     this.#release();
     if (this.#consumerClaimed && this.#published !== this.#tail) this.#publish();
     this.#closed = true;
