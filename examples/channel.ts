@@ -18,7 +18,7 @@ if (Deno.args[0] === "peer") {
     const reply = await channel.receive();
     sum += new Uint32Array(reply!.slice().buffer)[0];
   }
-  channel.closeWrite(); // the peer's loop ends
+  await channel.closeWrite(); // the peer's loop ends
   await peer.status;
   console.log(`10000 round trips, sum of the echoed numbers: ${sum}`);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import type { ShmChannel } from "./channel.ts";
 
 /** Microseconds an idle end spins before it sleeps: 0 to 1,000,000. */
 export const spinSchema: z.ZodNumber = z.number().min(0, { error: "must not be negative" })
@@ -22,8 +23,18 @@ export function validCapacity(n: number): boolean {
 }
 
 /**
- * A channel method (not public API): declares that every frame on the channel's incoming ring
- * has this many bytes, so that a frame a crashed sender claimed and never published can be
- * stepped over (the listener's rendezvous, whose hellos are all one size).
+ * Not public API: the channel's internals that the listener uses, set by `ShmChannel`'s static
+ * block (its members are private).
  */
-export const fixedFrames: unique symbol = Symbol("winipc.fixedFrames");
+export const channelInternals: {
+  /**
+   * Declares that every frame on the channel's incoming ring has this many bytes, so that a frame
+   * a crashed sender claimed and never published can be stepped over (the listener's rendezvous,
+   * whose hellos are all one size).
+   */
+  fixedFrames(channel: ShmChannel, bytes: number): void;
+} = {
+  fixedFrames() {
+    throw new Error("channel.ts is not loaded");
+  },
+};

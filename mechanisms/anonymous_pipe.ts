@@ -13,10 +13,11 @@
  * A pipe is made as Windows' own `CreatePipe` makes it, as a uniquely named one-instance byte
  * pipe (`\\.\pipe\winipc-anonymous-<pid>-<n>-<uuid>`, local clients only), so that every end
  * this process keeps is opened with `FILE_FLAG_OVERLAPPED`: its reads and writes go through the
- * process's I/O completion port (`_io.ts`), hold no worker thread while they wait, and `close()`
- * cancels one in flight (`CancelIoEx`); the operation then rejects with
- * `Deno.errors.Interrupted`. An end a child inherits stays synchronous, as programs expect of
- * their standard handles. Status is kept: a read ends the stream (`null`) only on
+ * process's I/O completion port (`_io.ts`), hold no worker thread while they wait, take the
+ * shared `{ timeout, signal }`, and `close()` cancels one in flight (`CancelIoEx`); the operation
+ * then rejects with `Deno.errors.Interrupted`. An end a child inherits stays synchronous, as
+ * programs expect of their standard handles (a `timeout` or `signal` given to its read or write
+ * rejects with `Deno.errors.NotSupported`: that I/O cannot be cancelled). Status is kept: a read ends the stream (`null`) only on
  * `ERROR_BROKEN_PIPE` or `ERROR_HANDLE_EOF`, a write throws `Deno.errors.BrokenPipe` only on
  * `ERROR_BROKEN_PIPE` or `ERROR_NO_DATA`, and every other failure is a `Win32Error` naming
  * `ReadFile` or `WriteFile` and the code. The one exception: with `inheritable: "both"` both
@@ -75,6 +76,23 @@ import { StructLayout } from "../ffi/struct.ts";
 import { cancelAll, ERROR_OPERATION_ABORTED, OverlappedOp } from "./_io.ts";
 import { waitObject } from "./_wait.ts";
 import { type IoOptions, ioOptionsSchema, parseArg } from "./_validate.ts";
+import { registerSettled, settled } from "./_pipe_end_settled.ts";
+
+// Users never make an end or a child: the constructors are private, and createPipe and spawnChild
+// make them through these, which each class's static block sets.
+let newReader!: (handle: OwnedHandle, overlapped: boolean) => PipeReader;
+let newWriter!: (handle: OwnedHandle, overlapped: boolean) => PipeWriter;
+let newChild!: (init: ChildInit) => ChildProcess;
+
+/** What {@linkcode spawnChild} hands a {@linkcode ChildProcess}. */
+interface ChildInit {
+  pid: number;
+  process: OwnedHandle;
+  stdin: PipeWriter | null;
+  stdout: PipeReader | null;
+  stderr: PipeReader | null;
+  handleListUsed: boolean;
+}
 
 const ERROR_INSUFFICIENT_BUFFER = 122;
 
@@ -119,6 +137,35 @@ function toBytes(data: Uint8Array | string): Uint8Array<ArrayBuffer> {
   return data.buffer instanceof ArrayBuffer && !data.buffer.resizable
     ? data as Uint8Array<ArrayBuffer>
     : new Uint8Array(data);
+}
+
+const ioOptionsArg = ioOptionsSchema.optional();
+
+/**
+ * The checked waiting options of a read or write on `end`: its signal and deadline (from the
+ * call). A synchronous end's `ReadFile`/`WriteFile` runs on a worker thread and cannot be
+ * cancelled, so it takes neither: a `signal` or a finite `timeout` there rejects with
+ * `NotSupported` before anything is read or written.
+ */
+function waitOf(
+  end: PipeEnd,
+  options: IoOptions | undefined,
+): { signal: AbortSignal | undefined; deadline: number } {
+  const { signal, timeout } = parseArg(ioOptionsArg, options, "options") ?? {};
+  const finite = timeout !== undefined && timeout !== Infinity;
+  if (!end.op && (signal !== undefined || finite)) {
+    throw new Deno.errors.NotSupported(
+      `The ${end.what} is a synchronous end (one a child inherits): its I/O cannot be ` +
+        "cancelled, so it takes no timeout or signal",
+    );
+  }
+  signal?.throwIfAborted();
+  return { signal, deadline: finite ? performance.now() + timeout : Infinity };
+}
+
+/** What is left of `deadline` in milliseconds (`undefined` for none). */
+function left(deadline: number): number | undefined {
+  return deadline === Infinity ? undefined : Math.max(0, deadline - performance.now());
 }
 
 /** Runs async operations one after another. */
@@ -204,13 +251,19 @@ export class PipeReader implements Disposable {
   readonly #end: PipeEnd;
   #readable: ReadableStream<Uint8Array> | undefined;
 
+  static {
+    newReader = (handle, overlapped) => new PipeReader(handle, overlapped);
+  }
+
   /**
-   * @internal Made by {@linkcode createPipe} and {@linkcode spawnChild}.
+   * Made by {@linkcode createPipe} and {@linkcode spawnChild}.
    * @param handle The reading end.
    * @param overlapped Whether it was opened with `FILE_FLAG_OVERLAPPED`.
    */
-  constructor(handle: OwnedHandle, overlapped = false) {
-    this.#end = new PipeEnd(handle, "pipe reader", overlapped);
+  private constructor(handle: OwnedHandle, overlapped: boolean) {
+    const end = new PipeEnd(handle, "pipe reader", overlapped);
+    this.#end = end;
+    registerSettled(this, () => end.settled());
   }
 
   /** The raw handle. @throws {Deno.errors.BadResource} When closed. */
@@ -227,10 +280,17 @@ export class PipeReader implements Disposable {
    * Reads up to `buffer.length` bytes (an overlapped `ReadFile` through the I/O core).
    *
    * @param buffer Where the bytes go.
+   * @param options `timeout` (milliseconds from the call, default none) and `signal`; either
+   *   cancels the read, and the reader stays usable (nothing was read). A synchronous end (an
+   *   end a child inherits, or either end with `inheritable: "both"`) cannot cancel its read and
+   *   takes neither: it rejects with `NotSupported`.
    * @returns The number of bytes read, or `null` at the end of the stream (every writing end
    *   closed: `ERROR_BROKEN_PIPE`).
    * @throws {Deno.errors.BadResource} When the reader is closed.
    * @throws {Deno.errors.Interrupted} When `close()` ran during the read.
+   * @throws {Deno.errors.TimedOut} When the timeout elapses first.
+   * @throws The signal's reason when it aborts first.
+   * @throws {Deno.errors.NotSupported} When a synchronous end is given a timeout or a signal.
    * @throws {Win32Error} When `ReadFile` fails otherwise.
    *
    * @example Read a chunk
@@ -240,8 +300,9 @@ export class PipeReader implements Disposable {
    * const n = await reader.read(new Uint8Array(4096));
    * ```
    */
-  async read(buffer: Uint8Array): Promise<number | null> {
+  async read(buffer: Uint8Array, options?: IoOptions): Promise<number | null> {
     parseArg(z.instanceof(Uint8Array, { error: "must be a Uint8Array" }), buffer, "buffer");
+    const { signal, deadline } = waitOf(this.#end, options);
     if (buffer.length === 0) return 0;
     const target = toBytes(buffer);
     return await this.#end.lane.run(async () => {
@@ -262,7 +323,7 @@ export class PipeReader implements Disposable {
         const result = await this.#end.track(op.run(
           h,
           (ov) => kernel32().ReadFile(h, target, target.length, null, ov),
-          { context: "Cannot read from the pipe" },
+          { context: "Cannot read from the pipe", signal, timeout: left(deadline) },
         ));
         if (result.error === 0) {
           if (result.bytes === 0) continue; // a zero-length write: not the end
@@ -306,11 +367,6 @@ export class PipeReader implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-
-  /** @internal Resolves when no read is in flight. */
-  settled(): Promise<void> {
-    return this.#end.settled();
-  }
 }
 
 /**
@@ -329,13 +385,19 @@ export class PipeWriter implements Disposable {
   readonly #end: PipeEnd;
   #writable: WritableStream<Uint8Array> | undefined;
 
+  static {
+    newWriter = (handle, overlapped) => new PipeWriter(handle, overlapped);
+  }
+
   /**
-   * @internal Made by {@linkcode createPipe} and {@linkcode spawnChild}.
+   * Made by {@linkcode createPipe} and {@linkcode spawnChild}.
    * @param handle The writing end.
    * @param overlapped Whether it was opened with `FILE_FLAG_OVERLAPPED`.
    */
-  constructor(handle: OwnedHandle, overlapped = false) {
-    this.#end = new PipeEnd(handle, "pipe writer", overlapped);
+  private constructor(handle: OwnedHandle, overlapped: boolean) {
+    const end = new PipeEnd(handle, "pipe writer", overlapped);
+    this.#end = end;
+    registerSettled(this, () => end.settled());
   }
 
   /** The raw handle. @throws {Deno.errors.BadResource} When closed. */
@@ -353,7 +415,15 @@ export class PipeWriter implements Disposable {
    * is full).
    *
    * @param data Bytes, or text (written as UTF-8).
+   * @param options `timeout` (milliseconds from the call, for the whole of `data`, default none)
+   *   and `signal`; either cancels the write, after which an unknown part of `data` may have been
+   *   written. A synchronous end (an end a child inherits, or either end with
+   *   `inheritable: "both"`) cannot cancel its write and takes neither: it rejects with
+   *   `NotSupported`.
    * @returns The number of bytes written.
+   * @throws {Deno.errors.TimedOut} When the timeout elapses first.
+   * @throws The signal's reason when it aborts first.
+   * @throws {Deno.errors.NotSupported} When a synchronous end is given a timeout or a signal.
    * @throws {Deno.errors.BrokenPipe} When the reading end is closed.
    * @throws {Deno.errors.BadResource} When the writer is closed.
    * @throws {Deno.errors.Interrupted} When `close()` ran during the write.
@@ -366,7 +436,7 @@ export class PipeWriter implements Disposable {
    * await writer.write(new Uint8Array([1, 2, 3]));
    * ```
    */
-  async write(data: Uint8Array | string): Promise<number> {
+  async write(data: Uint8Array | string, options?: IoOptions): Promise<number> {
     parseArg(
       z.union([z.instanceof(Uint8Array), z.string()], {
         error: "must be a Uint8Array or a string",
@@ -374,6 +444,7 @@ export class PipeWriter implements Disposable {
       data,
       "data",
     );
+    const { signal, deadline } = waitOf(this.#end, options);
     const bytes = toBytes(data);
     return await this.#end.lane.run(async () => {
       let written = 0;
@@ -387,7 +458,7 @@ export class PipeWriter implements Disposable {
           ({ bytes: done, error } = await this.#end.track(op.run(
             h,
             (ov) => kernel32().WriteFile(h, rest, rest.length, null, ov),
-            { context: "Cannot write to the pipe" },
+            { context: "Cannot write to the pipe", signal, timeout: left(deadline) },
           )));
         } else {
           const count = new Uint32Array(1);
@@ -433,11 +504,6 @@ export class PipeWriter implements Disposable {
   /** Closes the handle. */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  /** @internal Resolves when no write is in flight. */
-  settled(): Promise<void> {
-    return this.#end.settled();
   }
 }
 
@@ -551,8 +617,8 @@ export function createPipe(
 ): { reader: PipeReader; writer: PipeWriter } & Disposable {
   const opts: CreatePipeOptions = parseArg(createPipeOptionsSchema, options, "options") ?? {};
   const { r, w, readOverlapped, writeOverlapped } = rawPipe(opts);
-  const reader = new PipeReader(r, readOverlapped);
-  const writer = new PipeWriter(w, writeOverlapped);
+  const reader = newReader(r, readOverlapped);
+  const writer = newWriter(w, writeOverlapped);
   return {
     reader,
     writer,
@@ -752,15 +818,12 @@ export class ChildProcess implements AsyncDisposable {
   #status: Promise<ChildStatus> | undefined;
   #closing: Promise<void> | undefined;
 
-  /** @internal */
-  constructor(init: {
-    pid: number;
-    process: OwnedHandle;
-    stdin: PipeWriter | null;
-    stdout: PipeReader | null;
-    stderr: PipeReader | null;
-    handleListUsed: boolean;
-  }) {
+  static {
+    newChild = (init) => new ChildProcess(init);
+  }
+
+  /** Made by {@linkcode spawnChild}. */
+  private constructor(init: ChildInit) {
     this.pid = init.pid;
     this.#process = init.process;
     this.stdin = init.stdin;
@@ -839,7 +902,7 @@ export class ChildProcess implements AsyncDisposable {
       this.stdin?.close();
       this.stdout?.close();
       this.stderr?.close();
-      await Promise.all([this.stdin?.settled(), this.stdout?.settled(), this.stderr?.settled()]);
+      await Promise.all([settled(this.stdin), settled(this.stdout), settled(this.stderr)]);
       this.#process.close();
     })();
   }
@@ -929,12 +992,12 @@ export function spawnChild(
         size: opts.pipeSize,
       });
       if (which === "stdin") {
-        ours.stdin = new PipeWriter(w, true);
+        ours.stdin = newWriter(w, true);
         owned.push(r);
         return r.unsafeHandle;
       }
-      if (which === "stdout") ours.stdout = new PipeReader(r, true);
-      else ours.stderr = new PipeReader(r, true);
+      if (which === "stdout") ours.stdout = newReader(r, true);
+      else ours.stderr = newReader(r, true);
       owned.push(w);
       return w.unsafeHandle;
     }
@@ -1050,7 +1113,7 @@ export function spawnChild(
     }
     const pi = PROCESS_INFORMATION.read(info);
     if (pi.hThread) k.CloseHandle(pi.hThread);
-    return new ChildProcess({
+    return newChild({
       pid: pi.dwProcessId,
       process: new OwnedHandle(pi.hProcess!),
       stdin: ours.stdin ?? null,

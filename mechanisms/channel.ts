@@ -44,7 +44,7 @@ import {
   securitySchema,
 } from "./_validate.ts";
 import { SharedMemory, type SharedView } from "./shm.ts";
-import { capacitySchema, fixedFrames, spinSchema, validCapacity } from "./_shm_limits.ts";
+import { capacitySchema, channelInternals, spinSchema, validCapacity } from "./_shm_limits.ts";
 import { pollUntil } from "./_wait.ts";
 import { Event, Semaphore } from "./sync.ts";
 import { openExistingRegistry, openRegistry, register, tryOpen } from "./_registry.ts";
@@ -437,7 +437,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   readonly #creatorPid: number;
   /** Set when a peer broke the protocol: every later receive throws it. */
   #broken: ProtocolError | undefined;
-  /** Bytes of every incoming frame when fixed (see {@linkcode fixedFrames}), else 0. */
+  /** Bytes of every incoming frame when fixed (see `channelInternals.fixedFrames`), else 0. */
   #abandonedFrame = 0;
   /** This end's read position in its incoming ring (it is the ring's only consumer). */
   #tail = 0;
@@ -885,10 +885,23 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   }
 
   /**
-   * Marks this end's sending side closed: the receiver's iterator ends once it has read what was
-   * sent. (An opener's close affects only its own sending.)
+   * Half-closes: ends this end's sending side. The receiver reads every message sent before it,
+   * then the end of the stream (`receive()` returns `null`, its iterator ends); this end can still
+   * receive. (An opener's half-close ends only its own sending.) A second call does nothing. The
+   * work is done when it returns (it only flips shared memory and wakes the receiver); it returns
+   * a Promise as every `closeWrite()` does (see CONTRIBUTING.md), so `await` it.
+   *
+   * @throws {Deno.errors.BadResource} When the channel is closed (its `close()` ended the sending
+   * side already).
    */
-  closeWrite(): void {
+  closeWrite(): Promise<void> {
+    if (this.#closed) return Promise.reject(new Deno.errors.BadResource("Channel is closed"));
+    this.#endSending();
+    return Promise.resolve();
+  }
+
+  /** Marks this end's sending side closed and wakes the receiver; does nothing the second time. */
+  #endSending(): void {
     if (this.#writeClosed || this.#closed) return;
     this.#writeClosed = true;
     if (this.role === "creator") Atomics.store(this.#i32, H.creatorState, STATE_CLOSED);
@@ -1060,9 +1073,10 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     }
   }
 
-  /** @internal See {@linkcode fixedFrames}. */
-  [fixedFrames](bytes: number): void {
-    this.#abandonedFrame = bytes;
+  static {
+    channelInternals.fixedFrames = (channel, bytes) => {
+      channel.#abandonedFrame = bytes;
+    };
   }
 
   /**
@@ -1260,7 +1274,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
   get writable(): WritableStream<Uint8Array> {
     return this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.send(chunk),
-      close: () => this.closeWrite(),
+      close: () => this.#endSending(),
     });
   }
 
@@ -1275,7 +1289,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
    */
   close(): void {
     if (this.#closed) return;
-    this.closeWrite();
+    this.#endSending();
     this.#release();
     if (this.#consumerClaimed && this.#published !== this.#tail) this.#publish();
     this.#closed = true;

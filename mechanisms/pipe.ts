@@ -358,6 +358,23 @@ const transactOptionsSchema = ioOptionsSchema.extend({
   maxMessageBytes: maxMessageSchema.optional(),
 }).strict().optional();
 
+// Users never make a connection: the constructor is protected, and the server makes one through
+// this, which the class's static block sets (the client is its subclass).
+let newConnection!: (init: ConnectionInit) => PipeConnection;
+
+/** What the server and the client hand a {@linkcode PipeConnection}. */
+interface ConnectionInit {
+  path: string;
+  side: "server" | "client";
+  mode: PipeMode;
+  access?: PipeAccess;
+  handle: OwnedHandle;
+  readOp?: OverlappedOp;
+  readBufferSize?: number;
+  maxMessageBytes?: number;
+  onClose?: () => void;
+}
+
 /**
  * One end of a connected named pipe: a server's connection (from {@linkcode NamedPipeServer}) or
  * a client ({@linkcode NamedPipeClient}). One read and one write may run at the same time; more
@@ -405,20 +422,15 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
 
-  /** @internal Use {@linkcode NamedPipeServer} or {@linkcode NamedPipeClient.connect}. */
-  constructor(
-    init: {
-      path: string;
-      side: "server" | "client";
-      mode: PipeMode;
-      access?: PipeAccess;
-      handle: OwnedHandle;
-      readOp?: OverlappedOp;
-      readBufferSize?: number;
-      maxMessageBytes?: number;
-      onClose?: () => void;
-    },
-  ) {
+  static {
+    newConnection = (init) => new PipeConnection(init);
+  }
+
+  /**
+   * Made by {@linkcode NamedPipeServer} and {@linkcode NamedPipeClient.connect} (protected, not
+   * private, for {@linkcode NamedPipeClient}, which extends this class).
+   */
+  protected constructor(init: ConnectionInit) {
     this.path = init.path;
     this.side = init.side;
     this.mode = init.mode;
@@ -1330,7 +1342,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
       return;
     }
     this.#connected++;
-    const conn = new PipeConnection({
+    const conn = newConnection({
       path: this.path,
       side: "server",
       mode: this.mode,

@@ -636,6 +636,28 @@ async function waitEvent(
 
 // ---- the publisher ----
 
+// Users never make a sample, and a sample reaches its publisher or subscriber through these: the
+// constructors and methods are private, and the classes' static blocks set these.
+let newLoanedSample!: (
+  publisher: Publisher,
+  index: number,
+  data: Uint8Array<ArrayBuffer>,
+) => LoanedSample;
+let newReceivedSample!: (
+  subscriber: Subscriber,
+  index: number,
+  data: Uint8Array<ArrayBuffer>,
+  sequence: number,
+) => ReceivedSample;
+let publishLoan!: (
+  publisher: Publisher,
+  index: number,
+  length: number,
+  options?: PubSubWaitOptions,
+) => Promise<number>;
+let giveBackLoan!: (publisher: Publisher, index: number) => void;
+let releaseSample!: (subscriber: Subscriber, index: number) => void;
+
 /**
  * A sample loaned from the pool: write {@linkcode LoanedSample.data} in place, then
  * {@linkcode LoanedSample.publish}. Disposing a sample that was not published gives it back.
@@ -656,8 +678,12 @@ export class LoanedSample implements Disposable {
   /** The sample's bytes in the mapping: all of them, `sampleSize` long. Valid until published. */
   readonly data: Uint8Array<ArrayBuffer>;
 
-  /** @internal Made by {@linkcode Publisher.loan}. */
-  constructor(publisher: Publisher, index: number, data: Uint8Array<ArrayBuffer>) {
+  static {
+    newLoanedSample = (publisher, index, data) => new LoanedSample(publisher, index, data);
+  }
+
+  /** Made by {@linkcode Publisher.loan}. */
+  private constructor(publisher: Publisher, index: number, data: Uint8Array<ArrayBuffer>) {
     this.#publisher = publisher;
     this.#index = index;
     this.data = data;
@@ -692,14 +718,14 @@ export class LoanedSample implements Disposable {
       );
     }
     this.#done = true;
-    return this.#publisher._publish(this.#index, length, options);
+    return publishLoan(this.#publisher, this.#index, length, options);
   }
 
   /** Gives the sample back unpublished (nothing when it was published). Idempotent. */
   release(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#publisher._giveBack(this.#index);
+    giveBackLoan(this.#publisher, this.#index);
   }
 
   /** Gives the sample back unpublished. */
@@ -905,7 +931,7 @@ export class Publisher implements Disposable {
       if (s === undefined) return undefined;
     }
     const at = this.#svc.dataOffset(s);
-    return new LoanedSample(this, s, this.#svc.u8.subarray(at, at + this.#layout.sampleSize));
+    return newLoanedSample(this, s, this.#svc.u8.subarray(at, at + this.#layout.sampleSize));
   }
 
   /**
@@ -960,8 +986,13 @@ export class Publisher implements Disposable {
     return await sample.publish(data.length, options);
   }
 
-  /** @internal */
-  _giveBack(index: number): void {
+  static {
+    giveBackLoan = (publisher, index) => publisher.#giveBack(index);
+    publishLoan = (publisher, index, length, options) => publisher.#publish(index, length, options);
+  }
+
+  /** Takes back a loaned sample that was not published. */
+  #giveBack(index: number): void {
     if (!this.#closed) this.#free.push(index);
   }
 
@@ -1004,8 +1035,8 @@ export class Publisher implements Disposable {
     }
   }
 
-  /** @internal */
-  async _publish(index: number, length: number, options?: PubSubWaitOptions): Promise<number> {
+  /** Publishes a loaned sample of `length` bytes. */
+  async #publish(index: number, length: number, options?: PubSubWaitOptions): Promise<number> {
     this.#check();
     const i32 = this.#i32;
     const svc = this.#svc;
@@ -1172,8 +1203,13 @@ export class ReceivedSample implements Disposable {
   /** The publisher's sequence number of this sample (1, 2, ...; a new publisher starts over). */
   readonly sequence: number;
 
-  /** @internal Made by {@linkcode Subscriber.receive}. */
-  constructor(
+  static {
+    newReceivedSample = (subscriber, index, data, sequence) =>
+      new ReceivedSample(subscriber, index, data, sequence);
+  }
+
+  /** Made by {@linkcode Subscriber.receive}. */
+  private constructor(
     subscriber: Subscriber,
     index: number,
     data: Uint8Array<ArrayBuffer>,
@@ -1194,7 +1230,7 @@ export class ReceivedSample implements Disposable {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.#subscriber._release(this.#index);
+    releaseSample(this.#subscriber, this.#index);
   }
 
   /** Releases the sample. */
@@ -1361,7 +1397,7 @@ export class Subscriber implements Disposable {
       const sequence = (i32[meta + 3] >>> 0) * 0x1_0000_0000 + (i32[meta + 2] >>> 0);
       this.#held.add(index);
       const at = this.#svc.dataOffset(index);
-      return new ReceivedSample(this, index, this.#ro.subarray(at, at + length), sequence);
+      return newReceivedSample(this, index, this.#ro.subarray(at, at + length), sequence);
     }
   }
 
@@ -1373,8 +1409,12 @@ export class Subscriber implements Disposable {
     }
   }
 
-  /** @internal */
-  _release(index: number): void {
+  static {
+    releaseSample = (subscriber, index) => subscriber.#release(index);
+  }
+
+  /** Gives a received sample's slot back to the publisher. */
+  #release(index: number): void {
     if (!this.#held.delete(index) || this.#closed || this.#cutOff()) return;
     Atomics.and(this.#i32, this.#svc.metaWord(index), ~this.#bit);
     this.#wakePublisher();

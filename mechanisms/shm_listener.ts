@@ -34,7 +34,7 @@ import {
   parseArg,
   securitySchema,
 } from "./_validate.ts";
-import { capacitySchema, fixedFrames, spinSchema } from "./_shm_limits.ts";
+import { capacitySchema, channelInternals, spinSchema } from "./_shm_limits.ts";
 
 const HELLO = "winipc-shm-connect/1 ";
 /**
@@ -93,6 +93,15 @@ const optionsSchema = ioOptionsSchema.extend({
   }).optional(),
 }).strict().optional();
 
+// Users never make a listener: the constructor is private, and listenShm makes one through this,
+// which the class's static block sets.
+let newListener!: (
+  name: string,
+  rendezvous: ShmChannel,
+  spinMicros: number | undefined,
+  onError: ((error: Error) => void) | undefined,
+) => ShmListener;
+
 /**
  * Accepts shared-memory connections. Iterate it (or call `accept()`); close it to stop.
  *
@@ -116,8 +125,13 @@ export class ShmListener implements AsyncIterable<ShmChannel>, AsyncDisposable {
   /** The name clients connect to. */
   readonly name: string;
 
-  /** @internal Use {@linkcode listenShm}. */
-  constructor(
+  static {
+    newListener = (name, rendezvous, spinMicros, onError) =>
+      new ShmListener(name, rendezvous, spinMicros, onError);
+  }
+
+  /** Made by {@linkcode listenShm}. */
+  private constructor(
     name: string,
     rendezvous: ShmChannel,
     spinMicros: number | undefined,
@@ -262,8 +276,8 @@ export async function listenShm(
     endWhenSendersClose: false,
     security: opts.security,
   });
-  rendezvous[fixedFrames](HELLO_FRAME);
-  return new ShmListener(n, rendezvous, opts.spinMicros, opts.onError);
+  channelInternals.fixedFrames(rendezvous, HELLO_FRAME);
+  return newListener(n, rendezvous, opts.spinMicros, opts.onError);
 }
 
 let connections = 0;

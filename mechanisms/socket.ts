@@ -543,6 +543,8 @@ export class TcpConn implements Disposable, AsyncDisposable {
   readonly #writeOp = new OverlappedOp();
   #readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
+  /** Whether `closeWrite()` shut the sending side. */
+  #writeClosed = false;
   /** This end's address. */
   readonly localAddr: NetAddr;
   /** The peer's address. */
@@ -629,18 +631,28 @@ export class TcpConn implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Shuts the sending side (`shutdown(SD_SEND)`): the peer reads the end of the stream; this side
-   * can still read.
+   * Half-closes (`shutdown(SD_SEND)`): the peer reads every byte written before it, then the end
+   * of the stream; this side can still read. A second call does nothing. The Promise is for the
+   * convention every `closeWrite()` follows (see CONTRIBUTING.md); a failure rejects it.
    *
+   * @throws {Deno.errors.BadResource} When the connection is closed.
    * @throws {Win32Error} When `shutdown` fails.
    */
   closeWrite(): Promise<void> {
-    checkSocketResult(
-      ws2().shutdown(this.#socket.live, SD_SEND),
-      "shutdown",
-      `Cannot shut down ${this.#peer()}`,
-    );
-    return Promise.resolve();
+    try {
+      const socket = this.#socket.live;
+      if (!this.#writeClosed) {
+        checkSocketResult(
+          ws2().shutdown(socket, SD_SEND),
+          "shutdown",
+          `Cannot shut down ${this.#peer()}`,
+        );
+        this.#writeClosed = true;
+      }
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**

@@ -225,6 +225,10 @@ function localKey(name: string | null, self: object): string | object {
   return name === null ? self : name.replace(/^Local\\/, "");
 }
 
+// Users never make a guard: the constructor is private, and the mutex makes one through this,
+// which the class's static block sets.
+let newGuard!: (abandoned: boolean, release: () => void) => MutexGuard;
+
 /**
  * Ownership of a {@linkcode Mutex}, from `lock()` until `release()` or the end of a `using` scope.
  *
@@ -246,8 +250,12 @@ export class MutexGuard implements Disposable {
   readonly abandoned: boolean;
   #release: (() => void) | undefined;
 
-  /** @internal */
-  constructor(abandoned: boolean, release: () => void) {
+  static {
+    newGuard = (abandoned, release) => new MutexGuard(abandoned, release);
+  }
+
+  /** Made by {@linkcode Mutex.lock} and the other locking methods. */
+  private constructor(abandoned: boolean, release: () => void) {
     this.abandoned = abandoned;
     this.#release = release;
   }
@@ -352,7 +360,7 @@ export class Mutex extends KernelObject {
   }
 
   #grant(abandoned: boolean): MutexGuard {
-    const guard = new MutexGuard(abandoned, () => {
+    const guard = newGuard(abandoned, () => {
       this.#guards.delete(guard);
       const ok = kernel32().ReleaseMutex(this.unsafeHandle);
       this.#local.lock.release();

@@ -8,6 +8,7 @@ import {
   spawnChild,
 } from "../mechanisms/anonymous_pipe.ts";
 import { wide } from "../ffi/strings.ts";
+import { settled } from "../mechanisms/_pipe_end_settled.ts";
 import { repoPath, uniqueName, winTest } from "./_helpers.ts";
 
 const pattern = (size: number, offset = 0) =>
@@ -182,7 +183,7 @@ winTest("createPipe(): close() with a read pending returns, and the read settles
   await new Promise((r) => setTimeout(r, 50));
   pipe.reader.close(); // returns at once; the read is cancelled
   await assert.rejects(reading, Deno.errors.Interrupted);
-  await pipe.reader.settled();
+  await settled(pipe.reader);
   // The writer now sees the reading end gone.
   await assert.rejects(pipe.writer.write("x"), Deno.errors.BrokenPipe);
   pipe.writer.close();
@@ -223,4 +224,50 @@ winTest("a batch file gets cmd.exe's operators as text, not as commands", async 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+winTest(
+  "createPipe(): read and write take a timeout and a signal; the ends stay usable",
+  async () => {
+    using pipe = createPipe({ size: 4096 });
+    // A read with nothing to read times out, and the reader still reads afterwards.
+    await assert.rejects(
+      pipe.reader.read(new Uint8Array(16), { timeout: 50 }),
+      Deno.errors.TimedOut,
+    );
+    const aborter = new AbortController();
+    const reading = pipe.reader.read(new Uint8Array(16), { signal: aborter.signal });
+    aborter.abort(new Error("stop"));
+    await assert.rejects(reading, { message: "stop" });
+    await assert.rejects(
+      pipe.reader.read(new Uint8Array(16), { signal: AbortSignal.abort(new Error("early")) }),
+      { message: "early" },
+    );
+    await pipe.writer.write("after", { timeout: 5_000 });
+    const buffer = new Uint8Array(16);
+    const n = await pipe.reader.read(buffer, { timeout: 5_000 });
+    assert.equal(new TextDecoder().decode(buffer.subarray(0, n!)), "after");
+    // A write that fills the pipe with nobody reading times out.
+    await assert.rejects(
+      pipe.writer.write(new Uint8Array(1 << 20), { timeout: 100 }),
+      Deno.errors.TimedOut,
+    );
+    await assert.rejects(pipe.reader.read(buffer, { timeout: -1 }), RangeError);
+  },
+);
+
+winTest("createPipe(): a synchronous end takes no timeout or signal (NotSupported)", async () => {
+  using pipe = createPipe({ inheritable: "both" });
+  await assert.rejects(
+    pipe.reader.read(new Uint8Array(4), { timeout: 10 }),
+    Deno.errors.NotSupported,
+  );
+  await assert.rejects(
+    pipe.writer.write("x", { signal: new AbortController().signal }),
+    Deno.errors.NotSupported,
+  );
+  // Without them, or with no bound, it reads and writes as before.
+  await pipe.writer.write("ok", { timeout: Infinity });
+  const buffer = new Uint8Array(4);
+  assert.equal(await pipe.reader.read(buffer, {}), 2);
 });

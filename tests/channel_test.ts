@@ -203,7 +203,7 @@ winTest("an idle receiver uses no CPU while it waits", async () => {
   // A receiver that spun would use about 2,000 ms; a blocked one about 0 (the runtime's own
   // background work on a loaded machine has been seen to take up to ~120 ms).
   assert.ok(used < 250, `an idle receiver used ${used} ms of CPU in 2 s`);
-  channel.closeWrite(); // the idle receiver's receive() returns null, it exits
+  await channel.closeWrite(); // the idle receiver's receive() returns null, it exits
   assert.equal((await idle.finish()).code, 0);
 });
 
@@ -258,7 +258,7 @@ winTest(
         assert.fail(`round trip ${i}: the reply is not what was sent`);
       }
     }
-    channel.closeWrite();
+    await channel.closeWrite();
     assert.equal((await echo.finish()).code, 0);
   },
 );
@@ -313,3 +313,24 @@ winTest("a receiver that takes over from one that died starts after what it cons
   }
   assert.deepEqual(second.tryReceive(), new Uint8Array(40).fill(0xee), "the waiting sender's");
 });
+
+winTest(
+  "closeWrite() half-closes: the peer reads what was sent, then the end; this end still receives",
+  async () => {
+    const name = uniqueName("chan-halfclose");
+    await using creator = await ShmChannel.create(name, { capacity: 4096 });
+    await using opener = await ShmChannel.open(name);
+    await opener.send("before");
+    const closing = opener.closeWrite();
+    assert.ok(closing instanceof Promise, "closeWrite() returns a Promise, as TcpConn's does");
+    assert.equal(await closing, undefined);
+    await opener.closeWrite(); // a second call does nothing
+    await assert.rejects(opener.send("after"), Deno.errors.BadResource);
+    assert.equal(new TextDecoder().decode((await creator.receive({ timeout: 10_000 }))!), "before");
+    assert.equal(await creator.receive({ timeout: 10_000 }), null, "then the end of the stream");
+    await creator.send("reply"); // the half-closed end still receives
+    assert.equal(new TextDecoder().decode((await opener.receive({ timeout: 10_000 }))!), "reply");
+    opener.close();
+    await assert.rejects(opener.closeWrite(), Deno.errors.BadResource);
+  },
+);

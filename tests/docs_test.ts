@@ -55,6 +55,8 @@ Deno.test({
         "87 missing-jsdoc Holder.close",
         "103 doc-lint configure",
         "113 example-type @example",
+        "132 internal-public Inner.constructor",
+        "143 internal-public Inner.settle",
       ],
       report(sample),
     );
@@ -62,6 +64,8 @@ Deno.test({
     assert.equal(pointer?.message, "exposes Deno.PointerObject");
     // unsafeHandle, the private member and the #field are allowed; `read` returns a count
     assert.ok(!sample.some((f) => /unsafeHandle|secret|pointer|read/.test(f.symbol)));
+    // a protected or private member tagged @internal is not public
+    assert.ok(!sample.some((f) => /hidden|quiet/.test(f.symbol)));
     assert.equal(
       sample.find((f) => f.rule === "doc-lint")?.message,
       "private-type-ref: public type 'configure' references private type 'Settings'",

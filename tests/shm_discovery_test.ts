@@ -170,7 +170,7 @@ winTest(
       openers: 0,
       capacity: 8192,
     });
-    hidden.closeWrite();
+    await hidden.closeWrite();
     assert.equal(channelInfo(name)?.creatorPid, 0, "a half-closed creator reads as closed");
     assert.equal(channelInfo(uniqueName("disc-missing")), undefined);
     using plain = SharedMemory.create(uniqueName("disc-plain"), { size: 8192 });

@@ -175,6 +175,26 @@ winTest(
   },
 );
 
+winTest(
+  "closeWrite() half-closes: the peer reads what was sent, then the end; this side still reads",
+  async () => {
+    const listener = await listen({ port: 0, hostname: "127.0.0.1" });
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const conn = await listener.accept();
+    await conn.write("before");
+    await conn.closeWrite();
+    await conn.closeWrite(); // a second call does nothing
+    assert.equal(new TextDecoder().decode(await nativeReadAll(client)), "before");
+    await client.write(new TextEncoder().encode("reply"));
+    client.close();
+    assert.equal(new TextDecoder().decode(await readAll(conn.readable)), "reply");
+    conn.close();
+    await assertRejects(() => conn.closeWrite(), Deno.errors.BadResource);
+    listener.close();
+    await pollerIdle();
+  },
+);
+
 winTest("IPv6 loopback: winipc server, native client on ::1", async (t) => {
   try {
     Deno.listen({ hostname: "::1", port: 0 }).close();

@@ -10,6 +10,9 @@
  *   variable) that exposes a raw pointer type (`Deno.PointerValue`, `Deno.PointerObject`,
  *   `Deno.UnsafePointer`, `Deno.UnsafeCallback`, ...) or a `bigint`/`number` documented as a raw
  *   pointer or handle, other than through a member named `unsafe*` (`unsafeHandle`);
+ * - `internal-public`: a public member of an exported class tagged `@internal` (a constructor or
+ *   method users must not call is private, protected, `#`-named, or reached through a
+ *   module-private hook);
  * - `doc-lint`: an error of `deno doc --lint` (a private type in a public signature, ...) that
  *   the rules above do not already report;
  * - `example-type`: an example that does not type-check (`deno check --doc` over the files that
@@ -29,6 +32,7 @@ export type Rule =
   | "missing-example"
   | "untitled-example"
   | "pointer-type"
+  | "internal-public"
   | "doc-lint"
   | "example-type";
 
@@ -335,6 +339,19 @@ export function auditDocOutput(doc: DocOutput, root: string): Finding[] {
           symbol: `${name}.${member.name}`,
           message: "public member without a JSDoc description",
         });
+      }
+      if (d.kind === "class") {
+        for (const member of publicMembers(d)) {
+          if (member.accessibility === "protected") continue;
+          if (!member.jsDoc?.tags?.some((t) => t.kind === "internal")) continue;
+          add({
+            rule: "internal-public",
+            file: relative(member.location?.filename ?? d.location.filename),
+            line: member.location?.line ?? d.location.line,
+            symbol: `${name}.${member.name}`,
+            message: "public member tagged @internal: make it private, or drop the tag",
+          });
+        }
       }
       if (d.kind === "namespace") {
         for (const element of d.def?.elements ?? []) visitSymbol(element, `${name}.`);
