@@ -21,8 +21,10 @@
  *   apart), p50 in four runs: C receiver 164–199 µs; this `MessageWindow` 739–835 µs (3.7–4.8×
  *   C); the bare Atomics prototype of the same hand-off 486–686 µs; a Deno thread that answers by
  *   itself, with no hand-off, 317–400 µs (1.9–2.2×). The polling pump measured 817–1,007 µs in
- *   the same session. So the hand-off to the main thread costs about as much again as Wine's own
- *   wake-up; a window whose reply needs no JavaScript could answer on this thread (not done).
+ *   the same session. On the quiet machine afterwards (two runs): C 347–367 µs, this
+ *   `MessageWindow` 849–883 µs (2.4× C), a Deno thread answering by itself 453–484 µs (1.3×). So
+ *   the hand-off to the main thread costs about as much again as Wine's own wake-up; a window whose
+ *   reply needs no JavaScript could answer on this thread (not done).
  *
  * Commands (create or destroy a window) go the other way: the main thread writes them into
  * shared memory, wakes the window thread (`PostThreadMessageW` when it is in `GetMessageW`, the
