@@ -2,7 +2,8 @@
  * Draws docs/bench.svg from the README's benchmark table (the first table under "## Benchmark"),
  * with the same chart as `winipc bench --chart`, so the README shows the figures it lists.
  *
- * Usage: `deno run -A tools/readme_chart.ts` after updating the table.
+ * Usage: `deno run -A tools/readme_chart.ts` after updating the table. The SVG is generated, so
+ * `deno fmt` leaves it alone (`fmt.exclude` in deno.json).
  *
  * @module
  */
