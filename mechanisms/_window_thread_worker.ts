@@ -50,6 +50,18 @@ function run(shared: Shared): void {
   const windows = new Map<bigint, Hosted>();
   const decoder = new TextDecoder();
 
+  /**
+   * Hands a request to the main thread (`windowId` 0: no window, see `CTL.stackError`) and waits
+   * for its reply.
+   */
+  function askMainThread(windowId: number): void {
+    ctl[CTL.requestWindow] = windowId;
+    Atomics.store(ctl, CTL.reply, 0);
+    Atomics.store(ctl, CTL.request, 1);
+    Atomics.notify(ctl, CTL.request);
+    awaitReply();
+  }
+
   /** Waits for the main thread's reply, running its commands meanwhile. */
   function awaitReply(): void {
     for (;;) {
@@ -92,11 +104,7 @@ function run(shared: Shared): void {
     big[2] = BigInt.asIntN(64, BigInt(wParam));
     big[3] = BigInt(lParam);
     big[5] = length;
-    ctl[CTL.requestWindow] = hosted.id;
-    Atomics.store(ctl, CTL.reply, 0);
-    Atomics.store(ctl, CTL.request, 1);
-    Atomics.notify(ctl, CTL.request);
-    awaitReply();
+    askMainThread(hosted.id);
     if (ctl[CTL.handled] === 1) return big[6];
     return u.DefWindowProcW(hwnd, message, wParam, lParam);
   });
@@ -188,11 +196,7 @@ function run(shared: Shared): void {
     } catch (error) {
       // The main thread turns this into a StackLimitError for every window.
       ctl[CTL.stackError] = 1;
-      Atomics.store(ctl, CTL.reply, 0);
-      ctl[CTL.requestWindow] = 0;
-      Atomics.store(ctl, CTL.request, 1);
-      Atomics.notify(ctl, CTL.request);
-      awaitReply();
+      askMainThread(0);
       if (!(error instanceof RangeError)) throw error;
     }
     u.MsgWaitForMultipleObjectsEx(0, null, INFINITE, QS_ALLINPUT, MWMO_INPUTAVAILABLE);
