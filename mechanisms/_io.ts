@@ -283,39 +283,39 @@ function thePort(): Deno.PointerObject {
  * @throws {Win32Error} When the handle cannot be associated (e.g. it is not overlapped).
  */
 export function associate(file: Deno.PointerObject, context = "Cannot start I/O"): void {
-  const nt = ntdll();
-  const info = new BigUint64Array([Deno.UnsafePointer.value(thePort()) as bigint, HANDLE_KEY]);
   // The native call, not CreateIoCompletionPort: its status is its return value. The Win32 call
   // reports through GetLastError, and the runtime may overwrite that before it is read (see
   // `lastError`): twice in about twenty long bench runs, an expected "associated already" was read
   // as 1150 (ERROR_OLD_WIN_VERSION, which the runtime's own VerifyVersionInfoW calls leave behind)
   // and killed the peer.
-  const status = nt.NtSetInformationFile(
-    file,
-    ioStatusBlock,
-    new Uint8Array(info.buffer),
-    info.byteLength,
-    FILE_COMPLETION_INFORMATION_CLASS,
-  );
+  const completion = new BigUint64Array([
+    Deno.UnsafePointer.value(thePort()) as bigint,
+    HANDLE_KEY,
+  ]);
+  const status = setFileInformation(file, completion, FILE_COMPLETION_INFORMATION_CLASS);
   if (status === STATUS_INVALID_PARAMETER) return; // associated already
-  if (status !== 0) {
-    throw new Win32Error("NtSetInformationFile", nt.RtlNtStatusToDosError(status), {
-      context: `${context} (associating the handle with the completion port)`,
-    });
-  }
+  checkStatus(status, `${context} (associating the handle with the completion port)`);
   const modes = new Uint32Array([FILE_SKIP_COMPLETION_PORT_ON_SUCCESS]);
-  const set = nt.NtSetInformationFile(
-    file,
-    ioStatusBlock,
-    new Uint8Array(modes.buffer),
-    modes.byteLength,
-    FILE_IO_COMPLETION_NOTIFICATION_INFORMATION_CLASS,
+  checkStatus(
+    setFileInformation(file, modes, FILE_IO_COMPLETION_NOTIFICATION_INFORMATION_CLASS),
+    `${context} (setting FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)`,
   );
-  if (set !== 0) {
-    throw new Win32Error("NtSetInformationFile", nt.RtlNtStatusToDosError(set), {
-      context: `${context} (setting FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)`,
-    });
-  }
+}
+
+/** `NtSetInformationFile` with `info` as the information of class `infoClass`; its NTSTATUS. */
+function setFileInformation(
+  file: Deno.PointerObject,
+  info: BigUint64Array<ArrayBuffer> | Uint32Array<ArrayBuffer>,
+  infoClass: number,
+): number {
+  const bytes = new Uint8Array(info.buffer);
+  return ntdll().NtSetInformationFile(file, ioStatusBlock, bytes, bytes.byteLength, infoClass);
+}
+
+/** Throws a {@linkcode Win32Error} for an `NtSetInformationFile` status that is not success. */
+function checkStatus(status: number, context: string): void {
+  if (status === 0) return;
+  throw new Win32Error("NtSetInformationFile", ntdll().RtlNtStatusToDosError(status), { context });
 }
 
 /** Settles every operation whose packet is among the first `count` entries. */
