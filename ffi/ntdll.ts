@@ -45,6 +45,22 @@ const symbols = {
   },
   /** NTSTATUS NtQuerySystemInformation(SYSTEM_INFORMATION_CLASS Class, PVOID Info, ULONG Length, PULONG ReturnLength) */
   NtQuerySystemInformation: { parameters: ["u32", "buffer", "u32", "buffer"], result: "u32" },
+  /**
+   * NTSTATUS NtRemoveIoCompletionEx(HANDLE Port, PFILE_IO_COMPLETION_INFORMATION Information,
+   * ULONG Count, PULONG Removed, PLARGE_INTEGER Timeout, BOOLEAN Alertable): what
+   * `GetQueuedCompletionStatusEx` calls, with the status as its return value (a timeout of 0 here)
+   */
+  NtRemoveIoCompletionEx: {
+    parameters: ["pointer", "buffer", "u32", "buffer", "buffer", "u8"],
+    result: "u32",
+  },
+  /** NtRemoveIoCompletionEx on a worker thread (the I/O core's one wait; a null timeout: no limit) */
+  NtRemoveIoCompletionExAsync: {
+    name: "NtRemoveIoCompletionEx",
+    parameters: ["pointer", "buffer", "u32", "buffer", "buffer", "u8"],
+    result: "u32",
+    nonblocking: true,
+  },
   /** ULONG RtlNtStatusToDosError(NTSTATUS Status) */
   RtlNtStatusToDosError: { parameters: ["u32"], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -53,6 +69,8 @@ const symbols = {
 export const FILE_COMPLETION_INFORMATION_CLASS = 30;
 /** `FileIoCompletionNotificationInformation`: the handle's completion notification modes. */
 export const FILE_IO_COMPLETION_NOTIFICATION_INFORMATION_CLASS = 41;
+/** `STATUS_TIMEOUT`: a wait ended at its timeout. */
+export const STATUS_TIMEOUT = 0x102;
 /** `STATUS_INVALID_PARAMETER`. */
 export const STATUS_INVALID_PARAMETER = 0xc000000d;
 

@@ -20,7 +20,8 @@
  *    and status come from `GetOverlappedResult(bWait = FALSE)` or the error code.
  * 3. `ERROR_IO_PENDING`: the op is registered under its `OVERLAPPED`'s address, and the core's
  *    one completion wait is armed if it is not already: a `nonblocking`
- *    `GetQueuedCompletionStatusEx` call (on one of Deno's worker threads) that dequeues up to 64
+ *    `NtRemoveIoCompletionEx` call (what `GetQueuedCompletionStatusEx` calls, with its status as
+ *    the return value; on one of Deno's worker threads) that dequeues up to 64
  *    completions at a time. When it returns, each `OVERLAPPED_ENTRY` settles the op registered
  *    under its `lpOverlapped` (status read with `GetOverlappedResult(bWait = FALSE)`, which
  *    returns at once since the packet proves the operation ended); then, after the settled
@@ -36,6 +37,10 @@
  *    or with the result when the operation won the race), so its buffer and `OVERLAPPED` stay
  *    alive while the kernel may write into them, and nothing ever waits with
  *    `GetOverlappedResult(bWait = TRUE)` on the main thread.
+ * 5. A wait that fails (never seen; the port's status is checked on this thread then) is
+ *    re-armed after a pause that doubles with each failure in a row, up to 100 ms, so it can
+ *    never spin the event loop; when the port itself no longer works, every pending operation
+ *    rejects with the `Win32Error` instead of waiting for a packet that cannot be dequeued.
  *
  * Status codes are *returned*, not thrown ({@linkcode IoResult.error}), because several of them
  * are normal outcomes only the caller can interpret: `ERROR_MORE_DATA` (a message-mode read got
@@ -162,12 +167,13 @@
  * @module
  */
 import { lastError, Win32Error } from "../ffi/error.ts";
-import { INFINITE, kernel32 } from "../ffi/kernel32.ts";
+import { kernel32 } from "../ffi/kernel32.ts";
 import {
   FILE_COMPLETION_INFORMATION_CLASS,
   FILE_IO_COMPLETION_NOTIFICATION_INFORMATION_CLASS,
   ntdll,
   STATUS_INVALID_PARAMETER,
+  STATUS_TIMEOUT,
 } from "../ffi/ntdll.ts";
 import { OVERLAPPED } from "../ffi/struct.ts";
 
@@ -241,8 +247,23 @@ export interface OverlappedRunOptions {
 let port: Deno.PointerObject | null = null;
 /** The `IO_STATUS_BLOCK` the association calls write (never read). */
 const ioStatusBlock = new Uint8Array(16);
+/** A pending operation: how to end it, and what the kernel may still write into. */
+interface Waiter {
+  /** Ends the wait: with no argument when the packet came, with an error when none can come. */
+  settle: (error?: Error) => void;
+  /** The OVERLAPPED and the buffers of the operation. */
+  keep: unknown;
+}
 /** Pending operations by the address of their OVERLAPPED. */
-const pending = new Map<bigint, () => void>();
+const pending = new Map<bigint, Waiter>();
+/** What operations ended by {@linkcode failAll} may still have written into. */
+const abandoned: unknown[] = [];
+/** The timeout-0 `LARGE_INTEGER` of the drains on this thread. */
+const zero = new BigInt64Array(1);
+/** Failed worker-thread waits in a row (see `failedWait`). */
+let failures = 0;
+/** The longest pause before a failed wait is re-armed. */
+const FAILED_WAIT_MAX_MS = 100;
 /** OVERLAPPEDs that may still get a packet, by address (insertion order = age). */
 const retired = new Map<bigint, Uint8Array>();
 /** One OVERLAPPED_ENTRY array for the worker-thread call, one for dequeues on this thread. */
@@ -250,7 +271,7 @@ const workerEntries = new Uint8Array(ENTRY_SIZE * BATCH);
 const workerRemoved = new Uint32Array(1);
 const mainEntries = new Uint8Array(ENTRY_SIZE * BATCH);
 const mainRemoved = new Uint32Array(1);
-/** Whether the nonblocking GetQueuedCompletionStatusEx call is in flight. */
+/** Whether the nonblocking NtRemoveIoCompletionEx call is in flight. */
 let inFlight = false;
 /** The backstop poll's timer while anything is pending. */
 let backstop: ReturnType<typeof setTimeout> | undefined;
@@ -326,13 +347,13 @@ function dispatch(entries: Uint8Array, count: number): void {
     if (view.getBigUint64(at, true) !== HANDLE_KEY) continue; // a wake-up
     const address = view.getBigUint64(at + 8, true);
     stats.packets++;
-    const settle = pending.get(address);
+    const waiter = pending.get(address);
     // A packet proves its operation ended, and the kernel writes the final status into
     // `Internal` before it queues the packet. A packet that finds its OVERLAPPED still at
     // STATUS_PENDING belongs to an earlier operation on the same OVERLAPPED: drop it.
-    if (settle && readInternal(address) !== STATUS_PENDING) {
+    if (waiter && readInternal(address) !== STATUS_PENDING) {
       pending.delete(address);
-      settle();
+      waiter.settle();
     } else {
       stats.strays++;
       retired.delete(address);
@@ -345,42 +366,94 @@ function readInternal(address: bigint): bigint {
   return new Deno.UnsafePointerView(Deno.UnsafePointer.create(address)!).getBigUint64(0);
 }
 
-/** Dequeues what is already queued, on this thread (timeout 0). */
-function drain(): void {
-  const k = kernel32();
-  while (k.GetQueuedCompletionStatusEx(thePort(), mainEntries, BATCH, mainRemoved, 0, 0)) {
+/**
+ * Dequeues what is already queued, on this thread (timeout 0).
+ *
+ * @returns 0 (`STATUS_SUCCESS`) or `STATUS_TIMEOUT` when the port works, else the failure.
+ */
+function drain(): number {
+  const nt = ntdll();
+  for (;;) {
+    const status = nt.NtRemoveIoCompletionEx(thePort(), mainEntries, BATCH, mainRemoved, zero, 0);
+    if (status !== 0) return status;
     const count = mainRemoved[0];
     dispatch(mainEntries, count);
-    if (count < BATCH) break;
+    if (count < BATCH) return 0;
   }
 }
 
-/** The one wait: a nonblocking GetQueuedCompletionStatusEx, re-armed while anything is pending. */
+/** The one wait: a nonblocking NtRemoveIoCompletionEx, re-armed while anything is pending. */
 async function waitOnce(): Promise<void> {
   inFlight = true;
-  let ok = 0;
+  let status: number;
   try {
-    ok = await kernel32().GetQueuedCompletionStatusExAsync(
+    // `NtRemoveIoCompletionEx`, not `GetQueuedCompletionStatusEx`: its status is its return
+    // value, where the Win32 call's would be in the worker thread's last error, which this
+    // thread cannot read.
+    status = await ntdll().NtRemoveIoCompletionExAsync(
       thePort(),
       workerEntries,
       BATCH,
       workerRemoved,
-      INFINITE,
+      null,
       0,
     );
   } finally {
     inFlight = false;
   }
-  const count = ok ? workerRemoved[0] : 0;
-  if (ok) dispatch(workerEntries, count);
+  const count = status === 0 ? workerRemoved[0] : 0;
+  if (status === 0) dispatch(workerEntries, count);
   // Let the continuations of what just settled run before the drain and the re-arm (each a
   // call of 4 to 15 µs under Wine, see the module doc): they usually issue the next operation,
   // whose `expect` re-arms the wait itself, after its caller's reply or request went out.
   for (let i = 0; i < REARM_YIELDS && !inFlight; i++) await undefined;
-  // A full batch may have left packets behind, and a failed call (its last error is the
-  // worker's) is followed by a drain that either makes progress or shows the port is unusable
-  // (never expected). Otherwise a packet that came meanwhile ends the next wait at once.
-  if (!ok || count === BATCH) drain();
+  if (status !== 0 && status !== STATUS_TIMEOUT) {
+    failedWait(status);
+    return;
+  }
+  failures = 0;
+  // A full batch may have left packets behind. Otherwise a packet that came meanwhile ends the
+  // next wait at once.
+  if (count === BATCH) drain();
+  rearm();
+}
+
+/**
+ * The worker-thread wait failed, which no state of the port explains (never seen): find out
+ * on this thread whether the port still works. When it does, re-arm after a pause that grows
+ * with each failure in a row, so a wait that keeps failing can never spin the event loop; when
+ * it does not, no completion can ever be dequeued again, so every pending operation ends with
+ * the error instead of waiting forever.
+ */
+function failedWait(status: number): void {
+  const again = drain();
+  if (again !== 0 && again !== STATUS_TIMEOUT) {
+    failAll(
+      new Win32Error("NtRemoveIoCompletionEx", ntdll().RtlNtStatusToDosError(again), {
+        context: "The I/O completion port failed; pending I/O cannot complete",
+      }),
+    );
+    return;
+  }
+  failures++;
+  if (inFlight || pending.size === 0) return;
+  const timer = setTimeout(rearm, Math.min(FAILED_WAIT_MAX_MS, 2 ** (failures - 1)));
+  Deno.unrefTimer(timer);
+}
+
+/**
+ * Ends every pending operation with `error`. Their OVERLAPPEDs and buffers are kept for the
+ * life of the process, since the kernel may still complete them.
+ */
+function failAll(error: Error): void {
+  // Handles associated with this port cannot move to another, but handles opened from now on
+  // get a new one.
+  port = null;
+  for (const [address, waiter] of pending) {
+    abandoned.push(waiter.keep);
+    pending.delete(address);
+    waiter.settle(error);
+  }
   rearm();
 }
 
@@ -407,7 +480,11 @@ function scheduleBackstop(ms: number): void {
   const timer = setTimeout(() => {
     backstop = undefined;
     const before = stats.packets;
-    drain();
+    const status = drain();
+    if (status !== 0 && status !== STATUS_TIMEOUT) {
+      failedWait(status);
+      return;
+    }
     if (pending.size > 0) {
       scheduleBackstop(
         stats.packets > before ? BACKSTOP_POLL_MS : Math.min(ms * 2, BACKSTOP_MAX_MS),
@@ -419,8 +496,8 @@ function scheduleBackstop(ms: number): void {
   backstop = timer;
 }
 
-function expect(overlapped: Uint8Array, settle: () => void): void {
-  pending.set(Deno.UnsafePointer.value(Deno.UnsafePointer.of(overlapped)) as bigint, settle);
+function expect(overlapped: Uint8Array, waiter: Waiter): void {
+  pending.set(Deno.UnsafePointer.value(Deno.UnsafePointer.of(overlapped)) as bigint, waiter);
   rearm();
 }
 
@@ -430,6 +507,14 @@ function expect(overlapped: Uint8Array, settle: () => void): void {
  */
 export function wakeCore(): void {
   if (port) kernel32().PostQueuedCompletionStatus(port, 0, WAKE_KEY, null);
+}
+
+/**
+ * The completion port's handle, `null` before the first operation (for tests and diagnostics;
+ * closing it ends every pending operation with an error).
+ */
+export function unsafePortHandle(): Deno.PointerObject | null {
+  return port;
 }
 
 /** How many operations wait for a completion packet (for tests and diagnostics). */
@@ -519,7 +604,10 @@ export class OverlappedOp implements Disposable {
     }
     this.#busy = true;
     const completed = Promise.withResolvers<void>();
-    expect(overlapped, completed.resolve);
+    expect(overlapped, {
+      settle: (error) => error ? completed.reject(error) : completed.resolve(),
+      keep: [overlapped, issue],
+    });
     const { signal, timeout } = options;
     let why: "abort" | "timeout" | undefined;
     const cancel = (reason: "abort" | "timeout") => {
@@ -532,7 +620,14 @@ export class OverlappedOp implements Disposable {
       ? setTimeout(() => cancel("timeout"), timeout)
       : undefined;
     try {
-      await completed.promise;
+      try {
+        await completed.promise;
+      } catch (error) {
+        // The port failed (`failAll`): the kernel may still complete into this OVERLAPPED,
+        // which `failAll` keeps; later operations take a fresh one.
+        this.#overlapped = OVERLAPPED.alloc();
+        throw error;
+      }
       const result = this.#result(file, overlapped);
       if (why && result.error === ERROR_OPERATION_ABORTED) {
         if (options.returnCancelled) return { ...result, cancelled: why };

@@ -819,6 +819,12 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       total += result.bytes;
       if (this.mode === "message" && total > limit) throw this.#tooLarge(total, limit);
       if (status === "ok") return concat(chunks);
+      if (result.bytes === 0) {
+        // "More data" with none read: never seen; reading on would never yield.
+        throw new Win32Error("ReadFile", ERROR_MORE_DATA, {
+          context: `${this.#context("read from")}: a read reported more data but returned none`,
+        });
+      }
       more = true;
       size = this.#nextChunk(h, total, limit);
     }
@@ -917,6 +923,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
    * @throws {Deno.errors.BrokenPipe} When the peer has closed.
    * @throws {Deno.errors.BadResource} When the connection is closed.
    * @throws {Deno.errors.TimedOut} When the timeout elapsed (the peer does not read).
+   * @throws {Deno.errors.WriteZero} When a byte-mode `WriteFile` succeeds but takes no bytes.
    * @throws {Win32Error} When `WriteFile` fails otherwise.
    *
    * @example Write text
@@ -942,6 +949,12 @@ export class PipeConnection implements Disposable, AsyncDisposable {
           this.#io(h, opts, "write to"),
         );
         this.#writeStatus(result, "WriteFile");
+        if (result.bytes === 0 && rest.length > 0) {
+          // Never seen; looping on it would never yield to the event loop.
+          throw new Deno.errors.WriteZero(
+            `Cannot write to pipe "${this.path}": WriteFile succeeded but took no bytes`,
+          );
+        }
         written += result.bytes;
         // A message-mode write is all or nothing; a byte-mode one may be partial in theory.
       } while (written < bytes.length && this.mode === "byte");

@@ -134,16 +134,50 @@ export class Fixture implements AsyncDisposable {
     }
   }
 
-  /** Waits for the process to end; returns its status and stderr, draining stdout. */
-  async finish(): Promise<{ code: number; stderr: string; rest: string[] }> {
+  /**
+   * Waits for the process to end; returns its status and stderr, draining stdout. A fixture
+   * that has not ended within `timeout` is killed, and the wait rejects: a hang becomes a
+   * failure that names it, instead of a test that never ends.
+   *
+   * @param timeout Milliseconds to wait.
+   */
+  async finish(timeout = 120_000): Promise<{ code: number; stderr: string; rest: string[] }> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let hung = false;
     const rest: string[] = [];
-    for (;;) {
-      const next = await this.#lines.next();
-      if (next.done) break;
-      rest.push(next.value);
+    const ended = (async () => {
+      for (;;) {
+        const next = await this.#lines.next();
+        if (next.done) break;
+        rest.push(next.value);
+      }
+      return await this.child.status;
+    })();
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        hung = true;
+        try {
+          this.child.kill();
+        } catch {
+          // it ended meanwhile
+        }
+        reject(new Error(`Fixture did not end within ${timeout} ms (killed)`));
+      }, timeout);
+    });
+    try {
+      const status = await Promise.race([ended, deadline]);
+      return { code: status.code, stderr: await this.#stderr, rest };
+    } catch (e) {
+      if (!hung) throw e;
+      await ended.catch(() => undefined);
+      const stderr = await this.#stderr;
+      throw new Error(
+        `${(e as Error).message}; its output after the last line read: ${JSON.stringify(rest)}; ` +
+          `stderr:\n${stderr}`,
+      );
+    } finally {
+      clearTimeout(timer);
     }
-    const status = await this.child.status;
-    return { code: status.code, stderr: await this.#stderr, rest };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -240,3 +240,19 @@ winTest(
     assert.equal((await child.finish()).code, 0);
   },
 );
+
+winTest(
+  "a completion port that stops working ends its pending reads with an error, and a new one takes over",
+  async () => {
+    // In a process of its own: the port is the process's, and this one closes it.
+    await using child = spawnFixture("io_port_failure.ts", [], { stderr: "piped" });
+    const ended = await child.line(60_000);
+    assert.match(
+      ended,
+      /^rejected Win32Error: The I\/O completion port failed; pending I\/O cannot complete: NtRemoveIoCompletionEx failed with ERROR_INVALID_HANDLE/,
+    );
+    assert.equal(await child.line(60_000), "new port works");
+    const { code, stderr } = await child.finish();
+    assert.equal(code, 0, stderr);
+  },
+);
