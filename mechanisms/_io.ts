@@ -204,8 +204,11 @@ const STATUS_PENDING = 0x103n;
  * nothing new re-arms at once.
  */
 export const REARM_YIELDS = 64;
-/** Counts packets that matched no pending operation (for tests and diagnostics). */
-export const stats = { strays: 0, packets: 0 };
+/**
+ * Counts packets, packets that matched no pending operation, and failed worker-thread waits
+ * with the last one's NTSTATUS (for tests and diagnostics).
+ */
+export const stats = { strays: 0, packets: 0, failedWaits: 0, lastWaitFailure: 0 };
 
 /** The outcome of an overlapped operation. */
 export interface IoResult {
@@ -426,6 +429,8 @@ async function waitOnce(): Promise<void> {
  * the error instead of waiting forever.
  */
 function failedWait(status: number): void {
+  stats.failedWaits++;
+  stats.lastWaitFailure = status;
   const again = drain();
   if (again !== 0 && again !== STATUS_TIMEOUT) {
     failAll(
