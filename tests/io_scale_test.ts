@@ -57,9 +57,14 @@ winTest(
     })();
 
     const active = async () => {
-      await using client = spawnFixture("pipe_scale_client.ts", [name, "active", `${ROUND_TRIPS}`]);
+      await using client = spawnFixture(
+        "pipe_scale_client.ts",
+        [name, "active", `${ROUND_TRIPS}`],
+        { stderr: "piped" },
+      );
       const line = await client.line(60_000);
-      assert.equal((await client.finish()).code, 0, line);
+      const { code, stderr } = await client.finish();
+      assert.equal(code, 0, `${line}\n${stderr}`);
       return JSON.parse(line) as { p50: number; p90: number };
     };
 
