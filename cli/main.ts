@@ -34,7 +34,7 @@ import { registerSocket } from "./socket.ts";
  *
  * @returns The root command, ready to parse.
  */
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command("winipc")
     .description(
       "Windows inter-process communication from Deno: shared memory, pipes, mailslots, window\n" +

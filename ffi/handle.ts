@@ -45,6 +45,8 @@ export class OwnedHandle implements Disposable {
   #held: Held | undefined;
 
   /**
+   * Takes ownership of a raw handle.
+   *
    * @param handle The raw handle, now owned by this object.
    * @param close How to release it (default `CloseHandle`).
    */

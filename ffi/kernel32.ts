@@ -11,7 +11,17 @@
  */
 import { beforeLibraryLoad, lazyLibrary } from "./library.ts";
 
-const symbols = {
+/**
+ * The kernel32.dll functions winipc declares, as `Deno.dlopen` takes them ({@linkcode kernel32}
+ * opens them).
+ *
+ * @example Look up how a function is declared
+ * ```ts
+ * import { kernel32Symbols } from "./kernel32.ts";
+ * console.log(kernel32Symbols.CloseHandle.parameters); // ["pointer"]
+ * ```
+ */
+export const kernel32Symbols = {
   // ---- errors ----
   /** DWORD GetLastError(void) */
   GetLastError: { parameters: [], result: "u32" },
@@ -348,9 +358,9 @@ const symbols = {
  * if (Deno.build.os === "windows") console.log(kernel32().GetCurrentProcessId());
  * ```
  */
-export const kernel32: () => Deno.DynamicLibrary<typeof symbols>["symbols"] = lazyLibrary(
+export const kernel32: () => Deno.DynamicLibrary<typeof kernel32Symbols>["symbols"] = lazyLibrary(
   "kernel32.dll",
-  symbols,
+  kernel32Symbols,
 );
 
 beforeLibraryLoad("kernel32.dll", () => kernel32());
@@ -378,29 +388,6 @@ const kernel32ExtraSymbols = {
  */
 export const kernel32Extra: () => Deno.DynamicLibrary<typeof kernel32ExtraSymbols>["symbols"] =
   lazyLibrary("kernel32.dll", kernel32ExtraSymbols);
-
-/** Symbols of ntdll.dll that kernel32 has no documented twin for. */
-const ntSymbols = {
-  /** NTSTATUS NtQuerySection(HANDLE SectionHandle, SECTION_INFORMATION_CLASS InformationClass, PVOID InformationBuffer, SIZE_T InformationBufferSize, PSIZE_T ResultLength) */
-  NtQuerySection: { parameters: ["pointer", "i32", "buffer", "usize", "buffer"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
-
-/**
- * The ntdll.dll symbols winipc uses (the size of a section opened by name), opened on first use.
- *
- * @returns The symbol table's functions.
- * @throws {UnsupportedPlatformError} On a host that is not Windows.
- *
- * @example Lazily opened
- * ```ts
- * import { ntdll } from "./kernel32.ts";
- * if (Deno.build.os === "windows") console.log(typeof ntdll().NtQuerySection);
- * ```
- */
-export const ntdll: () => Deno.DynamicLibrary<typeof ntSymbols>["symbols"] = lazyLibrary(
-  "ntdll.dll",
-  ntSymbols,
-);
 
 // ---- constants ----
 /** `INFINITE` for wait functions. */

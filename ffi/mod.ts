@@ -23,4 +23,4 @@ export * from "./struct.ts";
 export * from "./error.ts";
 export * from "./handle.ts";
 export * from "./security.ts";
-export { kernel32 } from "./kernel32.ts";
+export { kernel32, kernel32Symbols } from "./kernel32.ts";

@@ -43,6 +43,8 @@ const symbols = {
     ],
     result: "u32",
   },
+  /** NTSTATUS NtQuerySection(HANDLE SectionHandle, SECTION_INFORMATION_CLASS InformationClass, PVOID InformationBuffer, SIZE_T InformationBufferSize, PSIZE_T ResultLength) */
+  NtQuerySection: { parameters: ["pointer", "i32", "buffer", "usize", "buffer"], result: "i32" },
   /** NTSTATUS NtQuerySystemInformation(SYSTEM_INFORMATION_CLASS Class, PVOID Info, ULONG Length, PULONG ReturnLength) */
   NtQuerySystemInformation: { parameters: ["u32", "buffer", "u32", "buffer"], result: "u32" },
   /**

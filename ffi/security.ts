@@ -40,6 +40,8 @@ export class SecurityAttributes implements Disposable {
   #descriptor: Deno.PointerValue;
 
   /**
+   * Builds the attributes (and the security descriptor of the SDDL, when one is given).
+   *
    * @param options Inheritance and SDDL.
    * @throws {Win32Error} When the SDDL string is not valid.
    */

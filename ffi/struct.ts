@@ -163,6 +163,8 @@ export class StructLayout<F extends FieldMap> {
   readonly #offsets: Record<string, number> = {};
 
   /**
+   * Lays out the fields: each at the next offset its alignment allows, as a C compiler does.
+   *
    * @param fields The fields in declaration order.
    */
   constructor(fields: F) {

@@ -31,10 +31,10 @@ import {
   FILE_MAP_READ,
   FILE_MAP_WRITE,
   kernel32,
-  ntdll,
   PAGE_READWRITE,
   SEC_COMMIT,
 } from "../ffi/kernel32.ts";
+import { ntdll } from "../ffi/ntdll.ts";
 import { SecurityAttributes, type SecurityOptions } from "../ffi/security.ts";
 import { wide, wideOrNull } from "../ffi/strings.ts";
 import { splitDword, SYSTEM_INFO } from "../ffi/struct.ts";

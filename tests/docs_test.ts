@@ -76,3 +76,22 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "docs: deno doc --lint passes over every export of deno.json (./ffi and ./cli included)",
+  ignore: onWindows,
+  fn: async () => {
+    const root = new URL("../", import.meta.url);
+    const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+    const entries = Object.values(config.exports as Record<string, string>);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["doc", "--lint", ...entries],
+      cwd: root,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, text);
+  },
+});
