@@ -12,19 +12,26 @@
  * bytes each. (Wine has no domain broadcast: opening such a path fails there with
  * `ERROR_PATH_NOT_FOUND`.)
  *
- * Reading: a mailslot handle does synchronous I/O only, and a `ReadFile` on an empty slot would
- * block the calling thread for the slot's read timeout. So the reader never calls `ReadFile` on
- * an empty slot: it asks `GetMailslotInfo` whether a message is waiting (and how big it is), reads
- * it at once when one is, and otherwise waits with timers (1 ms rising to 20 ms between checks),
- * honouring the slot's read timeout (`CreateMailslotW`'s `lReadTimeout`, changed with
- * `SetMailslotInfo`) and any AbortSignal. Use one reader per slot.
+ * Reading: a mailslot handle does synchronous I/O only, so a `ReadFile` on an empty slot blocks
+ * its thread until a message comes or the slot's read timeout passes. The reader asks
+ * `GetMailslotInfo` whether a message is waiting (and how big it is) and reads it at once when
+ * one is; otherwise it waits on one of Deno's worker threads (a `nonblocking` `ReadFile` with a
+ * one-byte buffer, which a longer message makes fail with `ERROR_INSUFFICIENT_BUFFER` while it
+ * stays first in the slot), so the arrival of a message wakes it, with no timer on the path.
+ * Each such wait lasts at most 100 ms (the slot's read timeout is set to the time left, up to
+ * that, before it): a blocked `ReadFile` cannot be cancelled, so this bounds how late an
+ * AbortSignal or `close()` is noticed, and an idle reader renews its wait ten times a second.
+ * The read timeout a user sets ({@linkcode MailslotReaderOptions.readTimeout},
+ * {@linkcode MailslotReader.setReadTimeout}) is kept by the reader and honoured across those
+ * waits. Use one reader per slot; while it waits it holds one worker thread.
  *
  * Why not the I/O core's completion port (`_io.ts`), as pipes and serial ports use: measured under
  * Wine 10 (2026-12-02), `CreateIoCompletionPort` refuses a `CreateMailslotW` handle with
  * `ERROR_INVALID_PARAMETER` (Wine opens it for synchronous I/O), and an overlapped `ReadFile` on
  * it blocks the calling thread until a message or the read timeout, ignoring the `OVERLAPPED`.
- * So the checks above are the documented fallback; they cost a 64-byte mailslot ping-pong about
- * 2.9 ms p50 against 0.25 ms for a named pipe in the same `winipc bench` run (under load).
+ * So the worker-thread wait above is the documented fallback. The reader used to poll
+ * `GetMailslotInfo` with timers instead (1 ms rising to 20 ms between checks), which cost a
+ * 64-byte mailslot ping-pong 26–35× its synchronous floor in `winipc bench`.
  *
  * @example A reader and a writer in two processes
  * ```ts
@@ -61,7 +68,6 @@ import {
   signalSchema,
   timeoutSchema,
 } from "./_validate.ts";
-import { sleep } from "./_wait.ts";
 import { ProtocolError } from "./channel.ts";
 
 export { MAX_MAILSLOT_PATH } from "./_names.ts";
@@ -69,6 +75,11 @@ export { MAX_MAILSLOT_PATH } from "./_names.ts";
 export type { SecurityOptions } from "../ffi/security.ts";
 
 const ERROR_ALREADY_EXISTS = 183;
+/**
+ * The longest one worker-thread wait for a message lasts (see the module doc): how late an
+ * AbortSignal or `close()` can be noticed, and how often an idle reader's wait is renewed.
+ */
+const WAIT_SLICE_MS = 100;
 /**
  * The largest message a domain broadcast (`\\*\mailslot\x`, `\\domain\mailslot\x`) carries.
  *
@@ -258,11 +269,22 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
   readonly maxMessageBytes: number;
   readonly #handle: OwnedHandle;
   #reading = false;
+  /** The read timeout users set (the slot's own is set per wait, see `#waitForMessage`). */
+  #readTimeout: number;
+  /** The worker-thread wait in flight, if any: the handle is closed only after it. */
+  #waiting: Promise<void> | undefined;
+  #closing = false;
 
-  private constructor(path: string, handle: OwnedHandle, maxMessageBytes: number) {
+  private constructor(
+    path: string,
+    handle: OwnedHandle,
+    maxMessageBytes: number,
+    readTimeout: number,
+  ) {
     this.path = path;
     this.#handle = handle;
     this.maxMessageBytes = maxMessageBytes;
+    this.#readTimeout = readTimeout;
   }
 
   /**
@@ -305,21 +327,22 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
         context: `${context}: another reader has it`,
       });
     }
-    return new MailslotReader(path, new OwnedHandle(raw), max);
+    const readTimeout = timeout === MAILSLOT_WAIT_FOREVER ? Infinity : timeout;
+    return new MailslotReader(path, new OwnedHandle(raw), max, readTimeout);
   }
 
   /** Whether `close()` has run. */
   get closed(): boolean {
-    return this.#handle.closed;
+    return this.#closing || this.#handle.closed;
   }
 
   /** The raw handle. @throws {Deno.errors.BadResource} When closed. */
   get unsafeHandle(): Deno.PointerObject {
-    return this.#handle.unsafeHandle;
+    return this.#h();
   }
 
   #h(): Deno.PointerObject {
-    if (this.#handle.closed) {
+    if (this.closed) {
       throw new Deno.errors.BadResource(`Mailslot "${this.path}" is closed`);
     }
     return this.#handle.unsafeHandle;
@@ -353,7 +376,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
       maxMessageSize: max[0],
       nextSize: next[0] === MAILSLOT_NO_MESSAGE ? null : next[0],
       messageCount: count[0],
-      readTimeout: timeout[0] === MAILSLOT_WAIT_FOREVER ? Infinity : timeout[0],
+      readTimeout: this.#readTimeout,
     };
   }
 
@@ -373,11 +396,8 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
    */
   setReadTimeout(timeout: number): void {
     const ms = parseArg(timeoutSchema, timeout, "timeout");
-    checkBool(
-      kernel32().SetMailslotInfo(this.#h(), ms === Infinity ? MAILSLOT_WAIT_FOREVER : ms),
-      "SetMailslotInfo",
-      `Cannot set the read timeout of mailslot "${this.path}"`,
-    );
+    this.#h();
+    this.#readTimeout = ms;
   }
 
   /**
@@ -416,7 +436,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
   async #read(opts: MailslotReadOptions): Promise<Uint8Array> {
     const { signal } = opts;
     const first = this.info();
-    const timeout = opts.timeout ?? first.readTimeout;
+    const timeout = opts.timeout ?? this.#readTimeout;
     const deadline = performance.now() + timeout;
     for (let round = 0;; round++) {
       signal?.throwIfAborted();
@@ -428,7 +448,38 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
           `No message in mailslot "${this.path}" within ${timeout} ms`,
         );
       }
-      await sleep(Math.min(left, [0, 1, 1, 2, 4, 8, 16][round] ?? 20), signal);
+      const small = await this.#waitForMessage(Math.min(left, WAIT_SLICE_MS));
+      if (small) return small;
+    }
+  }
+
+  /**
+   * Waits up to `ms` for a message, on a worker thread: a `ReadFile` with a one-byte buffer
+   * blocks until a message comes or the slot's read timeout (set to `ms` for it) passes, and a
+   * message longer than one byte makes it fail with `ERROR_INSUFFICIENT_BUFFER` and stay first in
+   * the slot, for {@linkcode #take}. A message of one byte or none is read by this call.
+   *
+   * @returns That short message, or `null` (look with `GetMailslotInfo`).
+   */
+  async #waitForMessage(ms: number): Promise<Uint8Array | null> {
+    const h = this.#h();
+    const k = kernel32();
+    checkBool(
+      k.SetMailslotInfo(h, Math.max(1, Math.ceil(ms))),
+      "SetMailslotInfo",
+      `Cannot wait for mailslot "${this.path}"`,
+    );
+    const done = Promise.withResolvers<void>();
+    this.#waiting = done.promise;
+    const one = new Uint8Array(1);
+    const count = new Uint32Array(1);
+    try {
+      const ok = await k.ReadFileAsync(h, one, 1, count, null);
+      return ok ? one.subarray(0, count[0]) : null;
+    } finally {
+      this.#waiting = undefined;
+      done.resolve();
+      if (this.#closing) this.#handle.close();
     }
   }
 
@@ -529,9 +580,15 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
     return this.messages();
   }
 
-  /** Closes the slot: writers then fail to open it. A second call does nothing. */
+  /**
+   * Closes the slot: writers then fail to open it. A read in progress ends with `BadResource`
+   * within 100 ms (its wait on a worker thread cannot be cut short); the
+   * handle is closed when that wait returns. A second call does nothing.
+   */
   close(): void {
-    this.#handle.close();
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#waiting === undefined) this.#handle.close();
   }
 
   /** Closes the slot. */

@@ -73,7 +73,7 @@ winTest("4 writer processes x 100 messages: all 400 read exactly once", async ()
   assert.equal(slot.info().messageCount, 0);
 });
 
-winTest("a read timeout: the slot's own (SetMailslotInfo) and one per read", async () => {
+winTest("a read timeout: the reader's own (setReadTimeout) and one per read", async () => {
   const name = uniqueName("slot-timeout");
   using slot = MailslotReader.create(name, { readTimeout: 300 });
   assert.equal(slot.info().readTimeout, 300);
@@ -105,6 +105,47 @@ winTest("a read timeout: the slot's own (SetMailslotInfo) and one per read", asy
   assert.equal(await slot.readText({ timeout: 30_000 }), "late");
   assert.equal(await writer.line(), "sent 4");
 });
+
+winTest(
+  "messages of 0, 1 and 2 bytes from another process are each read whole, in order",
+  async () => {
+    // The reader waits with a one-byte ReadFile on a worker thread: a message that fits is read
+    // by that wait itself, a longer one stays in the slot for the next read.
+    const name = uniqueName("slot-tiny");
+    using slot = MailslotReader.create(name);
+    const reading = (async () => {
+      const got: number[][] = [];
+      for await (const m of slot.messages({ signal: AbortSignal.timeout(30_000) })) {
+        got.push([...m]);
+        if (got.length === 4) break;
+      }
+      return got;
+    })();
+    await using writer = spawnFixture("mailslot_writer.ts", [name, "tiny"]);
+    assert.equal(await writer.line(), "sent 4");
+    assert.deepEqual(await reading, [[], [7], [8, 9], []]);
+  },
+);
+
+winTest(
+  "close() during a read ends it with BadResource; the slot is gone for writers",
+  async () => {
+    const name = uniqueName("slot-close");
+    const slot = MailslotReader.create(name);
+    const read = slot.read();
+    await new Promise((r) => setTimeout(r, 50));
+    slot.close();
+    assert.equal(slot.closed, true);
+    await assert.rejects(read, Deno.errors.BadResource);
+    await assert.rejects(slot.read(), Deno.errors.BadResource);
+    // The handle is closed once the wait returned: a writer then finds no slot.
+    assert.throws(() => MailslotWriter.open(name), (e) => {
+      assert.ok(e instanceof Win32Error);
+      assert.equal(e.codeName, "ERROR_FILE_NOT_FOUND");
+      return true;
+    });
+  },
+);
 
 winTest("non-ASCII text, GetMailslotInfo sizes and counts", async () => {
   const name = uniqueName("slot-text");
