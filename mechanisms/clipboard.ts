@@ -52,7 +52,8 @@ import { hasPngSignature } from "fast-png";
 import { AsyncQueue } from "./_queue.ts";
 import { type IoOptions, parseArg, signalSchema } from "./_validate.ts";
 import { pollUntil } from "./_wait.ts";
-import { hwndValue, NativeWindow } from "./_window.ts";
+import { hwndValue } from "./_window.ts";
+import { ThreadWindow } from "./_window_thread.ts";
 
 const ERROR_ACCESS_DENIED = 5;
 
@@ -1081,25 +1082,21 @@ export function watch(options: WatchOptions = {}): AsyncIterableIterator<Clipboa
   signal?.throwIfAborted();
   const queue = new AsyncQueue<ClipboardChange>();
   const u = user32();
-  const window = new NativeWindow({
+  // On the window thread (see the module doc): it adds the listener when it creates the window
+  // and removes it when it destroys it.
+  const window = new ThreadWindow({
     messageOnly: true,
+    messages: [WM_CLIPBOARDUPDATE],
+    clipboardListener: true,
     onError: (e) => queue.fail(e),
-    procedure: (_hwnd, message) => {
+    procedure: (message) => {
       if (message !== WM_CLIPBOARDUPDATE) return undefined;
       queue.push({ sequence: u.GetClipboardSequenceNumber() });
       return 0n;
     },
   });
-  if (!u.AddClipboardFormatListener(window.hwnd)) {
-    const code = lastError();
-    window.close();
-    throw new Win32Error("AddClipboardFormatListener", code, {
-      context: "Cannot watch the clipboard",
-    });
-  }
   const stop = () => {
     if (window.closed) return;
-    u.RemoveClipboardFormatListener(window.hwnd);
     window.close();
     queue.close();
   };
