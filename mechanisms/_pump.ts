@@ -1,11 +1,12 @@
 /**
  * The message pump of the Deno main thread.
  *
- * Windows that winipc creates on the main thread (the clipboard watcher, DDEML's conversation
- * windows, COM's apartment window) belong to it, because their window procedures are plain
- * `Deno.UnsafeCallback`s that must run on the thread that owns the isolate. Messages sent to them
- * from other processes are delivered only while that thread is inside a message function
- * (`PeekMessageW`, `GetMessageW`, ...), so the main thread has to pump, and it must never block.
+ * Windows that winipc creates on the main thread (DDEML's conversation windows, the window
+ * that lists DDE services, COM's apartment window) belong to it, because their window procedures
+ * are plain `Deno.UnsafeCallback`s that must run on the thread that owns the isolate. Messages
+ * sent to them from other processes are delivered only while that thread is inside a message
+ * function (`PeekMessageW`, `GetMessageW`, ...), so the main thread has to pump, and it must never
+ * block.
  *
  * Why polling: a thread can only wait on its *own* queue (`MsgWaitForMultipleObjects` and
  * `GetMessageW` look at the calling thread's queue), and a `nonblocking` FFI call runs on a worker
@@ -47,13 +48,17 @@
  * that thread and needs an answer for a main thread that sends to its own window (it would wait
  * for the window thread, which waits for it). `MessageWindow`s have moved there
  * (`_window_thread.ts`: winipc sends with `SendMessageTimeoutW` on a worker thread, so the main
- * thread never waits for its own window); DDE, COM and the clipboard watcher are still here. A window thread that answers by itself is bounded by the
- * second row, 1.8–1.9× C here, so even it misses issue 17's 1.4× in these runs. The pump stays on
- * the main thread for now. What is left: windows whose replies need no JavaScript
- * (`MessageWindow` without `onCopyData`, the clipboard watcher) could move to a window thread
- * that answers at once and queues the payloads for the main thread (a Worker keeps the process
- * alive, so `unref()` needs a way around that); and on stock Windows the idle `Sleep(1)` costs up
- * to 15.6 ms, which only such a thread removes.
+ * thread never waits for its own window), and so has the clipboard watcher (`clipboard.ts`
+ * `watch`: the window thread adds the listener and hands each `WM_CLIPBOARDUPDATE` over), so a
+ * process that only watches the clipboard attaches no pump at all (`pump.attached` stays 0).
+ * What still uses this pump: DDE (DDEML's instance and conversation windows, and the window that
+ * lists DDE services, `dde.ts`) and COM (the apartment's window for served objects, class
+ * registrations and event sinks, `com/`). The owner window that `clipboard.ts` makes for each
+ * `OpenClipboard` is on the main thread too, but lives only for that call and needs no pumping. A
+ * window thread that answers by itself is bounded by the second row, 1.8–1.9× C here, so even it
+ * misses issue 17's 1.4× in these runs. What is left: DDE and COM, whose callbacks run user code
+ * on the main thread; on stock Windows their idle `Sleep(1)` costs up to 15.6 ms, which only a
+ * window thread removes.
  *
  * Deep stacks: a message sent from another process reaches the window procedure through a
  * user-mode callback, and Wine copies its data (a `WM_COPYDATA` payload) onto the receiving
@@ -257,6 +262,14 @@ class Pump {
   /** Whether the loop is running (for tests). */
   get running(): boolean {
     return this.#running;
+  }
+
+  /**
+   * How many users are attached now (for tests: a process that only watches the clipboard has
+   * none).
+   */
+  get attached(): number {
+    return this.#leases;
   }
 
   /** Polls again soon: after posting to our own queue, or when a lease was ref'd. */

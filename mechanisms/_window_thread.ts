@@ -1,7 +1,8 @@
 /**
- * The window thread: `MessageWindow`s live on a worker thread of their own that blocks in
- * `GetMessageW`, so a message from another process wakes it at once, with no sleep on the path
- * and no CPU spent while idle.
+ * The window thread: `MessageWindow`s and the clipboard watcher's window live on a worker thread of
+ * their own that blocks in `GetMessageW`, so a message from another process wakes it at once, with
+ * no sleep on the path and no CPU spent while idle. A window made with `clipboardListener` is put on
+ * the clipboard format listener list by this thread, which owns it (`clipboard.ts` `watch`).
  *
  * Why: the main thread cannot wait on its own message queue without stopping the event loop, so
  * windows it owns must be polled (`_pump.ts` sleeps 1 ms between polls when idle: about 1.5 ms
@@ -69,6 +70,12 @@ export interface ThreadWindowOptions {
   messageOnly?: boolean;
   /** Messages besides WM_COPYDATA that `procedure` answers. */
   messages?: number[];
+  /**
+   * Put the window on the clipboard format listener list, so that it gets `WM_CLIPBOARDUPDATE`
+   * (list that message in `messages`). The window thread calls `AddClipboardFormatListener` when
+   * it creates the window and `RemoveClipboardFormatListener` when it destroys it.
+   */
+  clipboardListener?: boolean;
   /**
    * Answers WM_COPYDATA (`copy` set) and the listed messages, on the main thread; `undefined`
    * lets the default window procedure answer.
@@ -219,7 +226,8 @@ export class ThreadWindow {
    * Creates the window on the window thread (starting that thread first if needed).
    *
    * @param options Title, class, kind, messages and the procedure.
-   * @throws {Win32Error} When the class or window cannot be created.
+   * @throws {Win32Error} When the class or window cannot be created, or the window cannot be put
+   *   on the clipboard format listener list.
    */
   constructor(options: ThreadWindowOptions) {
     const t = theThread();
@@ -235,6 +243,7 @@ export class ThreadWindow {
         title: options.title ?? null,
         messageOnly: options.messageOnly ?? false,
         messages: options.messages ?? [],
+        clipboardListener: options.clipboardListener ?? false,
       });
     } catch (error) {
       t.windows.delete(this.#id);
@@ -247,6 +256,11 @@ export class ThreadWindow {
       if (failed === 1) {
         throw new Win32Error("RegisterClassExW", code, {
           context: `Cannot register window class "${className}"`,
+        });
+      }
+      if (failed === 3) {
+        throw new Win32Error("AddClipboardFormatListener", code, {
+          context: "Cannot watch the clipboard",
         });
       }
       throw new Win32Error("CreateWindowExW", code, {

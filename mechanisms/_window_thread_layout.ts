@@ -32,7 +32,10 @@ export const CTL = {
   handled: 10,
   /** The length of the command's JSON in the command area. */
   commandLength: 11,
-  /** Which call of a create failed: 1 RegisterClassExW, 2 CreateWindowExW. */
+  /**
+   * Which call of a create failed: 1 RegisterClassExW, 2 CreateWindowExW, 3
+   * AddClipboardFormatListener.
+   */
   commandFailed: 12,
   /** Worker → main: a message failed before its window procedure ran (V8's stack limit). */
   stackError: 13,
@@ -72,4 +75,9 @@ export interface CreateCommand {
   messageOnly: boolean;
   /** Messages besides WM_COPYDATA that the main thread answers. */
   messages: number[];
+  /**
+   * Put the window on the clipboard format listener list (`AddClipboardFormatListener`, on the
+   * window thread, which owns it); it leaves the list when the window is destroyed.
+   */
+  clipboardListener: boolean;
 }

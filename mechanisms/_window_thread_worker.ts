@@ -35,6 +35,7 @@ interface Hosted {
   id: number;
   className: Uint16Array<ArrayBuffer>;
   wanted: Set<number>;
+  clipboardListener: boolean;
 }
 
 parentPort!.once("message", (shared: Shared) => run(shared));
@@ -158,9 +159,21 @@ function run(shared: Shared): void {
       u.UnregisterClassW(className, hInstance);
       return;
     }
+    if (args.clipboardListener && !u.AddClipboardFormatListener(hwnd)) {
+      ctl[CTL.commandError] = getLastError();
+      ctl[CTL.commandFailed] = 3;
+      u.DestroyWindow(hwnd);
+      u.UnregisterClassW(className, hInstance);
+      return;
+    }
     ctl[CTL.commandFailed] = 0;
     const value = Deno.UnsafePointer.value(hwnd) as bigint;
-    windows.set(value, { id: args.id, className, wanted: new Set(args.messages) });
+    windows.set(value, {
+      id: args.id,
+      className,
+      wanted: new Set(args.messages),
+      clipboardListener: args.clipboardListener,
+    });
     big[7] = value;
   }
 
@@ -168,7 +181,9 @@ function run(shared: Shared): void {
     const hosted = windows.get(value);
     if (!hosted) return;
     windows.delete(value);
-    u.DestroyWindow(Deno.UnsafePointer.create(value));
+    const hwnd = Deno.UnsafePointer.create(value);
+    if (hosted.clipboardListener) u.RemoveClipboardFormatListener(hwnd);
+    u.DestroyWindow(hwnd);
     u.UnregisterClassW(hosted.className, hInstance);
   }
 

@@ -105,6 +105,22 @@ winTest("clipboard: another process's watch sees changes made here", async () =>
 });
 
 winTest(
+  "clipboard: a process that only watches attaches no main-thread pump and still sees changes",
+  async () => {
+    // The watcher's window is on the window thread, which wakes on WM_CLIPBOARDUPDATE: the main
+    // thread's pump (which polls with Sleep(1)) never starts and dispatches nothing.
+    await using watcher = spawnFixture("clipboard_peer.ts", ["watch-pump", "2"]);
+    const idle = { running: false, attached: 0, dispatched: 0 };
+    assert.deepEqual(JSON.parse(await watcher.line()), { pump: idle });
+    await writeText("no pump ✓ 1");
+    assert.deepEqual(JSON.parse(await watcher.line()), { text: "no pump ✓ 1", pump: idle });
+    await writeText("no pump ✓ 2");
+    assert.deepEqual(JSON.parse(await watcher.line()), { text: "no pump ✓ 2", pump: idle });
+    assert.equal((await watcher.finish()).code, 0, "exits once the watch is closed");
+  },
+);
+
+winTest(
   "clipboard: held open by another process, retried until free, else a clear error",
   async () => {
     await using holder = spawnFixture("clipboard_peer.ts", ["hold", "3000"]);
