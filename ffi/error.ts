@@ -19,6 +19,12 @@
  * read with {@linkcode withLastError}, taken from an I/O result, or chosen by winipc (a refusal it
  * makes itself, in the system's terms) becomes an error.
  *
+ * The arguments after a call's result are evaluated before a `check*` reads `GetLastError`, so a
+ * context given to one of the last-error checks is a literal or a value computed before the call:
+ * a template string or a method call there would run JavaScript (and allocate) in between. Where
+ * the context has to be built, test the result and read `lastError()` first, as the first
+ * argument evaluated after the name: `if (!ok) throw win32Error("F", lastError(), { context })`.
+ *
  * `GetLastError` must be read synchronously, right after the call that failed, on the same
  * thread. The `check*` helpers here do exactly that; call them on the result of a synchronous
  * FFI call and nothing else. A `nonblocking` call runs on a worker thread whose last error is not
