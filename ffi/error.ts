@@ -1,6 +1,30 @@
 /**
  * `Win32Error`, and the single place where a failed Win32 result becomes an error.
  *
+ * Nothing outside this module constructs a `Win32Error` (`tests/convention_test.ts` fails on a
+ * `new Win32Error(` anywhere else). A call site picks the helper for what the call returns:
+ *
+ * | the call returns                                         | helper                         |
+ * | -------------------------------------------------------- | ------------------------------ |
+ * | a `BOOL`                                                 | {@linkcode checkBool}          |
+ * | a handle (NULL or `INVALID_HANDLE_VALUE` on failure)     | {@linkcode checkHandle}        |
+ * | a pointer or window handle (NULL on failure)             | {@linkcode checkPointer}       |
+ * | a number that is 0 on failure (an atom, an id, a length) | {@linkcode checkNonZero}       |
+ * | its Win32 error code (registry, Winsock start, RPC)      | {@linkcode checkCode}          |
+ * | an `NTSTATUS`                                            | {@linkcode checkNtStatus}      |
+ * | anything else, with the code known already               | {@linkcode win32Error}         |
+ * | an `NTSTATUS` known already                              | {@linkcode ntStatusError}      |
+ *
+ * The last two only make the error: the site decides when to throw it, and they are how a code
+ * read with {@linkcode withLastError}, taken from an I/O result, or chosen by winipc (a refusal it
+ * makes itself, in the system's terms) becomes an error.
+ *
+ * The arguments after a call's result are evaluated before a `check*` reads `GetLastError`, so a
+ * context given to one of the last-error checks is a literal or a value computed before the call:
+ * a template string or a method call there would run JavaScript (and allocate) in between. Where
+ * the context has to be built, test the result and read `lastError()` first, as the first
+ * argument evaluated after the name: `if (!ok) throw win32Error("F", lastError(), { context })`.
+ *
  * `GetLastError` must be read synchronously, right after the call that failed, on the same
  * thread. The `check*` helpers here do exactly that; call them on the result of a synchronous
  * FFI call and nothing else. A `nonblocking` call runs on a worker thread whose last error is not
@@ -25,6 +49,7 @@ import { WinipcError } from "./base_error.ts";
 
 export { WinipcError };
 import { kernel32 } from "./kernel32.ts";
+import { ntdll } from "./ntdll.ts";
 import { fromWide } from "./strings.ts";
 
 /** Symbolic names of the Win32 error codes winipc meets, by code. */
@@ -271,6 +296,60 @@ export class Win32Error extends WinipcError {
 }
 
 /**
+ * Makes the error for a failure whose code is known already: read with
+ * {@linkcode withLastError} or {@linkcode lastError}, taken from an I/O result or a returned
+ * status, or chosen by winipc to report a refusal in the system's terms
+ * (`ERROR_ALREADY_EXISTS` for an object that must be new). It reads nothing itself, so it may be
+ * called any time after the code was taken.
+ *
+ * @param functionName The Win32 function that failed (or whose failure winipc reports).
+ * @param code The Win32 error code.
+ * @param options What winipc was doing (`context`, the message's start), the system text when
+ * it is not `FormatMessageW`'s (WinINet's, or one carried from a worker), and the cause.
+ * @returns The error, to throw or to hand on.
+ *
+ * @example Report an object that exists already
+ * ```ts
+ * import { win32Error } from "./error.ts";
+ * const e = win32Error("CreateMutexW", 183, { context: 'Cannot create mutex "m"' });
+ * console.log(e.message.startsWith('Cannot create mutex "m": CreateMutexW failed')); // true
+ * ```
+ */
+export function win32Error(
+  functionName: string,
+  code: number,
+  options: Win32ErrorOptions = {},
+): Win32Error {
+  return new Win32Error(functionName, code, options);
+}
+
+/**
+ * Makes the error for an `NTSTATUS` known already, with the Win32 code the system maps it to
+ * (`RtlNtStatusToDosError`), so it reads like every other winipc error.
+ *
+ * @param functionName The function that failed (the native one, or the Win32 call it stands for).
+ * @param status The `NTSTATUS`.
+ * @param options What winipc was doing, and the cause.
+ * @returns The error, to throw or to hand on.
+ *
+ * @example An NTSTATUS as a Win32 error
+ * ```ts
+ * import { ntStatusError } from "./error.ts";
+ * if (Deno.build.os === "windows") {
+ *   // STATUS_PIPE_BROKEN
+ *   console.log(ntStatusError("NtReadFile", 0xc000014b).codeName); // "ERROR_BROKEN_PIPE"
+ * }
+ * ```
+ */
+export function ntStatusError(
+  functionName: string,
+  status: number,
+  options: Win32ErrorOptions = {},
+): Win32Error {
+  return new Win32Error(functionName, ntdll().RtlNtStatusToDosError(status), options);
+}
+
+/**
  * Makes a synchronous call and reads `GetLastError` straight after it, with no JavaScript function
  * entered in between (see the module doc for why that matters). Use it where the code decides
  * what happens next (`ERROR_ALREADY_EXISTS` after a create, `ERROR_PIPE_BUSY`, ...), not only
@@ -377,4 +456,125 @@ export function checkHandle(
     throw new Win32Error(functionName, code, { context });
   }
   return handle;
+}
+
+/**
+ * Returns the handle, or throws the last error when it is NULL. For the calls that fail with NULL
+ * alone (`CreateWindowExW`, `GlobalAlloc`, `GlobalLock`, `OpenProcess`,
+ * `CreateIoCompletionPort`); see {@linkcode checkHandle} for those that may return
+ * `INVALID_HANDLE_VALUE`.
+ *
+ * @param pointer The call's result.
+ * @param functionName The function's name.
+ * @param context What winipc was doing (the message's start).
+ * @returns The pointer, non-null.
+ * @throws {Win32Error} When the pointer is NULL.
+ *
+ * @example Check a returned pointer
+ * ```ts
+ * import { checkPointer } from "./error.ts";
+ * import { kernel32 } from "./kernel32.ts";
+ * if (Deno.build.os === "windows") {
+ *   const memory = checkPointer(kernel32().GlobalAlloc(2, 16n), "GlobalAlloc", "Cannot allocate");
+ *   kernel32().GlobalFree(memory);
+ * }
+ * ```
+ */
+export function checkPointer(
+  pointer: Deno.PointerValue,
+  functionName: string,
+  context?: string,
+): Deno.PointerObject {
+  if (pointer === null) {
+    const code = lastError();
+    throw new Win32Error(functionName, code, { context });
+  }
+  return pointer;
+}
+
+/**
+ * Returns the result, or throws the last error when it is 0: for the calls that return a number
+ * that is 0 only on failure (an atom from `RegisterClassExW`, a format or message id, a thread
+ * id).
+ *
+ * @param result The call's result.
+ * @param functionName The function's name.
+ * @param context What winipc was doing (the message's start).
+ * @returns The result, when it is not 0.
+ * @throws {Win32Error} When `result` is 0.
+ *
+ * @example Check a registered message id
+ * ```ts
+ * import { checkNonZero } from "./error.ts";
+ * import { user32 } from "./user32.ts";
+ * import { wide } from "./strings.ts";
+ * if (Deno.build.os === "windows") {
+ *   const id = checkNonZero(
+ *     user32().RegisterWindowMessageW(wide("example.message")),
+ *     "RegisterWindowMessageW",
+ *     'Cannot register window message "example.message"',
+ *   );
+ *   console.log(id >= 0xc000); // true
+ * }
+ * ```
+ */
+export function checkNonZero<T extends number | bigint>(
+  result: T,
+  functionName: string,
+  context?: string,
+): T {
+  if (!result) {
+    const code = lastError();
+    throw new Win32Error(functionName, code, { context });
+  }
+  return result;
+}
+
+/**
+ * Throws when a call that returns its Win32 error code (the registry's `Reg*`, `WSAStartup`,
+ * `GetAddrInfoW`, the RPC runtime's `RPC_STATUS`) returned one that is not 0. The code is the
+ * result itself: no `GetLastError` is read, so this is safe after a `nonblocking` call too.
+ *
+ * @param code The call's result.
+ * @param functionName The function's name.
+ * @param context What winipc was doing (the message's start).
+ * @throws {Win32Error} When `code` is not 0 (`ERROR_SUCCESS`).
+ *
+ * @example Check a registry call
+ * ```ts
+ * import { checkCode } from "./error.ts";
+ * checkCode(0, "RegCloseKey"); // ERROR_SUCCESS: returns
+ * try {
+ *   checkCode(2, "RegOpenKeyExW", "Cannot read a key");
+ * } catch (e) {
+ *   console.log((e as Error).message.startsWith("Cannot read a key: RegOpenKeyExW failed")); // true
+ * }
+ * ```
+ */
+export function checkCode(code: number, functionName: string, context?: string): void {
+  if (code !== 0) throw new Win32Error(functionName, code, { context });
+}
+
+/**
+ * Throws when a native call's `NTSTATUS` is not `STATUS_SUCCESS` (0), with the Win32 code the
+ * system maps it to (see {@linkcode ntStatusError}). The status is the call's own result: this is
+ * the check for the calls winipc makes where a last error could be overwritten or belongs to a
+ * worker thread (`ffi/ntdll.ts`).
+ *
+ * @param status The call's result.
+ * @param functionName The function that failed (the native one, or the Win32 call it stands for).
+ * @param context What winipc was doing (the message's start).
+ * @throws {Win32Error} When `status` is not 0.
+ *
+ * @example Check a native call
+ * ```ts
+ * import { checkNtStatus } from "./error.ts";
+ * import { ntdll } from "./ntdll.ts";
+ * declare const file: Deno.PointerObject;
+ * const status = await ntdll().NtFlushBuffersFileAsync(file, new Uint8Array(16));
+ * checkNtStatus(status, "FlushFileBuffers", "Cannot flush the file");
+ * ```
+ */
+export function checkNtStatus(status: number, functionName: string, context?: string): void {
+  if (status !== 0) throw ntStatusError(functionName, status, { context });
 }

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { lastError, systemMessage, Win32Error } from "./error.ts";
+import { lastError, systemMessage, win32Error } from "./error.ts";
 import { kernel32 } from "./kernel32.ts";
 import { lazyLibrary } from "./library.ts";
 import { fromWide, wide } from "./strings.ts";
@@ -160,7 +160,7 @@ export function internetMessage(code: number): string {
 export function checkInternet(result: number, functionName: string, context: string): void {
   if (!result) {
     const code = lastError();
-    throw new Win32Error(functionName, code, { context, systemMessage: internetMessage(code) });
+    throw win32Error(functionName, code, { context, systemMessage: internetMessage(code) });
   }
 }
 
@@ -180,7 +180,7 @@ export function checkInternetHandle(
 ): Deno.PointerObject {
   if (handle === null) {
     const code = lastError();
-    throw new Win32Error(functionName, code, { context, systemMessage: internetMessage(code) });
+    throw win32Error(functionName, code, { context, systemMessage: internetMessage(code) });
   }
   return handle;
 }

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { Win32Error } from "./error.ts";
+import { checkCode, win32Error } from "./error.ts";
 import { lazyLibrary } from "./library.ts";
 import { StructLayout } from "./struct.ts";
 
@@ -162,7 +162,7 @@ export function ws2(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
     const data = new Uint8Array(512); // WSADATA is 408 bytes on x64
     const code = lib.WSAStartup(0x0202, data);
     // WSAStartup returns its error; WSAGetLastError is not valid before it succeeds.
-    if (code !== 0) throw new Win32Error("WSAStartup", code, { context: "Cannot start Winsock" });
+    checkCode(code, "WSAStartup", "Cannot start Winsock");
     started = true;
   }
   return lib;
@@ -187,7 +187,7 @@ export function wsaLastError(): number {
  * @throws {Win32Error} When the result is -1.
  */
 export function checkSocketResult(result: number, functionName: string, context?: string): number {
-  if (result === SOCKET_ERROR) throw new Win32Error(functionName, wsaLastError(), { context });
+  if (result === SOCKET_ERROR) throw win32Error(functionName, wsaLastError(), { context });
   return result;
 }
 
@@ -201,7 +201,7 @@ export function checkSocketResult(result: number, functionName: string, context?
  * @throws {Win32Error} When the socket is `INVALID_SOCKET`.
  */
 export function checkSocket(socket: bigint, functionName: string, context?: string): bigint {
-  if (socket === INVALID_SOCKET) throw new Win32Error(functionName, wsaLastError(), { context });
+  if (socket === INVALID_SOCKET) throw win32Error(functionName, wsaLastError(), { context });
   return socket;
 }
 

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { checkBool, checkHandle, lastError, Win32Error } from "../ffi/error.ts";
+import { checkBool, checkHandle, checkNonZero, lastError, win32Error } from "../ffi/error.ts";
 import {
   FILE_SHARE_READ,
   GENERIC_READ,
@@ -93,7 +93,7 @@ function openExisting(path: string, access: number, share: number): Deno.Pointer
     }
     const code = lastError();
     if ((code !== ERROR_PIPE_BUSY && code !== ERROR_FILE_NOT_FOUND) || attempt === 500) {
-      throw new Win32Error("CreateFileW", code, { context: `Cannot open "${path}"` });
+      throw win32Error("CreateFileW", code, { context: `Cannot open "${path}"` });
     }
     k.Sleep(10);
   }
@@ -128,14 +128,14 @@ export class FloorPipeServer {
     const k = kernel32();
     try {
       if (!k.ConnectNamedPipe(this.#pipe, null) && lastError() !== ERROR_PIPE_CONNECTED) {
-        throw new Win32Error("ConnectNamedPipe", lastError());
+        throw win32Error("ConnectNamedPipe", lastError());
       }
       const read = new Uint32Array(1);
       for (;;) {
         if (!k.ReadFile(this.#pipe, this.#buffer, this.#buffer.length, read, null)) {
           const code = lastError();
           if (code === ERROR_BROKEN_PIPE) return;
-          throw new Win32Error("ReadFile", code);
+          throw win32Error("ReadFile", code);
         }
         const { reply, last } = handler(this.#buffer.subarray(0, read[0]));
         if (reply) writeAll(this.#pipe, reply, "Cannot reply");
@@ -268,7 +268,7 @@ export function floorWindowServe(title: string, handler: FloorHandler, ready: ()
     hInstance: instance,
     lpszClassName: Deno.UnsafePointer.of(className),
   });
-  if (u.RegisterClassExW(cls) === 0) throw new Win32Error("RegisterClassExW", lastError());
+  checkNonZero(u.RegisterClassExW(cls), "RegisterClassExW");
   const hwnd = checkHandle(
     u.CreateWindowExW(
       WS_EX_TOOLWINDOW,

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { Win32Error } from "../ffi/error.ts";
+import { Win32Error, win32Error } from "../ffi/error.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import {
   checkInternet,
@@ -309,7 +309,7 @@ function queryString(request: Deno.PointerObject, level: number, context: string
     const code = kernel32().GetLastError();
     if (code === ERROR_HTTP_HEADER_NOT_FOUND) return null;
     if (code !== ERROR_INSUFFICIENT_BUFFER) {
-      throw new Win32Error("HttpQueryInfoW", code, { context });
+      throw win32Error("HttpQueryInfoW", code, { context });
     }
     buf = new Uint16Array(Math.ceil(len[0] / 2) + 1);
   }

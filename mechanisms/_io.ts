@@ -166,7 +166,7 @@
  *
  * @module
  */
-import { lastError, Win32Error } from "../ffi/error.ts";
+import { checkNtStatus, checkPointer, ntStatusError } from "../ffi/error.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
 import {
   FILE_COMPLETION_INFORMATION_CLASS,
@@ -287,13 +287,11 @@ function thePort(): Deno.PointerObject {
   if (port) return port;
   const k = kernel32();
   // INVALID_HANDLE_VALUE as the file: a port with no handle yet.
-  const created = k.CreateIoCompletionPort(Deno.UnsafePointer.create(-1n), null, 0n, 0);
-  if (!created) {
-    throw new Win32Error("CreateIoCompletionPort", lastError(), {
-      context: "Cannot create the I/O completion port",
-    });
-  }
-  port = created;
+  port = checkPointer(
+    k.CreateIoCompletionPort(Deno.UnsafePointer.create(-1n), null, 0n, 0),
+    "CreateIoCompletionPort",
+    "Cannot create the I/O completion port",
+  );
   return port;
 }
 
@@ -318,10 +316,15 @@ export function associate(file: Deno.PointerObject, context = "Cannot start I/O"
   ]);
   const status = setFileInformation(file, completion, FILE_COMPLETION_INFORMATION_CLASS);
   if (status === STATUS_INVALID_PARAMETER) return; // associated already
-  checkStatus(status, `${context} (associating the handle with the completion port)`);
+  checkNtStatus(
+    status,
+    "NtSetInformationFile",
+    `${context} (associating the handle with the completion port)`,
+  );
   const modes = new Uint32Array([FILE_SKIP_COMPLETION_PORT_ON_SUCCESS]);
-  checkStatus(
+  checkNtStatus(
     setFileInformation(file, modes, FILE_IO_COMPLETION_NOTIFICATION_INFORMATION_CLASS),
+    "NtSetInformationFile",
     `${context} (setting FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)`,
   );
 }
@@ -334,12 +337,6 @@ function setFileInformation(
 ): number {
   const bytes = new Uint8Array(info.buffer);
   return ntdll().NtSetInformationFile(file, ioStatusBlock, bytes, bytes.byteLength, infoClass);
-}
-
-/** Throws a {@linkcode Win32Error} for an `NtSetInformationFile` status that is not success. */
-function checkStatus(status: number, context: string): void {
-  if (status === 0) return;
-  throw new Win32Error("NtSetInformationFile", ntdll().RtlNtStatusToDosError(status), { context });
 }
 
 /** Settles every operation whose packet is among the first `count` entries. */
@@ -434,7 +431,7 @@ function failedWait(status: number): void {
   const again = drain();
   if (again !== 0 && again !== STATUS_TIMEOUT) {
     failAll(
-      new Win32Error("NtRemoveIoCompletionEx", ntdll().RtlNtStatusToDosError(again), {
+      ntStatusError("NtRemoveIoCompletionEx", again, {
         context: "The I/O completion port failed; pending I/O cannot complete",
       }),
     );

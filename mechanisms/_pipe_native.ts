@@ -6,7 +6,7 @@
  * @module
  */
 import { advapi32, ERROR_NO_TOKEN, TOKEN_QUERY, TokenUser } from "../ffi/advapi32.ts";
-import { lastError, Win32Error } from "../ffi/error.ts";
+import { checkBool, lastError, Win32Error, win32Error } from "../ffi/error.ts";
 import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION } from "../ffi/kernel32.ts";
 import { currentUserSid } from "../ffi/security.ts";
 import { fromWide, readWide } from "../ffi/strings.ts";
@@ -37,9 +37,11 @@ export interface PipeUser {
 /** The string form of the SID at `sid`. */
 function sidString(sid: Deno.PointerObject): string {
   const out = new BigUint64Array(1);
-  if (!advapi32().ConvertSidToStringSidW(sid, out)) {
-    throw new Win32Error("ConvertSidToStringSidW", lastError(), { context: "Cannot format a SID" });
-  }
+  checkBool(
+    advapi32().ConvertSidToStringSidW(sid, out),
+    "ConvertSidToStringSidW",
+    "Cannot format a SID",
+  );
   const text = Deno.UnsafePointer.create(out[0]);
   try {
     return readWide(text, 256);
@@ -65,7 +67,7 @@ function accountOf(sid: Deno.PointerObject): { name?: string; domain?: string } 
     const code = lastError();
     if (code === ERROR_NONE_MAPPED) return {};
     if (code !== ERROR_INSUFFICIENT_BUFFER) {
-      throw new Win32Error("LookupAccountSidW", code, { context: "Cannot name an account" });
+      throw win32Error("LookupAccountSidW", code, { context: "Cannot name an account" });
     }
     nameLength = Math.max(nameLength, nl[0]);
     domainLength = Math.max(domainLength, dl[0]);
@@ -87,22 +89,22 @@ export function tokenUser(token: Deno.PointerObject): PipeUser {
   if (!a.GetTokenInformation(token, TokenUser, info, info.length, length)) {
     const code = lastError();
     if (code !== ERROR_INSUFFICIENT_BUFFER || length[0] > 65536) {
-      throw new Win32Error("GetTokenInformation", code, {
+      throw win32Error("GetTokenInformation", code, {
         context: "Cannot read a token's user",
       });
     }
     info = new Uint8Array(length[0]);
-    if (!a.GetTokenInformation(token, TokenUser, info, info.length, length)) {
-      throw new Win32Error("GetTokenInformation", lastError(), {
-        context: "Cannot read a token's user",
-      });
-    }
+    checkBool(
+      a.GetTokenInformation(token, TokenUser, info, info.length, length),
+      "GetTokenInformation",
+      "Cannot read a token's user",
+    );
   }
   // TOKEN_USER { SID_AND_ATTRIBUTES User { PSID Sid; DWORD Attributes; } }; the SID follows in
   // the same buffer, so `info` must stay alive while `sid` is used.
   const sid = Deno.UnsafePointer.create(new BigUint64Array(info.buffer, 0, 1)[0]);
   if (sid === null) {
-    throw new Win32Error("GetTokenInformation", 0, { context: "A token's user has no SID" });
+    throw win32Error("GetTokenInformation", 0, { context: "A token's user has no SID" });
   }
   const { name, domain } = accountOf(sid);
   const text = sidString(sid);
@@ -123,7 +125,7 @@ export function openThreadToken(): Deno.PointerObject | null {
   if (!advapi32().OpenThreadToken(k.GetCurrentThread(), TOKEN_QUERY, 1, out)) {
     const code = lastError();
     if (code === ERROR_NO_TOKEN) return null;
-    throw new Win32Error("OpenThreadToken", code, { context: "Cannot read the thread's token" });
+    throw win32Error("OpenThreadToken", code, { context: "Cannot read the thread's token" });
   }
   return Deno.UnsafePointer.create(out[0]);
 }
@@ -151,11 +153,11 @@ export function impersonatedUser(): PipeUser | null {
 export function processUser(): PipeUser {
   const k = kernel32();
   const out = new BigUint64Array(1);
-  if (!advapi32().OpenProcessToken(k.GetCurrentProcess(), TOKEN_QUERY, out)) {
-    throw new Win32Error("OpenProcessToken", lastError(), {
-      context: "Cannot read the process token",
-    });
-  }
+  checkBool(
+    advapi32().OpenProcessToken(k.GetCurrentProcess(), TOKEN_QUERY, out),
+    "OpenProcessToken",
+    "Cannot read the process token",
+  );
   const token = Deno.UnsafePointer.create(out[0])!;
   try {
     return tokenUser(token);
@@ -175,13 +177,13 @@ export function processUserSid(pid: number): { sid: string } | { error: Win32Err
   const k = kernel32();
   const process = k.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
   if (process === null) {
-    return { error: new Win32Error("OpenProcess", lastError(), { context: `process ${pid}` }) };
+    return { error: win32Error("OpenProcess", lastError(), { context: `process ${pid}` }) };
   }
   try {
     const out = new BigUint64Array(1);
     if (!advapi32().OpenProcessToken(process, TOKEN_QUERY, out)) {
       return {
-        error: new Win32Error("OpenProcessToken", lastError(), { context: `process ${pid}` }),
+        error: win32Error("OpenProcessToken", lastError(), { context: `process ${pid}` }),
       };
     }
     const token = Deno.UnsafePointer.create(out[0])!;
@@ -238,7 +240,7 @@ export function checkServerOwner(
 ): Deno.errors.PermissionDenied | Win32Error | undefined {
   const pid = new Uint32Array(1);
   if (!kernel32().GetNamedPipeServerProcessId(handle, pid)) {
-    return new Win32Error("GetNamedPipeServerProcessId", lastError(), {
+    return win32Error("GetNamedPipeServerProcessId", lastError(), {
       context: `Cannot check who serves pipe "${path}"`,
     });
   }

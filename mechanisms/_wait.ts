@@ -34,7 +34,7 @@
  * @module
  */
 import type { IoOptions } from "./_validate.ts";
-import { checkHandle, lastError, Win32Error } from "../ffi/error.ts";
+import { checkHandle, lastError, win32Error } from "../ffi/error.ts";
 import {
   INFINITE,
   kernel32,
@@ -72,7 +72,7 @@ function classify(code: number, functionName: string, context: string): WaitResu
   if (code === WAIT_OBJECT_0) return "signaled";
   if (code === WAIT_ABANDONED) return "abandoned";
   if (code === WAIT_TIMEOUT) return "timeout";
-  if (code === WAIT_FAILED) throw new Win32Error(functionName, lastError(), { context });
+  if (code === WAIT_FAILED) throw win32Error(functionName, lastError(), { context });
   throw new Error(`${context}: ${functionName} returned an unexpected value ${code}`);
 }
 

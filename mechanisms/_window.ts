@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { checkHandle, lastError, Win32Error } from "../ffi/error.ts";
+import { checkHandle, lastError, win32Error } from "../ffi/error.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
 import { wide } from "../ffi/strings.ts";
 import {
@@ -96,7 +96,7 @@ export class NativeWindow {
     if (u.RegisterClassExW(cls) === 0) {
       const code = lastError();
       this.#callback.close();
-      throw new Win32Error("RegisterClassExW", code, {
+      throw win32Error("RegisterClassExW", code, {
         context: `Cannot register window class "${name}"`,
       });
     }
@@ -118,7 +118,7 @@ export class NativeWindow {
       const code = lastError();
       u.UnregisterClassW(this.#className, this.#hInstance);
       this.#callback.close();
-      throw new Win32Error("CreateWindowExW", code, {
+      throw win32Error("CreateWindowExW", code, {
         context: options.title === undefined
           ? "Cannot create window"
           : `Cannot create window "${options.title}"`,

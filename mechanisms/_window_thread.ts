@@ -39,7 +39,7 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import { Win32Error } from "../ffi/error.ts";
+import { win32Error } from "../ffi/error.ts";
 import { user32 } from "../ffi/user32.ts";
 import {
   BIG_COUNT,
@@ -254,16 +254,16 @@ export class ThreadWindow {
       t.windows.delete(this.#id);
       const code = t.ctl[CTL.commandError];
       if (failed === 1) {
-        throw new Win32Error("RegisterClassExW", code, {
+        throw win32Error("RegisterClassExW", code, {
           context: `Cannot register window class "${className}"`,
         });
       }
       if (failed === 3) {
-        throw new Win32Error("AddClipboardFormatListener", code, {
+        throw win32Error("AddClipboardFormatListener", code, {
           context: "Cannot watch the clipboard",
         });
       }
-      throw new Win32Error("CreateWindowExW", code, {
+      throw win32Error("CreateWindowExW", code, {
         context: options.title === undefined
           ? "Cannot create window"
           : `Cannot create window "${options.title}"`,

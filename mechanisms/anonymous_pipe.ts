@@ -41,7 +41,7 @@ import {
   checkHandle,
   isInvalidHandle,
   lastError,
-  Win32Error,
+  win32Error,
   withLastError,
 } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
@@ -334,7 +334,7 @@ export class PipeReader implements Disposable {
         if (result.error === ERROR_OPERATION_ABORTED && this.#end.closed) {
           throw new Deno.errors.Interrupted("The pipe reader was closed during the read");
         }
-        throw new Win32Error("ReadFile", result.error, { context: "Cannot read from the pipe" });
+        throw win32Error("ReadFile", result.error, { context: "Cannot read from the pipe" });
       }
     });
   }
@@ -477,7 +477,7 @@ export class PipeWriter implements Disposable {
           throw new Deno.errors.Interrupted("The pipe writer was closed during the write");
         }
         if (error !== 0) {
-          throw new Win32Error("WriteFile", error, { context: "Cannot write to the pipe" });
+          throw win32Error("WriteFile", error, { context: "Cannot write to the pipe" });
         }
         written += done;
       }
@@ -1052,7 +1052,7 @@ export function spawnChild(
     const size = new BigUint64Array(1);
     const [, sizing] = withLastError(() => k.InitializeProcThreadAttributeList(null, 1, 0, size));
     if (sizing !== ERROR_INSUFFICIENT_BUFFER || size[0] === 0n) {
-      throw new Win32Error("InitializeProcThreadAttributeList", sizing, {
+      throw win32Error("InitializeProcThreadAttributeList", sizing, {
         context: `Cannot start "${program}": cannot limit the handles it inherits`,
       });
     }
@@ -1075,7 +1075,7 @@ export function spawnChild(
     ) {
       const code = lastError();
       k.DeleteProcThreadAttributeList(attributes);
-      throw new Win32Error("UpdateProcThreadAttribute", code, {
+      throw win32Error("UpdateProcThreadAttribute", code, {
         context: `Cannot start "${program}": cannot limit the handles it inherits`,
       });
     }
@@ -1107,7 +1107,7 @@ export function spawnChild(
     const code = lastError();
     k.DeleteProcThreadAttributeList(attributes);
     if (!ok) {
-      throw new Win32Error("CreateProcessW", code, {
+      throw win32Error("CreateProcessW", code, {
         context: `Cannot start "${program}"`,
       });
     }

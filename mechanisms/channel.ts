@@ -33,7 +33,7 @@
  * @module
  */
 import { z } from "zod";
-import { Win32Error, WinipcError, withLastError } from "../ffi/error.ts";
+import { Win32Error, win32Error, WinipcError, withLastError } from "../ffi/error.ts";
 import { kernel32, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE } from "../ffi/kernel32.ts";
 import type { SecurityOptions } from "../ffi/security.ts";
 import {
@@ -554,7 +554,7 @@ export class ShmChannel implements AsyncDisposable, Disposable, AsyncIterable<Ui
     });
     if (!shm.created) {
       shm.close();
-      throw new Win32Error("CreateFileMappingW", 183, {
+      throw win32Error("CreateFileMappingW", 183, {
         context: `Cannot create channel "${n}"`,
       });
     }

@@ -59,7 +59,7 @@
  * @module
  */
 import { z } from "zod";
-import { lastError, Win32Error, WinipcError } from "../ffi/error.ts";
+import { lastError, win32Error, WinipcError } from "../ffi/error.ts";
 import { GMEM_MOVEABLE, kernel32 } from "../ffi/kernel32.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import { CF_UNICODETEXT, HWND_MESSAGE, user32, WM_CLIPBOARDUPDATE } from "../ffi/user32.ts";
@@ -247,7 +247,7 @@ export function registerFormat(name: string): number {
   if (STANDARD_BY_NAME.has(n)) return STANDARD_BY_NAME.get(n)!;
   const id = user32().RegisterClipboardFormatW(wide(n));
   if (id === 0) {
-    throw new Win32Error("RegisterClipboardFormatW", lastError(), {
+    throw win32Error("RegisterClipboardFormatW", lastError(), {
       context: `Cannot register clipboard format "${n}"`,
     });
   }
@@ -296,7 +296,7 @@ function withOwner<T>(fn: (owner: Deno.PointerObject) => T): T {
     null,
   );
   if (owner === null) {
-    throw new Win32Error("CreateWindowExW", lastError(), {
+    throw win32Error("CreateWindowExW", lastError(), {
       context: "Cannot create the clipboard owner window",
     });
   }
@@ -334,7 +334,7 @@ async function withClipboard<T>(
       if (!u.OpenClipboard(owner)) {
         failure = lastError();
         if (failure !== ERROR_ACCESS_DENIED) {
-          throw new Win32Error("OpenClipboard", failure, {
+          throw win32Error("OpenClipboard", failure, {
             context: `Cannot open the clipboard to ${what}`,
           });
         }
@@ -347,7 +347,7 @@ async function withClipboard<T>(
       }
     }), { timeout, signal: opts.signal });
   if (result) return result.value;
-  throw new Win32Error("OpenClipboard", failure || ERROR_ACCESS_DENIED, {
+  throw win32Error("OpenClipboard", failure || ERROR_ACCESS_DENIED, {
     context:
       `Cannot open the clipboard to ${what}: ${holderDescription()} (retried for ${timeout} ms)`,
   });
@@ -366,7 +366,7 @@ function readHandle(h: Deno.PointerObject): Uint8Array<ArrayBuffer> {
   const size = Number(k.GlobalSize(h));
   const p = k.GlobalLock(h);
   if (p === null) {
-    throw new Win32Error("GlobalLock", lastError(), { context: "Cannot read clipboard data" });
+    throw win32Error("GlobalLock", lastError(), { context: "Cannot read clipboard data" });
   }
   try {
     return size
@@ -382,7 +382,7 @@ function readFormat(id: number): Uint8Array<ArrayBuffer> | null {
   if (!u.IsClipboardFormatAvailable(id)) return null;
   const h = u.GetClipboardData(id);
   if (h === null) {
-    throw new Win32Error("GetClipboardData", lastError(), {
+    throw win32Error("GetClipboardData", lastError(), {
       context: `Cannot read clipboard format ${formatName(id)}`,
     });
   }
@@ -405,7 +405,7 @@ function setFormat(id: number, bytes: Uint8Array): void {
   const u = user32();
   const h = k.GlobalAlloc(GMEM_MOVEABLE, BigInt(Math.max(bytes.length, 1)));
   if (h === null) {
-    throw new Win32Error("GlobalAlloc", lastError(), {
+    throw win32Error("GlobalAlloc", lastError(), {
       context: `Cannot allocate ${bytes.length} bytes for the clipboard`,
     });
   }
@@ -413,7 +413,7 @@ function setFormat(id: number, bytes: Uint8Array): void {
   if (p === null) {
     const code = lastError();
     k.GlobalFree(h);
-    throw new Win32Error("GlobalLock", code, { context: "Cannot fill clipboard memory" });
+    throw win32Error("GlobalLock", code, { context: "Cannot fill clipboard memory" });
   }
   if (bytes.length) {
     new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, bytes.length)).set(bytes);
@@ -422,7 +422,7 @@ function setFormat(id: number, bytes: Uint8Array): void {
   if (u.SetClipboardData(id, h) === null) {
     const code = lastError();
     k.GlobalFree(h); // still ours: the clipboard did not take it
-    throw new Win32Error("SetClipboardData", code, {
+    throw win32Error("SetClipboardData", code, {
       context: `Cannot put format ${formatName(id)} on the clipboard`,
     });
   }
@@ -527,7 +527,7 @@ export async function write(items: ClipboardItem[], options?: ClipboardOptions):
   return await withClipboard(options, "write", () => {
     const u = user32();
     if (!u.EmptyClipboard()) {
-      throw new Win32Error("EmptyClipboard", lastError(), {
+      throw win32Error("EmptyClipboard", lastError(), {
         context: "Cannot empty the clipboard",
       });
     }
@@ -616,7 +616,7 @@ export async function listFormats(options?: ClipboardOptions): Promise<Clipboard
 export async function clear(options?: ClipboardOptions): Promise<void> {
   return await withClipboard(options, "empty it", () => {
     if (!user32().EmptyClipboard()) {
-      throw new Win32Error("EmptyClipboard", lastError(), {
+      throw win32Error("EmptyClipboard", lastError(), {
         context: "Cannot empty the clipboard",
       });
     }
@@ -881,7 +881,7 @@ export async function readImage(options?: ClipboardOptions): Promise<Uint8Array 
     }
     if (failure === undefined) return null;
     // Listed but not given: a DIB the system was to synthesise (from CF_BITMAP) and could not.
-    throw new Win32Error("GetClipboardData", failure, {
+    throw win32Error("GetClipboardData", failure, {
       context: u.IsClipboardFormatAvailable(CF_BITMAP)
         ? "Cannot read the clipboard's image: the system did not convert its CF_BITMAP to a DIB " +
           "(Wine cannot for a DIB section that another process put there)"

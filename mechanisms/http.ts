@@ -26,7 +26,7 @@
  * @module
  */
 import { z } from "zod";
-import { Win32Error, WinipcError } from "../ffi/error.ts";
+import { win32Error, WinipcError } from "../ffi/error.ts";
 import { isWindows, UnsupportedPlatformError } from "../ffi/library.ts";
 import type { Job, WorkerMessage } from "./_http_worker.ts";
 import { type IoOptions, parseArg, signalSchema, urlSchema } from "./_validate.ts";
@@ -359,7 +359,7 @@ class Transfer {
 
 function toError(m: Extract<WorkerMessage, { type: "error" }>): Error {
   if (m.functionName !== undefined && m.code !== undefined) {
-    return new Win32Error(m.functionName, m.code, {
+    return win32Error(m.functionName, m.code, {
       context: m.context,
       systemMessage: m.systemMessage,
     });

@@ -46,7 +46,7 @@
  * @module
  */
 import { z } from "zod";
-import { checkBool, lastError, Win32Error } from "../ffi/error.ts";
+import { checkBool, lastError, win32Error } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   FILE_SHARE_READ,
@@ -318,12 +318,12 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
     const code = lastError();
     const context = `Cannot create mailslot "${path}"`;
     if (raw === null || Deno.UnsafePointer.value(raw) === 0xffff_ffff_ffff_ffffn) {
-      throw new Win32Error("CreateMailslotW", code, { context });
+      throw win32Error("CreateMailslotW", code, { context });
     }
     if (code === ERROR_ALREADY_EXISTS) {
       // Windows fails the call; Wine hands out a second reader and reports ERROR_ALREADY_EXISTS.
       k.CloseHandle(raw);
-      throw new Win32Error("CreateMailslotW", code, {
+      throw win32Error("CreateMailslotW", code, {
         context: `${context}: another reader has it`,
       });
     }
@@ -649,7 +649,7 @@ export class MailslotWriter implements Disposable {
     );
     if (raw === null || Deno.UnsafePointer.value(raw) === 0xffff_ffff_ffff_ffffn) {
       const code = lastError();
-      throw new Win32Error("CreateFileW", code, {
+      throw win32Error("CreateFileW", code, {
         context: `Cannot open mailslot "${path}"${code === 2 ? ": no reader has created it" : ""}`,
       });
     }

@@ -28,7 +28,7 @@
  * @module
  */
 import { z } from "zod";
-import { Win32Error, WinipcError } from "../ffi/error.ts";
+import { checkCode, win32Error, WinipcError } from "../ffi/error.ts";
 import {
   NDR_LOCAL_DATA_REPRESENTATION,
   NDR_TRANSFER_SYNTAX_GUID,
@@ -477,10 +477,6 @@ type DispatchCallback = Deno.UnsafeCallback<typeof DISPATCH>;
 /** The security callback's: `RPC_STATUS IfCallbackFn(RPC_IF_HANDLE Interface, void *Context)`. */
 const SECURITY = { parameters: ["pointer", "pointer"], result: "i32" } as const;
 
-function check(status: number, functionName: string, context: string): void {
-  if (status !== 0) throw new Win32Error(functionName, status, { context });
-}
-
 const TRANSPORTS = new Map<number, MsRpcCaller["transport"]>([
   [TRANSPORT_TYPE_LPC, "lrpc"],
   [TRANSPORT_TYPE_CN, "cn"],
@@ -683,10 +679,10 @@ export class MsRpcServer implements Disposable, AsyncDisposable {
       // An endpoint stays in use until the process exits (the runtime has no call that stops
       // using one), so a later server of this process on the same endpoint finds it taken by us.
       if (!(used === RPC_S_DUPLICATE_ENDPOINT && endpointsInUse.has(key))) {
-        check(used, "RpcServerUseProtseqEpW", context);
+        checkCode(used, "RpcServerUseProtseqEpW", context);
       }
       endpointsInUse.add(key);
-      check(
+      checkCode(
         rpc.RpcServerRegisterIf2(
           iface,
           null,
@@ -778,7 +774,7 @@ export class MsRpcServer implements Disposable, AsyncDisposable {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       const status = await rpcrt4().RpcServerUnregisterIfAsync(this.#interface, null, 1);
-      check(status, "RpcServerUnregisterIf", "Cannot stop serving the RPC interface");
+      checkCode(status, "RpcServerUnregisterIf", "Cannot stop serving the RPC interface");
       for (const callback of this.#callbacks) callback.close();
       this.#keep.length = 0;
     })();
@@ -835,7 +831,7 @@ export class MsRpcClient implements Disposable {
     // In a string binding "\\" escapes: an ncacn_np endpoint's backslashes are doubled.
     const text = `${protseq}:${opts.host ?? ""}[${opts.endpoint.replaceAll("\\", "\\\\")}]`;
     const binding = new BigUint64Array(1);
-    check(
+    checkCode(
       rpcrt4().RpcBindingFromStringBindingW(wide(text), binding),
       "RpcBindingFromStringBindingW",
       `Cannot bind to "${text}"`,
@@ -867,14 +863,14 @@ export class MsRpcClient implements Disposable {
     });
     const message = Deno.UnsafePointer.of(fields)!;
     const context = `RPC call ${procNum} failed`;
-    check(rpc.I_RpcGetBuffer(message), "I_RpcGetBuffer", context);
+    checkCode(rpc.I_RpcGetBuffer(message), "I_RpcGetBuffer", context);
     let sent = false;
     try {
       const { Buffer } = RPC_MESSAGE.read(fields);
       if (request.length) {
         new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(Buffer!, request.length)).set(request);
       }
-      check(await rpc.I_RpcSendReceiveAsync(message), "I_RpcSendReceive", context);
+      checkCode(await rpc.I_RpcSendReceiveAsync(message), "I_RpcSendReceive", context);
       sent = true;
       const { Buffer: reply, BufferLength } = RPC_MESSAGE.read(fields);
       const body = new NdrReader(
@@ -883,7 +879,7 @@ export class MsRpcClient implements Disposable {
       const status = body.long();
       if (status === STATUS.refused) {
         // as the runtime answers when the interface's security callback refuses
-        throw new Win32Error("I_RpcSendReceive", RPC_S_ACCESS_DENIED, {
+        throw win32Error("I_RpcSendReceive", RPC_S_ACCESS_DENIED, {
           context: `${context}: the server refused this caller`,
         });
       }

@@ -52,7 +52,14 @@
  */
 import { z } from "zod";
 import { advapi32 } from "../ffi/advapi32.ts";
-import { errorName, lastError, Win32Error, withLastError } from "../ffi/error.ts";
+import {
+  checkBool,
+  checkHandle,
+  errorName,
+  lastError,
+  win32Error,
+  withLastError,
+} from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   FILE_FLAG_FIRST_PIPE_INSTANCE,
@@ -180,11 +187,7 @@ let impersonating = false;
  * on acting as the client.
  */
 function revertToSelf(): void {
-  if (!advapi32().RevertToSelf()) {
-    throw new Win32Error("RevertToSelf", lastError(), {
-      context: "Cannot stop impersonating a pipe client",
-    });
-  }
+  checkBool(advapi32().RevertToSelf(), "RevertToSelf", "Cannot stop impersonating a pipe client");
 }
 
 /**
@@ -512,7 +515,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
   ): number {
     const out = new Uint32Array(1);
     if (!kernel32()[fn](this.#check(), out)) {
-      throw new Win32Error(fn, lastError(), {
+      throw win32Error(fn, lastError(), {
         context: `Cannot get the ${end} process of pipe "${this.path}"`,
       });
     }
@@ -536,7 +539,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       );
     }
     if (!advapi32().ImpersonateNamedPipeClient(h)) {
-      throw new Win32Error("ImpersonateNamedPipeClient", lastError(), {
+      throw win32Error("ImpersonateNamedPipeClient", lastError(), {
         context: this.#context(`${what} on`),
       });
     }
@@ -573,7 +576,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       revertToSelf();
     }
     if (token === null) {
-      throw new Win32Error("OpenThreadToken", 1008, {
+      throw win32Error("OpenThreadToken", 1008, {
         context: this.#context("read the client's user of"),
       });
     }
@@ -618,7 +621,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
     if (!fn(h, buffer, buffer.byteLength)) {
       const code = lastError();
       if (code === ERROR_PIPE_LOCAL) return null;
-      throw new Win32Error("GetNamedPipeClientComputerNameW", code, {
+      throw win32Error("GetNamedPipeClientComputerNameW", code, {
         context: this.#context("read the client's computer name of"),
       });
     }
@@ -695,7 +698,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       case ERROR_OPERATION_ABORTED:
         throw new Deno.errors.Interrupted(`Read from pipe "${this.path}" was cancelled: closed`);
       default:
-        throw new Win32Error(functionName, result.error, {
+        throw win32Error(functionName, result.error, {
           context: this.#context("read from"),
         });
     }
@@ -821,7 +824,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       if (status === "ok") return concat(chunks);
       if (result.bytes === 0) {
         // "More data" with none read: never seen; reading on would never yield.
-        throw new Win32Error("ReadFile", ERROR_MORE_DATA, {
+        throw win32Error("ReadFile", ERROR_MORE_DATA, {
           context: `${this.#context("read from")}: a read reported more data but returned none`,
         });
       }
@@ -853,7 +856,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       if (code === ERROR_BROKEN_PIPE || code === ERROR_PIPE_NOT_CONNECTED) {
         return { available: 0, leftThisMessage: 0 };
       }
-      throw new Win32Error("PeekNamedPipe", code, { context: this.#context("peek into") });
+      throw win32Error("PeekNamedPipe", code, { context: this.#context("peek into") });
     }
     return { available: available[0], leftThisMessage: left[0] };
   }
@@ -888,7 +891,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
       if (code === ERROR_BROKEN_PIPE || code === ERROR_PIPE_NOT_CONNECTED) {
         return { available: 0, leftThisMessage: 0, data: new Uint8Array(0) };
       }
-      throw new Win32Error("PeekNamedPipe", code, { context: this.#context("peek into") });
+      throw win32Error("PeekNamedPipe", code, { context: this.#context("peek into") });
     }
     return {
       available: available[0],
@@ -910,7 +913,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
     if (result.error === ERROR_OPERATION_ABORTED) {
       throw new Deno.errors.Interrupted(`Write to pipe "${this.path}" was cancelled: closed`);
     }
-    throw new Win32Error(functionName, result.error, { context: this.#context("write to") });
+    throw win32Error(functionName, result.error, { context: this.#context("write to") });
   }
 
   /**
@@ -1018,7 +1021,7 @@ export class PipeConnection implements Disposable, AsyncDisposable {
           throw new Deno.errors.Interrupted(`Transaction on pipe "${this.path}" was cancelled`);
         }
         if (result.error !== 0) {
-          throw new Win32Error("TransactNamedPipe", result.error, {
+          throw win32Error("TransactNamedPipe", result.error, {
             context: this.#context("transact on"),
           });
         }
@@ -1310,7 +1313,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
     );
     const code = lastError();
     if (raw === null || Deno.UnsafePointer.value(raw) === 0xffff_ffff_ffff_ffffn) {
-      throw new Win32Error("CreateNamedPipeW", code, {
+      throw win32Error("CreateNamedPipeW", code, {
         context: first && code === ERROR_ACCESS_DENIED
           ? `${context}: a pipe of that name exists already`
           : context,
@@ -1320,7 +1323,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
       // Windows refuses FILE_FLAG_FIRST_PIPE_INSTANCE with ERROR_ACCESS_DENIED; Wine creates
       // the instance but reports ERROR_ALREADY_EXISTS. Refuse it the same way.
       k.CloseHandle(raw);
-      throw new Win32Error("CreateNamedPipeW", code, {
+      throw win32Error("CreateNamedPipeW", code, {
         context: `${context}: a pipe of that name exists already`,
       });
     }
@@ -1347,7 +1350,7 @@ export class NamedPipeServer implements AsyncIterable<PipeConnection>, Disposabl
       if (code !== ERROR_NO_DATA) {
         // ERROR_NO_DATA: a client came and went before we saw it; anything else is a failure.
         this.#error = error ??
-          new Win32Error("ConnectNamedPipe", code, {
+          win32Error("ConnectNamedPipe", code, {
             context: `Cannot accept on pipe "${this.path}"`,
           });
       }
@@ -1624,7 +1627,7 @@ async function waitForInstance(
       null,
     );
     if (root === null || Deno.UnsafePointer.value(root) === 0xffff_ffff_ffff_ffffn) {
-      throw new Win32Error("CreateFileW", lastError(), {
+      throw win32Error("CreateFileW", lastError(), {
         context: `Cannot wait for pipe "${path}": cannot open the pipe file system`,
       });
     }
@@ -1718,7 +1721,7 @@ export class NamedPipeClient extends PipeConnection {
         break;
       }
       if (code !== ERROR_PIPE_BUSY && code !== ERROR_FILE_NOT_FOUND) {
-        throw new Win32Error("CreateFileW", code, { context });
+        throw win32Error("CreateFileW", code, { context });
       }
       const left = deadline - performance.now();
       if (left <= 0) {
@@ -1757,7 +1760,7 @@ export class NamedPipeClient extends PipeConnection {
       if (mode === "message") {
         const state = new Uint32Array([PIPE_READMODE_MESSAGE]);
         if (!k.SetNamedPipeHandleState(raw, state, null, null)) {
-          throw new Win32Error("SetNamedPipeHandleState", lastError(), {
+          throw win32Error("SetNamedPipeHandleState", lastError(), {
             context: `${context}: cannot read messages (is it a byte-mode pipe?)`,
           });
         }
@@ -1880,18 +1883,19 @@ const ERROR_BAD_DEV_TYPE = 66;
 export function listPipes(): PipeInfo[] {
   const k = kernel32();
   const context = "Cannot list the named pipes";
-  const root = k.CreateFileW(
-    wide("\\\\.\\pipe\\"),
-    (GENERIC_READ | SYNCHRONIZE) >>> 0,
-    FILE_SHARE_READ | FILE_SHARE_WRITE,
-    null,
-    OPEN_EXISTING,
-    0,
-    null,
+  const root = checkHandle(
+    k.CreateFileW(
+      wide("\\\\.\\pipe\\"),
+      (GENERIC_READ | SYNCHRONIZE) >>> 0,
+      FILE_SHARE_READ | FILE_SHARE_WRITE,
+      null,
+      OPEN_EXISTING,
+      0,
+      null,
+    ),
+    "CreateFileW",
+    context,
   );
-  if (root === null || Deno.UnsafePointer.value(root) === 0xffff_ffff_ffff_ffffn) {
-    throw new Win32Error("CreateFileW", lastError(), { context });
-  }
   try {
     const pipes: PipeInfo[] = [];
     const buffer = new Uint8Array(64 * 1024);
@@ -1914,7 +1918,7 @@ export function listPipes(): PipeInfo[] {
       if (code === STATUS_NO_MORE_FILES || (call === 0 && code === STATUS_NO_SUCH_FILE)) break;
       if (code !== 0) {
         const error = ntdll().RtlNtStatusToDosError(code);
-        throw new Win32Error("NtQueryDirectoryFile", error, {
+        throw win32Error("NtQueryDirectoryFile", error, {
           context: error === ERROR_BAD_DEV_TYPE
             ? `${context}: this system cannot list \\\\.\\pipe\\ (Wine 10 cannot)`
             : context,

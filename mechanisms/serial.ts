@@ -62,7 +62,15 @@ import {
   SETDTR,
   SETRTS,
 } from "../ffi/comm.ts";
-import { checkBool, checkHandle, Win32Error, withLastError } from "../ffi/error.ts";
+import {
+  checkBool,
+  checkCode,
+  checkHandle,
+  checkNtStatus,
+  Win32Error,
+  win32Error,
+  withLastError,
+} from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   FILE_FLAG_OVERLAPPED,
@@ -141,7 +149,7 @@ function dosDevicePorts(): string[] {
     const [n, code] = withLastError(() => k.QueryDosDeviceW(null, buffer, size));
     if (n === 0) {
       if (code === 122) continue; // ERROR_INSUFFICIENT_BUFFER: a bigger buffer
-      throw new Win32Error("QueryDosDeviceW", code, { context: "Cannot list DOS devices" });
+      throw win32Error("QueryDosDeviceW", code, { context: "Cannot list DOS devices" });
     }
     return multiString(buffer, n).filter((s) => /^(COM|LPT)\d+$/i.test(s));
   }
@@ -159,11 +167,7 @@ function registryPorts(): string[] {
     key,
   );
   if (status === 2) return []; // ERROR_FILE_NOT_FOUND: no serial ports at all
-  if (status !== 0) {
-    throw new Win32Error("RegOpenKeyExW", status, {
-      context: "Cannot read HARDWARE\\DEVICEMAP\\SERIALCOMM",
-    });
-  }
+  checkCode(status, "RegOpenKeyExW", "Cannot read HARDWARE\\DEVICEMAP\\SERIALCOMM");
   const hkey = Deno.UnsafePointer.create(key[0]);
   const out: string[] = [];
   try {
@@ -176,11 +180,7 @@ function registryPorts(): string[] {
       const r = a.RegEnumValueW(hkey, index, name, nameLength, null, type, data, dataBytes);
       if (r === 259) break; // ERROR_NO_MORE_ITEMS
       if (r === 234) continue; // ERROR_MORE_DATA: not a port name
-      if (r !== 0) {
-        throw new Win32Error("RegEnumValueW", r, {
-          context: "Cannot read HARDWARE\\DEVICEMAP\\SERIALCOMM",
-        });
-      }
+      checkCode(r, "RegEnumValueW", "Cannot read HARDWARE\\DEVICEMAP\\SERIALCOMM");
       if (type[0] === REG_SZ) out.push(fromWide(data, dataBytes[0] / 2));
     }
   } finally {
@@ -734,7 +734,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
         // is not a failure: the bytes that came before it are in the count.
         const deviceTimeout = code === ERROR_TIMEOUT || code === ERROR_SEM_TIMEOUT;
         if (code !== 0 && !deviceTimeout && result.cancelled !== "timeout") {
-          throw new Win32Error(fn, code, { context: this.#context(what) });
+          throw win32Error(fn, code, { context: this.#context(what) });
         }
         return { count: result.bytes, timedOut: result.cancelled === "timeout", deviceTimeout };
       } finally {
@@ -903,11 +903,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
     this.#pending++;
     try {
       const status = await ntdll().NtFlushBuffersFileAsync(handle, new Uint8Array(16));
-      if (status !== 0) {
-        throw new Win32Error("FlushFileBuffers", ntdll().RtlNtStatusToDosError(status), {
-          context: this.#context("flush"),
-        });
-      }
+      checkNtStatus(status, "FlushFileBuffers", this.#context("flush"));
     } finally {
       this.#pending--;
       this.#maybeRelease();
@@ -1098,7 +1094,7 @@ export class SerialPort implements Disposable, AsyncDisposable {
       );
     } catch (e) {
       if (e instanceof Win32Error && UNANSWERED_IOCTL.has(e.code)) {
-        throw new Win32Error("DeviceIoControl", e.code, {
+        throw win32Error("DeviceIoControl", e.code, {
           context:
             `${
               this.#context(what)

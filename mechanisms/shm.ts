@@ -25,7 +25,7 @@
  * @module
  */
 import { z } from "zod";
-import { checkBool, checkHandle, Win32Error, withLastError } from "../ffi/error.ts";
+import { checkBool, checkHandle, win32Error, withLastError } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   FILE_MAP_READ,
@@ -334,7 +334,7 @@ export class SharedMemory implements Disposable {
         wideName,
       )
     );
-    if (raw === null) throw new Win32Error("CreateFileMappingW", error, { context });
+    if (raw === null) throw win32Error("CreateFileMappingW", error, { context });
     const handle = new OwnedHandle(raw);
     const created = error !== ERROR_ALREADY_EXISTS;
     let actual = size;
@@ -374,7 +374,7 @@ export class SharedMemory implements Disposable {
     const shm = SharedMemory.#createRaw(n, opts.size, opts.security);
     if (!shm.created) {
       shm.close();
-      throw new Win32Error("CreateFileMappingW", ERROR_ALREADY_EXISTS, {
+      throw win32Error("CreateFileMappingW", ERROR_ALREADY_EXISTS, {
         context: `Cannot create file mapping "${n}"`,
       });
     }

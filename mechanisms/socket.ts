@@ -74,7 +74,7 @@
  * @module
  */
 import { z } from "zod";
-import { Win32Error } from "../ffi/error.ts";
+import { checkCode, Win32Error, win32Error } from "../ffi/error.ts";
 import { wide } from "../ffi/strings.ts";
 import {
   ADDRINFOW,
@@ -260,9 +260,7 @@ async function resolve(
   });
   const out = new BigUint64Array(1);
   const code = await lib.GetAddrInfoWAsync(wide(hostname), wide(String(port)), hints, out);
-  if (code !== 0) {
-    throw new Win32Error("GetAddrInfoW", code, { context: `Cannot resolve "${hostname}"` });
-  }
+  checkCode(code, "GetAddrInfoW", `Cannot resolve "${hostname}"`);
   const head = Deno.UnsafePointer.create(out[0]);
   const result: Resolved[] = [];
   try {
@@ -457,7 +455,7 @@ class OwnedSocket {
     }
     if (result.error === 0) return result.bytes;
     if (this.#socket === null) throw closedError(this.#what);
-    throw new Win32Error(fn, atOnce || this.#completionError(s, op, result.error), { context });
+    throw win32Error(fn, atOnce || this.#completionError(s, op, result.error), { context });
   }
 
   /** The WSA code of an operation that completed with a failure (`WSAGetOverlappedResult`). */
@@ -1219,7 +1217,7 @@ export class DatagramSocket
         // WSAECONNRESET on UDP reports an ICMP "port unreachable" for an earlier send: not fatal.
         if (e.code === WSAECONNRESET) continue;
         if (e.code !== WSAEMSGSIZE) throw e;
-        throw new Win32Error("WSARecvFrom", e.code, {
+        throw win32Error("WSARecvFrom", e.code, {
           context: `Datagram longer than the ${buf.length}-byte buffer`,
         });
       }

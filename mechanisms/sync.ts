@@ -21,7 +21,7 @@
  * @module
  */
 import { z } from "zod";
-import { checkBool, checkHandle, Win32Error, withLastError } from "../ffi/error.ts";
+import { checkBool, checkHandle, win32Error, withLastError } from "../ffi/error.ts";
 import { OwnedHandle } from "../ffi/handle.ts";
 import {
   EVENT_ALL_ACCESS,
@@ -77,12 +77,12 @@ function obtain(
   const wideName = wideOrNull(name);
   // ERROR_ALREADY_EXISTS on success, the cause on failure
   const [raw, error] = withLastError(() => create(wideName));
-  if (raw === null) throw new Win32Error(createName, error, { context });
+  if (raw === null) throw win32Error(createName, error, { context });
   const handle = new OwnedHandle(raw);
   const created = error !== ERROR_ALREADY_EXISTS;
   if (mode === "create" && !created) {
     handle.close();
-    throw new Win32Error(createName, ERROR_ALREADY_EXISTS, { context });
+    throw win32Error(createName, ERROR_ALREADY_EXISTS, { context });
   }
   return { handle, created };
 }

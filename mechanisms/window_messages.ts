@@ -28,7 +28,7 @@
  * @module
  */
 import { z } from "zod";
-import { checkBool, lastError, Win32Error } from "../ffi/error.ts";
+import { checkBool, lastError, win32Error } from "../ffi/error.ts";
 import { fromWide, wide } from "../ffi/strings.ts";
 import {
   BROADCAST_QUERY_DENY as QUERY_DENY,
@@ -334,7 +334,7 @@ function allowThroughFilter(hwnd: Deno.PointerObject, message: number): MessageF
   // CHANGEFILTERSTRUCT: DWORD cbSize, DWORD ExtStatus
   const info = new Uint32Array([8, EXT_STATUS_UNSET]);
   if (!user32().ChangeWindowMessageFilterEx(hwnd, message, MSGFLT_ALLOW, info)) {
-    throw new Win32Error("ChangeWindowMessageFilterEx", lastError(), {
+    throw win32Error("ChangeWindowMessageFilterEx", lastError(), {
       context: `Cannot let message 0x${message.toString(16)} through the window's filter`,
     });
   }
@@ -636,7 +636,7 @@ export function windowOwner(hwnd: WindowHandle): { processId: number; threadId: 
   const pid = new Uint32Array(1);
   const tid = user32().GetWindowThreadProcessId(hwndFrom(hwnd), pid);
   if (tid === 0) {
-    throw new Win32Error("GetWindowThreadProcessId", lastError(), {
+    throw win32Error("GetWindowThreadProcessId", lastError(), {
       context: `Cannot find the owner of window 0x${hwnd.toString(16)}`,
     });
   }
@@ -761,11 +761,11 @@ async function sendTimeout(
   // The call failed on a worker thread, whose last error we cannot read: tell the two failures
   // apart by whether the window still exists.
   if (!u.IsWindow(hwnd)) {
-    throw new Win32Error("SendMessageTimeoutW", ERROR_INVALID_WINDOW_HANDLE, {
+    throw win32Error("SendMessageTimeoutW", ERROR_INVALID_WINDOW_HANDLE, {
       context: `Cannot send to ${what}: the window was closed`,
     });
   }
-  throw new Win32Error("SendMessageTimeoutW", ERROR_TIMEOUT, {
+  throw win32Error("SendMessageTimeoutW", ERROR_TIMEOUT, {
     context: `No reply from ${what} within ${timeout} ms (the receiver is hung or busy)`,
   });
 }
@@ -975,7 +975,7 @@ export function registerWindowMessage(name: string): number {
   const n = parseArg(registeredNameSchema, name, "name");
   const id = user32().RegisterWindowMessageW(wide(n));
   if (id === 0) {
-    throw new Win32Error("RegisterWindowMessageW", lastError(), {
+    throw win32Error("RegisterWindowMessageW", lastError(), {
       context: `Cannot register window message "${n}"`,
     });
   }
@@ -1082,7 +1082,7 @@ export function broadcastMessage(message: number, options?: BroadcastOptions): v
   );
   // A positive value on success; -1 when it could not broadcast (0 for flags it refused)
   if (r <= 0) {
-    throw new Win32Error("BroadcastSystemMessageW", lastError(), {
+    throw win32Error("BroadcastSystemMessageW", lastError(), {
       context: `Cannot broadcast message 0x${msg.toString(16)}`,
     });
   }

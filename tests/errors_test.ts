@@ -4,6 +4,10 @@
  * (but `./cli`, whose module runs the program), so a new error class outside the family, or one
  * this file does not know how to make, fails here.
  *
+ * And one place makes them: no source under mechanisms/, cli/, ffi/ or tools/ but ffi/error.ts
+ * constructs a `Win32Error` (a failure goes through that module's checks and factories, which
+ * read the last error at the right moment); the test names each `file:line` that does.
+ *
  * @module
  */
 import assert from "node:assert/strict";
@@ -95,4 +99,53 @@ Deno.test("every exported error class is a WinipcError with a code and its name"
     else assert.match(error.codeName, /^[A-Z][A-Z0-9_]+$/, `${name}.codeName`);
     assert.ok(error.message.length > 0, `${name}.message`);
   }
+});
+
+/** The folders whose sources may make a `Win32Error` only through `ffi/error.ts`. */
+const SOURCE_ROOTS = ["mechanisms", "cli", "ffi", "tools"];
+/** The one module allowed to construct it. */
+const ERROR_MODULE = "ffi/error.ts";
+
+/** Every `.ts` file under `dir` (a path relative to the repository root), recursively. */
+async function sourceFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(new URL(`../${dir}/`, import.meta.url))) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await sourceFiles(path));
+    else if (entry.isFile && entry.name.endsWith(".ts")) files.push(path);
+  }
+  return files;
+}
+
+/** The 1-based lines of `text` where a `Win32Error` is constructed (`new Win32Error`). */
+function constructionLines(text: string): number[] {
+  const lines: number[] = [];
+  for (const match of text.matchAll(/\bnew\s+Win32Error\b/g)) {
+    lines.push(text.slice(0, match.index).split("\n").length);
+  }
+  return lines;
+}
+
+Deno.test("no Win32Error is constructed outside ffi/error.ts: failures go through its checks", async () => {
+  const files = (await Promise.all(SOURCE_ROOTS.map(sourceFiles))).flat();
+  assert.ok(files.length >= 50, `only ${files.length} source files found: is the walk right?`);
+  assert.ok(files.includes(ERROR_MODULE), `${ERROR_MODULE} not found by the walk`);
+  const found: string[] = [];
+  for (const file of files) {
+    const text = await Deno.readTextFile(new URL(`../${file}`, import.meta.url));
+    const lines = constructionLines(text);
+    if (file === ERROR_MODULE) {
+      // The detector must see the constructions that are allowed, or it would see none anywhere.
+      assert.ok(lines.length > 0, `no "new Win32Error" seen in ${ERROR_MODULE}`);
+      continue;
+    }
+    found.push(...lines.map((line) => `${file}:${line}`));
+  }
+  assert.deepEqual(
+    found,
+    [],
+    `Win32Error constructed directly (use checkBool, checkHandle, checkPointer, checkNonZero, ` +
+      `checkCode, checkNtStatus, win32Error or ntStatusError from ffi/error.ts):\n` +
+      found.join("\n"),
+  );
 });

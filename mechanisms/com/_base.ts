@@ -26,13 +26,47 @@ export function queryInterface(
   return [failed(hr) ? null : Deno.UnsafePointer.create(out[0]), hr];
 }
 
-export const releaser = new FinalizationRegistry<{ ptr: Deno.PointerObject }>((held) => {
+const releaser = new FinalizationRegistry<{ ptr: Deno.PointerObject }>((held) => {
   try {
     release(held.ptr);
   } catch {
     // a finalizer has nobody to report to
   }
 });
+
+/**
+ * One owned `IUnknown` reference, as the client's objects hold it: `release()` releases it once
+ * (a second call does nothing), and an owner collected without calling it has the reference
+ * released by the collector, as a backstop.
+ */
+export class OwnedReference {
+  #ptr: Deno.PointerObject | null;
+
+  /**
+   * Takes ownership of one reference.
+   *
+   * @param owner The object whose collection releases the reference if `release()` was not called.
+   * @param ptr The reference.
+   */
+  constructor(owner: object, ptr: Deno.PointerObject) {
+    this.#ptr = ptr;
+    releaser.register(owner, { ptr }, this);
+  }
+
+  /** The interface pointer, or `null` once released. */
+  get pointer(): Deno.PointerObject | null {
+    return this.#ptr;
+  }
+
+  /** Releases the reference; a second call does nothing. */
+  release(): void {
+    const p = this.#ptr;
+    if (!p) return;
+    this.#ptr = null;
+    releaser.unregister(this);
+    release(p);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // BSTR

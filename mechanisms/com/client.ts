@@ -35,7 +35,7 @@ import {
 } from "../../ffi/oleaut32.ts";
 import { wide } from "../../ffi/strings.ts";
 import { parseArg } from "../_validate.ts";
-import { queryInterface, readBstr, release, releaser } from "./_base.ts";
+import { OwnedReference, queryInterface, readBstr, release } from "./_base.ts";
 import { initCom } from "./apartment.ts";
 import {
   checkHr,
@@ -79,8 +79,7 @@ export let invokeById: (
  * ```
  */
 export class ComUnknown implements Disposable {
-  #ptr: Deno.PointerObject | null;
-  #token = {};
+  readonly #ref: OwnedReference;
 
   static {
     adoptUnknown = (ptr) => new ComUnknown(ptr);
@@ -88,8 +87,7 @@ export class ComUnknown implements Disposable {
 
   /** Takes ownership of one reference. */
   private constructor(ptr: Deno.PointerObject) {
-    this.#ptr = ptr;
-    releaser.register(this, { ptr }, this.#token);
+    this.#ref = new OwnedReference(this, ptr);
   }
 
   /**
@@ -98,17 +96,14 @@ export class ComUnknown implements Disposable {
    * @throws {Deno.errors.BadResource} After `release()`.
    */
   get unsafePointer(): Deno.PointerObject {
-    if (!this.#ptr) throw new Deno.errors.BadResource("COM object is released");
-    return this.#ptr;
+    const ptr = this.#ref.pointer;
+    if (!ptr) throw new Deno.errors.BadResource("COM object is released");
+    return ptr;
   }
 
   /** Releases the reference; a second call does nothing. */
   release(): void {
-    const p = this.#ptr;
-    if (!p) return;
-    this.#ptr = null;
-    releaser.unregister(this.#token);
-    release(p);
+    this.#ref.release();
   }
 
   /** Releases the reference. */
@@ -169,8 +164,7 @@ export interface MemberInfo {
  * ```
  */
 export class Dispatch implements Disposable {
-  #ptr: Deno.PointerObject | null;
-  #token = {};
+  readonly #ref: OwnedReference;
   readonly #ids = new Map<string, number>();
   readonly #kinds = new Map<number, MemberKind>();
   readonly #label: string;
@@ -187,9 +181,8 @@ export class Dispatch implements Disposable {
 
   /** Takes ownership of one reference to an IDispatch. */
   private constructor(ptr: Deno.PointerObject, label = "COM object") {
-    this.#ptr = ptr;
     this.#label = label;
-    releaser.register(this, { ptr }, this.#token);
+    this.#ref = new OwnedReference(this, ptr);
   }
 
   /** What the object is, for messages (its ProgID or ROT name when known). */
@@ -203,8 +196,9 @@ export class Dispatch implements Disposable {
    * @throws {Deno.errors.BadResource} After `release()`.
    */
   get unsafePointer(): Deno.PointerObject {
-    if (!this.#ptr) throw new Deno.errors.BadResource(`${this.#label} is released`);
-    return this.#ptr;
+    const ptr = this.#ref.pointer;
+    if (!ptr) throw new Deno.errors.BadResource(`${this.#label} is released`);
+    return ptr;
   }
 
   /** The `Proxy` over this object. */
@@ -559,16 +553,12 @@ export class Dispatch implements Disposable {
 
   /** Whether `release()` has run. */
   get released(): boolean {
-    return this.#ptr === null;
+    return this.#ref.pointer === null;
   }
 
   /** Releases the reference; a second call does nothing. */
   release(): void {
-    const p = this.#ptr;
-    if (!p) return;
-    this.#ptr = null;
-    releaser.unregister(this.#token);
-    release(p);
+    this.#ref.release();
   }
 
   /** Releases the reference. */
