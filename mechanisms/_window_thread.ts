@@ -1,9 +1,9 @@
 /**
  * The window thread: `MessageWindow`s and the clipboard watcher's window live on a worker thread of
  * their own that blocks in `MsgWaitForMultipleObjectsEx` (and runs what came with `PeekMessageW`),
- * so a message from another process wakes it at once, with
- * no sleep on the path and no CPU spent while idle. A window made with `clipboardListener` is put on
- * the clipboard format listener list by this thread, which owns it (`clipboard.ts` `watch`).
+ * so a message from another process wakes it at once, with no sleep on the path and no CPU spent
+ * while idle. A window made with `clipboardListener` is put on the clipboard format listener list
+ * by this thread, which owns it (`clipboard.ts` `watch`).
  *
  * Why: the main thread cannot wait on its own message queue without stopping the event loop, so
  * windows it owns must be polled (`_pump.ts` sleeps 1 ms between polls when idle: about 1.5 ms
