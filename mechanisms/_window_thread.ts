@@ -42,7 +42,7 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import { win32Error } from "../ffi/error.ts";
+import { win32Error, withLastError } from "../ffi/error.ts";
 import { user32 } from "../ffi/user32.ts";
 import {
   BIG_COUNT,
@@ -50,6 +50,7 @@ import {
   CTL,
   CTL_INTS,
   MAX_PAYLOAD,
+  type PostedMessage,
   type Shared,
   WM_WINDOW_THREAD_COMMAND,
 } from "./_window_thread_layout.ts";
@@ -79,6 +80,14 @@ export interface ThreadWindowOptions {
    * it creates the window and `RemoveClipboardFormatListener` when it destroys it.
    */
   clipboardListener?: boolean;
+  /**
+   * Replies the window thread gives at once, with no JavaScript: `copyData`, the reply to every
+   * WM_COPYDATA; `messages`, answer every listed message with 0. Such a message is answered
+   * after the window thread's wake-up alone (the sender does not wait for the main thread, even
+   * a busy one) and reaches `procedure` afterwards, through the event loop, in the order the
+   * messages came; its return value is then ignored. Default: none, `procedure` answers.
+   */
+  immediate?: { copyData?: bigint; messages?: boolean };
   /**
    * Answers WM_COPYDATA (`copy` set) and the listed messages, on the main thread; `undefined`
    * lets the default window procedure answer.
@@ -136,6 +145,11 @@ function theThread(): Thread {
   };
   worker.on("error", (error: unknown) => {
     for (const w of t.windows.values()) w.fail(error);
+  });
+  // Messages the window thread answered at once (`ThreadWindowOptions.immediate`); a window
+  // closed meanwhile gets none.
+  worker.on("message", (posted: PostedMessage) => {
+    t.windows.get(posted.id)?.dispatch(posted.message, posted.wParam, posted.lParam, posted.copy);
   });
   thread = t;
   void serve(t);
@@ -201,7 +215,17 @@ function command(t: Thread, kind: 1 | 2, args?: CreateCommand, target = 0n): voi
   Atomics.store(ctl, CTL.command, 1);
   Atomics.add(ctl, CTL.wake, 1);
   Atomics.notify(ctl, CTL.wake);
-  user32().PostThreadMessageW(ctl[CTL.threadId], WM_WINDOW_THREAD_COMMAND, 0n, 0n);
+  const [posted, code] = withLastError(() =>
+    user32().PostThreadMessageW(ctl[CTL.threadId], WM_WINDOW_THREAD_COMMAND, 0n, 0n)
+  );
+  // A command the window thread never sees would be waited for until the timeout: fail now.
+  // (It made its queue before it said it was ready, so this is not expected.)
+  if (!posted) {
+    Atomics.store(ctl, CTL.command, 0);
+    throw win32Error("PostThreadMessageW", code, {
+      context: "Cannot hand a command to the window thread",
+    });
+  }
   if (Atomics.wait(ctl, CTL.done, 0, COMMAND_TIMEOUT_MS) === "timed-out") {
     throw new Error(`The window thread did not answer within ${COMMAND_TIMEOUT_MS} ms`);
   }
@@ -247,6 +271,10 @@ export class ThreadWindow {
         messageOnly: options.messageOnly ?? false,
         messages: options.messages ?? [],
         clipboardListener: options.clipboardListener ?? false,
+        immediateCopyData: options.immediate?.copyData === undefined
+          ? null
+          : String(options.immediate.copyData),
+        immediateMessages: options.immediate?.messages ?? false,
       });
     } catch (error) {
       t.windows.delete(this.#id);

@@ -80,4 +80,23 @@ export interface CreateCommand {
    * window thread, which owns it); it leaves the list when the window is destroyed.
    */
   clipboardListener: boolean;
+  /**
+   * The reply to WM_COPYDATA (a decimal bigint) when the window thread answers it at once and
+   * posts the payload to the main thread, which then needs to compute nothing; `null`: the main
+   * thread answers.
+   */
+  immediateCopyData: string | null;
+  /** Whether the window thread answers the listed messages at once (0) and posts them on. */
+  immediateMessages: boolean;
+}
+
+/** A message the window thread answered at once, posted to the main thread (`parentPort`). */
+export interface PostedMessage {
+  /** winipc's id for the window. */
+  id: number;
+  message: number;
+  wParam: bigint;
+  lParam: bigint;
+  /** WM_COPYDATA's `dwData` and payload (transferred), or null for another message. */
+  copy: { dwData: bigint; data: Uint8Array<ArrayBuffer> } | null;
 }

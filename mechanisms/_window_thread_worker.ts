@@ -13,6 +13,7 @@ import {
   COPYDATASTRUCT,
   HWND_MESSAGE,
   MWMO_INPUTAVAILABLE,
+  PM_NOREMOVE,
   PM_REMOVE,
   QS_ALLINPUT,
   user32,
@@ -27,6 +28,7 @@ import {
   type CreateCommand,
   CTL,
   CTL_INTS,
+  type PostedMessage,
   type Shared,
   WM_WINDOW_THREAD_COMMAND,
 } from "./_window_thread_layout.ts";
@@ -36,6 +38,9 @@ interface Hosted {
   className: Uint16Array<ArrayBuffer>;
   wanted: Set<number>;
   clipboardListener: boolean;
+  /** WM_COPYDATA's reply when this thread answers it at once, else null (see `CreateCommand`). */
+  immediateCopyData: bigint | null;
+  immediateMessages: boolean;
 }
 
 parentPort!.once("message", (shared: Shared) => run(shared));
@@ -81,6 +86,9 @@ function run(shared: Shared): void {
     if (!hosted || (message !== WM_COPYDATA && !hosted.wanted.has(message))) {
       return u.DefWindowProcW(hwnd, message, wParam, lParam);
     }
+    if (message === WM_COPYDATA ? hosted.immediateCopyData !== null : hosted.immediateMessages) {
+      return answerAtOnce(hosted, message, wParam, lParam);
+    }
     let length = -1n;
     if (message === WM_COPYDATA) {
       const cds = Deno.UnsafePointer.create(BigInt(lParam));
@@ -109,6 +117,46 @@ function run(shared: Shared): void {
     if (ctl[CTL.handled] === 1) return big[6];
     return u.DefWindowProcW(hwnd, message, wParam, lParam);
   });
+
+  /**
+   * Answers a message whose reply needs no JavaScript (the window has no handler for it), and
+   * posts it to the main thread for the window's iterators: the sender is answered after this
+   * thread's wake-up alone, and does not wait for the main thread.
+   */
+  function answerAtOnce(
+    hosted: Hosted,
+    message: number,
+    wParam: number | bigint,
+    lParam: number | bigint,
+  ): bigint {
+    let copy: PostedMessage["copy"] = null;
+    if (message === WM_COPYDATA) {
+      const cds = Deno.UnsafePointer.create(BigInt(lParam));
+      let dwData = 0n;
+      let bytes = new Uint8Array(0);
+      if (cds) {
+        const { dwData: tag, cbData, lpData } = COPYDATASTRUCT.read(
+          new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(cds, COPYDATASTRUCT.size)),
+        );
+        dwData = BigInt.asUintN(64, BigInt(tag));
+        if (cbData > 0 && lpData) {
+          // As for a handed-over payload: one larger than MAX_PAYLOAD is refused with 0.
+          if (cbData > shared.data.maxByteLength) return 0n;
+          bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(lpData, cbData)).slice();
+        }
+      }
+      copy = { dwData, data: bytes };
+    }
+    const posted: PostedMessage = {
+      id: hosted.id,
+      message,
+      wParam: BigInt.asUintN(64, BigInt(wParam)),
+      lParam: BigInt.asIntN(64, BigInt(lParam)),
+      copy,
+    };
+    parentPort!.postMessage(posted, copy ? [copy.data.buffer] : []);
+    return message === WM_COPYDATA ? hosted.immediateCopyData! : 0n;
+  }
 
   function runCommand(): void {
     if (Atomics.load(ctl, CTL.command) !== 1) return;
@@ -173,6 +221,8 @@ function run(shared: Shared): void {
       className,
       wanted: new Set(args.messages),
       clipboardListener: args.clipboardListener,
+      immediateCopyData: args.immediateCopyData === null ? null : BigInt(args.immediateCopyData),
+      immediateMessages: args.immediateMessages,
     });
     big[7] = value;
   }
@@ -187,11 +237,17 @@ function run(shared: Shared): void {
     u.UnregisterClassW(hosted.className, hInstance);
   }
 
+  const msg = new Uint8Array(48);
+  const view = new DataView(msg.buffer);
+  // The thread's message queue first (a thread gets one at its first user32 call that needs
+  // it), then "ready": a PostThreadMessageW to a thread without a queue fails (measured under
+  // Wine 10: ERROR_INVALID_THREAD_ID, and the message is gone), so the main thread's first
+  // command, posted as soon as it sees "ready", could be lost when it won that race, leaving it
+  // to wait out its timeout (seen once in a full run: a fixture's first window never came).
+  u.PeekMessageW(msg, null, 0, 0, PM_NOREMOVE);
   ctl[CTL.threadId] = k.GetCurrentThreadId();
   Atomics.store(ctl, CTL.ready, 1);
   Atomics.notify(ctl, CTL.ready);
-  const msg = new Uint8Array(48);
-  const view = new DataView(msg.buffer);
   // Not GetMessageW: it runs the window procedures of sent messages inside its own wait, and an
   // exception left pending by a procedure that could not run (V8's stack limit, see `_pump.ts`)
   // would surface only when a posted message ends that wait. MsgWaitForMultipleObjectsEx returns

@@ -1114,6 +1114,8 @@ export function watch(options: WatchOptions = {}): AsyncIterableIterator<Clipboa
     messageOnly: true,
     messages: [WM_CLIPBOARDUPDATE],
     clipboardListener: true,
+    // A posted message: its reply is not read, so the window thread gives it at once.
+    immediate: { messages: true },
     onError: (e) => queue.fail(e),
     procedure: (message) => {
       if (message !== WM_CLIPBOARDUPDATE) return undefined;

@@ -201,7 +201,10 @@ export interface MessageWindowOptions {
    * it, the reply is `reply`. The message is also queued for the async iterator.
    */
   onCopyData?: (message: CopyDataMessage) => number | bigint | void;
-  /** The reply to `WM_COPYDATA` when `onCopyData` returns nothing. Default 1 (TRUE). */
+  /**
+   * The reply to `WM_COPYDATA` when `onCopyData` returns nothing, or when there is no
+   * `onCopyData` (then given by the window thread at once). Default 1 (TRUE).
+   */
   reply?: number | bigint;
   /**
    * Called synchronously for every other message in `messages`; its return value is the reply
@@ -354,6 +357,13 @@ function allowThroughFilter(hwnd: Deno.PointerObject, message: number): MessageF
  *
  * The window is hidden. It keeps the process alive while it is open, unless `unref()`ed.
  *
+ * Replies: the window lives on winipc's window thread. A message with a handler
+ * (`onCopyData`, `onMessage`) waits there for the handler to run on the main thread, whose
+ * return value is the reply. A message without one is answered by the window thread at once
+ * (`reply` for `WM_COPYDATA`, 0 for a listed message) and then queued for the iterators: its
+ * sender waits only for that thread's wake-up, also while the main thread is busy, and the
+ * messages keep their order.
+ *
  * Large payloads: a sent message's data is copied onto the receiving thread's stack, and V8
  * will not run the window procedure beyond its stack limit (984 KiB by default). To receive
  * payloads of about 900 KiB and more, run deno with `--v8-flags=--stack-size=4096`; otherwise
@@ -394,6 +404,11 @@ export class MessageWindow {
       className: opts.className,
       messageOnly: opts.messageOnly,
       messages: [...wanted],
+      // What needs no handler is answered on the window thread at once (see the class doc).
+      immediate: {
+        copyData: onCopyData === undefined ? defaultReply : undefined,
+        messages: onMessage === undefined,
+      },
       onError: (error) => {
         this.#error ??= error;
         this.#copyData.fail(error);

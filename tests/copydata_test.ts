@@ -14,6 +14,7 @@ import {
   windowTitle,
 } from "../mechanisms/copydata.ts";
 import { Win32Error } from "../ffi/error.ts";
+import { Event } from "../mechanisms/sync.ts";
 import {
   Fixture,
   repoPath,
@@ -194,6 +195,36 @@ winTest("WM_COPYDATA from another process: non-ASCII text, reply set by the hand
   assert.equal(first.value!.dwData, 5n);
   assert.deepEqual(JSON.parse(await sender.line()), { reply: 4242 });
 });
+
+winTest(
+  "a window without onCopyData answers senders while its main thread is blocked, then yields each in order",
+  async () => {
+    // The window thread answers (with `reply`) and queues the payload: the sender needs nothing
+    // of the main thread, which here waits synchronously for the sender to have all its replies.
+    const title = uniqueName("cd-immediate");
+    const eventName = uniqueName("cd-immediate-done");
+    using done = Event.create(eventName);
+    using win = new MessageWindow({ title, reply: 77 });
+    await using sender = spawnFixture("copydata_peer.ts", ["send", title, "3", "40", eventName]);
+    assert.equal(
+      done.waitSync(60_000),
+      true,
+      "the sender had its 3 replies while this thread waited",
+    );
+    for (let i = 0; i < 3; i++) {
+      const line = JSON.parse(await sender.line());
+      assert.equal(line.i, i);
+      assert.equal(line.reply, 77);
+    }
+    const it = win.copyData();
+    for (let i = 0; i < 3; i++) {
+      const { value } = await it.next();
+      assert.equal(value!.dwData, BigInt(i));
+      assert.deepEqual(value!.data, pattern(40, i));
+    }
+    assert.equal((await sender.finish()).code, 0);
+  },
+);
 
 winTest("WM_COPYDATA to a hung receiver fails with ERROR_TIMEOUT, not a hang", async () => {
   const title = uniqueName("cd-hung");

@@ -9,7 +9,11 @@
  *   thread (postMessage there, Atomics.wait for the answer);
  * - `atomics`: as `worker`, but the main thread waits in `Atomics.waitAsync` instead of getting an
  *   event-loop message (`atomics_receiver.ts`);
- * - `winipc`: a `MessageWindow` on the main thread, idle, served by `mechanisms/_pump.ts`.
+ * - `winipc`: a `MessageWindow` (on winipc's window thread) whose `onCopyData` computes the reply
+ *   on the main thread;
+ * - `winipc-at-once`: a `MessageWindow` without a handler, which the window thread answers at
+ *   once (the payload goes on to the main thread afterwards);
+ * - `worker-self`: a Worker owns the window, blocks in GetMessageW and answers by itself.
  *
  * Build the C programs first (Debian: `apt-get install gcc-mingw-w64-x86-64`):
  *
@@ -31,6 +35,14 @@ const script = (name: string) => path(new URL(name, here));
 
 function receiver(kind: string, title: string): Deno.ChildProcess {
   const deno = (file: string) => ["run", "-A", "--quiet", script(file), title];
+  if (kind === "winipc-at-once") {
+    return new Deno.Command(Deno.execPath(), {
+      args: [...deno("winipc_receiver.ts"), "at-once"],
+      stdout: "piped",
+      stderr: "inherit",
+      stdin: "null",
+    }).spawn();
+  }
   const [cmd, args] = kind === "c" ? [`${bin}/receiver.exe`, [title]] : [
     Deno.execPath(),
     deno(
@@ -40,6 +52,8 @@ function receiver(kind: string, title: string): Deno.ChildProcess {
         ? "worker_receiver.ts"
         : kind === "atomics"
         ? "atomics_receiver.ts"
+        : kind === "worker-self"
+        ? "worker_self_receiver.ts"
         : "bare_receiver.ts",
     ),
   ];
