@@ -54,6 +54,8 @@ function run(shared: Shared): void {
   const k = kernel32();
   const hInstance = k.GetModuleHandleW(null);
   const windows = new Map<bigint, Hosted>();
+  /** Messages answered at once, waiting to be posted to the main thread (see `flushPosted`). */
+  const toPost: [PostedMessage, ArrayBuffer[]][] = [];
   const decoder = new TextDecoder();
 
   /**
@@ -61,6 +63,7 @@ function run(shared: Shared): void {
    * for its reply.
    */
   function askMainThread(windowId: number): void {
+    flushPosted();
     ctl[CTL.requestWindow] = windowId;
     Atomics.store(ctl, CTL.reply, 0);
     Atomics.store(ctl, CTL.request, 1);
@@ -154,8 +157,20 @@ function run(shared: Shared): void {
       lParam: BigInt.asIntN(64, BigInt(lParam)),
       copy,
     };
-    parentPort!.postMessage(posted, copy ? [copy.data.buffer] : []);
+    toPost.push([posted, copy ? [copy.data.buffer] : []]);
     return message === WM_COPYDATA ? hosted.immediateCopyData! : 0n;
+  }
+
+  /**
+   * Posts the messages answered at once to the main thread. Called once the window procedure
+   * has returned (its reply is on its way), not from inside it: a `postMessage` wakes the main
+   * thread, which on two cores then competes with this thread's reply and the sender's wake-up
+   * (measured under Wine 10: 360 µs more on the sender's p50 when posted from the procedure). And
+   * before anything is handed over with `askMainThread`, so that the main thread gets messages
+   * in the order they came.
+   */
+  function flushPosted(): void {
+    for (const [posted, transfer] of toPost.splice(0)) parentPort!.postMessage(posted, transfer);
   }
 
   function runCommand(): void {
@@ -255,6 +270,7 @@ function run(shared: Shared): void {
   for (;;) {
     try {
       while (u.PeekMessageW(msg, null, 0, 0, PM_REMOVE)) {
+        flushPosted();
         const message = view.getUint32(8, true);
         if (message === WM_QUIT) return;
         if (view.getBigUint64(0, true) === 0n && message === WM_WINDOW_THREAD_COMMAND) {
@@ -270,6 +286,7 @@ function run(shared: Shared): void {
       askMainThread(0);
       if (!(error instanceof RangeError)) throw error;
     }
+    flushPosted();
     u.MsgWaitForMultipleObjectsEx(0, null, INFINITE, QS_ALLINPUT, MWMO_INPUTAVAILABLE);
   }
 }

@@ -58,6 +58,16 @@ export function runWindow(
   if (!hwnd) throw new Error("CreateWindowExW failed");
   ready();
   const msg = new Uint8Array(48);
+  if (Deno.env.get("PUMP_LATENCY_MSGWAIT") === "1") {
+    // As winipc's window thread waits: MsgWaitForMultipleObjectsEx, then PeekMessageW.
+    for (;;) {
+      while (u.PeekMessageW(msg, null, 0, 0, 1)) {
+        u.TranslateMessage(msg);
+        u.DispatchMessageW(msg);
+      }
+      u.MsgWaitForMultipleObjectsEx(0, null, 0xffff_ffff, 0x04ff, 0x0004);
+    }
+  }
   while (u.GetMessageW(msg, null, 0, 0) > 0) {
     u.TranslateMessage(msg);
     u.DispatchMessageW(msg);
