@@ -149,18 +149,6 @@ export const kernel32Symbols = {
   CancelIoEx: { parameters: ["pointer", "buffer"], result: "i32" },
   /** HANDLE CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort, ULONG_PTR CompletionKey, DWORD NumberOfConcurrentThreads) */
   CreateIoCompletionPort: { parameters: ["pointer", "pointer", "usize", "u32"], result: "pointer" },
-  /** BOOL GetQueuedCompletionStatusEx(HANDLE CompletionPort, LPOVERLAPPED_ENTRY lpCompletionPortEntries, ULONG ulCount, PULONG ulNumEntriesRemoved, DWORD dwMilliseconds, BOOL fAlertable) */
-  GetQueuedCompletionStatusEx: {
-    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "i32"],
-    result: "i32",
-  },
-  /** GetQueuedCompletionStatusEx on a worker thread (the core's one wait for completions). */
-  GetQueuedCompletionStatusExAsync: {
-    name: "GetQueuedCompletionStatusEx",
-    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
   /** BOOL PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBytesTransferred, ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped) */
   PostQueuedCompletionStatus: { parameters: ["pointer", "u32", "usize", "pointer"], result: "i32" },
   /** BOOL DeviceIoControl(HANDLE hDevice, DWORD dwIoControlCode, LPVOID lpInBuffer, DWORD nInBufferSize, LPVOID lpOutBuffer, DWORD nOutBufferSize, LPDWORD lpBytesReturned, LPOVERLAPPED lpOverlapped) */
