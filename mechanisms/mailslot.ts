@@ -275,8 +275,8 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
   #reading = false;
   /** The read timeout users set (the slot's own is set per wait, see `#waitForMessage`). */
   #readTimeout: number;
-  /** The worker-thread wait in flight, if any: the handle is closed only after it. */
-  #waiting: Promise<void> | undefined;
+  /** Whether a worker-thread wait is in flight: the handle is closed only after it. */
+  #waiting = false;
   #closing = false;
 
   private constructor(
@@ -473,16 +473,14 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
       "SetMailslotInfo",
       `Cannot wait for mailslot "${this.path}"`,
     );
-    const done = Promise.withResolvers<void>();
-    this.#waiting = done.promise;
+    this.#waiting = true;
     const one = new Uint8Array(1);
     const count = new Uint32Array(1);
     try {
       const ok = await k.ReadFileAsync(h, one, 1, count, null);
       return ok ? one.subarray(0, count[0]) : null;
     } finally {
-      this.#waiting = undefined;
-      done.resolve();
+      this.#waiting = false;
       if (this.#closing) this.#handle.close();
     }
   }
@@ -592,7 +590,7 @@ export class MailslotReader implements Disposable, AsyncIterable<Uint8Array> {
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    if (this.#waiting === undefined) this.#handle.close();
+    if (!this.#waiting) this.#handle.close();
   }
 
   /** Closes the slot. */
