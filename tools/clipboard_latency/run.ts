@@ -24,8 +24,9 @@
  */
 import { kernel32 } from "../../ffi/kernel32.ts";
 import { wide } from "../../ffi/strings.ts";
-import { CF_UNICODETEXT, HWND_MESSAGE, user32 } from "../../ffi/user32.ts";
+import { CF_UNICODETEXT, user32 } from "../../ffi/user32.ts";
 import { GMEM_MOVEABLE } from "../../ffi/kernel32.ts";
+import { messageOnlyWindow, micros } from "./_common.ts";
 
 const [countText = "30", roundsText = "1", ...modules] = Deno.args;
 if (modules.length === 0) modules.push("mechanisms/clipboard.ts");
@@ -33,34 +34,9 @@ const count = Number(countText);
 const here = new URL(".", import.meta.url);
 const path = (u: URL) => decodeURIComponent(u.pathname.replace(/^\/([A-Za-z]:)/, "$1"));
 
-const qpc = Deno.dlopen("kernel32.dll", {
-  QueryPerformanceCounter: { parameters: ["buffer"], result: "i32" },
-  QueryPerformanceFrequency: { parameters: ["buffer"], result: "i32" },
-}).symbols;
-const frequency = new BigInt64Array(1);
-qpc.QueryPerformanceFrequency(frequency);
-const counter = new BigInt64Array(1);
-const micros = () => {
-  qpc.QueryPerformanceCounter(counter);
-  return Number(counter[0] * 1_000_000n / frequency[0]);
-};
-
 const u = user32();
 const k = kernel32();
-const owner = u.CreateWindowExW(
-  0,
-  wide("STATIC"),
-  null,
-  0,
-  0,
-  0,
-  0,
-  0,
-  HWND_MESSAGE,
-  null,
-  null,
-  null,
-);
+const owner = messageOnlyWindow();
 if (owner === null) throw new Error("cannot create the clipboard owner window");
 
 /** Puts `text` on the clipboard; returns the time just before SetClipboardData. */

@@ -11,28 +11,12 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { INFINITE, kernel32 } from "../../ffi/kernel32.ts";
-import { wide } from "../../ffi/strings.ts";
-import {
-  HWND_MESSAGE,
-  MWMO_INPUTAVAILABLE,
-  PM_REMOVE,
-  QS_ALLINPUT,
-  user32,
-} from "../../ffi/user32.ts";
+import { MWMO_INPUTAVAILABLE, PM_REMOVE, QS_ALLINPUT, user32 } from "../../ffi/user32.ts";
+
+import { messageOnlyWindow, micros } from "./_common.ts";
 
 const [modulePath, countText = "30", idleText = "5000"] = Deno.args;
 
-const qpc = Deno.dlopen("kernel32.dll", {
-  QueryPerformanceCounter: { parameters: ["buffer"], result: "i32" },
-  QueryPerformanceFrequency: { parameters: ["buffer"], result: "i32" },
-}).symbols;
-const frequency = new BigInt64Array(1);
-qpc.QueryPerformanceFrequency(frequency);
-const counter = new BigInt64Array(1);
-const micros = () => {
-  qpc.QueryPerformanceCounter(counter);
-  return Number(counter[0] * 1_000_000n / frequency[0]);
-};
 function cpuMs(): number {
   const [creation, exit, kernel, user] = [0, 0, 0, 0].map(() => new BigUint64Array(1));
   kernel32().GetProcessTimes(kernel32().GetCurrentProcess(), creation, exit, kernel, user);
@@ -43,20 +27,7 @@ if (modulePath === "bare") {
   // The floor for a Deno thread: the main thread owns a listener window and blocks until its
   // queue has something (no event loop, no hand-off), then checks the sequence number.
   const u = user32();
-  const hwnd = u.CreateWindowExW(
-    0,
-    wide("STATIC"),
-    null,
-    0,
-    0,
-    0,
-    0,
-    0,
-    HWND_MESSAGE,
-    null,
-    null,
-    null,
-  );
+  const hwnd = messageOnlyWindow();
   if (hwnd === null || !u.AddClipboardFormatListener(hwnd)) throw new Error("cannot listen");
   console.log(JSON.stringify({ cpuMs: NaN, wallMs: NaN, pumpRunning: false }));
   console.log("ready");
