@@ -57,6 +57,11 @@ import {
   type CreateCommand,
   CTL,
   CTL_INTS,
+  DDE_ANSWER,
+  type DdeAdviseCommand,
+  type DdeHeader,
+  type DdeStartCommand,
+  type DdeThreadError,
   MAX_PAYLOAD,
   type PostedMessage,
   type Shared,
@@ -117,6 +122,7 @@ interface Thread {
   data: Uint8Array<SharedArrayBuffer>;
   command: Uint8Array<SharedArrayBuffer>;
   windows: Map<number, ThreadWindow>;
+  dde: Map<number, ThreadDdeServer>;
 }
 
 /** How long the main thread waits for the window thread to start or run a command, in ms. */
@@ -150,13 +156,19 @@ function theThread(): Thread {
     data: new Uint8Array(shared.data),
     command: new Uint8Array(shared.command),
     windows: new Map(),
+    dde: new Map(),
   };
   worker.on("error", (error: unknown) => {
     for (const w of t.windows.values()) w.fail(error);
+    for (const d of t.dde.values()) d.fail(error);
   });
   // Messages the window thread answered at once (`ThreadWindowOptions.immediate`); a window
-  // closed meanwhile gets none.
-  worker.on("message", (posted: PostedMessage) => {
+  // closed meanwhile gets none. And faults of the window thread in a DDE server's callback.
+  worker.on("message", (posted: PostedMessage | DdeThreadError) => {
+    if ("ddeError" in posted) {
+      t.dde.get(posted.ddeError)?.fail(new Error(`The window thread failed: ${posted.message}`));
+      return;
+    }
     t.windows.get(posted.id)?.dispatch(posted.message, posted.wParam, posted.lParam, posted.copy);
   });
   thread = t;
@@ -177,9 +189,14 @@ async function serve(t: Thread): Promise<void> {
 function answer(t: Thread): void {
   const { ctl, big } = t;
   Atomics.store(ctl, CTL.request, 0);
+  const seq = ctl[CTL.requestSeq];
   let handled = 0;
   let reply = 0n;
   const id = ctl[CTL.requestWindow];
+  if (ctl[CTL.requestKind] === 1) {
+    answerDde(t, id, seq);
+    return;
+  }
   if (id === 0 && ctl[CTL.stackError] === 1) {
     ctl[CTL.stackError] = 0;
     const error = new StackLimitError(
@@ -203,13 +220,59 @@ function answer(t: Thread): void {
   }
   ctl[CTL.handled] = handled;
   big[6] = reply;
-  Atomics.store(ctl, CTL.reply, 1);
-  Atomics.add(ctl, CTL.wake, 1);
-  Atomics.notify(ctl, CTL.wake);
+  sendReply(t, seq);
 }
 
-/** Runs one command on the window thread and waits for it. */
-function command(t: Thread, kind: 1 | 2, args?: CreateCommand, target = 0n): void {
+function sendReply(t: Thread, seq: number): void {
+  Atomics.store(t.ctl, CTL.reply, seq);
+  Atomics.add(t.ctl, CTL.wake, 1);
+  Atomics.notify(t.ctl, CTL.wake);
+}
+
+const decoder = new TextDecoder();
+
+/** Answers a DDE transaction of the server `id` (see `DdeHeader` and `DDE_ANSWER`). */
+function answerDde(t: Thread, id: number, seq: number): void {
+  const { ctl, big } = t;
+  const headerLength = ctl[CTL.ddeHeaderLength];
+  const header: DdeHeader = JSON.parse(decoder.decode(t.data.slice(0, headerLength)));
+  const data = t.data.slice(headerLength, headerLength + Number(big[5]));
+  let answer: DdeAnswer = null;
+  const server = t.dde.get(id);
+  if (server) answer = server.transact({ ...header, data });
+  let kind: number = DDE_ANSWER.none;
+  let value = 0n;
+  if (typeof answer === "number") {
+    kind = DDE_ANSWER.number;
+    value = BigInt(answer);
+  } else if (answer && "bytes" in answer) {
+    kind = DDE_ANSWER.data;
+    if (t.shared.data.byteLength < answer.bytes.length) t.shared.data.grow(answer.bytes.length);
+    t.data.set(answer.bytes);
+    value = BigInt(answer.bytes.length);
+    ctl[CTL.ddeFormat] = answer.format;
+  } else if (answer) {
+    kind = DDE_ANSWER.topics;
+    const bytes = encoder.encode(JSON.stringify(answer.topics));
+    if (t.shared.data.byteLength < bytes.length) t.shared.data.grow(bytes.length);
+    t.data.set(bytes);
+    value = BigInt(bytes.length);
+  }
+  ctl[CTL.handled] = kind;
+  big[6] = value;
+  sendReply(t, seq);
+}
+
+/** The number of the last command (see `CTL.done`). */
+let lastCommand = 0;
+
+type CommandArgs = CreateCommand | DdeStartCommand | DdeAdviseCommand;
+
+/**
+ * Runs one command on the window thread and waits for it, answering meanwhile the requests the
+ * command causes (a DDE advise asks for each linked item's value).
+ */
+function command(t: Thread, kind: 1 | 2 | 3 | 4 | 5, args?: CommandArgs, target = 0n): void {
   const { ctl, big } = t;
   if (args) {
     const bytes = encoder.encode(JSON.stringify(args));
@@ -219,7 +282,8 @@ function command(t: Thread, kind: 1 | 2, args?: CreateCommand, target = 0n): voi
   }
   big[7] = target;
   ctl[CTL.commandKind] = kind;
-  Atomics.store(ctl, CTL.done, 0);
+  const seq = ++lastCommand;
+  ctl[CTL.commandSeq] = seq;
   Atomics.store(ctl, CTL.command, 1);
   Atomics.add(ctl, CTL.wake, 1);
   Atomics.notify(ctl, CTL.wake);
@@ -234,8 +298,19 @@ function command(t: Thread, kind: 1 | 2, args?: CreateCommand, target = 0n): voi
       context: "Cannot hand a command to the window thread",
     });
   }
-  if (Atomics.wait(ctl, CTL.done, 0, COMMAND_TIMEOUT_MS) === "timed-out") {
-    throw new Error(`The window thread did not answer within ${COMMAND_TIMEOUT_MS} ms`);
+  const deadline = performance.now() + COMMAND_TIMEOUT_MS;
+  for (;;) {
+    const seen = Atomics.load(ctl, CTL.mainWake);
+    if (Atomics.load(ctl, CTL.done) === seq) return;
+    if (Atomics.load(ctl, CTL.request) === 1) {
+      answer(t);
+      continue;
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      throw new Error(`The window thread did not answer within ${COMMAND_TIMEOUT_MS} ms`);
+    }
+    Atomics.wait(ctl, CTL.mainWake, seen, left);
   }
 }
 
@@ -368,4 +443,144 @@ export class ThreadWindow {
   fail(error: unknown): void {
     this.#onError(error);
   }
+}
+
+/** A DDE transaction as the window thread hands it over (see `DdeHeader`). */
+export interface DdeTransaction extends DdeHeader {
+  /** A poke's value or an execute's command, as sent; empty otherwise. */
+  data: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * The answer to a DDE transaction: `null` for none ("not processed"), a number (a connect's or a
+ * poke's), data in a clipboard format, or the topics a wildcard connect lists.
+ */
+export type DdeAnswer =
+  | null
+  | number
+  | { bytes: Uint8Array; format: number }
+  | { topics: string[] };
+
+/**
+ * A DDE server whose DDEML instance lives on the window thread: a transaction from another
+ * process wakes that thread at once, which hands it to `transact` on the main thread. Commands
+ * (start, advise, close) wait for the window thread.
+ */
+export class ThreadDdeServer {
+  readonly #id = nextId++;
+  #open = true;
+  #ref = true;
+  #transact: (transaction: DdeTransaction) => DdeAnswer;
+  #onError: (error: unknown) => void;
+
+  /**
+   * Starts DDEML on the window thread and registers the service.
+   *
+   * @param service The service name.
+   * @param transact Answers each transaction, on the main thread.
+   * @param onError Receives what `transact` throws and faults of the window thread.
+   * @param error Makes the error thrown when the service cannot start, from the DDEML function
+   *   and its `DdeGetLastError` code.
+   */
+  constructor(
+    service: string,
+    transact: (transaction: DdeTransaction) => DdeAnswer,
+    onError: (error: unknown) => void,
+    error: (failure: DdeFailure) => Error,
+  ) {
+    const t = theThread();
+    this.#transact = transact;
+    this.#onError = onError;
+    t.dde.set(this.#id, this);
+    try {
+      command(t, 3, { id: this.#id, service });
+    } catch (error) {
+      t.dde.delete(this.#id);
+      throw error;
+    }
+    const failed = t.ctl[CTL.commandFailed];
+    if (failed !== 0) {
+      t.dde.delete(this.#id);
+      throw error({
+        functionName: ["DdeInitializeW", "DdeCreateStringHandleW", "DdeNameService"][failed - 1],
+        code: t.ctl[CTL.commandError],
+      });
+    }
+    addRef();
+  }
+
+  /**
+   * Tells the clients with an advise loop on the item that it changed (`DdePostAdvise`); the
+   * value of each loop is asked from `transact` before this returns.
+   *
+   * @returns `null`, or the DDEML function and its `DdeGetLastError` code.
+   * @throws {Deno.errors.BadResource} Once closed.
+   */
+  advise(topic: string, item: string): DdeFailure | null {
+    if (!this.#open) throw new Deno.errors.BadResource("DDE server is closed");
+    const t = theThread();
+    command(t, 4, { id: this.#id, topic, item });
+    const failed = t.ctl[CTL.commandFailed];
+    if (failed === 0) return null;
+    if (failed === 1) throw new Deno.errors.BadResource("DDE server is closed");
+    return {
+      functionName: failed === 2 ? "DdeCreateStringHandleW" : "DdePostAdvise",
+      code: t.ctl[CTL.commandError],
+    };
+  }
+
+  /** Keeps the process alive while serving (the default). */
+  ref(): void {
+    if (this.#ref || !this.#open) return;
+    this.#ref = true;
+    addRef();
+  }
+
+  /** Lets the process exit while serving. */
+  unref(): void {
+    if (!this.#ref || !this.#open) return;
+    this.#ref = false;
+    release();
+  }
+
+  /** Whether `close()` has run. */
+  get closed(): boolean {
+    return !this.#open;
+  }
+
+  /**
+   * Refuses every transaction from now on; the window thread unregisters the service and ends
+   * the instance once it is back in its message loop (at once, unless this runs inside one of
+   * the server's own transactions). Idempotent.
+   */
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    if (this.#ref) release();
+    this.#ref = false;
+    const t = theThread();
+    t.dde.delete(this.#id);
+    command(t, 5, undefined, BigInt(this.#id));
+  }
+
+  /** @internal Answers a transaction the window thread handed over. */
+  transact(transaction: DdeTransaction): DdeAnswer {
+    try {
+      return this.#transact(transaction);
+    } catch (error) {
+      this.#onError(error);
+      return null;
+    }
+  }
+
+  /** @internal Reports an error of the window thread. */
+  fail(error: unknown): void {
+    this.#onError(error);
+  }
+}
+
+/** A DDEML call of the window thread failed: the function and its `DdeGetLastError` code. */
+export interface DdeFailure {
+  functionName: string;
+  code: number;
 }

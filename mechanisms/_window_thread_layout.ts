@@ -12,17 +12,21 @@ export const CTL = {
   request: 0,
   /** Main → worker: bumped with every reply and command; the worker waits on it. */
   wake: 1,
-  /** Main → worker: the reply is there (1). */
+  /**
+   * Main → worker: the `requestSeq` of the request last answered. Requests nest (a command of
+   * the main thread that the worker runs while it waits for a reply may ask the main thread
+   * again), and each waits for its own number.
+   */
   reply: 2,
-  /** Main → worker: a command waits (1). */
+  /** Main → worker: a command waits (1); the worker takes it (0) before it runs it. */
   command: 3,
-  /** Worker → main: the command ran (1). The main thread waits on it. */
+  /** Worker → main: the `commandSeq` of the command that ran last. The main thread waits on it. */
   done: 4,
   /** The window thread's id (for `PostThreadMessageW`). */
   threadId: 5,
   /** The window thread is up (1). */
   ready: 6,
-  /** The command: 1 create, 2 destroy. */
+  /** The command: 1 create, 2 destroy, 3 start a DDE server, 4 DDE advise, 5 end a DDE server. */
   commandKind: 7,
   /** The Win32 error of a failed command. */
   commandError: 8,
@@ -39,10 +43,26 @@ export const CTL = {
   commandFailed: 12,
   /** Worker → main: a message failed before its window procedure ran (V8's stack limit). */
   stackError: 13,
+  /** What the request is: 0 a window message, 1 a DDE transaction ({@linkcode DdeHeader}). */
+  requestKind: 14,
+  /**
+   * Worker → main: bumped with every request and every finished command; the main thread waits
+   * on it while it waits for a command, so that it answers the requests the command causes (a
+   * DDE advise asks for each linked item's value).
+   */
+  mainWake: 15,
+  /** The request's number (see `reply`). */
+  requestSeq: 16,
+  /** A DDE transaction: the length of its JSON header at the start of the data area. */
+  ddeHeaderLength: 17,
+  /** A DDE answer's clipboard format (with `handled` 2). */
+  ddeFormat: 18,
+  /** The command's number (see `done`): commands nest, as requests do. */
+  commandSeq: 19,
 } as const;
 
 /** How many control words there are (the `BigInt64Array` of message fields follows them). */
-export const CTL_INTS = 16;
+export const CTL_INTS = 24;
 /**
  * The `BigInt64Array` after the control words: 0 hwnd, 1 message, 2 wParam, 3 lParam, 4 dwData,
  * 5 payload length (-1: not WM_COPYDATA), 6 reply, 7 the command's window handle.
@@ -88,6 +108,51 @@ export interface CreateCommand {
   immediateCopyData: string | null;
   /** Whether the window thread answers the listed messages at once (0) and posts them on. */
   immediateMessages: boolean;
+}
+
+/** The arguments of a command that starts a DDE server. */
+export interface DdeStartCommand {
+  /** winipc's id for the server. */
+  id: number;
+  /** The service name to register. */
+  service: string;
+}
+
+/** The arguments of a DDE advise command. */
+export interface DdeAdviseCommand {
+  /** winipc's id for the server. */
+  id: number;
+  topic: string;
+  item: string;
+}
+
+/**
+ * A DDE transaction handed to the main thread: this JSON at the start of the data area
+ * (`CTL.ddeHeaderLength` bytes), then the transaction's data (`big[5]` bytes: a poke's value, an
+ * execute's command). `topic` is null for a wildcard connect without a topic; `item` is null for
+ * a connect or an execute.
+ */
+export interface DdeHeader {
+  /** `XTYP_*`. */
+  type: number;
+  /** The clipboard format. */
+  format: number;
+  topic: string | null;
+  item: string | null;
+}
+
+/**
+ * How the main thread answered a DDE transaction (`CTL.handled`): 0 no answer (`NULL`, "not
+ * processed"), 1 a number (`big[6]`), 2 data (`big[6]` bytes at the start of the data area, in
+ * the format `CTL.ddeFormat`), 3 the topics of a wildcard connect (JSON, `big[6]` bytes).
+ */
+export const DDE_ANSWER = { none: 0, number: 1, data: 2, topics: 3 } as const;
+
+/** An error of the window thread for one DDE server, posted to the main thread. */
+export interface DdeThreadError {
+  /** winipc's id for the server. */
+  ddeError: number;
+  message: string;
 }
 
 /** A message the window thread answered at once, posted to the main thread (`parentPort`). */

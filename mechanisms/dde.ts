@@ -61,8 +61,6 @@ import {
   DMLERR_POKEACKTIMEOUT,
   DMLERR_TEXT,
   dmlErrorName,
-  DNS_REGISTER,
-  DNS_UNREGISTER,
   HWND_BROADCAST,
   PFNCALLBACK,
   SMTO_ABORTIFHUNG,
@@ -86,6 +84,7 @@ import { atoms } from "../ffi/atoms.ts";
 import { inCallback, pump, type PumpLease, releaseAfterCallbacks } from "./_pump.ts";
 import { hwndFrom, hwndValue, NativeWindow } from "./_window.ts";
 import { AsyncQueue } from "./_queue.ts";
+import { type DdeAnswer, type DdeTransaction, ThreadDdeServer } from "./_window_thread.ts";
 import { type IoOptions, parseArg, signalSchema } from "./_validate.ts";
 import type {
   DdeEvent,
@@ -1540,6 +1539,41 @@ export interface DdeServerHandlers {
   execute?: (topic: string, command: string) => boolean | void;
 }
 
+/** Text or bytes as a DDE answer in `format`; text only as `CF_TEXT` (Latin-1) or Unicode. */
+function encodeAnswer(value: string | Uint8Array | undefined, format: number): DdeAnswer {
+  if (value === undefined) return null;
+  if (typeof value !== "string") return { bytes: value, format };
+  const bytes = format === CF_UNICODETEXT
+    ? encodeUnicode(value)
+    : format === CF_TEXT
+    ? encodeLatin1(value)
+    : null;
+  return bytes === null ? null : { bytes, format };
+}
+
+/**
+ * Answers `XTYP_WILDCONNECT` (a client asked for any topic, or this service with any topic; the
+ * window thread refused one for another service): this service's listed topics (and System)
+ * that match.
+ */
+function wildConnect(topic: string | null, listed: string[] | undefined): DdeAnswer {
+  if (listed === undefined) return null;
+  const all = listed.some((t) => t.toLowerCase() === "system") ? listed : [...listed, "System"];
+  const wanted = topic?.toLowerCase();
+  const topics = all.filter((t) => wanted === undefined || t.toLowerCase() === wanted);
+  return topics.length === 0 ? null : { topics };
+}
+
+/** The standard System topic's items: `Topics` and `SysItems`, tab-separated. */
+function systemItem(item: string, format: number, listed: string[]): DdeAnswer {
+  const text = item.toLowerCase() === "topics"
+    ? [...listed, "System"].join("\t")
+    : item.toLowerCase() === "sysitems"
+    ? "Topics\tSysItems"
+    : undefined;
+  return encodeAnswer(text, format);
+}
+
 const handlersSchema = z.object({
   topics: z.union([
     z.array(nameSchema),
@@ -1569,7 +1603,7 @@ const handlersSchema = z.object({
  * ```
  */
 export class DdeServer {
-  #instance: Instance;
+  #thread: ThreadDdeServer;
   #service: string;
   #errors = new AsyncQueue<never>();
 
@@ -1596,133 +1630,44 @@ export class DdeServer {
       : ((set) => (t: string) => set.has(t.toLowerCase()))(
         new Set(topics.map((t) => t.toLowerCase())),
       );
-    const answer = (topic: string, item: string, format: number, hszItem: Deno.PointerValue) => {
-      const value = handlers.request?.(topic, item, format);
-      if (value === undefined) return null;
-      let bytes: Uint8Array<ArrayBuffer> | null;
-      if (typeof value === "string") {
-        bytes = format === CF_UNICODETEXT
-          ? encodeUnicode(value)
-          : format === CF_TEXT
-          ? encodeLatin1(value)
-          : null;
-      } else {
-        bytes = new Uint8Array(value);
-      }
-      return bytes === null ? null : this.#instance.data(bytes, hszItem, format);
-    };
-    this.#instance = new Instance(
-      0, // APPCLASS_STANDARD
-      (type, format, _hconv, hsz1, hsz2, hdata) => {
-        switch (type) {
-          case XTYP_CONNECT: {
-            const topic = this.#instance.query(hsz1);
-            return accepts(topic) || (system && topic.toLowerCase() === "system") ? 1 : 0;
+    const transact = (x: DdeTransaction): DdeAnswer => {
+      const topic = x.topic ?? "";
+      const isSystem = system && topic.toLowerCase() === "system";
+      switch (x.type) {
+        case XTYP_CONNECT:
+          return accepts(topic) || isSystem ? 1 : 0;
+        case XTYP_WILDCONNECT:
+          return wildConnect(x.topic, listed);
+        case XTYP_REQUEST:
+        case XTYP_ADVREQ:
+          if (isSystem && x.type === XTYP_REQUEST) {
+            return systemItem(x.item ?? "", x.format, listed!);
           }
-          case XTYP_WILDCONNECT:
-            return this.#wildConnect(hsz1, hsz2, listed);
-          case XTYP_REQUEST:
-          case XTYP_ADVREQ: {
-            const topic = this.#instance.query(hsz1);
-            if (system && topic.toLowerCase() === "system" && type === XTYP_REQUEST) {
-              return this.#systemItem(this.#instance.query(hsz2), format, hsz2, listed!);
-            }
-            return answer(topic, this.#instance.query(hsz2), format, hsz2);
-          }
-          case XTYP_ADVSTART:
-            return 1;
-          case XTYP_POKE: {
-            const data = new DdeData(this.#instance.read(hdata), format);
-            const ok = handlers.poke?.(
-              this.#instance.query(hsz1),
-              this.#instance.query(hsz2),
-              data,
-            );
-            return handlers.poke && ok !== false ? DDE_FACK : DDE_FNOTPROCESSED;
-          }
-          case XTYP_EXECUTE: {
-            const command = decodeUnicode(this.#instance.read(hdata));
-            const ok = handlers.execute?.(this.#instance.query(hsz1), command);
-            return handlers.execute && ok !== false ? DDE_FACK : DDE_FNOTPROCESSED;
-          }
-          default:
-            return 0;
+          return encodeAnswer(handlers.request?.(topic, x.item ?? "", x.format), x.format);
+        case XTYP_POKE: {
+          const ok = handlers.poke?.(topic, x.item ?? "", new DdeData(x.data, x.format));
+          return handlers.poke && ok !== false ? DDE_FACK : DDE_FNOTPROCESSED;
         }
-      },
-      (e) => this.#errors.fail(e),
-    );
-    try {
-      const u = user32();
-      if (
-        u.DdeNameService(
-          this.#instance.id,
-          this.#instance.hsz(this.#service),
-          null,
-          DNS_REGISTER,
-        ) === null
-      ) {
-        throw this.#instance.fail(
-          "DdeNameService",
-          `Cannot register DDE service "${this.#service}"`,
-        );
+        case XTYP_EXECUTE: {
+          const ok = handlers.execute?.(topic, decodeUnicode(x.data));
+          return handlers.execute && ok !== false ? DDE_FACK : DDE_FNOTPROCESSED;
+        }
+        default:
+          return null;
       }
-    } catch (e) {
-      this.#instance.close();
-      throw e;
-    }
+    };
+    this.#thread = new ThreadDdeServer(
+      this.#service,
+      transact,
+      (e) => this.#errors.fail(e),
+      ({ functionName, code }) =>
+        new DdeError(functionName, code, `Cannot register DDE service "${this.#service}"`),
+    );
   }
 
   /** The service name. */
   get service(): string {
     return this.#service;
-  }
-
-  /**
-   * Answers `XTYP_WILDCONNECT` (a client asked for any service or any topic): the pairs of this
-   * service and its listed topics (and System) that match, as `HSZPAIR`s ending in a null pair.
-   */
-  #wildConnect(
-    hszTopic: Deno.PointerValue,
-    hszService: Deno.PointerValue,
-    listed: string[] | undefined,
-  ): Deno.PointerValue {
-    if (listed === undefined) return null;
-    const service = this.#instance.hsz(this.#service);
-    if (hszService !== null && user32().DdeCmpStringHandles(hszService, service) !== 0) {
-      return null;
-    }
-    const all = listed.some((t) => t.toLowerCase() === "system") ? listed : [...listed, "System"];
-    const wanted = hszTopic === null ? undefined : this.#instance.query(hszTopic).toLowerCase();
-    const topics = all.filter((t) => wanted === undefined || t.toLowerCase() === wanted);
-    if (topics.length === 0) return null;
-    const pairs = new BigUint64Array(2 * topics.length + 2); // the last pair stays null
-    const serviceValue = BigInt(Deno.UnsafePointer.value(service));
-    topics.forEach((t, i) => {
-      pairs[2 * i] = serviceValue;
-      pairs[2 * i + 1] = BigInt(Deno.UnsafePointer.value(this.#instance.hsz(t)));
-    });
-    return this.#instance.data(new Uint8Array(pairs.buffer), null, 0);
-  }
-
-  /** The standard System topic's items: `Topics` and `SysItems`, tab-separated. */
-  #systemItem(
-    item: string,
-    format: number,
-    hszItem: Deno.PointerValue,
-    listed: string[],
-  ): Deno.PointerValue {
-    const text = item.toLowerCase() === "topics"
-      ? [...listed, "System"].join("\t")
-      : item.toLowerCase() === "sysitems"
-      ? "Topics\tSysItems"
-      : undefined;
-    if (text === undefined) return null;
-    const bytes = format === CF_UNICODETEXT
-      ? encodeUnicode(text)
-      : format === CF_TEXT
-      ? encodeLatin1(text)
-      : null;
-    return bytes === null ? null : this.#instance.data(bytes, hszItem, format);
   }
 
   /**
@@ -1740,25 +1685,17 @@ export class DdeServer {
   advise(topic: string, item: string): boolean {
     const t = parseArg(nameSchema, topic, "topic");
     const i = parseArg(nameSchema, item, "item");
-    if (this.#instance.closed) throw new Deno.errors.BadResource("DDE server is closed");
-    const ok = this.#instance.withHsz(
-      t,
-      (topicHsz) =>
-        this.#instance.withHsz(
-          i,
-          (itemHsz) => user32().DdePostAdvise(this.#instance.id, topicHsz, itemHsz),
-        ),
-    );
-    if (ok) return true;
-    const error = this.#instance.fail(
-      "DdePostAdvise",
-      `Cannot advise DDE item "${i}" of topic "${t}"`,
-    );
+    const failure = this.#thread.advise(t, i);
+    if (failure === null) return true;
     // A client whose process ended without ending its conversation leaves a link to a window
     // that is gone: posting to it fails. That client is gone, not the server: the others were
     // advised, and the server goes on.
-    if (error.code === DMLERR_POSTMSG_FAILED) return false;
-    throw error;
+    if (failure.code === DMLERR_POSTMSG_FAILED) return false;
+    throw new DdeError(
+      failure.functionName,
+      failure.code,
+      `Cannot advise DDE item "${i}" of topic "${t}"`,
+    );
   }
 
   /**
@@ -1775,17 +1712,17 @@ export class DdeServer {
 
   /** Keeps the process alive while serving (the default). */
   ref(): void {
-    this.#instance.ref();
+    this.#thread.ref();
   }
 
   /** Lets the process exit while serving. */
   unref(): void {
-    this.#instance.unref();
+    this.#thread.unref();
   }
 
   /** Whether `close()` has run. */
   get closed(): boolean {
-    return this.#instance.closed;
+    return this.#thread.closed;
   }
 
   /**
@@ -1794,10 +1731,8 @@ export class DdeServer {
    * on and is ended once that callback has returned.
    */
   close(): void {
-    if (this.#instance.closed) return;
-    const inst = this.#instance;
-    const service = inst.hsz(this.#service);
-    inst.close(() => user32().DdeNameService(inst.id, service, null, DNS_UNREGISTER));
+    if (this.#thread.closed) return;
+    this.#thread.close();
     this.#errors.close();
   }
 
