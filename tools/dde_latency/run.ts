@@ -45,19 +45,27 @@
 import { parseArgs } from "node:util";
 import { provision, repoRoot, startTempCleaner, windowsDeno, wineEnv } from "../wine.ts";
 
-const { values: options } = parseArgs({
-  args: Deno.args,
-  options: {
-    servers: { type: "string", default: "c,winipc" },
-    idle: { type: "string", default: "40" },
-    hot: { type: "string", default: "300" },
-    warmup: { type: "string", default: "30" },
-    "idle-cpu": { type: "string", default: "5000" },
-    rounds: { type: "string", default: "1" },
-    cc: { type: "string", default: "x86_64-w64-mingw32-gcc" },
-    json: { type: "boolean", default: false },
-  },
-});
+function parse() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        servers: { type: "string", default: "c,winipc" },
+        idle: { type: "string", default: "40" },
+        hot: { type: "string", default: "300" },
+        warmup: { type: "string", default: "30" },
+        "idle-cpu": { type: "string", default: "5000" },
+        rounds: { type: "string", default: "1" },
+        cc: { type: "string", default: "x86_64-w64-mingw32-gcc" },
+        json: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`error: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(2);
+  }
+}
+const options = parse();
 const count = (name: keyof typeof options) => {
   const n = Number(options[name]);
   if (!Number.isInteger(n) || n < 0) {
@@ -71,6 +79,20 @@ const [idleCount, hotCount, warmUp, idleCpuMs, rounds] = (
 ).map(count);
 /** Server kinds: `c`, `winipc`, or the path of a `dde.ts` (relative to the working folder). */
 const kinds = options.servers.split(",").map((s) => s.trim()).filter((s) => s !== "");
+for (const kind of kinds) {
+  if (kind === "c" || kind === "winipc") continue;
+  try {
+    if (Deno.statSync(kind).isFile) continue;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  console.error(`error: --servers: "${kind}" is neither c, winipc nor a dde.ts file`);
+  Deno.exit(2);
+}
+if (kinds.length === 0) {
+  console.error("error: --servers names no server");
+  Deno.exit(2);
+}
 
 const source = `${repoRoot}/tools/dde_latency/dde_latency.c`;
 const exe = `${repoRoot}/.scratch/dde_latency.exe`;
