@@ -35,6 +35,20 @@
  * deno run -A tools/dde_latency/run.ts --servers c,.scratch/base/mechanisms/dde.ts,winipc
  * ```
  *
+ * Measured 2026-12-02 under Wine 10 with deno.exe 2.9.6, defaults, two runs, on a 2-core machine
+ * with a load average of 4 to 5 from other work (the C `WM_COPYDATA` floor of
+ * `tools/pump_latency`, about 200 µs on a quiet machine, measured 1,171 µs in between), so every
+ * figure is inflated and the ratios matter more than the numbers:
+ *
+ * | server | idle p50 / p90 | hot p50 / p90 | idle CPU in 5 s |
+ * |---|---|---|---|
+ * | `c` | 1,486 / 7,316 µs; 2,048 / 3,398 µs | 1,245 / 3,149 µs; 1,366 / 2,698 µs | 0 ms; 0 ms |
+ * | `winipc` | 2,615 / 3,640 µs; 2,437 / 5,074 µs | 1,687 / 3,325 µs; 1,877 / 5,450 µs | 1,110 ms; 1,090 ms |
+ *
+ * The `winipc` server's idle CPU (about 22% of a core) is its message pump polling with a
+ * nonblocking `Sleep(1)`: a deno.exe that only waits used 20 ms in 5 s, the same with a
+ * `DdeServer` open 1,020 ms. Wine counts CPU time in 10 ms steps.
+ *
  * Options: `--servers <list>` (default `c,winipc`), `--idle <n>` requests (40), `--hot <n>`
  * requests (300), `--warmup <n>` (30), `--idle-cpu <ms>` (5000), `--rounds <n>` (1), `--cc
  * <compiler>` (`x86_64-w64-mingw32-gcc`), `--json` (one JSON object per server and round instead
