@@ -9,7 +9,10 @@ import type { ComObject } from "../../mechanisms/com/client.ts";
 import { registerInRot } from "./_rot.ts";
 import { serveThroughComThread } from "./_com_thread_main.ts";
 
-const [mode, name, measure] = Deno.args;
+const [modeText, name, measure] = Deno.args;
+// `<mode>+busy`: the same, with a Worker that keeps the process as busy as the idle pump does.
+const [mode, busy] = modeText.split("+");
+if (busy === "busy") new Worker(new URL("./_busy_worker.ts", import.meta.url), { type: "module" });
 
 /** With `cpu` as the third argument: prints `cpu <ms>`, the CPU time of 5 s idle, 1 s after ready. */
 function measureCpu(): void {
