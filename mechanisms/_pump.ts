@@ -1,8 +1,8 @@
 /**
  * The message pump of the Deno main thread.
  *
- * Windows that winipc creates on the main thread (DDEML's conversation windows, the window
- * that lists DDE services, COM's apartment window) belong to it, because their window procedures
+ * Windows that winipc creates on the main thread (COM's apartment window, the DDEML windows of
+ * a blocking `DdeConversation` and the window that lists DDE services) belong to it, because their window procedures
  * are plain `Deno.UnsafeCallback`s that must run on the thread that owns the isolate. Messages
  * sent to them from other processes are delivered only while that thread is inside a message
  * function (`PeekMessageW`, `GetMessageW`, ...), so the main thread has to pump, and it must never
@@ -51,14 +51,17 @@
  * thread never waits for its own window), and so has the clipboard watcher (`clipboard.ts`
  * `watch`: the window thread adds the listener and hands each `WM_CLIPBOARDUPDATE` over), so a
  * process that only watches the clipboard attaches no pump at all (`pump.attached` stays 0).
- * What still uses this pump: DDE (DDEML's instance and conversation windows, and the window that
- * lists DDE services, `dde.ts`) and COM (the apartment's window for served objects, class
- * registrations and event sinks, `com/`). The owner window that `clipboard.ts` makes for each
+ * A DDE server's DDEML instance has moved there too (`dde.ts` `DdeServer`: the window thread
+ * hands each transaction to the handlers on the main thread; idle CPU under Wine went from about
+ * 20% of a core to 0). What still uses this pump: COM (the apartment's window for served objects,
+ * class registrations and event sinks, `com/`), and DDE's client side (`DdeConversation` and the
+ * service listing, which `DdeClient` runs on a Worker of its own, pumped by that Worker's own
+ * pump). The owner window that `clipboard.ts` makes for each
  * `OpenClipboard` is on the main thread too, but lives only for that call and needs no pumping. A
  * window thread that answers by itself is bounded by the second row, 1.8–1.9× C here, so even it
- * misses issue 17's 1.4× in these runs. What is left: DDE and COM, whose callbacks run user code
- * on the main thread; on stock Windows their idle `Sleep(1)` costs up to 15.6 ms, which only a
- * window thread removes.
+ * misses issue 17's 1.4× in these runs. What is left: COM, whose served objects run user code on
+ * the main thread's apartment; on stock Windows its idle `Sleep(1)` costs up to 15.6 ms, which
+ * only a thread of its own removes (`tools/com_wake` measured the ways to do that).
  *
  * Deep stacks: a message sent from another process reaches the window procedure through a
  * user-mode callback, and Wine copies its data (a `WM_COPYDATA` payload) onto the receiving

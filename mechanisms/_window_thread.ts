@@ -1,9 +1,11 @@
 /**
- * The window thread: `MessageWindow`s and the clipboard watcher's window live on a worker thread of
- * their own that blocks in `MsgWaitForMultipleObjectsEx` (and runs what came with `PeekMessageW`),
- * so a message from another process wakes it at once, with no sleep on the path and no CPU spent
- * while idle. A window made with `clipboardListener` is put on the clipboard format listener list
- * by this thread, which owns it (`clipboard.ts` `watch`).
+ * The window thread: `MessageWindow`s, the clipboard watcher's window and DDE servers' DDEML
+ * instances live on a worker thread of their own that blocks in `MsgWaitForMultipleObjectsEx`
+ * (and runs what came with `PeekMessageW`), so a message from another process wakes it at once,
+ * with no sleep on the path and no CPU spent while idle. A window made with `clipboardListener`
+ * is put on the clipboard format listener list by this thread, which owns it (`clipboard.ts`
+ * `watch`). A DDE server's callback reads each transaction on this thread and hands it to the
+ * main thread like a message ({@linkcode ThreadDdeServer}).
  *
  * Why: the main thread cannot wait on its own message queue without stopping the event loop, so
  * windows it owns must be polled (`_pump.ts` sleeps 1 ms between polls when idle: about 1.5 ms
@@ -38,11 +40,14 @@
  *   Posting to the main thread from inside the window procedure instead cost the sender about
  *   360 µs more (p50 999 against 636 µs without the post, one run each).
  *
- * Commands (create or destroy a window) go the other way: the main thread writes them into
- * shared memory, wakes the window thread (`PostThreadMessageW` when it waits on its queue, the
- * wake word when it is waiting for a reply) and waits for them with `Atomics.wait`. A window
- * procedure that waits for its reply keeps running commands, so the main thread may create or
- * close windows from inside a handler (a window that closes itself) without a deadlock.
+ * Commands (create or destroy a window, start, advise or end a DDE server) go the other way: the
+ * main thread writes them into shared memory, wakes the window thread (`PostThreadMessageW` when it
+ * waits on its queue, the wake word when it is waiting for a reply) and waits for them with
+ * `Atomics.wait`. A window procedure that waits for its reply keeps running commands, so the main
+ * thread may create or close windows from inside a handler (a window that closes itself) without
+ * a deadlock; and the main thread, while it waits for a command, answers the requests the command
+ * causes (a DDE advise asks for the value of each linked item). So requests and commands nest, and
+ * each is numbered: each side waits for the answer to its own number.
  *
  * The worker is a `node:worker_threads` Worker, unref'd: it never keeps the process alive by
  * itself. A timer does that while a ref'd window is open (`ref()`/`unref()`).
