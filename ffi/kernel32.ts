@@ -109,6 +109,13 @@ export const kernel32Symbols = {
     result: "u32",
     nonblocking: true,
   },
+  /** HANDLE CreateWaitableTimerExW(LPSECURITY_ATTRIBUTES lpTimerAttributes, LPCWSTR lpTimerName, DWORD dwFlags, DWORD dwDesiredAccess) */
+  CreateWaitableTimerExW: { parameters: ["buffer", "buffer", "u32", "u32"], result: "pointer" },
+  /** BOOL SetWaitableTimer(HANDLE hTimer, const LARGE_INTEGER *lpDueTime, LONG lPeriod, PTIMERAPCROUTINE pfnCompletionRoutine, LPVOID lpArgToCompletionRoutine, BOOL fResume) */
+  SetWaitableTimer: {
+    parameters: ["pointer", "buffer", "i32", "pointer", "pointer", "i32"],
+    result: "i32",
+  },
   /** DWORD WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll, DWORD dwMilliseconds) */
   WaitForMultipleObjects: { parameters: ["u32", "buffer", "i32", "u32"], result: "u32" },
   /** WaitForMultipleObjects on a worker thread. */
@@ -380,6 +387,13 @@ export const kernel32Extra: () => Deno.DynamicLibrary<typeof kernel32ExtraSymbol
 // ---- constants ----
 /** `INFINITE` for wait functions. */
 export const INFINITE = 0xffff_ffff;
+/**
+ * `CREATE_WAITABLE_TIMER_HIGH_RESOLUTION` (Windows 10 1803 and later): a timer that fires on time
+ * without raising the system's timer resolution; older systems refuse the flag.
+ */
+export const CREATE_WAITABLE_TIMER_HIGH_RESOLUTION = 0x0000_0002;
+/** `TIMER_ALL_ACCESS`. */
+export const TIMER_ALL_ACCESS = 0x001f_0003;
 /** The wait completed because the object was signalled. */
 export const WAIT_OBJECT_0 = 0x0000_0000;
 /** A mutex's previous owner ended without releasing it; the caller now owns it. */

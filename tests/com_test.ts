@@ -25,6 +25,7 @@ import {
   toVariant,
   variantTimeToSystemTime,
 } from "../mechanisms/com.ts";
+import { pump } from "../mechanisms/_pump.ts";
 import { runCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 // ---- platform-independent ----
@@ -358,6 +359,26 @@ winTest("a registration closes: the name is gone from the Running Object Table",
   registration.close();
   assert.throws(() => getObject(name), /MK_E_UNAVAILABLE/);
 });
+
+winTest(
+  "a served object's idle pump waits on a high-resolution timer (not a tick of the system timer)",
+  async () => {
+    const name = uniqueName("rot-idle");
+    const registration = serveObject(name, { twice: (n: number) => 2 * n });
+    try {
+      assert.ok(pump.attached >= 1, "serving attaches the pump");
+      // past the pump's hot phase (100 ms after the last message) into its idle waits
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      // Windows 10 1803 and later, and Wine 10, have CREATE_WAITABLE_TIMER_HIGH_RESOLUTION: an
+      // idle wait of 1 ms, where Sleep(1) lasts a tick (15.6 ms on a stock Windows timer)
+      assert.equal(pump.idleWait, "high-resolution timer");
+      using self = getObject(name);
+      assert.equal(self.twice(21), 42);
+    } finally {
+      registration.close();
+    }
+  },
+);
 
 // ---- CLI ----
 
