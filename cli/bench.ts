@@ -46,7 +46,6 @@ import * as ws2 from "../mechanisms/socket.ts";
 import { check, emit, intSchema, parser, tableStyle, UsageError } from "./_common.ts";
 import { cliProgress } from "./_progress.ts";
 import { selfCommand } from "./_self.ts";
-import { benchChartSvg, sizeLabel } from "./_chart.ts";
 
 /** Message tags: the first byte of every bench message. */
 const ECHO = 0;
@@ -1033,6 +1032,9 @@ export function registerBench(program: Command): void {
         console.log(table.toString());
       }
       if (chart !== undefined) {
+        // Loaded only here: the chart library takes about 1.5 s to load under Wine, which every
+        // start of the CLI would pay.
+        const { benchChartSvg, sizeLabel } = await import("./_chart.ts");
         const sizeText = sizes.map(sizeLabel).join(", ");
         await Deno.writeTextFile(
           chart,
