@@ -245,6 +245,17 @@ function answerDde(t: Thread, id: number, seq: number): void {
   let answer: DdeAnswer = null;
   const server = t.dde.get(id);
   if (server) answer = server.transact({ ...header, data });
+  if (answer && typeof answer === "object" && "bytes" in answer) {
+    if (answer.bytes.length > t.shared.data.maxByteLength) {
+      server!.fail(
+        new RangeError(
+          `A DDE answer of ${answer.bytes.length} bytes is over the limit of ` +
+            `${t.shared.data.maxByteLength} bytes; the client was answered "not processed"`,
+        ),
+      );
+      answer = null;
+    }
+  }
   let kind: number = DDE_ANSWER.none;
   let value = 0n;
   if (typeof answer === "number") {
