@@ -13,8 +13,10 @@ for (const transport of ["pipe", "shm"] as const) {
         "--transport",
         transport,
         "--json",
+        // five CLI calls follow, each a deno.exe start (about 3 s under Wine, more on a loaded
+        // machine), before the server's own end at its timeout
         "--timeout",
-        "20",
+        "40",
       ]);
       try {
         assert.deepEqual(JSON.parse(await server.line()), {

@@ -36,7 +36,8 @@ winTest("winipc shm serve|read|write between processes, as a user runs them", as
 
 winTest("winipc shm serve exits 0 at --timeout and prints JSON lines with --json", async () => {
   const name = uniqueName("cli-shm-json");
-  const server = spawnCli(["shm", "serve", name, "--size", "64", "--timeout", "3", "--json"]);
+  // long enough for the `shm write` below, a deno.exe start of its own (seconds under Wine)
+  const server = spawnCli(["shm", "serve", name, "--size", "64", "--timeout", "15", "--json"]);
   assert.deepEqual(JSON.parse(await server.line()), { event: "ready", name, size: 64 });
   await runCli(["shm", "write", name, "changed"]);
   assert.deepEqual(JSON.parse(await server.line()), { event: "change", name, text: "changed" });
