@@ -339,15 +339,6 @@ class Instance {
     return out;
   }
 
-  /** A data handle for an answer (freed by DDEML once sent). */
-  data(
-    bytes: Uint8Array<ArrayBuffer>,
-    hszItem: Deno.PointerValue,
-    format: number,
-  ): Deno.PointerValue {
-    return user32().DdeCreateDataHandle(this.id, bytes, bytes.length, 0, hszItem, format, 0);
-  }
-
   /** A DdeError from `DdeGetLastError`. */
   fail(functionName: string, context: string): DdeError {
     return new DdeError(functionName, user32().DdeGetLastError(this.id), context);
