@@ -3,6 +3,8 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
+import { kernel32 } from "../ffi/kernel32.ts";
 
 /** Whether this process can call Win32 (Windows, or deno.exe under Wine). */
 export const onWindows: boolean = Deno.build.os === "windows";
@@ -282,4 +284,13 @@ export function spawnCli(args: string[]): Fixture {
     env: { NO_COLOR: "1" },
   }).spawn();
   return new Fixture(child);
+}
+
+/** This process's user + kernel CPU time in milliseconds (GetProcessTimes). */
+export function cpuMs(): number {
+  const [creation, exit, kernel, user] = [0, 0, 0, 0].map(() => new BigUint64Array(1));
+  assert.ok(
+    kernel32().GetProcessTimes(kernel32().GetCurrentProcess(), creation, exit, kernel, user),
+  );
+  return Number(kernel[0] + user[0]) / 10_000;
 }

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { kernel32 } from "../ffi/kernel32.ts";
 import { DdeClient, DdeError, DdeServer } from "../mechanisms/dde.ts";
 import { pump } from "../mechanisms/_pump.ts";
 import { serviceAppears } from "./_dde_helpers.ts";
-import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import { cpuMs, runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 async function startServer(service: string, topic: string) {
   const server = spawnFixture("dde_peer.ts", ["serve", service, topic]);
@@ -271,15 +270,6 @@ winTest(
     }
   },
 );
-
-/** This process's user + kernel CPU time in milliseconds (GetProcessTimes). */
-function cpuMs(): number {
-  const [creation, exit, kernel, user] = [0, 0, 0, 0].map(() => new BigUint64Array(1));
-  assert.ok(
-    kernel32().GetProcessTimes(kernel32().GetCurrentProcess(), creation, exit, kernel, user),
-  );
-  return Number(kernel[0] + user[0]) / 10_000;
-}
 
 winTest(
   "a DDE server lives on the window thread: no main-thread pump, idle without CPU, and a poke " +

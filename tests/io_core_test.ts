@@ -13,7 +13,7 @@ import { associate } from "../mechanisms/_io.ts";
 import { spawnChild } from "../mechanisms/anonymous_pipe.ts";
 import { NamedPipeClient, NamedPipeServer, type PipeConnection } from "../mechanisms/pipe.ts";
 import { Event, Semaphore } from "../mechanisms/sync.ts";
-import { repoPath, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import { cpuMs, repoPath, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 /** Connects `count` clients to a fresh server; returns both sides. */
 async function connectPipes(count: number) {
@@ -70,15 +70,6 @@ async function callsAtOnce(count: number, deadlineMs: number): Promise<number> {
     k.CloseHandle(go);
     probe.close();
   }
-}
-
-/** This process's user + kernel CPU time in milliseconds (GetProcessTimes). */
-function cpuMs(): number {
-  const [creation, exit, kernel, user] = [0, 0, 0, 0].map(() => new BigUint64Array(1));
-  assert.ok(
-    kernel32().GetProcessTimes(kernel32().GetCurrentProcess(), creation, exit, kernel, user),
-  );
-  return Number(kernel[0] + user[0]) / 10_000;
 }
 
 winTest(
