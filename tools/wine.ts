@@ -93,3 +93,21 @@ export function startTempCleaner(): () => void {
     sweep(0);
   };
 }
+
+/**
+ * The lines of a text stream (a child's stdout), trimmed; a last line without a newline too.
+ *
+ * @param stream The stream.
+ */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let text = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    text += chunk;
+    let i;
+    while ((i = text.indexOf("\n")) >= 0) {
+      yield text.slice(0, i).trim();
+      text = text.slice(i + 1);
+    }
+  }
+  if (text.trim() !== "") yield text.trim();
+}

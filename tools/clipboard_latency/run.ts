@@ -27,6 +27,7 @@ import { wide } from "../../ffi/strings.ts";
 import { CF_UNICODETEXT, user32 } from "../../ffi/user32.ts";
 import { GMEM_MOVEABLE } from "../../ffi/kernel32.ts";
 import { messageOnlyWindow, micros } from "./_common.ts";
+import { lines } from "../wine.ts";
 
 const [countText = "30", roundsText = "1", ...modules] = Deno.args;
 if (modules.length === 0) modules.push("mechanisms/clipboard.ts");
@@ -54,18 +55,6 @@ function setText(text: string): number {
   }
   u.CloseClipboard();
   return t0;
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let text = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    text += chunk;
-    let i;
-    while ((i = text.indexOf("\n")) >= 0) {
-      yield text.slice(0, i).trim();
-      text = text.slice(i + 1);
-    }
-  }
 }
 
 const quantile = (sorted: number[], q: number) =>

@@ -57,7 +57,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { provision, repoRoot, startTempCleaner, windowsDeno, wineEnv } from "../wine.ts";
+import { lines, provision, repoRoot, startTempCleaner, windowsDeno, wineEnv } from "../wine.ts";
 
 function parse() {
   try {
@@ -161,19 +161,6 @@ function server(kind: string, service: string, topic: string, item: string): Den
     topic,
     item,
   ], { stdin: "piped", stdout: "piped", stderr: "inherit" }).spawn();
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let text = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    text += chunk;
-    let i;
-    while ((i = text.indexOf("\n")) >= 0) {
-      yield text.slice(0, i).trim();
-      text = text.slice(i + 1);
-    }
-  }
-  if (text.trim() !== "") yield text.trim();
 }
 
 /** Waits for the server's `ready <pid>` line (at most a minute: deno.exe starts slowly). */
