@@ -56,7 +56,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { win32Error, withLastError } from "../ffi/error.ts";
-import { user32 } from "../ffi/user32.ts";
+import { user32, WM_QUIT } from "../ffi/user32.ts";
 import {
   BIG_COUNT,
   type CreateCommand,
@@ -178,7 +178,25 @@ function theThread(): Thread {
   });
   thread = t;
   void serve(t);
+  globalThis.addEventListener("unload", () => stopThread(t));
   return t;
+}
+
+/** How long the process's unload waits for the window thread to leave its loop, in ms. */
+const STOP_TIMEOUT_MS = 1_000;
+
+/**
+ * Ends the window thread's message loop when the process unloads: it ends its DDE instances and
+ * destroys its windows on its own thread, instead of being cut off by the process's exit while
+ * it waits in `MsgWaitForMultipleObjectsEx` with DDEML instances and windows alive. Bounded, and
+ * skipped when the thread waits for an answer the main thread is in the middle of.
+ */
+function stopThread(t: Thread): void {
+  // A handler that exits the process (`Deno.exit` in an `onCopyData`, say) leaves the window
+  // thread waiting for its reply: it cannot see WM_QUIT, and waiting for it would only delay exit.
+  if (answering > 0) return;
+  if (!user32().PostThreadMessageW(t.ctl[CTL.threadId], WM_QUIT, 0n, 0n)) return;
+  Atomics.wait(t.ctl, CTL.stopped, 0, STOP_TIMEOUT_MS);
 }
 
 /** Answers the window thread's requests, one at a time, for the life of the process. */
@@ -191,7 +209,19 @@ async function serve(t: Thread): Promise<void> {
   }
 }
 
+/** How many requests the main thread is answering now (they nest; see `stopThread`). */
+let answering = 0;
+
 function answer(t: Thread): void {
+  answering++;
+  try {
+    answerRequest(t);
+  } finally {
+    answering--;
+  }
+}
+
+function answerRequest(t: Thread): void {
   const { ctl, big } = t;
   Atomics.store(ctl, CTL.request, 0);
   const seq = ctl[CTL.requestSeq];

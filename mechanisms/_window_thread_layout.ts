@@ -59,6 +59,8 @@ export const CTL = {
   ddeFormat: 18,
   /** The command's number (see `done`): commands nest, as requests do. */
   commandSeq: 19,
+  /** Worker → main: 1 once the thread has left its message loop (see `stopThread`). */
+  stopped: 20,
 } as const;
 
 /** How many control words there are (the `BigInt64Array` of message fields follows them). */

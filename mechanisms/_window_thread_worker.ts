@@ -467,6 +467,20 @@ function run(shared: Shared): void {
     u.UnregisterClassW(hosted.className, hInstance);
   }
 
+  /**
+   * Leaves the message loop at the process's unload (the main thread posts WM_QUIT): every DDE
+   * instance ended and every window destroyed here, on their own thread, rather than left to the
+   * process's exit while this thread is blocked in a wait. Nothing asks the main thread any more:
+   * a closed server refuses its transactions, and a window is forgotten before it is destroyed.
+   */
+  function stop(): void {
+    for (const id of servers.keys()) ddeClose(id);
+    endClosed();
+    for (const value of [...windows.keys()]) destroy(value);
+    Atomics.store(ctl, CTL.stopped, 1);
+    Atomics.notify(ctl, CTL.stopped);
+  }
+
   const msg = new Uint8Array(48);
   const view = new DataView(msg.buffer);
   // The thread's message queue first (a thread gets one at its first user32 call that needs
@@ -487,7 +501,7 @@ function run(shared: Shared): void {
       while (u.PeekMessageW(msg, null, 0, 0, PM_REMOVE)) {
         flushPosted();
         const message = view.getUint32(8, true);
-        if (message === WM_QUIT) return;
+        if (message === WM_QUIT) return stop();
         if (view.getBigUint64(0, true) === 0n && message === WM_WINDOW_THREAD_COMMAND) {
           runCommand();
           endClosed();
