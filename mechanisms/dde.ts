@@ -262,7 +262,6 @@ class Instance {
   #lease: PumpLease;
   #strings = new Map<string, Deno.PointerObject>();
   #closed = false;
-  error: unknown;
 
   constructor(afCmd: number, handler: CallbackFn, onError: (e: unknown) => void) {
     const u = user32();
@@ -277,7 +276,6 @@ class Instance {
             const r = handler(type, format, hconv, hsz1, hsz2, hdata, BigInt(data1), BigInt(data2));
             return typeof r === "number" ? Deno.UnsafePointer.create(BigInt(r)) : r;
           } catch (e) {
-            this.error ??= e;
             onError(e);
             return null;
           }
