@@ -326,3 +326,22 @@ winTest(
     }
   },
 );
+
+winTest(
+  "a process that ends with a window and a DDE server still open ends them on the window thread " +
+    "first, and exits 0",
+  async () => {
+    // Three at once: an exit that crashes (Wine's process teardown with the thread still in
+    // its wait was the suspect of a lone exit code 139) shows in any of them.
+    const runs = [1, 2, 3].map(async () => {
+      await using fixture = spawnFixture("exit_open.ts", [uniqueName("svc-exit")]);
+      assert.equal(await fixture.line(), "ready");
+      const atUnload = JSON.parse(await fixture.line());
+      const { code } = await fixture.finish();
+      return { atUnload, code };
+    });
+    for (const run of await Promise.all(runs)) {
+      assert.deepEqual(run, { atUnload: { windowAlive: false }, code: 0 });
+    }
+  },
+);
