@@ -254,7 +254,7 @@ winTest(
             `${what}: ${e}`,
           );
           return true;
-        });
+        }, `${what} did not reject: the hung window did not hold it up`);
         const elapsed = performance.now() - t0;
         // well before the window wakes up (30 s); a loaded machine may be slower than 1.5 s
         assert.ok(elapsed < 15_000, `${what} took ${elapsed.toFixed(0)} ms`);
