@@ -14,7 +14,14 @@
  *
  * @module
  */
-import { checkBool, checkHandle, checkNonZero, lastError, win32Error } from "../ffi/error.ts";
+import {
+  checkBool,
+  checkHandle,
+  checkNonZero,
+  isInvalidHandle,
+  lastError,
+  win32Error,
+} from "../ffi/error.ts";
 import {
   FILE_SHARE_READ,
   GENERIC_READ,
@@ -88,9 +95,8 @@ function openExisting(path: string, access: number, share: number): Deno.Pointer
   const k = kernel32();
   for (let attempt = 0;; attempt++) {
     const handle = k.CreateFileW(wide(path), access, share, null, OPEN_EXISTING, 0, null);
-    if (handle !== null && Deno.UnsafePointer.value(handle) !== -1n) {
-      return checkHandle(handle, "CreateFileW");
-    }
+    // INVALID_HANDLE_VALUE reads as 2^64 - 1 through a "pointer" result, never as -1n.
+    if (!isInvalidHandle(handle)) return checkHandle(handle, "CreateFileW");
     const code = lastError();
     if ((code !== ERROR_PIPE_BUSY && code !== ERROR_FILE_NOT_FOUND) || attempt === 500) {
       throw win32Error("CreateFileW", code, { context: `Cannot open "${path}"` });
