@@ -12,6 +12,10 @@
  *   thread through a `Deno.UnsafeCallback.threadSafe` callback, which replies;
  * - `atomics`: as `threadsafe-callback`, but the Worker wakes the main thread with
  *   `Atomics.notify`, the main thread waiting in `Atomics.waitAsync`;
+ * - `iocp`: the design of winipc's I/O core without winipc around it: an overlapped handle on a
+ *   completion port of its own (`FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`), `WriteFile` and
+ *   `ReadFile` issued on the main thread, and for one that pends a `nonblocking`
+ *   `NtRemoveIoCompletionEx` for its packet;
  * - `winipc`: `NamedPipeClient` from `mechanisms/pipe.ts`, `write` + `readMessage` (overlapped
  *   handle, I/O completion port, one `nonblocking` wait), as `winipc bench` does.
  *
@@ -26,24 +30,26 @@
  * deno run -A tools/wine_run.ts tools/async_floor/run.ts [round trips] [variants]
  * ```
  *
- * Defaults: 2,000 round trips per variant, all five variants. Prints a Markdown table: p50 and
+ * Defaults: 2,000 round trips per variant, all six variants. Prints a Markdown table: p50 and
  * p90 in µs, and p50 as a multiple of `sync`'s.
  *
  * @module
  */
-import { checkBool, isInvalidHandle } from "../../ffi/error.ts";
+import { checkBool, checkPointer, isInvalidHandle } from "../../ffi/error.ts";
 import {
+  FILE_FLAG_OVERLAPPED,
   GENERIC_READ,
   GENERIC_WRITE,
   kernel32,
   OPEN_EXISTING,
   PIPE_READMODE_MESSAGE,
 } from "../../ffi/kernel32.ts";
+import { ntdll } from "../../ffi/ntdll.ts";
 import { wide } from "../../ffi/strings.ts";
 import { NamedPipeClient } from "../../mechanisms/pipe.ts";
 import type { ReaderStart } from "./_reader_worker.ts";
 
-const ALL = ["sync", "nonblocking-ffi", "threadsafe-callback", "atomics", "winipc"];
+const ALL = ["sync", "nonblocking-ffi", "threadsafe-callback", "atomics", "iocp", "winipc"];
 const [countText = "2000", variantsText = ALL.join(",")] = Deno.args;
 const count = Number(countText);
 const names = variantsText.split(",");
@@ -53,6 +59,8 @@ const WARM_UP = 200;
 /** Round trips of one variant in a row (the first of them not counted). */
 const BLOCK = 51;
 const SIZE = 64;
+const ERROR_IO_PENDING = 997;
+const FILE_SKIP_COMPLETION_PORT_ON_SUCCESS = 1;
 
 const here = new URL(".", import.meta.url);
 const path = (u: URL) => decodeURIComponent(u.pathname.replace(/^\/([A-Za-z]:)/, "$1"));
@@ -70,12 +78,12 @@ function check(length: number, what: string): void {
   if (length !== SIZE) throw new Error(`${what}: a reply of ${length} bytes`);
 }
 
-/** A client handle on the peer's pipe, synchronous, in message read mode. */
-async function openSync(name: string): Promise<Deno.PointerObject> {
+/** A client handle on the peer's pipe (synchronous unless `flags` say otherwise), in message read mode. */
+async function openSync(name: string, flags = 0): Promise<Deno.PointerObject> {
   const path = wide(`\\\\.\\pipe\\${name}`);
   const access = (GENERIC_READ | GENERIC_WRITE) >>> 0;
   for (const deadline = Date.now() + 30_000;;) {
-    const handle = k.CreateFileW(path, access, 0, null, OPEN_EXISTING, 0, null);
+    const handle = k.CreateFileW(path, access, 0, null, OPEN_EXISTING, flags, null);
     if (!isInvalidHandle(handle)) {
       checkBool(
         k.SetNamedPipeHandleState(handle, new Uint32Array([PIPE_READMODE_MESSAGE]), null, null),
@@ -244,6 +252,71 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
         stopReader(words);
         await reader;
         k.CloseHandle(handle);
+      },
+    };
+  },
+
+  async iocp(name) {
+    const handle = await openSync(name, FILE_FLAG_OVERLAPPED);
+    const port = checkPointer(
+      k.CreateIoCompletionPort(handle, null, 1n, 0),
+      "CreateIoCompletionPort",
+    );
+    checkBool(
+      k.SetFileCompletionNotificationModes(handle, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS),
+      "SetFileCompletionNotificationModes",
+    );
+    const writeOverlapped = new Uint8Array(32);
+    const readOverlapped = new Uint8Array(32);
+    const buffer = new Uint8Array(4096);
+    const entry = new Uint8Array(32);
+    const removed = new Uint32Array(1);
+    const bytes = new Uint32Array(1);
+    const getLastError = k.GetLastError;
+    /** Ends an operation: when it went pending, waits (on a pool thread) for its packet. */
+    const settle = async (code: number, overlapped: Uint8Array<ArrayBuffer>) => {
+      if (code === ERROR_IO_PENDING) {
+        const address = Deno.UnsafePointer.value(Deno.UnsafePointer.of(overlapped));
+        for (;;) {
+          const status = await ntdll().NtRemoveIoCompletionExAsync(
+            port,
+            entry,
+            1,
+            removed,
+            null,
+            0,
+          );
+          if (status !== 0) throw new Error(`NtRemoveIoCompletionEx: 0x${status.toString(16)}`);
+          if (new DataView(entry.buffer).getBigUint64(8, true) === BigInt(address)) break;
+        }
+      } else if (code !== 0) throw new Error(`overlapped I/O failed: ${code}`);
+      checkBool(k.GetOverlappedResult(handle, overlapped, bytes, 0), "GetOverlappedResult");
+      return bytes[0];
+    };
+    return {
+      async trips(n) {
+        const out = [];
+        for (let i = 0; i < n; i++) {
+          const t0 = performance.now();
+          writeOverlapped.fill(0);
+          let code = k.WriteFile(handle, message, message.length, null, writeOverlapped)
+            ? 0
+            : getLastError();
+          await settle(code, writeOverlapped);
+          readOverlapped.fill(0);
+          code = k.ReadFile(handle, buffer, buffer.length, null, readOverlapped)
+            ? 0
+            : getLastError();
+          const length = await settle(code, readOverlapped);
+          out.push((performance.now() - t0) * 1000);
+          check(length, "iocp");
+        }
+        return out;
+      },
+      close() {
+        k.CloseHandle(handle);
+        k.CloseHandle(port);
+        return Promise.resolve();
       },
     };
   },
