@@ -1,23 +1,24 @@
 /**
- * The floor of an event-loop-friendly read from Deno FFI, measured: 64-byte ping-pong over a
- * message-mode named pipe between this process and `peer.ts` (a synchronous echo server), with
- * this side reading each reply in one of these ways:
+ * The floor of an event-loop-friendly read from Deno FFI, measured: 64-byte ping-pong between
+ * this process and `peer.ts` (a synchronous echo server: the bench's floor peer) over a
+ * message-mode named pipe (`pipe`) or a TCP connection on 127.0.0.1 (`tcp`; frames of a 4-byte
+ * length and the message, `TCP_NODELAY`), with this side reading each reply in one of these ways:
  *
- * - `sync`: blocking `WriteFile` + `ReadFile` on the main thread, as the bench's floor
- *   (`mechanisms/_floor.ts`) makes them; the event loop is blocked;
- * - `nonblocking-ffi`: `WriteFile` on the main thread, then `ReadFile` declared
+ * - `sync`: blocking `WriteFile` + `ReadFile` (`send` + `recv`) on the main thread, as the
+ *   bench's floor (`mechanisms/_floor.ts`) makes them; the event loop is blocked;
+ * - `nonblocking-ffi`: the write on the main thread, then `ReadFile` (`recv`) declared
  *   `nonblocking: true` on the same synchronous handle (it runs on a Deno blocking-pool thread;
  *   its promise resolves on the main thread);
- * - `threadsafe-callback`: a Worker blocks in `ReadFile` and hands each message to the main
+ * - `threadsafe-callback`: a Worker blocks in the read and hands each message to the main
  *   thread through a `Deno.UnsafeCallback.threadSafe` callback, which replies;
  * - `atomics`: as `threadsafe-callback`, but the Worker wakes the main thread with
  *   `Atomics.notify`, the main thread waiting in `Atomics.waitAsync`;
- * - `iocp`: the design of winipc's I/O core without winipc around it: an overlapped handle on a
- *   completion port of its own (`FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`), `WriteFile` and
- *   `ReadFile` issued on the main thread, and for one that pends a `nonblocking`
+ * - `iocp` (pipe only): the design of winipc's I/O core without winipc around it: an overlapped
+ *   handle on a completion port of its own (`FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`), `WriteFile`
+ *   and `ReadFile` issued on the main thread, and for one that pends a `nonblocking`
  *   `NtRemoveIoCompletionEx` for its packet;
- * - `winipc`: `NamedPipeClient` from `mechanisms/pipe.ts`, `write` + `readMessage` (overlapped
- *   handle, I/O completion port, one `nonblocking` wait), as `winipc bench` does.
+ * - `winipc`: `NamedPipeClient` from `mechanisms/pipe.ts` (`write` + `readMessage`), or a
+ *   `TcpConn` from `mechanisms/socket.ts` (`write` + `read`), as `winipc bench` uses them.
  *
  * Every variant has its own connection to its own peer process, all open at once, and the
  * variants take turns in blocks of {@linkcode BLOCK} round trips (the order rotating), so a load
@@ -27,11 +28,11 @@
  * Usage, from the repository's root:
  *
  * ```sh
- * deno run -A tools/wine_run.ts tools/async_floor/run.ts [round trips] [variants]
+ * deno run -A tools/wine_run.ts tools/async_floor/run.ts [pipe|tcp] [round trips] [variants]
  * ```
  *
- * Defaults: 2,000 round trips per variant, all six variants. Prints a Markdown table: p50 and
- * p90 in µs, and p50 as a multiple of `sync`'s.
+ * Defaults: `pipe`, 2,000 round trips per variant, all variants. Prints a Markdown table: p50
+ * and p90 in µs, and p50 as a multiple of `sync`'s.
  *
  * @module
  */
@@ -46,14 +47,30 @@ import {
 } from "../../ffi/kernel32.ts";
 import { ntdll } from "../../ffi/ntdll.ts";
 import { wide } from "../../ffi/strings.ts";
+import {
+  AF_INET,
+  checkSocket,
+  checkSocketResult,
+  IPPROTO_TCP,
+  SOCK_STREAM,
+  TCP_NODELAY,
+  ws2,
+} from "../../ffi/ws2_32.ts";
 import { NamedPipeClient } from "../../mechanisms/pipe.ts";
+import { listen } from "../../mechanisms/socket.ts";
 import type { ReaderStart } from "./_reader_worker.ts";
 
-const ALL = ["sync", "nonblocking-ffi", "threadsafe-callback", "atomics", "iocp", "winipc"];
-const [countText = "2000", variantsText = ALL.join(",")] = Deno.args;
+const VARIANTS: Record<string, string[]> = {
+  pipe: ["sync", "nonblocking-ffi", "threadsafe-callback", "atomics", "iocp", "winipc"],
+  tcp: ["sync", "nonblocking-ffi", "threadsafe-callback", "atomics", "winipc"],
+};
+const [mechanism = "pipe", countText = "2000", variantsText] = Deno.args;
+if (!VARIANTS[mechanism]) throw new Error(`unknown mechanism ${mechanism} (pipe or tcp)`);
 const count = Number(countText);
-const names = variantsText.split(",");
-for (const v of names) if (!ALL.includes(v)) throw new Error(`unknown variant ${v}`);
+const names = variantsText?.split(",") ?? VARIANTS[mechanism];
+for (const v of names) {
+  if (!VARIANTS[mechanism].includes(v)) throw new Error(`no variant ${v} for ${mechanism}`);
+}
 /** Round trips per variant before any is counted. */
 const WARM_UP = 200;
 /** Round trips of one variant in a row (the first of them not counted). */
@@ -65,7 +82,15 @@ const FILE_SKIP_COMPLETION_PORT_ON_SUCCESS = 1;
 const here = new URL(".", import.meta.url);
 const path = (u: URL) => decodeURIComponent(u.pathname.replace(/^\/([A-Za-z]:)/, "$1"));
 const k = kernel32();
-const message = new Uint8Array(SIZE).fill(7);
+const w = ws2();
+/** What goes out: the message, on TCP after its length. */
+const request = new Uint8Array(mechanism === "tcp" ? 4 + SIZE : SIZE).fill(7);
+if (mechanism === "tcp") new DataView(request.buffer).setUint32(0, SIZE, true);
+/** What comes back: as much. */
+const REPLY = request.length;
+const recvAsync = Deno.dlopen("ws2_32.dll", {
+  recv: { parameters: ["usize", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
+}).symbols.recv;
 
 /** One variant's connection. */
 interface Variant {
@@ -74,12 +99,46 @@ interface Variant {
   close(): Promise<void>;
 }
 
-function check(length: number, what: string): void {
-  if (length !== SIZE) throw new Error(`${what}: a reply of ${length} bytes`);
+/** This process's end of a connection to a peer, synchronous. */
+interface End {
+  /** The pipe's `HANDLE` or the socket, for the reading worker. */
+  handle: bigint;
+  /** For the reading worker: 0 for a pipe, else the bytes of a frame. */
+  frame: number;
+  /** Sends the request (blocking). */
+  send(): void;
+  /** Reads the reply (blocking); its length. */
+  receive(): number;
+  /** Reads the reply with `nonblocking` calls; its length. */
+  receiveAsync(): Promise<number>;
+  close(): void;
 }
 
-/** A client handle on the peer's pipe (synchronous unless `flags` say otherwise), in message read mode. */
-async function openSync(name: string, flags = 0): Promise<Deno.PointerObject> {
+const peers: Deno.ChildProcess[] = [];
+let peerCount = 0;
+const session = `winipc-async-floor-${Deno.pid}-${Date.now().toString(36)}`;
+
+/** Starts a peer: `peer.ts tcp <port>`, or `peer.ts pipe <name>` with a new name (returned). */
+function startPeer(port?: number): string {
+  const where = port === undefined ? `${session}-${peerCount++}` : String(port);
+  peers.push(
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", path(new URL("peer.ts", here)), mechanism, where],
+      stdout: "null",
+      stderr: "inherit",
+      stdin: "null",
+    }).spawn(),
+  );
+  return where;
+}
+
+function check(length: number, what: string): void {
+  if (length !== REPLY) throw new Error(`${what}: a reply of ${length} bytes`);
+}
+
+/** A client handle on a new peer's pipe (synchronous unless `flags` say otherwise). */
+async function openPipe(flags = 0): Promise<Deno.PointerObject> {
+  const name = startPeer();
   const path = wide(`\\\\.\\pipe\\${name}`);
   const access = (GENERIC_READ | GENERIC_WRITE) >>> 0;
   for (const deadline = Date.now() + 30_000;;) {
@@ -96,9 +155,73 @@ async function openSync(name: string, flags = 0): Promise<Deno.PointerObject> {
   }
 }
 
-const written = new Uint32Array(1);
-function send(handle: Deno.PointerObject): void {
-  checkBool(k.WriteFile(handle, message, message.length, written, null), "WriteFile");
+/** A blocking socket connected with a new peer. */
+function acceptSocket(): bigint {
+  const listener = checkSocket(w.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP), "socket");
+  try {
+    const address = new Uint8Array(16);
+    const view = new DataView(address.buffer);
+    view.setUint16(0, AF_INET, true);
+    address.set([127, 0, 0, 1], 4);
+    checkSocketResult(w.bind(listener, address, address.length), "bind");
+    checkSocketResult(w.listen(listener, 1), "listen");
+    checkSocketResult(w.getsockname(listener, address, new Int32Array([16])), "getsockname");
+    startPeer(view.getUint16(2, false));
+    const socket = checkSocket(w.accept(listener, null, null), "accept"); // blocks: setup only
+    const on = new Uint8Array(new Uint32Array([1]).buffer);
+    checkSocketResult(w.setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, on, 4), "setsockopt");
+    return socket;
+  } finally {
+    w.closesocket(listener);
+  }
+}
+
+async function openEnd(): Promise<End> {
+  const buffer = new Uint8Array(4096);
+  if (mechanism === "pipe") {
+    const pipe = await openPipe();
+    const read = new Uint32Array(1);
+    const written = new Uint32Array(1);
+    return {
+      handle: BigInt(Deno.UnsafePointer.value(pipe)),
+      frame: 0,
+      send: () => checkBool(k.WriteFile(pipe, request, request.length, written, null), "WriteFile"),
+      receive() {
+        checkBool(k.ReadFile(pipe, buffer, buffer.length, read, null), "ReadFile");
+        return read[0];
+      },
+      async receiveAsync() {
+        if (!await k.ReadFileAsync(pipe, buffer, buffer.length, read, null)) {
+          throw new Error("nonblocking ReadFile failed");
+        }
+        return read[0];
+      },
+      close: () => void k.CloseHandle(pipe),
+    };
+  }
+  const socket = acceptSocket();
+  const received = (n: number) => {
+    if (n <= 0) throw new Error(`recv: ${n < 0 ? w.WSAGetLastError() : "closed"}`);
+    return n;
+  };
+  return {
+    handle: socket,
+    frame: REPLY,
+    send: () => void checkSocketResult(w.send(socket, request, request.length, 0), "send"),
+    receive() {
+      let got = 0;
+      while (got < REPLY) got += received(w.recv(socket, buffer.subarray(got), REPLY - got, 0));
+      return got;
+    },
+    async receiveAsync() {
+      let got = 0;
+      while (got < REPLY) {
+        got += received(await recvAsync(socket, buffer.subarray(got), REPLY - got, 0));
+      }
+      return got;
+    },
+    close: () => void w.closesocket(socket),
+  };
 }
 
 /** Starts `_reader_worker.ts`; resolves when it has ended. */
@@ -120,51 +243,45 @@ function stopReader(words: Int32Array): void {
   Atomics.notify(words, 1);
 }
 
-const open: Record<string, (name: string) => Promise<Variant>> = {
-  async sync(name) {
-    const handle = await openSync(name);
-    const buffer = new Uint8Array(4096);
-    const read = new Uint32Array(1);
+const open: Record<string, () => Promise<Variant>> = {
+  async sync() {
+    const end = await openEnd();
     return {
       trips(n) {
         const out = [];
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
-          send(handle);
-          const ok = k.ReadFile(handle, buffer, buffer.length, read, null);
+          end.send();
+          const length = end.receive();
           out.push((performance.now() - t0) * 1000);
-          if (!ok) throw new Error("ReadFile failed");
-          check(read[0], "sync");
+          check(length, "sync");
         }
         return Promise.resolve(out);
       },
-      close: () => Promise.resolve(void k.CloseHandle(handle)),
+      close: () => Promise.resolve(end.close()),
     };
   },
 
-  async "nonblocking-ffi"(name) {
-    const handle = await openSync(name);
-    const buffer = new Uint8Array(4096);
-    const read = new Uint32Array(1);
+  async "nonblocking-ffi"() {
+    const end = await openEnd();
     return {
       async trips(n) {
         const out = [];
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
-          send(handle);
-          const ok = await k.ReadFileAsync(handle, buffer, buffer.length, read, null);
+          end.send();
+          const length = await end.receiveAsync();
           out.push((performance.now() - t0) * 1000);
-          if (!ok) throw new Error("nonblocking ReadFile failed");
-          check(read[0], "nonblocking-ffi");
+          check(length, "nonblocking-ffi");
         }
         return out;
       },
-      close: () => Promise.resolve(void k.CloseHandle(handle)),
+      close: () => Promise.resolve(end.close()),
     };
   },
 
-  async "threadsafe-callback"(name) {
-    const handle = await openSync(name);
+  async "threadsafe-callback"() {
+    const end = await openEnd();
     const words = new Int32Array(new SharedArrayBuffer(12));
     const received = new Uint8Array(4096);
     let out: number[] = [];
@@ -184,7 +301,7 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
             return 0;
           }
           t0 = performance.now();
-          send(handle);
+          end.send();
           return 1;
         } catch (e) {
           block.reject(e);
@@ -194,7 +311,8 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
     );
     const reader = startReader({
       how: "callback",
-      handle: BigInt(Deno.UnsafePointer.value(handle)),
+      handle: end.handle,
+      frame: end.frame,
       words,
       callback: BigInt(Deno.UnsafePointer.value(callback.pointer)),
     });
@@ -204,7 +322,7 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
         left = n;
         block = Promise.withResolvers();
         t0 = performance.now();
-        send(handle);
+        end.send();
         Atomics.add(words, 1, 1); // the block's first request is out: read
         Atomics.notify(words, 1);
         await block.promise;
@@ -214,19 +332,20 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
         stopReader(words);
         await reader;
         callback.close(); // the worker's last call has returned
-        k.CloseHandle(handle);
+        end.close();
       },
     };
   },
 
-  async atomics(name) {
-    const handle = await openSync(name);
+  async atomics() {
+    const end = await openEnd();
     const words = new Int32Array(new SharedArrayBuffer(12));
     const data = new Uint8Array(new SharedArrayBuffer(4096));
     const received = new Uint8Array(4096);
     const reader = startReader({
       how: "atomics",
-      handle: BigInt(Deno.UnsafePointer.value(handle)),
+      handle: end.handle,
+      frame: end.frame,
       words,
       data,
     });
@@ -236,7 +355,7 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
         const out = [];
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
-          send(handle);
+          end.send();
           Atomics.store(words, 1, ++sent); // the request is out: read
           Atomics.notify(words, 1);
           const wait = Atomics.waitAsync(words, 0, sent - 1);
@@ -251,19 +370,19 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
       async close() {
         stopReader(words);
         await reader;
-        k.CloseHandle(handle);
+        end.close();
       },
     };
   },
 
-  async iocp(name) {
-    const handle = await openSync(name, FILE_FLAG_OVERLAPPED);
+  async iocp() {
+    const pipe = await openPipe(FILE_FLAG_OVERLAPPED);
     const port = checkPointer(
-      k.CreateIoCompletionPort(handle, null, 1n, 0),
+      k.CreateIoCompletionPort(pipe, null, 1n, 0),
       "CreateIoCompletionPort",
     );
     checkBool(
-      k.SetFileCompletionNotificationModes(handle, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS),
+      k.SetFileCompletionNotificationModes(pipe, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS),
       "SetFileCompletionNotificationModes",
     );
     const writeOverlapped = new Uint8Array(32);
@@ -276,7 +395,7 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
     /** Ends an operation: when it went pending, waits (on a pool thread) for its packet. */
     const settle = async (code: number, overlapped: Uint8Array<ArrayBuffer>) => {
       if (code === ERROR_IO_PENDING) {
-        const address = Deno.UnsafePointer.value(Deno.UnsafePointer.of(overlapped));
+        const address = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(overlapped)));
         for (;;) {
           const status = await ntdll().NtRemoveIoCompletionExAsync(
             port,
@@ -287,10 +406,10 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
             0,
           );
           if (status !== 0) throw new Error(`NtRemoveIoCompletionEx: 0x${status.toString(16)}`);
-          if (new DataView(entry.buffer).getBigUint64(8, true) === BigInt(address)) break;
+          if (new DataView(entry.buffer).getBigUint64(8, true) === address) break;
         }
       } else if (code !== 0) throw new Error(`overlapped I/O failed: ${code}`);
-      checkBool(k.GetOverlappedResult(handle, overlapped, bytes, 0), "GetOverlappedResult");
+      checkBool(k.GetOverlappedResult(pipe, overlapped, bytes, 0), "GetOverlappedResult");
       return bytes[0];
     };
     return {
@@ -299,14 +418,12 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
           writeOverlapped.fill(0);
-          let code = k.WriteFile(handle, message, message.length, null, writeOverlapped)
+          let code = k.WriteFile(pipe, request, request.length, null, writeOverlapped)
             ? 0
             : getLastError();
           await settle(code, writeOverlapped);
           readOverlapped.fill(0);
-          code = k.ReadFile(handle, buffer, buffer.length, null, readOverlapped)
-            ? 0
-            : getLastError();
+          code = k.ReadFile(pipe, buffer, buffer.length, null, readOverlapped) ? 0 : getLastError();
           const length = await settle(code, readOverlapped);
           out.push((performance.now() - t0) * 1000);
           check(length, "iocp");
@@ -314,24 +431,49 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
         return out;
       },
       close() {
-        k.CloseHandle(handle);
+        k.CloseHandle(pipe);
         k.CloseHandle(port);
         return Promise.resolve();
       },
     };
   },
 
-  async winipc(name) {
-    const conn = await NamedPipeClient.connect(name, { mode: "message", timeout: 30_000 });
+  async winipc() {
+    if (mechanism === "pipe") {
+      const conn = await NamedPipeClient.connect(startPeer(), { mode: "message", timeout: 30_000 });
+      return {
+        async trips(n) {
+          const out = [];
+          for (let i = 0; i < n; i++) {
+            const t0 = performance.now();
+            await conn.write(request);
+            const reply = await conn.readMessage();
+            out.push((performance.now() - t0) * 1000);
+            check(reply?.length ?? -1, "winipc");
+          }
+          return out;
+        },
+        close: () => conn[Symbol.asyncDispose](),
+      };
+    }
+    await using listener = await listen({ hostname: "127.0.0.1", port: 0 });
+    startPeer(listener.addr.port);
+    const conn = await listener.accept({ timeout: 30_000 });
+    conn.setNoDelay(true);
+    const buffer = new Uint8Array(4096);
     return {
       async trips(n) {
         const out = [];
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
-          await conn.write(message);
-          const reply = await conn.readMessage();
+          await conn.write(request);
+          let got = 0;
+          while (got < REPLY) {
+            const r = await conn.read(buffer.subarray(got, REPLY));
+            if (r === null) throw new Error("winipc: the peer closed");
+            got += r;
+          }
           out.push((performance.now() - t0) * 1000);
-          check(reply?.length ?? -1, "winipc");
         }
         return out;
       },
@@ -340,17 +482,8 @@ const open: Record<string, (name: string) => Promise<Variant>> = {
   },
 };
 
-// One peer per variant, each with its own pipe.
-const session = `winipc-async-floor-${Deno.pid}-${Date.now().toString(36)}`;
-const peers = names.map((_, i) =>
-  new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", path(new URL("peer.ts", here)), `${session}-${i}`],
-    stdout: "null",
-    stderr: "inherit",
-    stdin: "null",
-  }).spawn()
-);
-const variants = await Promise.all(names.map((v, i) => open[v](`${session}-${i}`)));
+const variants: Variant[] = [];
+for (const name of names) variants.push(await open[name]());
 const samples: number[][] = names.map(() => []);
 for (const variant of variants) await variant.trips(WARM_UP);
 for (let block = 0; samples.some((s) => s.length < count); block++) {
@@ -374,7 +507,7 @@ const stats = samples.map((s) => {
   return { p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9) };
 });
 const floor = stats[names.indexOf("sync")]?.p50;
-console.log(`| variant | p50 µs | p90 µs | p50 / sync p50 |\n|---|---|---|---|`);
+console.log(`| ${mechanism} | p50 µs | p90 µs | p50 / sync p50 |\n|---|---|---|---|`);
 names.forEach((name, i) => {
   const { p50, p90 } = stats[i];
   const ratio = floor ? `${(p50 / floor).toFixed(2)}×` : "";
