@@ -32,7 +32,8 @@
  * ```
  *
  * Defaults: `pipe`, 2,000 round trips per variant, all variants. Prints a Markdown table: p50
- * and p90 in µs, and p50 as a multiple of `sync`'s.
+ * and p90 in µs, p50 as a multiple of `sync`'s, and the p50 of the part of a round trip until
+ * the request was sent (the write's own cost: what is left is the wait for the reply).
  *
  * @module
  */
@@ -94,9 +95,17 @@ const recvAsync = Deno.dlopen("ws2_32.dll", {
 
 /** One variant's connection. */
 interface Variant {
-  /** Makes `n` round trips; their times in µs. */
-  trips(n: number): Promise<number[]>;
+  /** Makes `n` round trips; their times. */
+  trips(n: number): Promise<Trip[]>;
   close(): Promise<void>;
+}
+
+/** A round trip's time, and the part of it until the request was sent, in µs. */
+type Trip = [total: number, write: number];
+
+/** The {@linkcode Trip} that began at `t0` and sent its request at `tw`, ending now. */
+function trip(t0: number, tw: number, t1 = performance.now()): Trip {
+  return [(t1 - t0) * 1000, (tw - t0) * 1000];
 }
 
 /** This process's end of a connection to a peer, synchronous. */
@@ -248,12 +257,13 @@ const open: Record<string, () => Promise<Variant>> = {
     const end = await openEnd();
     return {
       trips(n) {
-        const out = [];
+        const out: Trip[] = [];
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
           end.send();
+          const tw = performance.now();
           const length = end.receive();
-          out.push((performance.now() - t0) * 1000);
+          out.push(trip(t0, tw));
           check(length, "sync");
         }
         return Promise.resolve(out);
@@ -266,12 +276,13 @@ const open: Record<string, () => Promise<Variant>> = {
     const end = await openEnd();
     return {
       async trips(n) {
-        const out = [];
+        const out: Trip[] = [];
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
           end.send();
+          const tw = performance.now();
           const length = await end.receiveAsync();
-          out.push((performance.now() - t0) * 1000);
+          out.push(trip(t0, tw));
           check(length, "nonblocking-ffi");
         }
         return out;
@@ -284,9 +295,10 @@ const open: Record<string, () => Promise<Variant>> = {
     const end = await openEnd();
     const words = new Int32Array(new SharedArrayBuffer(12));
     const received = new Uint8Array(4096);
-    let out: number[] = [];
+    let out: Trip[] = [];
     let left = 0;
     let t0 = 0;
+    let tw = 0;
     let block = Promise.withResolvers<void>();
     const callback = Deno.UnsafeCallback.threadSafe(
       { parameters: ["pointer", "u32"], result: "i32" } as const,
@@ -295,13 +307,14 @@ const open: Record<string, () => Promise<Variant>> = {
         try {
           check(length, "threadsafe-callback");
           Deno.UnsafePointerView.copyInto(pointer!, received.subarray(0, length));
-          out.push((t1 - t0) * 1000);
+          out.push(trip(t0, tw, t1));
           if (--left === 0) {
             block.resolve();
             return 0;
           }
           t0 = performance.now();
           end.send();
+          tw = performance.now();
           return 1;
         } catch (e) {
           block.reject(e);
@@ -323,6 +336,7 @@ const open: Record<string, () => Promise<Variant>> = {
         block = Promise.withResolvers();
         t0 = performance.now();
         end.send();
+        tw = performance.now();
         Atomics.add(words, 1, 1); // the block's first request is out: read
         Atomics.notify(words, 1);
         await block.promise;
@@ -352,15 +366,16 @@ const open: Record<string, () => Promise<Variant>> = {
     let sent = 0;
     return {
       async trips(n) {
-        const out = [];
+        const out: Trip[] = [];
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
           end.send();
+          const tw = performance.now();
           Atomics.store(words, 1, ++sent); // the request is out: read
           Atomics.notify(words, 1);
           const wait = Atomics.waitAsync(words, 0, sent - 1);
           if (wait.async) await wait.value;
-          out.push((performance.now() - t0) * 1000);
+          out.push(trip(t0, tw));
           const length = words[2];
           check(length, "atomics");
           received.set(data.subarray(0, length));
@@ -414,7 +429,7 @@ const open: Record<string, () => Promise<Variant>> = {
     };
     return {
       async trips(n) {
-        const out = [];
+        const out: Trip[] = [];
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
           writeOverlapped.fill(0);
@@ -422,10 +437,11 @@ const open: Record<string, () => Promise<Variant>> = {
             ? 0
             : getLastError();
           await settle(code, writeOverlapped);
+          const tw = performance.now();
           readOverlapped.fill(0);
           code = k.ReadFile(pipe, buffer, buffer.length, null, readOverlapped) ? 0 : getLastError();
           const length = await settle(code, readOverlapped);
-          out.push((performance.now() - t0) * 1000);
+          out.push(trip(t0, tw));
           check(length, "iocp");
         }
         return out;
@@ -443,12 +459,13 @@ const open: Record<string, () => Promise<Variant>> = {
       const conn = await NamedPipeClient.connect(startPeer(), { mode: "message", timeout: 30_000 });
       return {
         async trips(n) {
-          const out = [];
+          const out: Trip[] = [];
           for (let i = 0; i < n; i++) {
             const t0 = performance.now();
             await conn.write(request);
+            const tw = performance.now();
             const reply = await conn.readMessage();
-            out.push((performance.now() - t0) * 1000);
+            out.push(trip(t0, tw));
             check(reply?.length ?? -1, "winipc");
           }
           return out;
@@ -463,17 +480,18 @@ const open: Record<string, () => Promise<Variant>> = {
     const buffer = new Uint8Array(4096);
     return {
       async trips(n) {
-        const out = [];
+        const out: Trip[] = [];
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
           await conn.write(request);
+          const tw = performance.now();
           let got = 0;
           while (got < REPLY) {
             const r = await conn.read(buffer.subarray(got, REPLY));
             if (r === null) throw new Error("winipc: the peer closed");
             got += r;
           }
-          out.push((performance.now() - t0) * 1000);
+          out.push(trip(t0, tw));
         }
         return out;
       },
@@ -484,7 +502,7 @@ const open: Record<string, () => Promise<Variant>> = {
 
 const variants: Variant[] = [];
 for (const name of names) variants.push(await open[name]());
-const samples: number[][] = names.map(() => []);
+const samples: Trip[][] = names.map(() => []);
 for (const variant of variants) await variant.trips(WARM_UP);
 for (let block = 0; samples.some((s) => s.length < count); block++) {
   for (let j = 0; j < variants.length; j++) {
@@ -503,13 +521,22 @@ for (const peer of peers) {
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const stats = samples.map((s) => {
-  const sorted = s.toSorted((a, b) => a - b);
-  return { p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9) };
+  const totals = s.map((t) => t[0]).sort((a, b) => a - b);
+  const writes = s.map((t) => t[1]).sort((a, b) => a - b);
+  return {
+    p50: quantile(totals, 0.5),
+    p90: quantile(totals, 0.9),
+    write: quantile(writes, 0.5),
+  };
 });
 const floor = stats[names.indexOf("sync")]?.p50;
-console.log(`| ${mechanism} | p50 µs | p90 µs | p50 / sync p50 |\n|---|---|---|---|`);
+console.log(
+  `| ${mechanism} | p50 µs | p90 µs | p50 / sync p50 | request sent, p50 µs |\n|---|---|---|---|---|`,
+);
 names.forEach((name, i) => {
-  const { p50, p90 } = stats[i];
+  const { p50, p90, write } = stats[i];
   const ratio = floor ? `${(p50 / floor).toFixed(2)}×` : "";
-  console.log(`| ${name} | ${p50.toFixed(1)} | ${p90.toFixed(1)} | ${ratio} |`);
+  console.log(
+    `| ${name} | ${p50.toFixed(1)} | ${p90.toFixed(1)} | ${ratio} | ${write.toFixed(1)} |`,
+  );
 });
