@@ -18,7 +18,13 @@
  *   and `ReadFile` issued on the main thread, and for one that pends a `nonblocking`
  *   `NtRemoveIoCompletionEx` for its packet;
  * - `winipc`: `NamedPipeClient` from `mechanisms/pipe.ts` (`write` + `readMessage`), or a
- *   `TcpConn` from `mechanisms/socket.ts` (`write` + `read`), as `winipc bench` uses them.
+ *   `TcpConn` from `mechanisms/socket.ts` (`write` + `read`), as `winipc bench` uses them;
+ * - `nonblocking-ffi-both`, `winipc-both`: the same against a peer that reads the same way
+ *   (issue 17's case: both processes keep their event loop free; `winipc-both` is the bench's
+ *   own pairing).
+ *
+ * Except in the `-both` variants, the peer is the same synchronous one: a variant's cost over
+ * `sync` is that of one side's reads.
  *
  * Every variant has its own connection to its own peer process, all open at once, and the
  * variants take turns in blocks of {@linkcode BLOCK} round trips (the order rotating), so a load
@@ -62,8 +68,25 @@ import { listen } from "../../mechanisms/socket.ts";
 import type { ReaderStart } from "./_reader_worker.ts";
 
 const VARIANTS: Record<string, string[]> = {
-  pipe: ["sync", "nonblocking-ffi", "threadsafe-callback", "atomics", "iocp", "winipc"],
-  tcp: ["sync", "nonblocking-ffi", "threadsafe-callback", "atomics", "winipc"],
+  pipe: [
+    "sync",
+    "nonblocking-ffi",
+    "threadsafe-callback",
+    "atomics",
+    "iocp",
+    "winipc",
+    "nonblocking-ffi-both",
+    "winipc-both",
+  ],
+  tcp: [
+    "sync",
+    "nonblocking-ffi",
+    "threadsafe-callback",
+    "atomics",
+    "winipc",
+    "nonblocking-ffi-both",
+    "winipc-both",
+  ],
 };
 const [mechanism = "pipe", countText = "2000", variantsText] = Deno.args;
 if (!VARIANTS[mechanism]) throw new Error(`unknown mechanism ${mechanism} (pipe or tcp)`);
@@ -127,12 +150,15 @@ const peers: Deno.ChildProcess[] = [];
 let peerCount = 0;
 const session = `winipc-async-floor-${Deno.pid}-${Date.now().toString(36)}`;
 
-/** Starts a peer: `peer.ts tcp <port>`, or `peer.ts pipe <name>` with a new name (returned). */
-function startPeer(port?: number): string {
+/**
+ * Starts a peer: `peer.ts tcp <port> <how>`, or `peer.ts pipe <name> <how>` with a new name
+ * (returned).
+ */
+function startPeer(how: string, port?: number): string {
   const where = port === undefined ? `${session}-${peerCount++}` : String(port);
   peers.push(
     new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", path(new URL("peer.ts", here)), mechanism, where],
+      args: ["run", "-A", "--quiet", path(new URL("peer.ts", here)), mechanism, where, how],
       stdout: "null",
       stderr: "inherit",
       stdin: "null",
@@ -146,8 +172,8 @@ function check(length: number, what: string): void {
 }
 
 /** A client handle on a new peer's pipe (synchronous unless `flags` say otherwise). */
-async function openPipe(flags = 0): Promise<Deno.PointerObject> {
-  const name = startPeer();
+async function openPipe(how: string, flags = 0): Promise<Deno.PointerObject> {
+  const name = startPeer(how);
   const path = wide(`\\\\.\\pipe\\${name}`);
   const access = (GENERIC_READ | GENERIC_WRITE) >>> 0;
   for (const deadline = Date.now() + 30_000;;) {
@@ -165,7 +191,7 @@ async function openPipe(flags = 0): Promise<Deno.PointerObject> {
 }
 
 /** A blocking socket connected with a new peer. */
-function acceptSocket(): bigint {
+function acceptSocket(how: string): bigint {
   const listener = checkSocket(w.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP), "socket");
   try {
     const address = new Uint8Array(16);
@@ -175,7 +201,7 @@ function acceptSocket(): bigint {
     checkSocketResult(w.bind(listener, address, address.length), "bind");
     checkSocketResult(w.listen(listener, 1), "listen");
     checkSocketResult(w.getsockname(listener, address, new Int32Array([16])), "getsockname");
-    startPeer(view.getUint16(2, false));
+    startPeer(how, view.getUint16(2, false));
     const socket = checkSocket(w.accept(listener, null, null), "accept"); // blocks: setup only
     const on = new Uint8Array(new Uint32Array([1]).buffer);
     checkSocketResult(w.setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, on, 4), "setsockopt");
@@ -185,10 +211,11 @@ function acceptSocket(): bigint {
   }
 }
 
-async function openEnd(): Promise<End> {
+/** This end of a connection with a new peer that reads as `how` says (see `peer.ts`). */
+async function openEnd(how = "sync"): Promise<End> {
   const buffer = new Uint8Array(4096);
   if (mechanism === "pipe") {
-    const pipe = await openPipe();
+    const pipe = await openPipe(how);
     const read = new Uint32Array(1);
     const written = new Uint32Array(1);
     return {
@@ -208,7 +235,7 @@ async function openEnd(): Promise<End> {
       close: () => void k.CloseHandle(pipe),
     };
   }
-  const socket = acceptSocket();
+  const socket = acceptSocket(how);
   const received = (n: number) => {
     if (n <= 0) throw new Error(`recv: ${n < 0 ? w.WSAGetLastError() : "closed"}`);
     return n;
@@ -252,7 +279,7 @@ function stopReader(words: Int32Array): void {
   Atomics.notify(words, 1);
 }
 
-const open: Record<string, () => Promise<Variant>> = {
+const open: Record<string, (peer?: string) => Promise<Variant>> = {
   async sync() {
     const end = await openEnd();
     return {
@@ -272,8 +299,8 @@ const open: Record<string, () => Promise<Variant>> = {
     };
   },
 
-  async "nonblocking-ffi"() {
-    const end = await openEnd();
+  async "nonblocking-ffi"(peer) {
+    const end = await openEnd(peer);
     return {
       async trips(n) {
         const out: Trip[] = [];
@@ -391,7 +418,7 @@ const open: Record<string, () => Promise<Variant>> = {
   },
 
   async iocp() {
-    const pipe = await openPipe(FILE_FLAG_OVERLAPPED);
+    const pipe = await openPipe("sync", FILE_FLAG_OVERLAPPED);
     const port = checkPointer(
       k.CreateIoCompletionPort(pipe, null, 1n, 0),
       "CreateIoCompletionPort",
@@ -454,9 +481,12 @@ const open: Record<string, () => Promise<Variant>> = {
     };
   },
 
-  async winipc() {
+  async winipc(peer = "sync") {
     if (mechanism === "pipe") {
-      const conn = await NamedPipeClient.connect(startPeer(), { mode: "message", timeout: 30_000 });
+      const conn = await NamedPipeClient.connect(startPeer(peer), {
+        mode: "message",
+        timeout: 30_000,
+      });
       return {
         async trips(n) {
           const out: Trip[] = [];
@@ -474,7 +504,7 @@ const open: Record<string, () => Promise<Variant>> = {
       };
     }
     await using listener = await listen({ hostname: "127.0.0.1", port: 0 });
-    startPeer(listener.addr.port);
+    startPeer(peer, listener.addr.port);
     const conn = await listener.accept({ timeout: 30_000 });
     conn.setNoDelay(true);
     const buffer = new Uint8Array(4096);
@@ -499,6 +529,10 @@ const open: Record<string, () => Promise<Variant>> = {
     };
   },
 };
+
+/** The same as the first two, against a peer that reads the same way. */
+open["nonblocking-ffi-both"] = () => open["nonblocking-ffi"]("nonblocking");
+open["winipc-both"] = () => open.winipc("winipc");
 
 const variants: Variant[] = [];
 for (const name of names) variants.push(await open[name]());
