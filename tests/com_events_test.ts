@@ -11,7 +11,8 @@ import {
   serveObject,
 } from "../mechanisms/com.ts";
 import { formatGuid } from "../ffi/ole32.ts";
-import { spawnFixture, underWine, uniqueName, winTest } from "./_helpers.ts";
+import { pump } from "../mechanisms/_pump.ts";
+import { cpuMs, spawnFixture, underWine, uniqueName, winTest } from "./_helpers.ts";
 
 // ---- platform-independent ----
 
@@ -100,6 +101,42 @@ winTest("events from a served object reach a client in another process", async (
   service.stop();
   assert.match(await server.expect("stopped *"), /^stopped \d+$/);
 });
+
+winTest(
+  "an event sink lives on the COM thread: no main-thread pump, idle without CPU, events arrive",
+  async () => {
+    const name = uniqueName("rot-sink-thread");
+    await using server = spawnFixture("com_server.ts", [name]);
+    await server.expect("ready");
+    using service = getObject(name);
+    const seen: ComValue[][] = [];
+    const connection = onEvent(service, "Tick", (...args) => seen.push(args));
+    try {
+      assert.equal(pump.attached, 0, "a sink advised on another process attaches no pump");
+      // idle: nothing polls
+      await new Promise((r) => setTimeout(r, 300));
+      const cpu0 = cpuMs();
+      const wall0 = performance.now();
+      await new Promise((r) => setTimeout(r, 1500));
+      const share = (cpuMs() - cpu0) / (performance.now() - wall0);
+      assert.ok(share < 0.05, `CPU while idle: ${(share * 100).toFixed(1)}% of one core`);
+      // Raised from the server's event loop while this process is idle: the COM thread wakes.
+      service.startTicks(3);
+      await until(() => seen.length === 3);
+      // Raised inside a call: the handler runs here while this process waits for the reply,
+      // and may call the server back.
+      const inside: number[] = [];
+      using _nested = onEvent(service, "Tick", (i) => inside.push(service.add(i as number, 1)));
+      assert.equal(service.tickNow(41), 2);
+      assert.deepEqual(inside, [42]);
+      assert.deepEqual(seen.map((a) => a[0]), [1, 2, 3, 41]);
+    } finally {
+      connection.close();
+    }
+    service.stop();
+    assert.match(await server.expect("stopped *"), /^stopped \d+$/);
+  },
+);
 
 winTest("an object without events: onEvent says so", () => {
   using dict = createObject("Scripting.Dictionary");

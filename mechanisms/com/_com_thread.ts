@@ -20,10 +20,11 @@
  *   interfaces as its object and keeps one reference of the object while anything holds it (given
  *   back, through an event-loop message, when the last one goes);
  * - every other method is handed to the main thread: the call's slot and raw arguments go into a
- *   request block in shared memory, and the main thread is woken twice: `SendNotifyMessageW` to a
+ *   request block in shared memory, and the main thread is woken twice: a message posted to a
  *   message-only window of its own reaches it inside a modal loop (while it waits in an outgoing
  *   COM call of its own, e.g. calling its own served object through the Running Object Table, or
- *   a remote that calls back during the call), and `Atomics.notify` reaches its idle event loop,
+ *   a remote that calls back during the call; the message is in the DDE range, which COM's modal
+ *   loop dispatches, see `WM_COM_CALL`), and `Atomics.notify` reaches its idle event loop,
  *   parked in `Atomics.waitAsync` (which does not keep the process alive). Whichever comes first
  *   takes the request; the main thread runs the object's own vtable method (so `inCallback` and
  *   `releaseAfterCallbacks` hold as before), writes the HRESULT and sets the request's event.

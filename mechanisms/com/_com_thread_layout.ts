@@ -78,8 +78,8 @@ export const BLOCK = {
   event: 12,
   /**
    * The interface pointer main returns through an out-parameter, converted by the COM thread
-   * after the call: mode (see {@linkcode OUT}), where it is (address), value (the main pointer
-   * or the stream), the group (5 values, with the value as its main pointer... see `OUT`), facet.
+   * after the call, 9 values: the mode (see {@linkcode OUT}), where it is (an address), the value
+   * (main's pointer, or the stream), the object's group (5 values, see `BIG`), and the facet.
    */
   out: 13, // 9 values: mode, address, value, group (5), facet
   /** How many interface arguments the COM thread marshalled for main. */
@@ -175,7 +175,7 @@ export const WM_COM_CALL = 0x03e1;
 /** What the main thread hands the worker when it starts. */
 export interface ComThreadStart {
   control: SharedArrayBuffer;
-  /** The main thread's message-only window, for `SendNotifyMessageW`. */
+  /** The main thread's message-only window, for `WM_COM_CALL`. */
   hwnd: bigint;
   /** The auto-reset event that tells the COM thread a command waits. */
   commandEvent: bigint;
