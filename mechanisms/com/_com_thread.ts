@@ -83,6 +83,7 @@ import {
   SLOTS,
   WM_COM_CALL,
 } from "./_com_thread_layout.ts";
+import { isProxy, queryInterface } from "./_base.ts";
 import { checkHr, E_FAIL } from "./errors.ts";
 
 export { FACET } from "./_com_thread_layout.ts";
@@ -114,6 +115,21 @@ function describe(pointer: bigint): Described | undefined {
     if (found) return found;
   }
   return undefined;
+}
+
+/**
+ * How an `IDispatch` of the main thread's apartment goes out: one of main's served objects as
+ * itself; any other object implemented in this apartment (an in-process COM object made on the
+ * main thread) as a wrapper of its `IDispatch` alone, so it is reached without the main thread
+ * pumping; a proxy (of another apartment or process) not at all (undefined: it is marshalled as
+ * it is, and re-marshalling a proxy gives the remote object's own reference).
+ */
+function describeOutgoing(pointer: bigint): Described | undefined {
+  const served = describe(pointer);
+  if (served) return served;
+  const p = Deno.UnsafePointer.create(pointer);
+  if (!p || isProxy(p)) return undefined;
+  return { main: p, container: null, point: null, sinkIid: null, factory: false, facet: 0 };
 }
 
 /** The five values of a group (see `BIG` in the layout). */
@@ -193,7 +209,7 @@ function theThread(): Thread {
   }
   if (Atomics.load(ctl, CTL.ready) !== 1) {
     void worker.terminate();
-    throw new Error("The COM thread could not join a single-threaded apartment");
+    throw new Error("The COM thread failed to start (see its error above)");
   }
   // References the COM thread gives back: a wrapper let go of its object.
   worker.on("message", (posted: ComThreadPosted) => {
@@ -349,11 +365,23 @@ function convertOut(
     unknown = vt === VT_UNKNOWN;
     at += 8n;
   }
-  const value = readPointer(at);
+  let value = readPointer(at);
   if (!value) return;
+  if (unknown && !describe(value)) {
+    // An IUnknown of this apartment with an IDispatch goes out as a wrapper of that.
+    const p = Deno.UnsafePointer.create(value)!;
+    if (!isProxy(p)) {
+      const [dispatch] = queryInterface(p, IID_IDispatch);
+      if (dispatch) {
+        vcall(p, 2, [], "u32");
+        value = address(dispatch);
+        writePointer(at, value);
+      }
+    }
+  }
   const out = b + BLOCK.out;
   big[out + 1] = BigInt.asIntN(64, at);
-  const described = describe(value);
+  const described = describeOutgoing(value);
   if (described) {
     big[out] = BigInt(OUT.wrap);
     big[out + 2] = BigInt.asIntN(64, value);
@@ -401,10 +429,10 @@ function command(kind: number, args: bigint[]): { hr: number; out: bigint } {
   }
 }
 
-/** The group values of a served object, after handing one reference of it to the COM thread. */
+/** The group values of an object, after handing one reference of it to the COM thread. */
 function handOver(object: Deno.PointerObject): { group: bigint[]; facet: number } {
-  const described = describe(address(object));
-  if (!described) throw new TypeError("Not an object winipc serves");
+  const described = describeOutgoing(address(object));
+  if (!described) throw new TypeError("Not an object of this apartment");
   vcall(object, 1, [], "u32"); // the COM thread's wrapper keeps it, or gives it back
   return { group: groupValues(described), facet: described.facet };
 }
@@ -458,16 +486,21 @@ export function revokeClassObject(cookie: number): void {
   command(COMMAND.classRevoke, [BigInt(cookie)]);
 }
 
-/** Whether `pointer` is one of main's served objects (or facets, or factories). */
-export function isServed(pointer: Deno.PointerValue): boolean {
-  return pointer !== null && describe(address(pointer)) !== undefined;
+/**
+ * Whether an `IDispatch` of the main thread goes to another apartment through a wrapper
+ * ({@linkcode exportObject}): one of main's served objects, or another object implemented in the
+ * main thread's apartment; not a proxy.
+ */
+export function goesThroughWrapper(pointer: Deno.PointerValue): boolean {
+  return pointer !== null && describeOutgoing(address(pointer)) !== undefined;
 }
 
 /**
- * A proxy in the main thread's apartment of the COM thread's wrapper of a served object (owned),
- * to pass to another process: its calls reach the COM thread, also after the outgoing call.
+ * A proxy in the main thread's apartment of the COM thread's wrapper of an object (owned), to
+ * pass to another process: its calls reach the COM thread, also after the outgoing call.
  *
- * @param object One of main's served objects.
+ * @param object One of main's served objects, or another `IDispatch` implemented in the main
+ * thread's apartment (see {@linkcode goesThroughWrapper}).
  * @param unknown Marshal as `IUnknown` instead of `IDispatch`.
  */
 export function exportObject(object: Deno.PointerObject, unknown = false): Deno.PointerObject {

@@ -23,8 +23,12 @@ export const CTL = {
   requests: 8,
 } as const;
 
-/** How many requests may nest (a call into the COM thread while main answers one, ...). */
-export const MAX_DEPTH = 32;
+/**
+ * How many requests may nest: a call that arrives while main answers another (from main itself,
+ * from a callback's peer, or a concurrent client, which the COM thread's wait dispatches) nests.
+ * Deeper calls are refused with `RPC_E_CALL_REJECTED`.
+ */
+export const MAX_DEPTH = 64;
 export const CTL_INTS = CTL.requests + MAX_DEPTH;
 
 /** The state of a request slot: free, handed to main, taken by main. */

@@ -75,10 +75,21 @@ interface Group {
   wrappers: (Uint8Array<ArrayBuffer> | undefined)[];
 }
 
-parentPort!.once("message", (start: ComThreadStart) => run(start));
-
-function run(start: ComThreadStart): void {
+parentPort!.once("message", (start: ComThreadStart) => {
   const ctl = new Int32Array(start.control, 0, CTL_INTS);
+  try {
+    run(start, ctl);
+  } catch (error) {
+    // Before it is up, the main thread waits for it: say it failed, at once.
+    if (Atomics.load(ctl, CTL.ready) === 0) {
+      Atomics.store(ctl, CTL.ready, 2);
+      Atomics.notify(ctl, CTL.ready);
+    }
+    throw error;
+  }
+});
+
+function run(start: ComThreadStart, ctl: Int32Array<SharedArrayBuffer>): void {
   const big = new BigInt64Array(start.control, CTL_INTS * 4, BIG_COUNT);
   const k = kernel32();
   const u = user32();

@@ -35,7 +35,7 @@ import {
   VT_VARIANT,
 } from "../../ffi/oleaut32.ts";
 import { addRef, allocBstr, queryInterface, readBstr, release } from "./_base.ts";
-import { exportObject, isServed } from "./_com_thread.ts";
+import { exportObject, goesThroughWrapper } from "./_com_thread.ts";
 import { adoptUnknown, type ComObject, ComUnknown, dispatchOf, wrapDispatch } from "./client.ts";
 import { checkHr, ComError, DISP_E_PARAMNOTFOUND, E_FAIL, failed } from "./errors.ts";
 import { exposeDispatch } from "./server.ts";
@@ -178,8 +178,9 @@ export function viewOf(p: Deno.PointerObject, size: number): Uint8Array {
 /**
  * Writes a JS value into the VARIANT at `at` (24 bytes); allocations belong to the VARIANT.
  * With `exportServed` (an argument of a call to another apartment or process), an object this
- * process serves goes as a proxy of the COM thread's wrapper of it (`_com_thread.ts`), so the
- * callee's calls back to it wake that thread, also after the call.
+ * process serves, or another object implemented on this thread (an in-process COM object), goes
+ * as a proxy of the COM thread's wrapper of it (`_com_thread.ts`), so the callee's calls back to
+ * it wake that thread, also after the call.
  */
 export function writeVariant(
   bytes: Uint8Array,
@@ -254,7 +255,7 @@ export function writeVariant(
     const dispatch = dispatchOf(value);
     if (dispatch) {
       v.setUint16(0, VT_DISPATCH, true);
-      if (exportServed && isServed(dispatch)) setPtr(exportObject(dispatch));
+      if (exportServed && goesThroughWrapper(dispatch)) setPtr(exportObject(dispatch));
       else {
         addRef(dispatch);
         setPtr(dispatch);
