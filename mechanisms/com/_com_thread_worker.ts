@@ -107,6 +107,7 @@ function run(start: ComThreadStart, ctl: Int32Array<SharedArrayBuffer>): void {
   const wrappers = new Map<bigint, { group: Group; facet: number }>(); // wrapper address → facet
   const events: Deno.PointerObject[] = []; // one per depth, auto-reset
   let depth = 0;
+  const msg = new Uint8Array(48);
   /** Main pointers whose reference this thread gives back (posted after each call/command). */
   let toRelease: bigint[] = [];
 
@@ -359,7 +360,24 @@ function run(start: ComThreadStart, ctl: Int32Array<SharedArrayBuffer>): void {
       const index = new Uint32Array(1);
       for (;;) {
         const waited = ole.CoWaitForMultipleHandles(0, INFINITE, 2, handles, index);
-        if (waited < 0) continue;
+        if (waited < 0) {
+          // Not expected; wait on the handles and this thread's queue by hand, so as not to spin
+          // (the calls of this apartment arrive as messages).
+          index[0] = u.MsgWaitForMultipleObjectsEx(
+            2,
+            new Uint8Array(handles.buffer),
+            INFINITE,
+            QS_ALLINPUT,
+            MWMO_INPUTAVAILABLE,
+          );
+          if (index[0] !== 0 && index[0] !== 1) {
+            while (u.PeekMessageW(msg, null, 0, 0, PM_REMOVE)) {
+              u.TranslateMessage(msg);
+              u.DispatchMessageW(msg);
+            }
+            continue;
+          }
+        }
         if (index[0] === 1) {
           runCommand();
           continue;
@@ -509,7 +527,6 @@ function run(start: ComThreadStart, ctl: Int32Array<SharedArrayBuffer>): void {
 
   Atomics.store(ctl, CTL.ready, 1);
   Atomics.notify(ctl, CTL.ready);
-  const msg = new Uint8Array(48);
   const handles = new BigUint64Array([addressOf(commandEvent)]);
   for (;;) {
     const woke = u.MsgWaitForMultipleObjectsEx(
