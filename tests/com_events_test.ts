@@ -135,6 +135,29 @@ winTest(
   },
 );
 
+winTest(
+  "a sink on an in-process object of this thread runs the pump, whose idle wait is a " +
+    "high-resolution timer (not a tick of the system timer)",
+  async () => {
+    using doc = createObject("MSXML2.DOMDocument.6.0");
+    const before = pump.attached;
+    const connection = onEvent(doc, "onReadyStateChange", () => {});
+    try {
+      // The object lives in this thread's apartment and may raise events from messages posted
+      // to this thread: the pump runs while the sink is connected.
+      assert.equal(pump.attached, before + 1);
+      // past the pump's hot phase (100 ms after the last message) into its idle waits
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      // Windows 10 1803 and later, and Wine 10, have CREATE_WAITABLE_TIMER_HIGH_RESOLUTION: an
+      // idle wait of 1 ms, where Sleep(1) lasts a tick (15.6 ms on a stock Windows timer)
+      assert.equal(pump.idleWait, "high-resolution timer");
+    } finally {
+      connection.close();
+    }
+    assert.equal(pump.attached, before);
+  },
+);
+
 winTest("an object without events: onEvent says so", () => {
   using dict = createObject("Scripting.Dictionary");
   assert.throws(() => onEvent(dict, "Changed", () => {}), (e: unknown) => {
