@@ -235,7 +235,22 @@ function theThread(): Thread {
   };
   thread = t;
   void serve(t);
+  globalThis.addEventListener("unload", () => shutDown(t));
   return t;
+}
+
+/**
+ * When the process ends: the COM thread leaves its apartment and ends, and the main thread's
+ * window is destroyed, while both isolates still run their callbacks. Left to the system, the
+ * teardown could call them after the isolates are gone (an exit that crashed, seen under Wine).
+ */
+function shutDown(t: Thread): void {
+  try {
+    command(COMMAND.quit, [], 2_000);
+  } catch {
+    // the process ends anyway
+  }
+  user32().DestroyWindow(t.hwnd);
 }
 
 /** Answers the COM thread's requests from the idle event loop, for the life of the process. */
@@ -417,14 +432,18 @@ function convertOut(
 /**
  * Runs one command on the COM thread and waits for it, answering meanwhile the requests it causes.
  */
-function command(kind: number, args: bigint[]): { hr: number; out: bigint } {
+function command(
+  kind: number,
+  args: bigint[],
+  timeout = COMMAND_TIMEOUT_MS,
+): { hr: number; out: bigint } {
   const t = theThread();
   args.forEach((a, i) => t.big[BIG.commandArgs + i] = BigInt.asIntN(64, a));
   t.ctl[CTL.commandKind] = kind;
   const seq = ++lastCommand;
   Atomics.store(t.ctl, CTL.commandSeq, seq);
   kernel32().SetEvent(t.commandEvent);
-  const deadline = performance.now() + COMMAND_TIMEOUT_MS;
+  const deadline = performance.now() + timeout;
   for (;;) {
     const seen = Atomics.load(t.ctl, CTL.mainWake);
     if (Atomics.load(t.ctl, CTL.done) === seq) {

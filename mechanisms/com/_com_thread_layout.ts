@@ -46,6 +46,11 @@ export const COMMAND = {
   classRevoke: 4,
   /** Marshal a wrapper into a stream for the main thread: group, facet, IID → stream. */
   export: 5,
+  /**
+   * The process is ending: leave the apartment (`CoUninitialize`, while this isolate still runs
+   * the wrappers' callbacks) and end the thread; skipped while a call is out.
+   */
+  quit: 6,
 } as const;
 
 /**

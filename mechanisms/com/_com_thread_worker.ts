@@ -107,6 +107,7 @@ function run(start: ComThreadStart, ctl: Int32Array<SharedArrayBuffer>): void {
   const wrappers = new Map<bigint, { group: Group; facet: number }>(); // wrapper address → facet
   const events: Deno.PointerObject[] = []; // one per depth, auto-reset
   let depth = 0;
+  let quitting = false;
   const msg = new Uint8Array(48);
   /** Main pointers whose reference this thread gives back (posted after each call/command). */
   let toRelease: bigint[] = [];
@@ -497,6 +498,11 @@ function run(start: ComThreadStart, ctl: Int32Array<SharedArrayBuffer>): void {
         }
       } else if (kind === COMMAND.rotRevoke) {
         hr = withRot((rot) => vcall(rot, 4, ["u32"], "i32", Number(args[0])) as number) as number;
+      } else if (kind === COMMAND.quit) {
+        if (depth === 0 && !quitting) {
+          quitting = true;
+          ole.CoUninitialize();
+        }
       } else if (kind === COMMAND.classRevoke) {
         hr = ole.CoRevokeClassObject(Number(args[0]));
       } else if (kind === COMMAND.export) {
@@ -537,6 +543,7 @@ function run(start: ComThreadStart, ctl: Int32Array<SharedArrayBuffer>): void {
       MWMO_INPUTAVAILABLE,
     );
     if (woke === 0) runCommand();
+    if (quitting) break;
     while (u.PeekMessageW(msg, null, 0, 0, PM_REMOVE)) {
       u.TranslateMessage(msg);
       u.DispatchMessageW(msg);
