@@ -57,6 +57,35 @@ const symbols = {
   },
   /** HRESULT CreateBindCtx(DWORD reserved, LPBC *ppbc) */
   CreateBindCtx: { parameters: ["u32", "buffer"], result: "i32" },
+  /**
+   * HRESULT CoWaitForMultipleHandles(DWORD dwFlags, DWORD dwTimeout, ULONG cHandles,
+   * LPHANDLE pHandles, LPDWORD lpdwindex); in a single-threaded apartment it dispatches the calls
+   * that arrive while it waits, so it runs served objects' callbacks.
+   */
+  CoWaitForMultipleHandles: {
+    parameters: ["u32", "u32", "u32", "buffer", "buffer"],
+    result: "i32",
+    callback: true,
+  },
+  /**
+   * HRESULT CoMarshalInterThreadInterfaceInStream(REFIID riid, LPUNKNOWN pUnk, LPSTREAM *ppStm);
+   * asks the object for its marshalling interfaces (QueryInterface), so it can call a served
+   * object's callbacks.
+   */
+  CoMarshalInterThreadInterfaceInStream: {
+    parameters: ["buffer", "pointer", "buffer"],
+    result: "i32",
+    callback: true,
+  },
+  /**
+   * HRESULT CoGetInterfaceAndReleaseStream(LPSTREAM pStm, REFIID iid, LPVOID *ppv); unmarshalling
+   * an object of this process's own apartment reaches its callbacks.
+   */
+  CoGetInterfaceAndReleaseStream: {
+    parameters: ["pointer", "buffer", "buffer"],
+    result: "i32",
+    callback: true,
+  },
 } as const satisfies ReentrantLibraryInterface;
 
 /**

@@ -1,8 +1,8 @@
 /**
  * The message pump of the Deno main thread.
  *
- * Windows that winipc creates on the main thread (COM's apartment window, the DDEML windows of
- * a blocking `DdeConversation` and the window that lists DDE services) belong to it, because their window procedures
+ * Windows that winipc creates on the main thread (the DDEML windows of a blocking
+ * `DdeConversation` and the window that lists DDE services) belong to it, because their window procedures
  * are plain `Deno.UnsafeCallback`s that must run on the thread that owns the isolate. Messages
  * sent to them from other processes are delivered only while that thread is inside a message
  * function (`PeekMessageW`, `GetMessageW`, ...), so the main thread has to pump, and it must never
@@ -54,15 +54,15 @@
  * process that only watches the clipboard attaches no pump at all (`pump.attached` stays 0).
  * A DDE server's DDEML instance has moved there too (`dde.ts` `DdeServer`: the window thread
  * hands each transaction to the handlers on the main thread; idle CPU under Wine went from about
- * 20% of a core to 0). What still uses this pump: COM (the apartment's window for served objects,
- * class registrations and event sinks, `com/`), and DDE's client side (`DdeConversation` and the
- * service listing, which `DdeClient` runs on a Worker of its own, pumped by that Worker's own
- * pump). The owner window that `clipboard.ts` makes for each
- * `OpenClipboard` is on the main thread too, but lives only for that call and needs no pumping. A
- * window thread that answers by itself is bounded by the second row, 1.8–1.9× C here, so even it
- * misses issue 17's 1.4× in these runs. What is left: COM, whose served objects run user code on
- * the main thread's apartment; on stock Windows its idle `Sleep(1)` costs up to 15.6 ms, which
- * only a thread of its own removes (`tools/com_wake` measured the ways to do that).
+ * 20% of a core to 0). So have served COM objects, class registrations and event sinks
+ * (`com/_com_thread.ts`: a COM thread, a worker in a single-threaded apartment, holds a wrapper of
+ * each and hands every call to the main thread; idle CPU went from about 20% of a core to 0).
+ * What still uses this pump: DDE's client side (`DdeConversation` and the service listing, which
+ * `DdeClient` runs on a Worker of its own, pumped by that Worker's own pump), and an event sink
+ * advised on an in-process COM object made on the main thread (it raises its events there). The
+ * owner window that `clipboard.ts` makes for each `OpenClipboard` is on the main thread too, but
+ * lives only for that call and needs no pumping. A window thread that answers by itself is bounded
+ * by the second row, 1.8–1.9× C here, so even it misses issue 17's 1.4× in these runs.
  *
  * Deep stacks: a message sent from another process reaches the window procedure through a
  * user-mode callback, and Wine copies its data (a `WM_COPYDATA` payload) onto the receiving

@@ -286,6 +286,23 @@ export function spawnCli(args: string[]): Fixture {
   return new Fixture(child);
 }
 
+/**
+ * The share of one core this process uses while the test idles for `windowMs`: the lowest of up
+ * to `tries` windows (stopping at the first under `enough`), so that a burst of unrelated work in
+ * the process (a collection, an earlier test's cleanup) does not count as polling, which costs
+ * every window.
+ */
+export async function idleCpuShare(windowMs = 1500, tries = 3, enough = 0.05): Promise<number> {
+  let lowest = Infinity;
+  for (let i = 0; i < tries && lowest >= enough; i++) {
+    const cpu0 = cpuMs();
+    const wall0 = performance.now();
+    await new Promise((r) => setTimeout(r, windowMs));
+    lowest = Math.min(lowest, (cpuMs() - cpu0) / (performance.now() - wall0));
+  }
+  return lowest;
+}
+
 /** This process's user + kernel CPU time in milliseconds (GetProcessTimes). */
 export function cpuMs(): number {
   const [creation, exit, kernel, user] = [0, 0, 0, 0].map(() => new BigUint64Array(1));

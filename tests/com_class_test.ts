@@ -6,7 +6,8 @@ import {
   onEvent,
   registerClass,
 } from "../mechanisms/com.ts";
-import { runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import { pump } from "../mechanisms/_pump.ts";
+import { idleCpuShare, runCli, spawnCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 // ---- platform-independent ----
 
@@ -108,6 +109,37 @@ winTest("registerClass: another process creates the object by CLSID and ProgID",
     return true;
   });
 });
+
+winTest(
+  "a registered class lives on the COM thread: no main-thread pump, idle without CPU",
+  async () => {
+    const progId = `Winipc.L${uniqueName("c").replace(/\W/g, "").slice(-20)}`;
+    const clsid = newClsid();
+    let created = 0;
+    const registration = registerClass({
+      progId,
+      clsid,
+      create: () => {
+        created++;
+        return { add: (a: number, b: number) => a + b };
+      },
+    });
+    try {
+      assert.equal(pump.attached, 0, "a class registration attaches no main-thread pump");
+      // This process activates its own class (as another would: CLSCTX_LOCAL_SERVER).
+      using local = createObject(clsid, { context: "local" });
+      assert.equal(local.add(40, 2), 42);
+      assert.equal(created, 1);
+      await new Promise((r) => setTimeout(r, 300));
+      const share = await idleCpuShare();
+      assert.ok(share < 0.05, `CPU while idle: ${(share * 100).toFixed(1)}% of one core`);
+      assert.equal(local.add(1, 2), 3, "calls go on after idling");
+    } finally {
+      registration.unregister();
+    }
+    assert.throws(() => createObject(clsid, { context: "local" }), ComError);
+  },
+);
 
 winTest(
   "a COM client winipc did not write: cscript's CreateObject calls the TS server",

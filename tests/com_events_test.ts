@@ -11,7 +11,8 @@ import {
   serveObject,
 } from "../mechanisms/com.ts";
 import { formatGuid } from "../ffi/ole32.ts";
-import { spawnFixture, underWine, uniqueName, winTest } from "./_helpers.ts";
+import { pump } from "../mechanisms/_pump.ts";
+import { idleCpuShare, spawnFixture, underWine, uniqueName, winTest } from "./_helpers.ts";
 
 // ---- platform-independent ----
 
@@ -100,6 +101,62 @@ winTest("events from a served object reach a client in another process", async (
   service.stop();
   assert.match(await server.expect("stopped *"), /^stopped \d+$/);
 });
+
+winTest(
+  "an event sink lives on the COM thread: no main-thread pump, idle without CPU, events arrive",
+  async () => {
+    const name = uniqueName("rot-sink-thread");
+    await using server = spawnFixture("com_server.ts", [name]);
+    await server.expect("ready");
+    using service = getObject(name);
+    const seen: ComValue[][] = [];
+    const connection = onEvent(service, "Tick", (...args) => seen.push(args));
+    try {
+      assert.equal(pump.attached, 0, "a sink advised on another process attaches no pump");
+      // idle: nothing polls
+      await new Promise((r) => setTimeout(r, 300));
+      const share = await idleCpuShare();
+      assert.ok(share < 0.05, `CPU while idle: ${(share * 100).toFixed(1)}% of one core`);
+      // Raised from the server's event loop while this process is idle: the COM thread wakes.
+      service.startTicks(3);
+      await until(() => seen.length === 3);
+      // Raised inside a call: the handler runs here while this process waits for the reply,
+      // and may call the server back.
+      const inside: number[] = [];
+      using _nested = onEvent(service, "Tick", (i) => inside.push(service.add(i as number, 1)));
+      assert.equal(service.tickNow(41), 2);
+      assert.deepEqual(inside, [42]);
+      assert.deepEqual(seen.map((a) => a[0]), [1, 2, 3, 41]);
+    } finally {
+      connection.close();
+    }
+    service.stop();
+    assert.match(await server.expect("stopped *"), /^stopped \d+$/);
+  },
+);
+
+winTest(
+  "a sink on an in-process object of this thread runs the pump, whose idle wait is a " +
+    "high-resolution timer (not a tick of the system timer)",
+  async () => {
+    using doc = createObject("MSXML2.DOMDocument.6.0");
+    const before = pump.attached;
+    const connection = onEvent(doc, "onReadyStateChange", () => {});
+    try {
+      // The object lives in this thread's apartment and may raise events from messages posted
+      // to this thread: the pump runs while the sink is connected.
+      assert.equal(pump.attached, before + 1);
+      // past the pump's hot phase (100 ms after the last message) into its idle waits
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      // Windows 10 1803 and later, and Wine 10, have CREATE_WAITABLE_TIMER_HIGH_RESOLUTION: an
+      // idle wait of 1 ms, where Sleep(1) lasts a tick (15.6 ms on a stock Windows timer)
+      assert.equal(pump.idleWait, "high-resolution timer");
+    } finally {
+      connection.close();
+    }
+    assert.equal(pump.attached, before);
+  },
+);
 
 winTest("an object without events: onEvent says so", () => {
   using dict = createObject("Scripting.Dictionary");

@@ -26,7 +26,7 @@ import {
   variantTimeToSystemTime,
 } from "../mechanisms/com.ts";
 import { pump } from "../mechanisms/_pump.ts";
-import { runCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
+import { idleCpuShare, runCli, spawnFixture, uniqueName, winTest } from "./_helpers.ts";
 
 // ---- platform-independent ----
 
@@ -361,22 +361,106 @@ winTest("a registration closes: the name is gone from the Running Object Table",
 });
 
 winTest(
-  "a served object's idle pump waits on a high-resolution timer (not a tick of the system timer)",
+  "a served object lives on the COM thread: no main-thread pump, idle without CPU, self-calls",
   async () => {
     const name = uniqueName("rot-idle");
-    const registration = serveObject(name, { twice: (n: number) => 2 * n });
+    let calls = 0;
+    const registration = serveObject(name, {
+      twice: (n: number) => 2 * n,
+      bump: () => ++calls,
+    });
     try {
-      assert.ok(pump.attached >= 1, "serving attaches the pump");
-      // past the pump's hot phase (100 ms after the last message) into its idle waits
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      // Windows 10 1803 and later, and Wine 10, have CREATE_WAITABLE_TIMER_HIGH_RESOLUTION: an
-      // idle wait of 1 ms, where Sleep(1) lasts a tick (15.6 ms on a stock Windows timer)
-      assert.equal(pump.idleWait, "high-resolution timer");
-      using self = getObject(name);
-      assert.equal(self.twice(21), 42);
+      assert.equal(pump.attached, 0, "serving attaches no main-thread pump");
+      // This process calls its own object through the Running Object Table: the call goes to
+      // the COM thread, which hands it back to this thread while it waits in its modal loop.
+      {
+        using self = getObject(name);
+        assert.equal(self.twice(21), 42);
+      }
+      // Another process calls it while this one is idle.
+      await using client = spawnFixture("com_client.ts", [name, "20"]);
+      assert.deepEqual(
+        JSON.parse(await client.line(60_000)),
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
+      assert.equal(pump.attached, 0);
+      // idle: nothing polls
+      await new Promise((r) => setTimeout(r, 300));
+      const share = await idleCpuShare();
+      // the polling pump used 15-22% of a core here under Wine 10
+      assert.ok(share < 0.05, `CPU while idle: ${(share * 100).toFixed(1)}% of one core`);
     } finally {
       registration.close();
     }
+    assert.throws(() => getObject(name), /MK_E_UNAVAILABLE/);
+  },
+);
+
+winTest(
+  "objects passed to another process are called back during the call (nested) and after it",
+  async () => {
+    const name = uniqueName("rot-nest");
+    await using server = spawnFixture("com_server.ts", [name]);
+    await server.expect("ready");
+    using service = getObject(name);
+    assert.equal(pump.attached, 0);
+    // The server calls this object during the call; it calls the server back in turn, while
+    // the server waits for it.
+    assert.equal(service.nest({ twice: (n: number) => service.add(n, n) }, 21), 42);
+    // A plain object with properties, read back during the call.
+    assert.equal(service.countOf({ Count: 7 }), 7);
+    // The server keeps the object and calls it from its own event loop after the call returned,
+    // while this process is idle.
+    const hits: number[] = [];
+    service.callLater({ hit: (n: number) => hits.push(n) }, 5);
+    service.callLater({ hit: (n: number) => hits.push(n) }, 6);
+    const deadline = performance.now() + 15_000;
+    while (hits.length < 2 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(hits.sort(), [5, 6]);
+    // An in-process COM object of the server (made on its main thread), called while the server
+    // is idle; and one of this process, kept by the server and called back later.
+    using remoteDict = service.makeDictionary("k", "v");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(remoteDict.Item("k"), "v");
+    assert.equal(remoteDict.Count, 1);
+    using localDict = createObject("Scripting.Dictionary");
+    localDict.Add("a", 1);
+    service.callLater({ hit: (n: number) => hits.push(n + localDict.Count) }, 10);
+    assert.equal(service.countOf(localDict), 1);
+    const later = performance.now() + 15_000;
+    while (hits.length < 3 && performance.now() < later) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(hits.sort((a, b) => a - b), [5, 6, 11]);
+    assert.equal(pump.attached, 0, "nothing attached the pump");
+    service.stop();
+    assert.match(await server.expect("stopped *"), /^stopped 0$/);
+  },
+);
+
+winTest(
+  "a served object closed inside its own method, called from this process: clean",
+  () => {
+    const name = uniqueName("rot-self-close");
+    let calls = 0;
+    const registration = serveObject(name, {
+      bump: () => ++calls,
+      closeNow: () => {
+        registration.close();
+        return calls;
+      },
+    });
+    using self = getObject(name);
+    assert.equal(self.bump(), 1);
+    assert.equal(self.closeNow(), 1);
+    assert.equal(registration.closed, true);
+    assert.throws(() => self.bump(), (e: unknown) => {
+      assert.ok(e instanceof ComError, String(e));
+      assert.equal(e.hresultName, "CO_E_OBJNOTCONNECTED");
+      return true;
+    });
   },
 );
 

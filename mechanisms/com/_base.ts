@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { vcall } from "../../ffi/ole32.ts";
+import { guid, vcall } from "../../ffi/ole32.ts";
 import { oleaut32 } from "../../ffi/oleaut32.ts";
 import { wide } from "../../ffi/strings.ts";
 import { ComError, failed } from "./errors.ts";
@@ -24,6 +24,19 @@ export function queryInterface(
   const out = new BigUint64Array(1);
   const hr = vcall(p, 0, ["buffer", "buffer"], "i32", iid, out) as number;
   return [failed(hr) ? null : Deno.UnsafePointer.create(out[0]), hr];
+}
+
+const IID_IClientSecurity = guid("0000013D-0000-0000-C000-000000000046");
+
+/**
+ * Whether an interface pointer is a proxy (of another apartment or process): COM's proxies
+ * answer for `IClientSecurity`, objects of this apartment do not.
+ */
+export function isProxy(p: Deno.PointerObject): boolean {
+  const [security] = queryInterface(p, IID_IClientSecurity);
+  if (!security) return false;
+  release(security);
+  return true;
 }
 
 const releaser = new FinalizationRegistry<{ ptr: Deno.PointerObject }>((held) => {

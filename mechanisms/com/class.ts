@@ -12,18 +12,19 @@ import {
   REG_CREATED_NEW_KEY,
   REG_SZ,
 } from "../../ffi/advapi32.ts";
-import {
-  CLSCTX_LOCAL_SERVER,
-  guid,
-  IID_IUnknown,
-  ole32,
-  REGCLS_MULTIPLEUSE,
-} from "../../ffi/ole32.ts";
+import { guid, IID_IUnknown, vcall } from "../../ffi/ole32.ts";
 import { wide } from "../../ffi/strings.ts";
-import { inCallback, pump, type PumpLease, releaseAfterCallbacks } from "../_pump.ts";
+import { inCallback, releaseAfterCallbacks } from "../_pump.ts";
 import { parseArg } from "../_validate.ts";
+import {
+  addDescriber,
+  FACET,
+  holdProcess,
+  registerClassObject,
+  revokeClassObject,
+} from "./_com_thread.ts";
 import { initCom } from "./apartment.ts";
-import { checkHr, ComError, E_FAIL, E_NOINTERFACE, E_POINTER, S_OK } from "./errors.ts";
+import { ComError, E_FAIL, E_NOINTERFACE, E_POINTER, S_OK } from "./errors.ts";
 import {
   buildVtable,
   callbacks,
@@ -95,9 +96,26 @@ interface Factory {
   events: string[];
   refs: number;
   memory: Uint8Array<ArrayBuffer>;
+  /** Unregistered: forgotten (with its memory) when the last reference goes. */
+  retired: boolean;
 }
 
 const factories = new Map<bigint, Factory>();
+
+// How the COM thread's wrappers know a class factory (see `_com_thread.ts`).
+addDescriber((pointer) =>
+  factories.has(pointer)
+    ? {
+      main: Deno.UnsafePointer.create(pointer)!,
+      container: null,
+      point: null,
+      sinkIid: null,
+      factory: true,
+      facet: FACET.factory,
+    }
+    : undefined
+);
+
 let factoryVtable: BigUint64Array<ArrayBuffer> | undefined;
 
 function buildFactoryVtable(): BigUint64Array<ArrayBuffer> {
@@ -124,12 +142,16 @@ function buildFactoryVtable(): BigUint64Array<ArrayBuffer> {
       return factory ? ++factory.refs : 0;
     },
   );
-  // The factory's memory is held by its ClassRegistration; the count is informational.
+  // The registration holds one reference; the COM thread's wrapper another while it lives. The
+  // factory (and its memory) is forgotten once it is unregistered and the last one goes.
   const releaseCb = new Deno.UnsafeCallback(
     { parameters: ["pointer"], result: "u32" } as const,
     (self) => {
       const factory = self ? factories.get(keyOf(self)) : undefined;
-      return factory ? Math.max(0, --factory.refs) : 0;
+      if (!factory) return 0;
+      const left = Math.max(0, --factory.refs);
+      if (left === 0 && factory.retired) factories.delete(keyOf(self));
+      return left;
     },
   );
   const createInstanceCb = new Deno.UnsafeCallback(
@@ -239,7 +261,7 @@ let classRegistration: (
   cookie: number,
   factory: Uint8Array<ArrayBuffer>,
   keys: string[],
-  lease: PumpLease,
+  unhold: () => void,
 ) => ClassRegistration;
 
 /**
@@ -263,11 +285,11 @@ export class ClassRegistration implements Disposable {
   #cookie: number | null;
   readonly #factory: Uint8Array<ArrayBuffer>;
   readonly #keys: string[];
-  readonly #lease: PumpLease;
+  readonly #unhold: () => void;
 
   static {
-    classRegistration = (progId, clsid, cookie, factory, keys, lease) =>
-      new ClassRegistration(progId, clsid, cookie, factory, keys, lease);
+    classRegistration = (progId, clsid, cookie, factory, keys, unhold) =>
+      new ClassRegistration(progId, clsid, cookie, factory, keys, unhold);
   }
 
   /** Holds what {@linkcode registerClass} made. */
@@ -277,14 +299,14 @@ export class ClassRegistration implements Disposable {
     cookie: number,
     factory: Uint8Array<ArrayBuffer>,
     keys: string[],
-    lease: PumpLease,
+    unhold: () => void,
   ) {
     this.#progId = progId;
     this.#clsid = clsid;
     this.#cookie = cookie;
     this.#factory = factory;
     this.#keys = keys;
-    this.#lease = lease;
+    this.#unhold = unhold;
   }
 
   /** The ProgID. */
@@ -312,13 +334,18 @@ export class ClassRegistration implements Disposable {
     this.#cookie = null;
     releaseAfterCallbacks(() => {
       try {
-        ole32().CoRevokeClassObject(cookie);
+        revokeClassObject(cookie); // on the COM thread, which registered it
         for (const key of [...this.#keys].reverse()) {
           advapi32().RegDeleteKeyW(HKEY_CURRENT_USER, wide(key));
         }
       } finally {
-        factories.delete(keyOf(pointerOf(this.#factory)));
-        this.#lease.release();
+        const self = pointerOf(this.#factory);
+        const factory = factories.get(keyOf(self));
+        if (factory) {
+          factory.retired = true;
+          vcall(self, 2, [], "u32"); // the registration's reference
+        }
+        this.#unhold();
       }
     });
   }
@@ -345,8 +372,9 @@ export class ClassRegistration implements Disposable {
  * calls `create()` and serves the object it returns (as {@linkcode serveObject} does, events
  * included). With `register: true` it also writes the per-user registration under
  * `HKCU\Software\Classes`, so that `CreateObject("<ProgID>")` (VBScript, winipc's
- * {@linkcode createObject}, `CoCreateInstance` after `CLSIDFromProgID`) reaches this process. While
- * registered, the message pump runs and keeps the process alive.
+ * {@linkcode createObject}, `CoCreateInstance` after `CLSIDFromProgID`) reaches this process. The
+ * COM thread (`_com_thread.ts`) receives the activations and calls and hands them to this thread;
+ * while registered, the process stays alive.
  *
  * @param options The ProgID, CLSID, factory function, events and whether to write the registry.
  * @returns The registration; `unregister()` undoes it.
@@ -372,7 +400,13 @@ export function registerClass(options: ClassOptions): ClassRegistration {
   const table = buildFactoryVtable();
   const memory = facetMemory(table);
   const factory = pointerOf(memory);
-  factories.set(keyOf(factory), { create: opts.create, events, refs: 1, memory });
+  factories.set(keyOf(factory), {
+    create: opts.create,
+    events,
+    refs: 1,
+    memory,
+    retired: false,
+  });
   const keys: string[] = [];
   try {
     if (opts.register) {
@@ -387,22 +421,18 @@ export function registerClass(options: ClassOptions): ClassRegistration {
       ];
       for (const [path, values] of entries) if (writeKey(path, values)) keys.push(path);
     }
-    const cookie = new Uint32Array(1);
-    checkHr(
-      ole32().CoRegisterClassObject(
-        guid(clsidText),
-        factory,
-        CLSCTX_LOCAL_SERVER,
-        REGCLS_MULTIPLEUSE,
-        cookie,
-      ),
-      "CoRegisterClassObject",
+    // The COM thread registers its wrapper of the factory, so activations wake that thread.
+    const cookie = registerClassObject(
+      factory,
+      guid(clsidText),
       `Cannot register the class "${opts.progId}"`,
     );
-    return classRegistration(opts.progId, clsidText, cookie[0], memory, keys, pump.attach());
+    return classRegistration(opts.progId, clsidText, cookie, memory, keys, holdProcess());
   } catch (e) {
     for (const key of keys.reverse()) advapi32().RegDeleteKeyW(HKEY_CURRENT_USER, wide(key));
-    factories.delete(keyOf(factory));
+    // The COM thread may still give back a reference of its own: forgotten after that one.
+    factories.get(keyOf(factory))!.retired = true;
+    vcall(factory, 2, [], "u32");
     throw e;
   }
 }

@@ -35,7 +35,7 @@ import {
 } from "../../ffi/oleaut32.ts";
 import { wide } from "../../ffi/strings.ts";
 import { parseArg } from "../_validate.ts";
-import { OwnedReference, queryInterface, readBstr, release } from "./_base.ts";
+import { isProxy, OwnedReference, queryInterface, readBstr, release } from "./_base.ts";
 import { initCom } from "./apartment.ts";
 import {
   checkHr,
@@ -169,6 +169,7 @@ export class Dispatch implements Disposable {
   readonly #kinds = new Map<number, MemberKind>();
   readonly #label: string;
   #proxy?: ComObject;
+  #isRemote?: boolean;
 
   static {
     adoptDispatch = (ptr, label) => new Dispatch(ptr, label);
@@ -183,6 +184,11 @@ export class Dispatch implements Disposable {
   private constructor(ptr: Deno.PointerObject, label = "COM object") {
     this.#label = label;
     this.#ref = new OwnedReference(this, ptr);
+  }
+
+  /** Whether the object is a proxy of another apartment or process (asked once). */
+  #remote(): boolean {
+    return this.#isRemote ??= isProxy(this.unsafePointer);
   }
 
   /** What the object is, for messages (its ProgID or ROT name when known). */
@@ -258,7 +264,7 @@ export class Dispatch implements Disposable {
     try {
       // DISPPARAMS holds the arguments last to first.
       args.forEach((arg, i) => {
-        writeVariant(argv, (args.length - 1 - i) * VARIANT_SIZE, arg, true);
+        writeVariant(argv, (args.length - 1 - i) * VARIANT_SIZE, arg, true, this.#remote());
         written.push(args.length - 1 - i);
       });
       const named = new Int32Array([DISPID_PROPERTYPUT]);

@@ -9,7 +9,8 @@ import { LOCALE_USER_DEFAULT } from "../../ffi/oleaut32.ts";
 import { wide } from "../../ffi/strings.ts";
 import { pump, releaseAfterCallbacks } from "../_pump.ts";
 import { parseArg } from "../_validate.ts";
-import { addRef, queryInterface, release } from "./_base.ts";
+import { addRef, isProxy, queryInterface, release } from "./_base.ts";
+import { exportObject, holdProcess } from "./_com_thread.ts";
 import { initCom } from "./apartment.ts";
 import { type ComObject, Dispatch, proxies, TKIND_COCLASS } from "./client.ts";
 import { checkHr, ComError, CONNECT_E_NOCONNECTION, DISP_E_UNKNOWNNAME, failed } from "./errors.ts";
@@ -23,7 +24,9 @@ import type { ComValue } from "./variant.ts";
 
 /**
  * A connection to an object's events (`IConnectionPoint::Advise`). While it is open, this
- * process pumps messages so events arrive, and stays alive; `close()` (or `using`) calls
+ * process stays alive, and events from another process wake the COM thread (`_com_thread.ts`),
+ * which hands them to the handler on this thread; an in-process object made on this thread
+ * raises them on this thread, which then pumps messages. `close()` (or `using`) calls
  * `Unadvise`.
  *
  * @example Listen until disposed
@@ -332,18 +335,31 @@ export function onEvent(
     handlers: new Map([[dispid, handler]]),
     sinkIid: iid,
   });
+  // A connection point of another apartment or process gets a proxy of the COM thread's wrapper
+  // of the sink, so events wake that thread. One in this apartment (an in-process object made
+  // on this thread) calls the sink directly, from this thread, and may raise events from
+  // messages posted to this thread: the pump runs for it.
+  let given: Deno.PointerObject;
   let cookie: number;
   try {
-    const out = new Uint32Array(1);
-    const hr = vcall(point, 5, ["pointer", "buffer"], "i32", sink, out) as number;
-    checkHr(hr, "IConnectionPoint::Advise", `Cannot connect to event "${name}" of ${d.label}`);
-    cookie = out[0];
+    given = isProxy(point) ? exportObject(sink) : sink;
+    if (given === sink) addRef(sink);
+    try {
+      const out = new Uint32Array(1);
+      const hr = vcall(point, 5, ["pointer", "buffer"], "i32", given, out) as number;
+      checkHr(hr, "IConnectionPoint::Advise", `Cannot connect to event "${name}" of ${d.label}`);
+      cookie = out[0];
+    } catch (e) {
+      release(given);
+      throw e;
+    }
   } catch (e) {
     release(sink);
     release(point);
     throw e;
   }
-  const lease = pump.attach();
+  const local = given === sink;
+  const unhold = local ? pump.attach().release : holdProcess();
   let open = true;
   const close = () => {
     if (!open) return;
@@ -353,8 +369,9 @@ export function onEvent(
         vcall(point, 6, ["u32"], "i32", cookie);
       } finally {
         release(point);
+        release(given);
         release(sink);
-        lease.release();
+        unhold();
       }
     });
   };

@@ -14,9 +14,9 @@
  * Server: {@linkcode serveObject} wraps a TypeScript object in an `IDispatch` (a vtable of
  * `Deno.UnsafeCallback`s) and registers it in the Running Object Table under a name; another
  * process finds it with {@linkcode getObject} and calls its methods through the standard
- * oleaut32 `IDispatch` marshalling. The thread is a single-threaded apartment: calls from other
- * processes arrive as window messages, which a message pump (a timer that yields between rounds)
- * dispatches while anything is registered.
+ * oleaut32 `IDispatch` marshalling. Other processes reach it through a COM thread (a worker in
+ * a single-threaded apartment that sleeps until a call arrives, `_com_thread.ts`), which hands
+ * each call to the object on the main thread: nothing polls while idle.
  *
  * @example Drive Scripting.Dictionary
  * ```ts

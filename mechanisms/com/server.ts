@@ -5,13 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import {
-  guid,
-  IID_IDispatch,
-  IID_IUnknown,
-  ROTFLAGS_REGISTRATIONKEEPSALIVE,
-  vcall,
-} from "../../ffi/ole32.ts";
+import { guid, IID_IDispatch, IID_IUnknown } from "../../ffi/ole32.ts";
 import {
   DISPATCH_METHOD,
   DISPATCH_PROPERTYGET,
@@ -26,18 +20,12 @@ import {
   VT_VARIANT,
 } from "../../ffi/oleaut32.ts";
 import { wide } from "../../ffi/strings.ts";
-import { inCallback, pump, type PumpLease, releaseAfterCallbacks } from "../_pump.ts";
+import { inCallback, releaseAfterCallbacks } from "../_pump.ts";
 import { parseArg } from "../_validate.ts";
 import { addRef, allocBstr, queryInterface, release } from "./_base.ts";
+import { addDescriber, FACET, holdProcess, registerInRot, revokeFromRot } from "./_com_thread.ts";
 import { initCom } from "./apartment.ts";
-import {
-  adoptDispatch,
-  type Dispatch,
-  invokeById,
-  itemMoniker,
-  rotNameSchema,
-  withRot,
-} from "./client.ts";
+import { adoptDispatch, type Dispatch, invokeById, rotNameSchema } from "./client.ts";
 import {
   checkHr,
   CO_E_OBJNOTCONNECTED,
@@ -62,7 +50,7 @@ let registration: (
   name: string,
   cookie: number,
   object: Deno.PointerObject,
-  lease: PumpLease,
+  unhold: () => void,
 ) => ComRegistration;
 
 interface ServedObject {
@@ -143,6 +131,29 @@ export function keyOf(p: Deno.PointerValue): bigint {
 export function stateOf(self: Deno.PointerValue): ServedObject | undefined {
   return self ? served.get(keyOf(self)) : undefined;
 }
+
+// How the COM thread's wrappers know a served object or facet (see `_com_thread.ts`).
+addDescriber((pointer) => {
+  let main = pointer;
+  let facet: number = FACET.dispatch;
+  let state = served.get(pointer);
+  if (!state) {
+    const found = facets.get(pointer);
+    if (!found) return undefined;
+    main = keyOf(found.main);
+    state = served.get(main);
+    facet = found.kind === "container" ? FACET.container : FACET.point;
+  }
+  if (!state) return undefined;
+  return {
+    main: pointerOf(state.memory),
+    container: state.container ? pointerOf(state.container) : null,
+    point: state.point ? pointerOf(state.point) : null,
+    sinkIid: state.sinkIid ?? null,
+    factory: false,
+    facet,
+  };
+});
 
 /** The main pointer and state behind a container or connection point facet. */
 function facetOf(self: Deno.PointerValue) {
@@ -759,11 +770,11 @@ export class ComRegistration implements Disposable {
   readonly #name: string;
   #cookie: number | null;
   readonly #object: Deno.PointerObject;
-  readonly #lease: PumpLease;
+  readonly #unhold: () => void;
 
   static {
-    registration = (name, cookie, object, lease) =>
-      new ComRegistration(name, cookie, object, lease);
+    registration = (name, cookie, object, unhold) =>
+      new ComRegistration(name, cookie, object, unhold);
   }
 
   /** Holds a registration that {@linkcode serveObject} made. */
@@ -771,12 +782,12 @@ export class ComRegistration implements Disposable {
     name: string,
     cookie: number,
     object: Deno.PointerObject,
-    lease: PumpLease,
+    unhold: () => void,
   ) {
     this.#name = name;
     this.#cookie = cookie;
     this.#object = object;
-    this.#lease = lease;
+    this.#unhold = unhold;
   }
 
   /** The name clients pass to {@linkcode getObject}. */
@@ -806,12 +817,10 @@ export class ComRegistration implements Disposable {
     }
     releaseAfterCallbacks(() => {
       try {
-        withRot(`Cannot revoke "${this.#name}"`, (rot) => {
-          vcall(rot, 4, ["u32"], "i32", cookie);
-        });
+        revokeFromRot(cookie); // on the COM thread, which registered it
         release(this.#object);
       } finally {
-        this.#lease.release();
+        this.#unhold();
       }
     });
   }
@@ -856,8 +865,9 @@ const serveOptionsSchema = z.object({ events: z.array(z.string()).optional() }, 
  * {@linkcode getObject} and call it. Methods (own or inherited) are callable; other properties
  * can be read and written. Member names match case-insensitively, as in VB. A method that throws
  * reaches the caller as `DISP_E_EXCEPTION` with the error's name and message. Methods must be
- * synchronous (COM calls are). While registered, the process's message pump (`_pump.ts`) runs
- * on this thread and keeps the process alive until `close()`.
+ * synchronous (COM calls are) and run on this thread: the COM thread (`_com_thread.ts`) receives
+ * each call and hands it over, so nothing polls while idle. While registered, the process stays
+ * alive until `close()`.
  *
  * @param name The name to register under (1 to 255 characters, no `!`).
  * @param target The object.
@@ -890,27 +900,9 @@ export function serveObject(
   initCom();
   const object = exposeDispatch(target, { events });
   try {
-    const cookie = withRot(context, (rot) => {
-      const moniker = itemMoniker(item, context);
-      try {
-        const out = new Uint32Array(1);
-        const hr = vcall(
-          rot,
-          3,
-          ["u32", "pointer", "pointer", "buffer"],
-          "i32",
-          ROTFLAGS_REGISTRATIONKEEPSALIVE,
-          object,
-          moniker,
-          out,
-        ) as number;
-        checkHr(hr, "IRunningObjectTable::Register", context);
-        return out[0];
-      } finally {
-        release(moniker);
-      }
-    });
-    return registration(item, cookie, object, pump.attach());
+    // The COM thread registers its wrapper of the object, so calls wake that thread.
+    const cookie = registerInRot(object, item, context);
+    return registration(item, cookie, object, holdProcess());
   } catch (e) {
     release(object);
     throw e;

@@ -34,7 +34,8 @@ import {
   VT_UNKNOWN,
   VT_VARIANT,
 } from "../../ffi/oleaut32.ts";
-import { addRef, allocBstr, queryInterface, readBstr } from "./_base.ts";
+import { addRef, allocBstr, queryInterface, readBstr, release } from "./_base.ts";
+import { exportObject, goesThroughWrapper } from "./_com_thread.ts";
 import { adoptUnknown, type ComObject, ComUnknown, dispatchOf, wrapDispatch } from "./client.ts";
 import { checkHr, ComError, DISP_E_PARAMNOTFOUND, E_FAIL, failed } from "./errors.ts";
 import { exposeDispatch } from "./server.ts";
@@ -174,12 +175,19 @@ export function viewOf(p: Deno.PointerObject, size: number): Uint8Array {
   return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, size));
 }
 
-/** Writes a JS value into the VARIANT at `at` (24 bytes); allocations belong to the VARIANT. */
+/**
+ * Writes a JS value into the VARIANT at `at` (24 bytes); allocations belong to the VARIANT.
+ * With `exportServed` (an argument of a call to another apartment or process), an object this
+ * process serves, or another object implemented on this thread (an in-process COM object), goes
+ * as a proxy of the COM thread's wrapper of it (`_com_thread.ts`), so the callee's calls back to
+ * it wake that thread, also after the call.
+ */
 export function writeVariant(
   bytes: Uint8Array,
   at: number,
   value: unknown,
   asArgument: boolean,
+  exportServed = false,
 ): void {
   const v = new DataView(bytes.buffer, bytes.byteOffset + at, VARIANT_SIZE);
   for (let i = 0; i < VARIANT_SIZE; i++) v.setUint8(i, 0);
@@ -234,7 +242,9 @@ export function writeVariant(
       checkHr(oleaut32().SafeArrayAccessData(psa, data), "SafeArrayAccessData", "Cannot fill");
       const items = viewOf(Deno.UnsafePointer.create(data[0])!, value.length * VARIANT_SIZE);
       try {
-        value.forEach((item, i) => writeVariant(items, i * VARIANT_SIZE, item, false));
+        value.forEach((item, i) =>
+          writeVariant(items, i * VARIANT_SIZE, item, false, exportServed)
+        );
       } finally {
         oleaut32().SafeArrayUnaccessData(psa);
       }
@@ -244,9 +254,12 @@ export function writeVariant(
   } else if (typeof value === "object" || typeof value === "function") {
     const dispatch = dispatchOf(value);
     if (dispatch) {
-      addRef(dispatch);
       v.setUint16(0, VT_DISPATCH, true);
-      setPtr(dispatch);
+      if (exportServed && goesThroughWrapper(dispatch)) setPtr(exportObject(dispatch));
+      else {
+        addRef(dispatch);
+        setPtr(dispatch);
+      }
     } else if (value instanceof ComUnknown) {
       const p = value.unsafePointer;
       addRef(p);
@@ -255,7 +268,15 @@ export function writeVariant(
     } else {
       // A plain object: expose it as an IDispatch of its own (one reference, owned by the VARIANT).
       v.setUint16(0, VT_DISPATCH, true);
-      setPtr(exposeDispatch(value as object));
+      const object = exposeDispatch(value as object);
+      if (!exportServed) setPtr(object);
+      else {
+        try {
+          setPtr(exportObject(object));
+        } finally {
+          release(object); // the wrapper holds it now
+        }
+      }
     }
   } else {
     throw new TypeError(`Cannot pass a ${typeof value} to COM`);

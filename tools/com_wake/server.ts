@@ -7,6 +7,7 @@ import { getObject, initCom, serveObject } from "../../mechanisms/com.ts";
 import { exposeDispatch } from "../../mechanisms/com/server.ts";
 import type { ComObject } from "../../mechanisms/com/client.ts";
 import { registerInRot } from "./_rot.ts";
+import { pump } from "../../mechanisms/_pump.ts";
 import { serveThroughComThread } from "./_com_thread_main.ts";
 
 const [modeText, name, measure] = Deno.args;
@@ -33,7 +34,12 @@ const target = {
 };
 
 if (mode === "pump") {
-  serveObject(name, target); // the main thread's STA, and its polling pump
+  // What serveObject did before the COM thread: the main thread's STA, and its polling pump.
+  initCom("sta");
+  registerInRot(name, exposeDispatch(target));
+  pump.attach();
+} else if (mode === "library") {
+  serveObject(name, target); // winipc's serveObject: the COM thread (mechanisms/com/_com_thread.ts)
 } else if (mode === "mta") {
   initCom("mta");
   registerInRot(name, exposeDispatch(target));
