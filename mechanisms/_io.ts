@@ -145,6 +145,17 @@
  * there the peer answers in about a microsecond. So an operation that pends goes straight to
  * the worker-thread wait and this thread never spins: an idle process costs nothing.
  *
+ * Under Wine a pending read wakes its issuing thread once more: Wine's server hands a completed
+ * read's data to the thread that issued it (a system APC, then a `get_async_result` request)
+ * before it queues the packet. A `WINEDEBUG=+server` trace of a pipe read (2026-12-03) showed the
+ * main thread woken for that copy, then the worker thread with the packet, then the main thread
+ * again; on Windows the kernel copies the data, and only the last two wake. Issuing the reads on
+ * the thread that waits on the port would save that wake-up under Wine only (Deno runs each
+ * `nonblocking` call on whichever worker thread is free, so it would need a Worker of winipc's own
+ * and a hand-off per read); `tools/async_floor` puts the difference at a few per cent of a round
+ * trip (`iocp` against `nonblocking-ffi`, whose blocking read wakes only its own thread), so it is
+ * left as it is.
+ *
  * Ownership: the op borrows the file handle for the duration of `run`; whoever owns the handle
  * must not close it while {@linkcode OverlappedOp.busy} is true. Cancel with
  * {@linkcode cancelAll}, then await {@linkcode OverlappedOp.idle} before `CloseHandle`.

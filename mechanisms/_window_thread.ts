@@ -39,6 +39,12 @@
  *   (537–557 µs); a window whose `onCopyData` answers from the main thread 916–936 µs (2.7–2.9×).
  *   Posting to the main thread from inside the window procedure instead cost the sender about
  *   360 µs more (p50 999 against 636 µs without the post, one run each).
+ * - Tried and left out (2026-12-03, another 2-core VM): a window procedure that watches for the
+ *   main thread's reply for up to 1 ms (yielding with `SwitchToThread` between looks, or not)
+ *   before it sleeps in `Atomics.wait`, to save its own wake-up. `tools/pump_latency`, 60
+ *   messages each, alternated: without the watch 976–1,118 µs p50, with it 1,485–2,361 µs. The
+ *   main thread's wake-up goes through Wine's server, and a spinning thread holds one of the two
+ *   processors that it and the main thread need.
  *
  * Commands (create or destroy a window, start, advise or end a DDE server) go the other way: the
  * main thread writes them into shared memory, wakes the window thread (`PostThreadMessageW` when it
