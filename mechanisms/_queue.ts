@@ -1,7 +1,7 @@
 /**
  * An unbounded async queue: producers (window procedures, DDE callbacks) push synchronously,
  * one consumer iterates. Nothing pushed is lost; an error ends the iteration after the items
- * already queued.
+ * already queued. And {@linkcode Lane}, which runs async operations one after another.
  *
  * @module
  */
@@ -117,5 +117,25 @@ export class AsyncQueue<T> {
       [Symbol.asyncIterator]: () => it,
     };
     return it;
+  }
+}
+
+/**
+ * Runs async operations one after another, each when the one before has settled (one read and
+ * one write at a time per handle). A failed operation rejects its own caller only.
+ */
+export class Lane {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs `fn` after every operation queued before it has settled.
+   *
+   * @param fn The operation.
+   * @returns What `fn` resolves or rejects with.
+   */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(fn);
+    this.#tail = next.catch(() => undefined);
+    return next;
   }
 }

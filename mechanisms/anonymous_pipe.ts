@@ -77,6 +77,7 @@ import { cancelAll, ERROR_OPERATION_ABORTED, OverlappedOp } from "./_io.ts";
 import { waitObject } from "./_wait.ts";
 import { type IoOptions, ioOptionsSchema, parseArg } from "./_validate.ts";
 import { registerSettled, settled } from "./_pipe_end_settled.ts";
+import { Lane } from "./_queue.ts";
 
 // Users never make an end or a child: the constructors are private, and createPipe and spawnChild
 // make them through these, which each class's static block sets.
@@ -166,16 +167,6 @@ function waitOf(
 /** What is left of `deadline` in milliseconds (`undefined` for none). */
 function left(deadline: number): number | undefined {
   return deadline === Infinity ? undefined : Math.max(0, deadline - performance.now());
-}
-
-/** Runs async operations one after another. */
-class Lane {
-  #tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.#tail.then(fn);
-    this.#tail = next.catch(() => undefined);
-    return next;
-  }
 }
 
 /**

@@ -106,6 +106,7 @@ import { ntdll } from "../ffi/ntdll.ts";
 import { ProtocolError } from "./channel.ts";
 import { type IoOptions, ioOptionsSchema, parseArg, signalSchema } from "./_validate.ts";
 import { sleep } from "./_wait.ts";
+import { Lane } from "./_queue.ts";
 
 export { MAX_PIPE_PATH } from "./_names.ts";
 export type { PipeInfo, PipeUser } from "./_pipe_native.ts";
@@ -300,16 +301,6 @@ function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
     at += c.length;
   }
   return out;
-}
-
-/** Runs async operations one after another (one read, one write at a time per handle). */
-class Lane {
-  #tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.#tail.then(fn);
-    this.#tail = next.catch(() => undefined);
-    return next;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
